@@ -1,1 +1,3 @@
-//! placeholder
+//! End-to-end, interop and reference tests for the Venus implementation.
+
+pub mod mesa_ref;

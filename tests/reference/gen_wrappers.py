@@ -1,0 +1,236 @@
+#!/usr/bin/env python3
+"""Generate the dispatch table of the venus-tests reference harness.
+
+Scans Mesa's generated Venus headers (src/virtio/venus-protocol/
+vn_protocol_driver_*.h) for the per-command functions
+
+    static inline size_t vn_sizeof_vkXxx(<params>)
+    static inline void vn_encode_vkXxx(struct vn_cs_encoder *enc,
+                                        VkCommandFlagsEXT cmd_flags, <params>)
+    static inline size_t vn_sizeof_vkXxx_reply(<params>)
+    static inline <ret> vn_decode_vkXxx_reply(struct vn_cs_decoder *dec,
+                                               <params>)
+
+and writes a C file with one thunk per function that unpacks `args` (an
+array of pointers to the parameter values) and the table `vnref_commands[]`
+described in stub/vnref.h.
+
+Usage: gen_wrappers.py VENUS_PROTOCOL_DIR OUT.c
+Only the Python standard library is used.
+"""
+
+import os
+import re
+import sys
+
+SIZEOF_RE = re.compile(r"^static inline size_t vn_sizeof_(vk\w+)\((.*)\)\s*$")
+ENCODE_RE = re.compile(
+    r"^static inline void vn_encode_(vk\w+)\("
+    r"struct vn_cs_encoder \*enc, VkCommandFlagsEXT cmd_flags(?:, (.*))?\)\s*$"
+)
+DECODE_RE = re.compile(
+    r"^static inline (\w+) vn_decode_(vk\w+)_reply\("
+    r"struct vn_cs_decoder \*dec(?:, (.*))?\)\s*$"
+)
+PARAM_RE = re.compile(r"^(.*?)\s*\b([A-Za-z_]\w*)\s*(\[\s*\w+\s*\])?$")
+
+RETURN_KINDS = {
+    "void": "VNREF_RETURN_VOID",
+    "VkResult": "VNREF_RETURN_VKRESULT",
+    "uint64_t": "VNREF_RETURN_U64",
+    "VkDeviceAddress": "VNREF_RETURN_U64",
+}
+
+
+class GenError(Exception):
+    pass
+
+
+def parse_params(text, where):
+    """Split a C parameter list into (type, name, declaration) tuples.
+
+    Array parameters become pointers, as C itself treats them.
+    """
+    text = (text or "").strip()
+    if not text or text == "void":
+        return []
+    params = []
+    for raw in text.split(","):
+        decl = raw.strip()
+        m = PARAM_RE.match(decl)
+        if not m or not m.group(1):
+            raise GenError(f"{where}: cannot parse parameter {decl!r}")
+        ctype, name, array = m.group(1).strip(), m.group(2), m.group(3)
+        if "(" in ctype:
+            raise GenError(f"{where}: function-pointer parameter {decl!r}")
+        if array:
+            ctype += "*"
+        params.append((ctype, name, decl))
+    return params
+
+
+def scan(proto_dir):
+    """Return {command: {kind: (params, extra)}} over all driver headers."""
+    headers = sorted(
+        f
+        for f in os.listdir(proto_dir)
+        if f.startswith("vn_protocol_driver") and f.endswith(".h")
+    )
+    if "vn_protocol_driver.h" not in headers:
+        raise GenError(f"{proto_dir}: vn_protocol_driver.h not found")
+    commands = {}
+
+    def add(cmd, kind, params, extra, where):
+        entry = commands.setdefault(cmd, {})
+        if kind in entry:
+            raise GenError(f"{where}: second {kind} function for {cmd}")
+        entry[kind] = (params, extra)
+
+    for header in headers:
+        path = os.path.join(proto_dir, header)
+        with open(path, encoding="utf-8") as f:
+            for lineno, line in enumerate(f, 1):
+                if not line.startswith("static inline "):
+                    continue
+                where = f"{header}:{lineno}"
+                m = ENCODE_RE.match(line)
+                if m:
+                    add(m.group(1), "encode", parse_params(m.group(2), where), None, where)
+                    continue
+                m = DECODE_RE.match(line)
+                if m:
+                    ret = m.group(1)
+                    if ret not in RETURN_KINDS:
+                        raise GenError(f"{where}: unexpected return type {ret}")
+                    add(m.group(2), "decode_reply", parse_params(m.group(3), where), ret, where)
+                    continue
+                m = SIZEOF_RE.match(line)
+                if m:
+                    name = m.group(1)
+                    params = parse_params(m.group(2), where)
+                    if name.endswith("_reply"):
+                        add(name[: -len("_reply")], "reply_size", params, None, where)
+                    else:
+                        add(name, "size", params, None, where)
+    return commands
+
+
+def check_consistent(cmd, entry):
+    """All functions of one command must take the same parameters."""
+    kinds = list(entry)
+    ref = [(t, n) for t, n, _ in entry[kinds[0]][0]]
+    for kind in kinds[1:]:
+        other = [(t, n) for t, n, _ in entry[kind][0]]
+        if other != ref:
+            raise GenError(
+                f"{cmd}: parameters of {kinds[0]} and {kind} differ: {ref} vs {other}"
+            )
+
+
+def c_string(text):
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def call_args(params):
+    return ", ".join(f"VNREF_ARG({t}, {i})" for i, (t, _, _) in enumerate(params))
+
+
+def emit(commands, proto_dir):
+    out = []
+    w = out.append
+    w("/* Generated by tests/reference/gen_wrappers.py; do not edit. */")
+    w(f"/* Input: {len(commands)} commands of Mesa's vn_protocol_driver_*.h */")
+    w("")
+    w('#include "vn_protocol_driver.h"')
+    w('#include "vnref.h"')
+    w("")
+    w("/* the value args[i] points at, or a zero value if args[i] is NULL */")
+    w("#define VNREF_ARG(T, i) (args[i] ? *(T const *)args[i] : (T){ 0 })")
+    w("")
+    w("const uint32_t vnref_extension_max_number = VN_INFO_EXTENSION_MAX_NUMBER;")
+    w("")
+    rows = []
+    for cmd in sorted(commands):
+        entry = commands[cmd]
+        check_consistent(cmd, entry)
+        params = next(iter(entry.values()))[0]
+        args_used = "" if params else "    (void)args;\n"
+        args = call_args(params)
+        sep = ", " if args else ""
+        w(f"static const char *const vnref_params_{cmd}[] = {{")
+        for _, _, decl in params:
+            w(f"    {c_string(decl)},")
+        if not params:
+            w("    NULL,")
+        w("};")
+        fields = {"size": "NULL", "encode": "NULL", "reply_size": "NULL", "decode_reply": "NULL"}
+        ret_kind = "VNREF_RETURN_VOID"
+        if "size" in entry:
+            w(f"static size_t vnref_size_{cmd}(const void *const *args)\n{{")
+            w(f"{args_used}    return vn_sizeof_{cmd}({args});\n}}")
+            fields["size"] = f"vnref_size_{cmd}"
+        if "encode" in entry:
+            w(
+                f"static void vnref_encode_{cmd}(struct vn_cs_encoder *enc, "
+                f"uint32_t cmd_flags, const void *const *args)\n{{"
+            )
+            w(f"{args_used}    vn_encode_{cmd}(enc, cmd_flags{sep}{args});\n}}")
+            fields["encode"] = f"vnref_encode_{cmd}"
+        if "reply_size" in entry:
+            w(f"static size_t vnref_reply_size_{cmd}(const void *const *args)\n{{")
+            w(f"{args_used}    return vn_sizeof_{cmd}_reply({args});\n}}")
+            fields["reply_size"] = f"vnref_reply_size_{cmd}"
+        if "decode_reply" in entry:
+            ret = entry["decode_reply"][1]
+            ret_kind = RETURN_KINDS[ret]
+            w(
+                f"static uint64_t vnref_decode_reply_{cmd}(struct vn_cs_decoder *dec, "
+                f"void *const *args)\n{{"
+            )
+            call = f"vn_decode_{cmd}_reply(dec{sep}{args})"
+            if ret == "void":
+                w(f"{args_used}    {call};\n    return 0;\n}}")
+            elif ret == "VkResult":
+                w(f"{args_used}    return (uint64_t)(int64_t){call};\n}}")
+            else:
+                w(f"{args_used}    return (uint64_t){call};\n}}")
+            fields["decode_reply"] = f"vnref_decode_reply_{cmd}"
+        rows.append(
+            f"    {{ {c_string(cmd)}, {len(params)}, vnref_params_{cmd}, {ret_kind},\n"
+            f"      {fields['size']}, {fields['encode']},\n"
+            f"      {fields['reply_size']}, {fields['decode_reply']} }},"
+        )
+        w("")
+    w("const struct vnref_command vnref_commands[] = {")
+    out.extend(rows)
+    w("};")
+    w("const int vnref_commands_len = (int)(sizeof(vnref_commands) / sizeof(vnref_commands[0]));")
+    w("")
+    return "\n".join(out)
+
+
+def main(argv):
+    if len(argv) != 3:
+        sys.stderr.write("usage: gen_wrappers.py VENUS_PROTOCOL_DIR OUT.c\n")
+        return 2
+    proto_dir, out_path = argv[1], argv[2]
+    try:
+        commands = scan(proto_dir)
+        # Only commands with an encoder are dispatched.
+        commands = {c: e for c, e in commands.items() if "encode" in e}
+        if not commands:
+            raise GenError(f"{proto_dir}: no vn_encode_vk* functions found")
+        text = emit(commands, proto_dir)
+    except (GenError, OSError) as err:
+        sys.stderr.write(f"gen_wrappers.py: {err}\n")
+        return 1
+    tmp = f"{out_path}.{os.getpid()}.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, out_path)
+    print(f"{out_path}: {len(commands)} commands")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
