@@ -248,6 +248,7 @@ fn commands_rs(model: &Model, plan: &Plan) -> Result<String> {
     let mut num = String::new();
     let mut name = String::new();
     let mut syn = String::new();
+    let mut ptrs_s = String::new();
     for (e, params, _) in &plan.commands {
         let f = cmd_fn(&e.name);
         let v = variant(&e.name);
@@ -258,11 +259,13 @@ fn commands_rs(model: &Model, plan: &Plan) -> Result<String> {
         writeln!(num, "Command::{v}(_) => {},", e.number)?;
         writeln!(name, "Command::{v}(_) => \"{}\",", e.name)?;
         writeln!(syn, "{} => synth_{f}(s, flags),", e.number)?;
+        let ptrs: Vec<String> = params.iter().map(|p| format!("core::ptr::addr_of!(x.{}).cast()", field(&p.name))).collect();
+        writeln!(ptrs_s, "Command::{v}(x) => vec![{}],", ptrs.join(", "))?;
         let _ = Kind::Chain;
     }
     writeln!(s, "/// Decodes one command (header included). `None` at the end of input or on a fatal error.\npub fn decode_command<'a>(d: &mut Decoder<'_>, a: &'a Bump) -> Option<(u32, Command<'a>)> {{\nif d.is_fatal() || d.remaining() == 0 {{ return None; }}\nlet ty = d.i32();\nlet flags = d.u32();\nlet cmd = match ty {{\n{dec}_ => {{ d.fail(crate::DecodeError::UnknownCommand(ty)); return None; }}\n}};\nif d.is_fatal() {{ None }} else {{ Some((flags, cmd)) }}\n}}")?;
     writeln!(s, "/// Re-encodes a decoded command.\n///\n/// # Safety\n/// Pointers in `cmd` must be valid (as the decoder leaves them).\npub unsafe fn encode_command(e: &mut Encoder<'_>, flags: u32, cmd: &Command<'_>) {{\n// SAFETY: forwarded caller contract.\nunsafe {{\nmatch cmd {{\n{enc}}}\n}}\n}}")?;
-    writeln!(s, "impl Command<'_> {{\n/// The command type number.\npub fn number(&self) -> u32 {{ match self {{\n{num}}} }}\n/// The command name.\npub fn name(&self) -> &'static str {{ match self {{\n{name}}} }}\n}}")?;
+    writeln!(s, "impl Command<'_> {{\n/// Pointers to each parameter value, in declaration order (as C would pass them).\npub fn param_ptrs(&self) -> Vec<*const core::ffi::c_void> {{ match self {{\n{ptrs_s}}} }}\n/// The command type number.\npub fn number(&self) -> u32 {{ match self {{\n{num}}} }}\n/// The command name.\npub fn name(&self) -> &'static str {{ match self {{\n{name}}} }}\n}}")?;
     writeln!(s, "/// Synthesizes a random valid encoding of command `number`; false if it has no wire form.\n#[cfg(feature = \"synth\")]\npub fn synth_command(s: &mut Synth, number: u32, flags: u32) -> bool {{\nmatch number {{\n{syn}_ => return false,\n}}\ntrue\n}}")?;
     Ok(s)
 }

@@ -321,7 +321,7 @@ impl Model {
                 EnumSpec::Offset { offset, extends, extnumber, dir } if extends == "VkStructureType" => {
                     let ext = extnumber.or(*extnum).ok_or_else(|| anyhow!("no extnumber for {name}"))?;
                     let v = 1_000_000_000 + (ext - 1) * 1000 + offset;
-                    stype_values.insert(name.clone(), if *dir { -v } else { v });
+                    stype_values.insert(name.clone(), if *dir { v } else { -v });
                 }
                 EnumSpec::Value { value, extends: Some(e) } if e == "VkStructureType" => {
                     stype_values.insert(name.clone(), value.parse::<i64>()?);

@@ -48,7 +48,7 @@ pub unsafe fn encode_bind_buffer_memory_device_group_info(
     e: &mut Encoder<'_>,
     v: &vk::BindBufferMemoryDeviceGroupInfo<'_>,
 ) {
-    e.i32(-1000060013);
+    e.i32(1000060013);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -88,7 +88,7 @@ pub fn decode_bind_buffer_memory_device_group_info<'a>(
     a: &'a Bump,
     out: &mut vk::BindBufferMemoryDeviceGroupInfo<'a>,
 ) {
-    d.stype(-1000060013);
+    d.stype(1000060013);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -116,7 +116,7 @@ pub fn synth_bind_buffer_memory_device_group_info_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_bind_buffer_memory_device_group_info(s: &mut Synth) {
-    s.i32(-1000060013);
+    s.i32(1000060013);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_BIND_BUFFER_MEMORY_DEVICE_GROUP_INFO,
@@ -145,7 +145,7 @@ pub unsafe fn encode_bind_buffer_memory_info(
     e: &mut Encoder<'_>,
     v: &vk::BindBufferMemoryInfo<'_>,
 ) {
-    e.i32(-1000157000);
+    e.i32(1000157000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -175,7 +175,7 @@ pub fn decode_bind_buffer_memory_info<'a>(
     a: &'a Bump,
     out: &mut vk::BindBufferMemoryInfo<'a>,
 ) {
-    d.stype(-1000157000);
+    d.stype(1000157000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -193,7 +193,7 @@ pub fn synth_bind_buffer_memory_info_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_bind_buffer_memory_info(s: &mut Synth) {
-    s.i32(-1000157000);
+    s.i32(1000157000);
     crate::chain::synth(s, super::chain_tables::CHAIN_BIND_BUFFER_MEMORY_INFO, false);
     synth_bind_buffer_memory_info_body(s);
 }
@@ -320,7 +320,7 @@ pub unsafe fn encode_buffer_device_address_info(
     e: &mut Encoder<'_>,
     v: &vk::BufferDeviceAddressInfo<'_>,
 ) {
-    e.i32(-1000244001);
+    e.i32(1000244001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -348,7 +348,7 @@ pub fn decode_buffer_device_address_info<'a>(
     a: &'a Bump,
     out: &mut vk::BufferDeviceAddressInfo<'a>,
 ) {
-    d.stype(-1000244001);
+    d.stype(1000244001);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -364,7 +364,7 @@ pub fn synth_buffer_device_address_info_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_buffer_device_address_info(s: &mut Synth) {
-    s.i32(-1000244001);
+    s.i32(1000244001);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_BUFFER_DEVICE_ADDRESS_INFO,
@@ -391,7 +391,7 @@ pub unsafe fn encode_buffer_memory_requirements_info2(
     e: &mut Encoder<'_>,
     v: &vk::BufferMemoryRequirementsInfo2<'_>,
 ) {
-    e.i32(-1000146000);
+    e.i32(1000146000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -419,7 +419,7 @@ pub fn decode_buffer_memory_requirements_info2<'a>(
     a: &'a Bump,
     out: &mut vk::BufferMemoryRequirementsInfo2<'a>,
 ) {
-    d.stype(-1000146000);
+    d.stype(1000146000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -435,7 +435,7 @@ pub fn synth_buffer_memory_requirements_info2_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_buffer_memory_requirements_info2(s: &mut Synth) {
-    s.i32(-1000146000);
+    s.i32(1000146000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_BUFFER_MEMORY_REQUIREMENTS_INFO2,
@@ -462,7 +462,7 @@ pub unsafe fn encode_buffer_opaque_capture_address_create_info(
     e: &mut Encoder<'_>,
     v: &vk::BufferOpaqueCaptureAddressCreateInfo<'_>,
 ) {
-    e.i32(-1000257002);
+    e.i32(1000257002);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -490,7 +490,7 @@ pub fn decode_buffer_opaque_capture_address_create_info<'a>(
     a: &'a Bump,
     out: &mut vk::BufferOpaqueCaptureAddressCreateInfo<'a>,
 ) {
-    d.stype(-1000257002);
+    d.stype(1000257002);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -506,7 +506,7 @@ pub fn synth_buffer_opaque_capture_address_create_info_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_buffer_opaque_capture_address_create_info(s: &mut Synth) {
-    s.i32(-1000257002);
+    s.i32(1000257002);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_BUFFER_OPAQUE_CAPTURE_ADDRESS_CREATE_INFO,
@@ -540,7 +540,7 @@ pub unsafe fn encode_device_buffer_memory_requirements(
     e: &mut Encoder<'_>,
     v: &vk::DeviceBufferMemoryRequirements<'_>,
 ) {
-    e.i32(-1000413002);
+    e.i32(1000413002);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -576,7 +576,7 @@ pub fn decode_device_buffer_memory_requirements<'a>(
     a: &'a Bump,
     out: &mut vk::DeviceBufferMemoryRequirements<'a>,
 ) {
-    d.stype(-1000413002);
+    d.stype(1000413002);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -597,7 +597,7 @@ pub fn synth_device_buffer_memory_requirements_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_device_buffer_memory_requirements(s: &mut Synth) {
-    s.i32(-1000413002);
+    s.i32(1000413002);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_DEVICE_BUFFER_MEMORY_REQUIREMENTS,
@@ -624,7 +624,7 @@ pub unsafe fn encode_external_memory_buffer_create_info(
     e: &mut Encoder<'_>,
     v: &vk::ExternalMemoryBufferCreateInfo<'_>,
 ) {
-    e.i32(-1000072000);
+    e.i32(1000072000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -652,7 +652,7 @@ pub fn decode_external_memory_buffer_create_info<'a>(
     a: &'a Bump,
     out: &mut vk::ExternalMemoryBufferCreateInfo<'a>,
 ) {
-    d.stype(-1000072000);
+    d.stype(1000072000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -668,7 +668,7 @@ pub fn synth_external_memory_buffer_create_info_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_external_memory_buffer_create_info(s: &mut Synth) {
-    s.i32(-1000072000);
+    s.i32(1000072000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_EXTERNAL_MEMORY_BUFFER_CREATE_INFO,

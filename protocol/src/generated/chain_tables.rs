@@ -21,39 +21,39 @@ use core::ffi::c_void;
 /// Chain members `VkApplicationInfo` accepts.
 pub const CHAIN_APPLICATION_INFO: &[i32] = &[];
 /// Chain members `VkAttachmentDescription2` accepts.
-pub const CHAIN_ATTACHMENT_DESCRIPTION2: &[i32] = &[-1000241002];
+pub const CHAIN_ATTACHMENT_DESCRIPTION2: &[i32] = &[1000241002];
 /// Chain members `VkAttachmentDescriptionStencilLayout` accepts.
 pub const CHAIN_ATTACHMENT_DESCRIPTION_STENCIL_LAYOUT: &[i32] = &[];
 /// Chain members `VkAttachmentReference2` accepts.
-pub const CHAIN_ATTACHMENT_REFERENCE2: &[i32] = &[-1000241001];
+pub const CHAIN_ATTACHMENT_REFERENCE2: &[i32] = &[1000241001];
 /// Chain members `VkAttachmentReferenceStencilLayout` accepts.
 pub const CHAIN_ATTACHMENT_REFERENCE_STENCIL_LAYOUT: &[i32] = &[];
 /// Chain members `VkBindBufferMemoryDeviceGroupInfo` accepts.
 pub const CHAIN_BIND_BUFFER_MEMORY_DEVICE_GROUP_INFO: &[i32] = &[];
 /// Chain members `VkBindBufferMemoryInfo` accepts.
-pub const CHAIN_BIND_BUFFER_MEMORY_INFO: &[i32] = &[-1000060013];
+pub const CHAIN_BIND_BUFFER_MEMORY_INFO: &[i32] = &[1000060013];
 /// Chain members `VkBindImageMemoryDeviceGroupInfo` accepts.
 pub const CHAIN_BIND_IMAGE_MEMORY_DEVICE_GROUP_INFO: &[i32] = &[];
 /// Chain members `VkBindImageMemoryInfo` accepts.
-pub const CHAIN_BIND_IMAGE_MEMORY_INFO: &[i32] = &[-1000060014, -1000156002];
+pub const CHAIN_BIND_IMAGE_MEMORY_INFO: &[i32] = &[1000060014, 1000156002];
 /// Chain members `VkBindImagePlaneMemoryInfo` accepts.
 pub const CHAIN_BIND_IMAGE_PLANE_MEMORY_INFO: &[i32] = &[];
 /// Chain members `VkBindSparseInfo` accepts.
-pub const CHAIN_BIND_SPARSE_INFO: &[i32] = &[-1000060006, -1000207003];
+pub const CHAIN_BIND_SPARSE_INFO: &[i32] = &[1000060006, 1000207003];
 /// Chain members `VkBlitImageInfo2` accepts.
 pub const CHAIN_BLIT_IMAGE_INFO2: &[i32] = &[];
 /// Chain members `VkBufferCopy2` accepts.
 pub const CHAIN_BUFFER_COPY2: &[i32] = &[];
 /// Chain members `VkBufferCreateInfo` accepts.
-pub const CHAIN_BUFFER_CREATE_INFO: &[i32] = &[-1000257002, -1000470006, -1000072000];
+pub const CHAIN_BUFFER_CREATE_INFO: &[i32] = &[1000257002, 1000470006, 1000072000];
 /// Chain members `VkBufferDeviceAddressInfo` accepts.
 pub const CHAIN_BUFFER_DEVICE_ADDRESS_INFO: &[i32] = &[];
 /// Chain members `VkBufferImageCopy2` accepts.
 pub const CHAIN_BUFFER_IMAGE_COPY2: &[i32] = &[];
 /// Chain members `VkBufferMemoryBarrier` accepts.
-pub const CHAIN_BUFFER_MEMORY_BARRIER: &[i32] = &[-1000453000];
+pub const CHAIN_BUFFER_MEMORY_BARRIER: &[i32] = &[1000453000];
 /// Chain members `VkBufferMemoryBarrier2` accepts.
-pub const CHAIN_BUFFER_MEMORY_BARRIER2: &[i32] = &[-1000453000];
+pub const CHAIN_BUFFER_MEMORY_BARRIER2: &[i32] = &[1000453000];
 /// Chain members `VkBufferMemoryRequirementsInfo2` accepts.
 pub const CHAIN_BUFFER_MEMORY_REQUIREMENTS_INFO2: &[i32] = &[];
 /// Chain members `VkBufferOpaqueCaptureAddressCreateInfo` accepts.
@@ -61,17 +61,17 @@ pub const CHAIN_BUFFER_OPAQUE_CAPTURE_ADDRESS_CREATE_INFO: &[i32] = &[];
 /// Chain members `VkBufferUsageFlags2CreateInfoKHR` accepts.
 pub const CHAIN_BUFFER_USAGE_FLAGS2_CREATE_INFO_KHR: &[i32] = &[];
 /// Chain members `VkBufferViewCreateInfo` accepts.
-pub const CHAIN_BUFFER_VIEW_CREATE_INFO: &[i32] = &[-1000470006];
+pub const CHAIN_BUFFER_VIEW_CREATE_INFO: &[i32] = &[1000470006];
 /// Chain members `VkCalibratedTimestampInfoKHR` accepts.
 pub const CHAIN_CALIBRATED_TIMESTAMP_INFO_KHR: &[i32] = &[];
 /// Chain members `VkCommandBufferAllocateInfo` accepts.
 pub const CHAIN_COMMAND_BUFFER_ALLOCATE_INFO: &[i32] = &[];
 /// Chain members `VkCommandBufferBeginInfo` accepts.
-pub const CHAIN_COMMAND_BUFFER_BEGIN_INFO: &[i32] = &[-1000060004];
+pub const CHAIN_COMMAND_BUFFER_BEGIN_INFO: &[i32] = &[1000060004];
 /// Chain members `VkCommandBufferInheritanceConditionalRenderingInfoEXT` accepts.
 pub const CHAIN_COMMAND_BUFFER_INHERITANCE_CONDITIONAL_RENDERING_INFO_EXT: &[i32] = &[];
 /// Chain members `VkCommandBufferInheritanceInfo` accepts.
-pub const CHAIN_COMMAND_BUFFER_INHERITANCE_INFO: &[i32] = &[-1000081000, -1000044004];
+pub const CHAIN_COMMAND_BUFFER_INHERITANCE_INFO: &[i32] = &[1000081000, 1000044004];
 /// Chain members `VkCommandBufferInheritanceRenderingInfo` accepts.
 pub const CHAIN_COMMAND_BUFFER_INHERITANCE_RENDERING_INFO: &[i32] = &[];
 /// Chain members `VkCommandBufferSubmitInfo` accepts.
@@ -79,7 +79,7 @@ pub const CHAIN_COMMAND_BUFFER_SUBMIT_INFO: &[i32] = &[];
 /// Chain members `VkCommandPoolCreateInfo` accepts.
 pub const CHAIN_COMMAND_POOL_CREATE_INFO: &[i32] = &[];
 /// Chain members `VkComputePipelineCreateInfo` accepts.
-pub const CHAIN_COMPUTE_PIPELINE_CREATE_INFO: &[i32] = &[-1000470005, -1000192000];
+pub const CHAIN_COMPUTE_PIPELINE_CREATE_INFO: &[i32] = &[1000470005, 1000192000];
 /// Chain members `VkConditionalRenderingBeginInfoEXT` accepts.
 pub const CHAIN_CONDITIONAL_RENDERING_BEGIN_INFO_EXT: &[i32] = &[];
 /// Chain members `VkCopyBufferInfo2` accepts.
@@ -95,17 +95,17 @@ pub const CHAIN_COPY_IMAGE_TO_BUFFER_INFO2: &[i32] = &[];
 /// Chain members `VkDependencyInfo` accepts.
 pub const CHAIN_DEPENDENCY_INFO: &[i32] = &[];
 /// Chain members `VkDescriptorPoolCreateInfo` accepts.
-pub const CHAIN_DESCRIPTOR_POOL_CREATE_INFO: &[i32] = &[-1000138003, -1000351002];
+pub const CHAIN_DESCRIPTOR_POOL_CREATE_INFO: &[i32] = &[1000138003, 1000351002];
 /// Chain members `VkDescriptorPoolInlineUniformBlockCreateInfo` accepts.
 pub const CHAIN_DESCRIPTOR_POOL_INLINE_UNIFORM_BLOCK_CREATE_INFO: &[i32] = &[];
 /// Chain members `VkDescriptorSetAllocateInfo` accepts.
-pub const CHAIN_DESCRIPTOR_SET_ALLOCATE_INFO: &[i32] = &[-1000161003];
+pub const CHAIN_DESCRIPTOR_SET_ALLOCATE_INFO: &[i32] = &[1000161003];
 /// Chain members `VkDescriptorSetLayoutBindingFlagsCreateInfo` accepts.
 pub const CHAIN_DESCRIPTOR_SET_LAYOUT_BINDING_FLAGS_CREATE_INFO: &[i32] = &[];
 /// Chain members `VkDescriptorSetLayoutCreateInfo` accepts.
-pub const CHAIN_DESCRIPTOR_SET_LAYOUT_CREATE_INFO: &[i32] = &[-1000161000, -1000351002];
+pub const CHAIN_DESCRIPTOR_SET_LAYOUT_CREATE_INFO: &[i32] = &[1000161000, 1000351002];
 /// Chain members `VkDescriptorSetLayoutSupport` accepts.
-pub const CHAIN_DESCRIPTOR_SET_LAYOUT_SUPPORT: &[i32] = &[-1000161004];
+pub const CHAIN_DESCRIPTOR_SET_LAYOUT_SUPPORT: &[i32] = &[1000161004];
 /// Chain members `VkDescriptorSetVariableDescriptorCountAllocateInfo` accepts.
 pub const CHAIN_DESCRIPTOR_SET_VARIABLE_DESCRIPTOR_COUNT_ALLOCATE_INFO: &[i32] = &[];
 /// Chain members `VkDescriptorSetVariableDescriptorCountLayoutSupport` accepts.
@@ -116,75 +116,15 @@ pub const CHAIN_DESCRIPTOR_UPDATE_TEMPLATE_CREATE_INFO: &[i32] = &[];
 pub const CHAIN_DEVICE_BUFFER_MEMORY_REQUIREMENTS: &[i32] = &[];
 /// Chain members `VkDeviceCreateInfo` accepts.
 pub const CHAIN_DEVICE_CREATE_INFO: &[i32] = &[
-    -1000070001,
-    -1000295001,
-    -1000083000,
-    -1000340000,
-    -1000177000,
-    -1000339000,
-    -1000411000,
-    -1000257000,
-    -1000381000,
-    -1000081001,
-    -1000287002,
-    -1000355000,
-    -1000102000,
-    -1000161001,
-    -1000044003,
-    -1000499000,
-    -1000377000,
-    -1000455000,
-    -1000267000,
-    -1000059000,
-    -1000251000,
-    -1000226003,
-    -1000320000,
-    -1000261000,
-    -1000393000,
-    -1000335000,
-    -1000391000,
-    -1000108000,
-    -1000138000,
-    -1000413000,
-    -1000470000,
-    -1000392000,
-    -1000053001,
-    -1000351000,
-    -1000422000,
-    -1000297000,
-    -1000356000,
-    -1000382000,
-    -1000295000,
-    -1000145001,
-    -1000254000,
-    -1000342000,
-    -1000286000,
-    -1000156004,
-    -1000221000,
-    -1000241000,
-    -1000180000,
-    -1000181000,
-    -1000276000,
-    -1000063000,
-    -1000082000,
-    -1000280000,
-    -1000175000,
-    -1000215000,
-    -1000225002,
-    -1000314007,
-    -1000281000,
-    -1000066000,
-    -1000207000,
-    -1000028000,
-    -1000253000,
-    -1000120000,
-    -1000352000,
-    49,
-    51,
-    53,
-    -1000211000,
-    -1000330000,
-    -1000325000,
+    1000070001, 1000295001, 1000083000, 1000340000, 1000177000, 1000339000, 1000411000, 1000257000,
+    1000381000, 1000081001, 1000287002, 1000355000, 1000102000, 1000161001, 1000044003, 1000499000,
+    1000377000, 1000455000, 1000267000, 1000059000, 1000251000, 1000226003, 1000320000, 1000261000,
+    1000393000, 1000335000, 1000391000, 1000108000, 1000138000, 1000413000, 1000470000, 1000392000,
+    1000053001, 1000351000, 1000422000, 1000297000, 1000356000, 1000382000, 1000295000, 1000145001,
+    1000254000, 1000342000, 1000286000, 1000156004, 1000221000, 1000241000, 1000180000, 1000181000,
+    1000276000, 1000063000, 1000082000, 1000280000, 1000175000, 1000215000, 1000225002, 1000314007,
+    1000281000, 1000066000, 1000207000, 1000028000, 1000253000, 1000120000, 1000352000, 49, 51, 53,
+    1000211000, 1000330000, 1000325000,
 ];
 /// Chain members `VkDeviceGroupBindSparseInfo` accepts.
 pub const CHAIN_DEVICE_GROUP_BIND_SPARSE_INFO: &[i32] = &[];
@@ -237,9 +177,9 @@ pub const CHAIN_EXTERNAL_MEMORY_IMAGE_CREATE_INFO: &[i32] = &[];
 /// Chain members `VkExternalSemaphoreProperties` accepts.
 pub const CHAIN_EXTERNAL_SEMAPHORE_PROPERTIES: &[i32] = &[];
 /// Chain members `VkFenceCreateInfo` accepts.
-pub const CHAIN_FENCE_CREATE_INFO: &[i32] = &[-1000113000];
+pub const CHAIN_FENCE_CREATE_INFO: &[i32] = &[1000113000];
 /// Chain members `VkFormatProperties2` accepts.
-pub const CHAIN_FORMAT_PROPERTIES2: &[i32] = &[-1000158006, -1000158000, -1000360000];
+pub const CHAIN_FORMAT_PROPERTIES2: &[i32] = &[1000158006, 1000158000, 1000360000];
 /// Chain members `VkFormatProperties3` accepts.
 pub const CHAIN_FORMAT_PROPERTIES3: &[i32] = &[];
 /// Chain members `VkFragmentShadingRateAttachmentInfoKHR` accepts.
@@ -249,15 +189,10 @@ pub const CHAIN_FRAMEBUFFER_ATTACHMENT_IMAGE_INFO: &[i32] = &[];
 /// Chain members `VkFramebufferAttachmentsCreateInfo` accepts.
 pub const CHAIN_FRAMEBUFFER_ATTACHMENTS_CREATE_INFO: &[i32] = &[];
 /// Chain members `VkFramebufferCreateInfo` accepts.
-pub const CHAIN_FRAMEBUFFER_CREATE_INFO: &[i32] = &[-1000108001];
+pub const CHAIN_FRAMEBUFFER_CREATE_INFO: &[i32] = &[1000108001];
 /// Chain members `VkGraphicsPipelineCreateInfo` accepts.
 pub const CHAIN_GRAPHICS_PIPELINE_CREATE_INFO: &[i32] = &[
-    -1000320002,
-    -1000470005,
-    -1000192000,
-    -1000226001,
-    -1000290000,
-    -1000044002,
+    1000320002, 1000470005, 1000192000, 1000226001, 1000290000, 1000044002,
 ];
 /// Chain members `VkGraphicsPipelineLibraryCreateInfoEXT` accepts.
 pub const CHAIN_GRAPHICS_PIPELINE_LIBRARY_CREATE_INFO_EXT: &[i32] = &[];
@@ -266,13 +201,8 @@ pub const CHAIN_IMAGE_BLIT2: &[i32] = &[];
 /// Chain members `VkImageCopy2` accepts.
 pub const CHAIN_IMAGE_COPY2: &[i32] = &[];
 /// Chain members `VkImageCreateInfo` accepts.
-pub const CHAIN_IMAGE_CREATE_INFO: &[i32] = &[
-    -1000072001,
-    -1000158004,
-    -1000158003,
-    -1000147000,
-    -1000246000,
-];
+pub const CHAIN_IMAGE_CREATE_INFO: &[i32] =
+    &[1000072001, 1000158004, 1000158003, 1000147000, 1000246000];
 /// Chain members `VkImageDrmFormatModifierExplicitCreateInfoEXT` accepts.
 pub const CHAIN_IMAGE_DRM_FORMAT_MODIFIER_EXPLICIT_CREATE_INFO_EXT: &[i32] = &[];
 /// Chain members `VkImageDrmFormatModifierListCreateInfoEXT` accepts.
@@ -282,13 +212,13 @@ pub const CHAIN_IMAGE_DRM_FORMAT_MODIFIER_PROPERTIES_EXT: &[i32] = &[];
 /// Chain members `VkImageFormatListCreateInfo` accepts.
 pub const CHAIN_IMAGE_FORMAT_LIST_CREATE_INFO: &[i32] = &[];
 /// Chain members `VkImageFormatProperties2` accepts.
-pub const CHAIN_IMAGE_FORMAT_PROPERTIES2: &[i32] = &[-1000071001, -1000156005];
+pub const CHAIN_IMAGE_FORMAT_PROPERTIES2: &[i32] = &[1000071001, 1000156005];
 /// Chain members `VkImageMemoryBarrier` accepts.
-pub const CHAIN_IMAGE_MEMORY_BARRIER: &[i32] = &[-1000453000];
+pub const CHAIN_IMAGE_MEMORY_BARRIER: &[i32] = &[1000453000];
 /// Chain members `VkImageMemoryBarrier2` accepts.
-pub const CHAIN_IMAGE_MEMORY_BARRIER2: &[i32] = &[-1000453000];
+pub const CHAIN_IMAGE_MEMORY_BARRIER2: &[i32] = &[1000453000];
 /// Chain members `VkImageMemoryRequirementsInfo2` accepts.
-pub const CHAIN_IMAGE_MEMORY_REQUIREMENTS_INFO2: &[i32] = &[-1000156003];
+pub const CHAIN_IMAGE_MEMORY_REQUIREMENTS_INFO2: &[i32] = &[1000156003];
 /// Chain members `VkImagePlaneMemoryRequirementsInfo` accepts.
 pub const CHAIN_IMAGE_PLANE_MEMORY_REQUIREMENTS_INFO: &[i32] = &[];
 /// Chain members `VkImageResolve2` accepts.
@@ -300,7 +230,7 @@ pub const CHAIN_IMAGE_STENCIL_USAGE_CREATE_INFO: &[i32] = &[];
 /// Chain members `VkImageSubresource2KHR` accepts.
 pub const CHAIN_IMAGE_SUBRESOURCE2_KHR: &[i32] = &[];
 /// Chain members `VkImageViewCreateInfo` accepts.
-pub const CHAIN_IMAGE_VIEW_CREATE_INFO: &[i32] = &[-1000391001, -1000117002, -1000156001];
+pub const CHAIN_IMAGE_VIEW_CREATE_INFO: &[i32] = &[1000391001, 1000117002, 1000156001];
 /// Chain members `VkImageViewMinLodCreateInfoEXT` accepts.
 pub const CHAIN_IMAGE_VIEW_MIN_LOD_CREATE_INFO_EXT: &[i32] = &[];
 /// Chain members `VkImageViewUsageCreateInfo` accepts.
@@ -316,13 +246,8 @@ pub const CHAIN_MAPPED_MEMORY_RANGE: &[i32] = &[];
 /// Chain members `VkMemoryAllocateFlagsInfo` accepts.
 pub const CHAIN_MEMORY_ALLOCATE_FLAGS_INFO: &[i32] = &[];
 /// Chain members `VkMemoryAllocateInfo` accepts.
-pub const CHAIN_MEMORY_ALLOCATE_INFO: &[i32] = &[
-    -1000072002,
-    1000384002,
-    -1000060000,
-    -1000127001,
-    -1000257003,
-];
+pub const CHAIN_MEMORY_ALLOCATE_INFO: &[i32] =
+    &[1000072002, 1000384002, 1000060000, 1000127001, 1000257003];
 /// Chain members `VkMemoryBarrier` accepts.
 pub const CHAIN_MEMORY_BARRIER: &[i32] = &[];
 /// Chain members `VkMemoryBarrier2` accepts.
@@ -334,7 +259,7 @@ pub const CHAIN_MEMORY_DEDICATED_REQUIREMENTS: &[i32] = &[];
 /// Chain members `VkMemoryOpaqueCaptureAddressAllocateInfo` accepts.
 pub const CHAIN_MEMORY_OPAQUE_CAPTURE_ADDRESS_ALLOCATE_INFO: &[i32] = &[];
 /// Chain members `VkMemoryRequirements2` accepts.
-pub const CHAIN_MEMORY_REQUIREMENTS2: &[i32] = &[-1000127000];
+pub const CHAIN_MEMORY_REQUIREMENTS2: &[i32] = &[1000127000];
 /// Chain members `VkMemoryResourceAllocationSizePropertiesMESA` accepts.
 pub const CHAIN_MEMORY_RESOURCE_ALLOCATION_SIZE_PROPERTIES_MESA: &[i32] = &[];
 /// Chain members `VkMemoryResourcePropertiesMESA` accepts.
@@ -388,81 +313,23 @@ pub const CHAIN_PHYSICAL_DEVICE_EXTENDED_DYNAMIC_STATE3_PROPERTIES_EXT: &[i32] =
 /// Chain members `VkPhysicalDeviceExtendedDynamicStateFeaturesEXT` accepts.
 pub const CHAIN_PHYSICAL_DEVICE_EXTENDED_DYNAMIC_STATE_FEATURES_EXT: &[i32] = &[];
 /// Chain members `VkPhysicalDeviceExternalBufferInfo` accepts.
-pub const CHAIN_PHYSICAL_DEVICE_EXTERNAL_BUFFER_INFO: &[i32] = &[-1000470006];
+pub const CHAIN_PHYSICAL_DEVICE_EXTERNAL_BUFFER_INFO: &[i32] = &[1000470006];
 /// Chain members `VkPhysicalDeviceExternalFenceInfo` accepts.
 pub const CHAIN_PHYSICAL_DEVICE_EXTERNAL_FENCE_INFO: &[i32] = &[];
 /// Chain members `VkPhysicalDeviceExternalImageFormatInfo` accepts.
 pub const CHAIN_PHYSICAL_DEVICE_EXTERNAL_IMAGE_FORMAT_INFO: &[i32] = &[];
 /// Chain members `VkPhysicalDeviceExternalSemaphoreInfo` accepts.
-pub const CHAIN_PHYSICAL_DEVICE_EXTERNAL_SEMAPHORE_INFO: &[i32] = &[-1000207002];
+pub const CHAIN_PHYSICAL_DEVICE_EXTERNAL_SEMAPHORE_INFO: &[i32] = &[1000207002];
 /// Chain members `VkPhysicalDeviceFeatures2` accepts.
 pub const CHAIN_PHYSICAL_DEVICE_FEATURES2: &[i32] = &[
-    -1000083000,
-    -1000340000,
-    -1000177000,
-    -1000339000,
-    -1000411000,
-    -1000257000,
-    -1000381000,
-    -1000081001,
-    -1000287002,
-    -1000355000,
-    -1000102000,
-    -1000161001,
-    -1000044003,
-    -1000499000,
-    -1000377000,
-    -1000455000,
-    -1000267000,
-    -1000251000,
-    -1000226003,
-    -1000320000,
-    -1000261000,
-    -1000393000,
-    -1000335000,
-    -1000391000,
-    -1000108000,
-    -1000138000,
-    -1000413000,
-    -1000470000,
-    -1000392000,
-    -1000053001,
-    -1000351000,
-    -1000422000,
-    -1000297000,
-    -1000356000,
-    -1000382000,
-    -1000295000,
-    -1000145001,
-    -1000254000,
-    -1000342000,
-    -1000286000,
-    -1000156004,
-    -1000221000,
-    -1000241000,
-    -1000180000,
-    -1000181000,
-    -1000276000,
-    -1000063000,
-    -1000082000,
-    -1000280000,
-    -1000175000,
-    -1000215000,
-    -1000225002,
-    -1000314007,
-    -1000281000,
-    -1000066000,
-    -1000207000,
-    -1000028000,
-    -1000253000,
-    -1000120000,
-    -1000352000,
-    49,
-    51,
-    53,
-    -1000211000,
-    -1000330000,
-    -1000325000,
+    1000083000, 1000340000, 1000177000, 1000339000, 1000411000, 1000257000, 1000381000, 1000081001,
+    1000287002, 1000355000, 1000102000, 1000161001, 1000044003, 1000499000, 1000377000, 1000455000,
+    1000267000, 1000251000, 1000226003, 1000320000, 1000261000, 1000393000, 1000335000, 1000391000,
+    1000108000, 1000138000, 1000413000, 1000470000, 1000392000, 1000053001, 1000351000, 1000422000,
+    1000297000, 1000356000, 1000382000, 1000295000, 1000145001, 1000254000, 1000342000, 1000286000,
+    1000156004, 1000221000, 1000241000, 1000180000, 1000181000, 1000276000, 1000063000, 1000082000,
+    1000280000, 1000175000, 1000215000, 1000225002, 1000314007, 1000281000, 1000066000, 1000207000,
+    1000028000, 1000253000, 1000120000, 1000352000, 49, 51, 53, 1000211000, 1000330000, 1000325000,
 ];
 /// Chain members `VkPhysicalDeviceFloatControlsProperties` accepts.
 pub const CHAIN_PHYSICAL_DEVICE_FLOAT_CONTROLS_PROPERTIES: &[i32] = &[];
@@ -490,7 +357,7 @@ pub const CHAIN_PHYSICAL_DEVICE_IMAGE2_D_VIEW_OF3_D_FEATURES_EXT: &[i32] = &[];
 pub const CHAIN_PHYSICAL_DEVICE_IMAGE_DRM_FORMAT_MODIFIER_INFO_EXT: &[i32] = &[];
 /// Chain members `VkPhysicalDeviceImageFormatInfo2` accepts.
 pub const CHAIN_PHYSICAL_DEVICE_IMAGE_FORMAT_INFO2: &[i32] =
-    &[-1000147000, -1000246000, -1000071000, -1000158002];
+    &[1000147000, 1000246000, 1000071000, 1000158002];
 /// Chain members `VkPhysicalDeviceImageRobustnessFeatures` accepts.
 pub const CHAIN_PHYSICAL_DEVICE_IMAGE_ROBUSTNESS_FEATURES: &[i32] = &[];
 /// Chain members `VkPhysicalDeviceImageViewMinLodFeaturesEXT` accepts.
@@ -514,7 +381,7 @@ pub const CHAIN_PHYSICAL_DEVICE_MAINTENANCE5_PROPERTIES_KHR: &[i32] = &[];
 /// Chain members `VkPhysicalDeviceMemoryBudgetPropertiesEXT` accepts.
 pub const CHAIN_PHYSICAL_DEVICE_MEMORY_BUDGET_PROPERTIES_EXT: &[i32] = &[];
 /// Chain members `VkPhysicalDeviceMemoryProperties2` accepts.
-pub const CHAIN_PHYSICAL_DEVICE_MEMORY_PROPERTIES2: &[i32] = &[-1000237000];
+pub const CHAIN_PHYSICAL_DEVICE_MEMORY_PROPERTIES2: &[i32] = &[1000237000];
 /// Chain members `VkPhysicalDeviceMultiDrawFeaturesEXT` accepts.
 pub const CHAIN_PHYSICAL_DEVICE_MULTI_DRAW_FEATURES_EXT: &[i32] = &[];
 /// Chain members `VkPhysicalDeviceMultiDrawPropertiesEXT` accepts.
@@ -541,39 +408,10 @@ pub const CHAIN_PHYSICAL_DEVICE_PRIMITIVES_GENERATED_QUERY_FEATURES_EXT: &[i32] 
 pub const CHAIN_PHYSICAL_DEVICE_PRIVATE_DATA_FEATURES: &[i32] = &[];
 /// Chain members `VkPhysicalDeviceProperties2` accepts.
 pub const CHAIN_PHYSICAL_DEVICE_PROPERTIES2: &[i32] = &[
-    -1000101000,
-    -1000287001,
-    -1000199000,
-    -1000161002,
-    -1000196000,
-    -1000455001,
-    -1000197000,
-    -1000226002,
-    -1000320001,
-    -1000071004,
-    -1000138001,
-    -1000168000,
-    -1000413001,
-    -1000470001,
-    -1000392001,
-    -1000053002,
-    -1000212000,
-    -1000117000,
-    -1000145002,
-    -1000254002,
-    -1000080000,
-    -1000286001,
-    -1000130000,
-    -1000280001,
-    -1000094000,
-    -1000225000,
-    -1000281001,
-    -1000207001,
-    -1000028001,
-    -1000190000,
-    50,
-    52,
-    54,
+    1000101000, 1000287001, 1000199000, 1000161002, 1000196000, 1000455001, 1000197000, 1000226002,
+    1000320001, 1000071004, 1000138001, 1000168000, 1000413001, 1000470001, 1000392001, 1000053002,
+    1000212000, 1000117000, 1000145002, 1000254002, 1000080000, 1000286001, 1000130000, 1000280001,
+    1000094000, 1000225000, 1000281001, 1000207001, 1000028001, 1000190000, 50, 52, 54,
 ];
 /// Chain members `VkPhysicalDeviceProtectedMemoryFeatures` accepts.
 pub const CHAIN_PHYSICAL_DEVICE_PROTECTED_MEMORY_FEATURES: &[i32] = &[];
@@ -672,7 +510,7 @@ pub const CHAIN_PHYSICAL_DEVICE_ZERO_INITIALIZE_WORKGROUP_MEMORY_FEATURES: &[i32
 /// Chain members `VkPipelineCacheCreateInfo` accepts.
 pub const CHAIN_PIPELINE_CACHE_CREATE_INFO: &[i32] = &[];
 /// Chain members `VkPipelineColorBlendStateCreateInfo` accepts.
-pub const CHAIN_PIPELINE_COLOR_BLEND_STATE_CREATE_INFO: &[i32] = &[-1000381001];
+pub const CHAIN_PIPELINE_COLOR_BLEND_STATE_CREATE_INFO: &[i32] = &[1000381001];
 /// Chain members `VkPipelineColorWriteCreateInfoEXT` accepts.
 pub const CHAIN_PIPELINE_COLOR_WRITE_CREATE_INFO_EXT: &[i32] = &[];
 /// Chain members `VkPipelineCreateFlags2CreateInfoKHR` accepts.
@@ -701,25 +539,25 @@ pub const CHAIN_PIPELINE_RASTERIZATION_DEPTH_CLIP_STATE_CREATE_INFO_EXT: &[i32] 
 pub const CHAIN_PIPELINE_RASTERIZATION_PROVOKING_VERTEX_STATE_CREATE_INFO_EXT: &[i32] = &[];
 /// Chain members `VkPipelineRasterizationStateCreateInfo` accepts.
 pub const CHAIN_PIPELINE_RASTERIZATION_STATE_CREATE_INFO: &[i32] =
-    &[-1000101001, -1000102001, -1000254001, -1000028002];
+    &[1000101001, 1000102001, 1000254001, 1000028002];
 /// Chain members `VkPipelineRasterizationStateStreamCreateInfoEXT` accepts.
 pub const CHAIN_PIPELINE_RASTERIZATION_STATE_STREAM_CREATE_INFO_EXT: &[i32] = &[];
 /// Chain members `VkPipelineRenderingCreateInfo` accepts.
 pub const CHAIN_PIPELINE_RENDERING_CREATE_INFO: &[i32] = &[];
 /// Chain members `VkPipelineShaderStageCreateInfo` accepts.
-pub const CHAIN_PIPELINE_SHADER_STAGE_CREATE_INFO: &[i32] = &[-1000225001, 16];
+pub const CHAIN_PIPELINE_SHADER_STAGE_CREATE_INFO: &[i32] = &[1000225001, 16];
 /// Chain members `VkPipelineShaderStageRequiredSubgroupSizeCreateInfo` accepts.
 pub const CHAIN_PIPELINE_SHADER_STAGE_REQUIRED_SUBGROUP_SIZE_CREATE_INFO: &[i32] = &[];
 /// Chain members `VkPipelineTessellationDomainOriginStateCreateInfo` accepts.
 pub const CHAIN_PIPELINE_TESSELLATION_DOMAIN_ORIGIN_STATE_CREATE_INFO: &[i32] = &[];
 /// Chain members `VkPipelineTessellationStateCreateInfo` accepts.
-pub const CHAIN_PIPELINE_TESSELLATION_STATE_CREATE_INFO: &[i32] = &[-1000117003];
+pub const CHAIN_PIPELINE_TESSELLATION_STATE_CREATE_INFO: &[i32] = &[1000117003];
 /// Chain members `VkPipelineVertexInputStateCreateInfo` accepts.
 pub const CHAIN_PIPELINE_VERTEX_INPUT_STATE_CREATE_INFO: &[i32] = &[];
 /// Chain members `VkPipelineViewportDepthClipControlCreateInfoEXT` accepts.
 pub const CHAIN_PIPELINE_VIEWPORT_DEPTH_CLIP_CONTROL_CREATE_INFO_EXT: &[i32] = &[];
 /// Chain members `VkPipelineViewportStateCreateInfo` accepts.
-pub const CHAIN_PIPELINE_VIEWPORT_STATE_CREATE_INFO: &[i32] = &[-1000355001];
+pub const CHAIN_PIPELINE_VIEWPORT_STATE_CREATE_INFO: &[i32] = &[1000355001];
 /// Chain members `VkPrivateDataSlotCreateInfo` accepts.
 pub const CHAIN_PRIVATE_DATA_SLOT_CREATE_INFO: &[i32] = &[];
 /// Chain members `VkProtectedSubmitInfo` accepts.
@@ -731,9 +569,9 @@ pub const CHAIN_QUEUE_FAMILY_PROPERTIES2: &[i32] = &[];
 /// Chain members `VkRenderPassAttachmentBeginInfo` accepts.
 pub const CHAIN_RENDER_PASS_ATTACHMENT_BEGIN_INFO: &[i32] = &[];
 /// Chain members `VkRenderPassBeginInfo` accepts.
-pub const CHAIN_RENDER_PASS_BEGIN_INFO: &[i32] = &[-1000060003, -1000108003];
+pub const CHAIN_RENDER_PASS_BEGIN_INFO: &[i32] = &[1000060003, 1000108003];
 /// Chain members `VkRenderPassCreateInfo` accepts.
-pub const CHAIN_RENDER_PASS_CREATE_INFO: &[i32] = &[-1000117001, -1000053000];
+pub const CHAIN_RENDER_PASS_CREATE_INFO: &[i32] = &[1000117001, 1000053000];
 /// Chain members `VkRenderPassCreateInfo2` accepts.
 pub const CHAIN_RENDER_PASS_CREATE_INFO2: &[i32] = &[];
 /// Chain members `VkRenderPassInputAttachmentAspectCreateInfo` accepts.
@@ -747,7 +585,7 @@ pub const CHAIN_RENDERING_ATTACHMENT_INFO: &[i32] = &[];
 /// Chain members `VkRenderingFragmentShadingRateAttachmentInfoKHR` accepts.
 pub const CHAIN_RENDERING_FRAGMENT_SHADING_RATE_ATTACHMENT_INFO_KHR: &[i32] = &[];
 /// Chain members `VkRenderingInfo` accepts.
-pub const CHAIN_RENDERING_INFO: &[i32] = &[-1000060003, -1000044006];
+pub const CHAIN_RENDERING_INFO: &[i32] = &[1000060003, 1000044006];
 /// Chain members `VkResolveImageInfo2` accepts.
 pub const CHAIN_RESOLVE_IMAGE_INFO2: &[i32] = &[];
 /// Chain members `VkRingCreateInfoMESA` accepts.
@@ -759,7 +597,7 @@ pub const CHAIN_RING_PRIORITY_INFO_MESA: &[i32] = &[];
 /// Chain members `VkSamplerBorderColorComponentMappingCreateInfoEXT` accepts.
 pub const CHAIN_SAMPLER_BORDER_COLOR_COMPONENT_MAPPING_CREATE_INFO_EXT: &[i32] = &[];
 /// Chain members `VkSamplerCreateInfo` accepts.
-pub const CHAIN_SAMPLER_CREATE_INFO: &[i32] = &[-1000411001, -1000287000, -1000130001, -1000156001];
+pub const CHAIN_SAMPLER_CREATE_INFO: &[i32] = &[1000411001, 1000287000, 1000130001, 1000156001];
 /// Chain members `VkSamplerCustomBorderColorCreateInfoEXT` accepts.
 pub const CHAIN_SAMPLER_CUSTOM_BORDER_COLOR_CREATE_INFO_EXT: &[i32] = &[];
 /// Chain members `VkSamplerReductionModeCreateInfo` accepts.
@@ -771,7 +609,7 @@ pub const CHAIN_SAMPLER_YCBCR_CONVERSION_IMAGE_FORMAT_PROPERTIES: &[i32] = &[];
 /// Chain members `VkSamplerYcbcrConversionInfo` accepts.
 pub const CHAIN_SAMPLER_YCBCR_CONVERSION_INFO: &[i32] = &[];
 /// Chain members `VkSemaphoreCreateInfo` accepts.
-pub const CHAIN_SEMAPHORE_CREATE_INFO: &[i32] = &[-1000077000, -1000207002];
+pub const CHAIN_SEMAPHORE_CREATE_INFO: &[i32] = &[1000077000, 1000207002];
 /// Chain members `VkSemaphoreSignalInfo` accepts.
 pub const CHAIN_SEMAPHORE_SIGNAL_INFO: &[i32] = &[];
 /// Chain members `VkSemaphoreSubmitInfo` accepts.
@@ -787,15 +625,15 @@ pub const CHAIN_SPARSE_IMAGE_FORMAT_PROPERTIES2: &[i32] = &[];
 /// Chain members `VkSparseImageMemoryRequirements2` accepts.
 pub const CHAIN_SPARSE_IMAGE_MEMORY_REQUIREMENTS2: &[i32] = &[];
 /// Chain members `VkSubmitInfo` accepts.
-pub const CHAIN_SUBMIT_INFO: &[i32] = &[-1000060005, -1000145000, -1000207003];
+pub const CHAIN_SUBMIT_INFO: &[i32] = &[1000060005, 1000145000, 1000207003];
 /// Chain members `VkSubmitInfo2` accepts.
 pub const CHAIN_SUBMIT_INFO2: &[i32] = &[];
 /// Chain members `VkSubpassBeginInfo` accepts.
 pub const CHAIN_SUBPASS_BEGIN_INFO: &[i32] = &[];
 /// Chain members `VkSubpassDependency2` accepts.
-pub const CHAIN_SUBPASS_DEPENDENCY2: &[i32] = &[-1000314000];
+pub const CHAIN_SUBPASS_DEPENDENCY2: &[i32] = &[1000314000];
 /// Chain members `VkSubpassDescription2` accepts.
-pub const CHAIN_SUBPASS_DESCRIPTION2: &[i32] = &[-1000226000, -1000199001];
+pub const CHAIN_SUBPASS_DESCRIPTION2: &[i32] = &[1000226000, 1000199001];
 /// Chain members `VkSubpassDescriptionDepthStencilResolve` accepts.
 pub const CHAIN_SUBPASS_DESCRIPTION_DEPTH_STENCIL_RESOLVE: &[i32] = &[];
 /// Chain members `VkSubpassEndInfo` accepts.
@@ -809,181 +647,12 @@ pub const CHAIN_VERTEX_INPUT_ATTRIBUTE_DESCRIPTION2_EXT: &[i32] = &[];
 /// Chain members `VkVertexInputBindingDescription2EXT` accepts.
 pub const CHAIN_VERTEX_INPUT_BINDING_DESCRIPTION2_EXT: &[i32] = &[];
 /// Chain members `VkWriteDescriptorSet` accepts.
-pub const CHAIN_WRITE_DESCRIPTOR_SET: &[i32] = &[-1000138002];
+pub const CHAIN_WRITE_DESCRIPTOR_SET: &[i32] = &[1000138002];
 /// Chain members `VkWriteDescriptorSetInlineUniformBlock` accepts.
 pub const CHAIN_WRITE_DESCRIPTOR_SET_INLINE_UNIFORM_BLOCK: &[i32] = &[];
 /// Whether chain member `stype` may be sent to a renderer with `info`.
 pub fn gate_ok(info: &ProtocolInfo, stype: i32) -> bool {
     match stype {
-        -1000499000 => info.has_extension(500),
-        -1000470006 => info.has_extension(471),
-        -1000470005 => info.has_extension(471),
-        -1000470001 => info.has_extension(471),
-        -1000470000 => info.has_extension(471),
-        -1000455001 => info.has_extension(456),
-        -1000455000 => info.has_extension(456),
-        -1000453000 => info.has_extension(454),
-        -1000422000 => info.has_extension(423),
-        -1000413001 => info.api_1_3(),
-        -1000413000 => info.api_1_3(),
-        -1000411001 => info.has_extension(412),
-        -1000411000 => info.has_extension(412),
-        -1000393000 => info.has_extension(394),
-        -1000392001 => info.has_extension(393),
-        -1000392000 => info.has_extension(393),
-        -1000391001 => info.has_extension(392),
-        -1000391000 => info.has_extension(392),
-        -1000382000 => info.has_extension(383),
-        -1000381001 => info.has_extension(382),
-        -1000381000 => info.has_extension(382),
-        -1000377000 => info.has_extension(378),
-        -1000360000 => info.api_1_3(),
-        -1000356000 => info.has_extension(357),
-        -1000355001 => info.has_extension(356),
-        -1000355000 => info.has_extension(356),
-        -1000352000 => info.has_extension(353),
-        -1000351002 => info.has_extension(495),
-        -1000351000 => info.has_extension(495),
-        -1000342000 => info.has_extension(464),
-        -1000340000 => info.has_extension(341),
-        -1000339000 => info.has_extension(340),
-        -1000335000 => info.api_1_3(),
-        -1000330000 => info.has_extension(331),
-        -1000325000 => info.api_1_3(),
-        -1000320002 => info.has_extension(321),
-        -1000320001 => info.has_extension(321),
-        -1000320000 => info.has_extension(321),
-        -1000314007 => info.api_1_3(),
-        -1000314000 => info.api_1_3(),
-        -1000297000 => info.api_1_3(),
-        -1000295001 => info.api_1_3(),
-        -1000295000 => info.api_1_3(),
-        -1000290000 => info.has_extension(291),
-        -1000287002 => info.has_extension(288),
-        -1000287001 => info.has_extension(288),
-        -1000287000 => info.has_extension(288),
-        -1000286001 => info.has_extension(287),
-        -1000286000 => info.has_extension(287),
-        -1000281001 => info.api_1_3(),
-        -1000281000 => info.has_extension(282),
-        -1000280001 => info.api_1_3(),
-        -1000280000 => info.api_1_3(),
-        -1000276000 => info.api_1_3(),
-        -1000267000 => info.has_extension(268),
-        -1000261000 => true,
-        -1000257003 => true,
-        -1000257002 => true,
-        -1000257000 => true,
-        -1000254002 => info.has_extension(255),
-        -1000254001 => info.has_extension(255),
-        -1000254000 => info.has_extension(255),
-        -1000253000 => true,
-        -1000251000 => info.has_extension(252),
-        -1000246000 => true,
-        -1000241002 => true,
-        -1000241001 => true,
-        -1000241000 => true,
-        -1000237000 => info.has_extension(238),
-        -1000226003 => info.has_extension(227),
-        -1000226002 => info.has_extension(227),
-        -1000226001 => info.has_extension(227),
-        -1000226000 => info.has_extension(227),
-        -1000225002 => info.api_1_3(),
-        -1000225001 => info.api_1_3(),
-        -1000225000 => info.api_1_3(),
-        -1000221000 => true,
-        -1000215000 => info.api_1_3(),
-        -1000212000 => info.has_extension(213),
-        -1000211000 => true,
-        -1000207003 => true,
-        -1000207002 => true,
-        -1000207001 => true,
-        -1000207000 => true,
-        -1000199001 => true,
-        -1000199000 => true,
-        -1000197000 => true,
-        -1000196000 => true,
-        -1000192000 => info.api_1_3(),
-        -1000190000 => info.has_extension(191),
-        -1000181000 => info.has_extension(182),
-        -1000180000 => true,
-        -1000177000 => true,
-        -1000175000 => true,
-        -1000168000 => true,
-        -1000161004 => true,
-        -1000161003 => true,
-        -1000161002 => true,
-        -1000161001 => true,
-        -1000161000 => true,
-        -1000158006 => (info.has_extension(159) && info.has_extension(361)),
-        -1000158004 => info.has_extension(159),
-        -1000158003 => info.has_extension(159),
-        -1000158002 => info.has_extension(159),
-        -1000158000 => info.has_extension(159),
-        -1000156005 => true,
-        -1000156004 => true,
-        -1000156003 => true,
-        -1000156002 => true,
-        -1000156001 => true,
-        -1000147000 => true,
-        -1000145002 => true,
-        -1000145001 => true,
-        -1000145000 => true,
-        -1000138003 => info.api_1_3(),
-        -1000138002 => info.api_1_3(),
-        -1000138001 => info.api_1_3(),
-        -1000138000 => info.api_1_3(),
-        -1000130001 => true,
-        -1000130000 => true,
-        -1000127001 => true,
-        -1000127000 => true,
-        -1000120000 => true,
-        -1000117003 => true,
-        -1000117002 => true,
-        -1000117001 => true,
-        -1000117000 => true,
-        -1000113000 => true,
-        -1000108003 => true,
-        -1000108001 => true,
-        -1000108000 => true,
-        -1000102001 => info.has_extension(103),
-        -1000102000 => info.has_extension(103),
-        -1000101001 => info.has_extension(102),
-        -1000101000 => info.has_extension(102),
-        -1000094000 => true,
-        -1000083000 => true,
-        -1000082000 => true,
-        -1000081001 => info.has_extension(82),
-        -1000081000 => info.has_extension(82),
-        -1000080000 => info.has_extension(81),
-        -1000077000 => true,
-        -1000072002 => true,
-        -1000072001 => true,
-        -1000072000 => true,
-        -1000071004 => true,
-        -1000071001 => true,
-        -1000071000 => true,
-        -1000070001 => true,
-        -1000066000 => info.api_1_3(),
-        -1000063000 => true,
-        -1000060014 => true,
-        -1000060013 => true,
-        -1000060006 => true,
-        -1000060005 => true,
-        -1000060004 => true,
-        -1000060003 => true,
-        -1000060000 => true,
-        -1000059000 => true,
-        -1000053002 => true,
-        -1000053001 => true,
-        -1000053000 => true,
-        -1000044006 => (info.has_extension(45) && info.has_extension(227)),
-        -1000044004 => info.api_1_3(),
-        -1000044003 => info.api_1_3(),
-        -1000044002 => info.api_1_3(),
-        -1000028002 => info.has_extension(29),
-        -1000028001 => info.has_extension(29),
-        -1000028000 => info.has_extension(29),
         16 => true,
         49 => true,
         50 => true,
@@ -991,11 +660,180 @@ pub fn gate_ok(info: &ProtocolInfo, stype: i32) -> bool {
         52 => true,
         53 => info.api_1_3(),
         54 => info.api_1_3(),
+        1000028000 => info.has_extension(29),
+        1000028001 => info.has_extension(29),
+        1000028002 => info.has_extension(29),
+        1000044002 => info.api_1_3(),
+        1000044003 => info.api_1_3(),
+        1000044004 => info.api_1_3(),
+        1000044006 => (info.has_extension(45) && info.has_extension(227)),
+        1000053000 => true,
+        1000053001 => true,
+        1000053002 => true,
+        1000059000 => true,
+        1000060000 => true,
+        1000060003 => true,
+        1000060004 => true,
+        1000060005 => true,
+        1000060006 => true,
+        1000060013 => true,
+        1000060014 => true,
+        1000063000 => true,
+        1000066000 => info.api_1_3(),
+        1000070001 => true,
+        1000071000 => true,
+        1000071001 => true,
+        1000071004 => true,
+        1000072000 => true,
+        1000072001 => true,
+        1000072002 => true,
+        1000077000 => true,
+        1000080000 => info.has_extension(81),
+        1000081000 => info.has_extension(82),
+        1000081001 => info.has_extension(82),
+        1000082000 => true,
+        1000083000 => true,
+        1000094000 => true,
+        1000101000 => info.has_extension(102),
+        1000101001 => info.has_extension(102),
+        1000102000 => info.has_extension(103),
+        1000102001 => info.has_extension(103),
+        1000108000 => true,
+        1000108001 => true,
+        1000108003 => true,
+        1000113000 => true,
+        1000117000 => true,
+        1000117001 => true,
+        1000117002 => true,
+        1000117003 => true,
+        1000120000 => true,
+        1000127000 => true,
+        1000127001 => true,
+        1000130000 => true,
+        1000130001 => true,
+        1000138000 => info.api_1_3(),
+        1000138001 => info.api_1_3(),
+        1000138002 => info.api_1_3(),
+        1000138003 => info.api_1_3(),
+        1000145000 => true,
+        1000145001 => true,
+        1000145002 => true,
+        1000147000 => true,
+        1000156001 => true,
+        1000156002 => true,
+        1000156003 => true,
+        1000156004 => true,
+        1000156005 => true,
+        1000158000 => info.has_extension(159),
+        1000158002 => info.has_extension(159),
+        1000158003 => info.has_extension(159),
+        1000158004 => info.has_extension(159),
+        1000158006 => (info.has_extension(159) && info.has_extension(361)),
+        1000161000 => true,
+        1000161001 => true,
+        1000161002 => true,
+        1000161003 => true,
+        1000161004 => true,
+        1000168000 => true,
+        1000175000 => true,
+        1000177000 => true,
+        1000180000 => true,
+        1000181000 => info.has_extension(182),
+        1000190000 => info.has_extension(191),
+        1000192000 => info.api_1_3(),
+        1000196000 => true,
+        1000197000 => true,
+        1000199000 => true,
+        1000199001 => true,
+        1000207000 => true,
+        1000207001 => true,
+        1000207002 => true,
+        1000207003 => true,
+        1000211000 => true,
+        1000212000 => info.has_extension(213),
+        1000215000 => info.api_1_3(),
+        1000221000 => true,
+        1000225000 => info.api_1_3(),
+        1000225001 => info.api_1_3(),
+        1000225002 => info.api_1_3(),
+        1000226000 => info.has_extension(227),
+        1000226001 => info.has_extension(227),
+        1000226002 => info.has_extension(227),
+        1000226003 => info.has_extension(227),
+        1000237000 => info.has_extension(238),
+        1000241000 => true,
+        1000241001 => true,
+        1000241002 => true,
+        1000246000 => true,
+        1000251000 => info.has_extension(252),
+        1000253000 => true,
+        1000254000 => info.has_extension(255),
+        1000254001 => info.has_extension(255),
+        1000254002 => info.has_extension(255),
+        1000257000 => true,
+        1000257002 => true,
+        1000257003 => true,
+        1000261000 => true,
+        1000267000 => info.has_extension(268),
+        1000276000 => info.api_1_3(),
+        1000280000 => info.api_1_3(),
+        1000280001 => info.api_1_3(),
+        1000281000 => info.has_extension(282),
+        1000281001 => info.api_1_3(),
+        1000286000 => info.has_extension(287),
+        1000286001 => info.has_extension(287),
+        1000287000 => info.has_extension(288),
+        1000287001 => info.has_extension(288),
+        1000287002 => info.has_extension(288),
+        1000290000 => info.has_extension(291),
+        1000295000 => info.api_1_3(),
+        1000295001 => info.api_1_3(),
+        1000297000 => info.api_1_3(),
+        1000314000 => info.api_1_3(),
+        1000314007 => info.api_1_3(),
+        1000320000 => info.has_extension(321),
+        1000320001 => info.has_extension(321),
+        1000320002 => info.has_extension(321),
+        1000325000 => info.api_1_3(),
+        1000330000 => info.has_extension(331),
+        1000335000 => info.api_1_3(),
+        1000339000 => info.has_extension(340),
+        1000340000 => info.has_extension(341),
+        1000342000 => info.has_extension(464),
+        1000351000 => info.has_extension(495),
+        1000351002 => info.has_extension(495),
+        1000352000 => info.has_extension(353),
+        1000355000 => info.has_extension(356),
+        1000355001 => info.has_extension(356),
+        1000356000 => info.has_extension(357),
+        1000360000 => info.api_1_3(),
+        1000377000 => info.has_extension(378),
+        1000381000 => info.has_extension(382),
+        1000381001 => info.has_extension(382),
+        1000382000 => info.has_extension(383),
         1000384002 => true,
         1000384003 => true,
         1000384005 => true,
         1000384006 => true,
         1000384007 => true,
+        1000391000 => info.has_extension(392),
+        1000391001 => info.has_extension(392),
+        1000392000 => info.has_extension(393),
+        1000392001 => info.has_extension(393),
+        1000393000 => info.has_extension(394),
+        1000411000 => info.has_extension(412),
+        1000411001 => info.has_extension(412),
+        1000413000 => info.api_1_3(),
+        1000413001 => info.api_1_3(),
+        1000422000 => info.has_extension(423),
+        1000453000 => info.has_extension(454),
+        1000455000 => info.has_extension(456),
+        1000455001 => info.has_extension(456),
+        1000470000 => info.has_extension(471),
+        1000470001 => info.has_extension(471),
+        1000470005 => info.has_extension(471),
+        1000470006 => info.has_extension(471),
+        1000499000 => info.has_extension(500),
         _ => false,
     }
 }
@@ -1007,2002 +845,6 @@ pub unsafe fn encode_body(e: &mut Encoder<'_>, stype: i32, p: *const c_void, par
     // SAFETY: the caller guarantees `p` is a valid struct of type `stype`.
     unsafe {
         match stype {
-            -1000499000 => {
-                if partial {
-                    encode_physical_device_dynamic_rendering_unused_attachments_features_ext_partial_body(e, &*(p as *const vk::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT<'_>))
-                } else {
-                    encode_physical_device_dynamic_rendering_unused_attachments_features_ext_body(e, &*(p as *const vk::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT<'_>))
-                }
-            }
-            -1000470006 => {
-                if partial {
-                    ()
-                } else {
-                    encode_buffer_usage_flags2_create_info_khr_body(
-                        e,
-                        &*(p as *const vk::BufferUsageFlags2CreateInfoKHR<'_>),
-                    )
-                }
-            }
-            -1000470005 => {
-                if partial {
-                    ()
-                } else {
-                    encode_pipeline_create_flags2_create_info_khr_body(
-                        e,
-                        &*(p as *const vk::PipelineCreateFlags2CreateInfoKHR<'_>),
-                    )
-                }
-            }
-            -1000470001 => {
-                if partial {
-                    encode_physical_device_maintenance5_properties_khr_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceMaintenance5PropertiesKHR<'_>),
-                    )
-                } else {
-                    encode_physical_device_maintenance5_properties_khr_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceMaintenance5PropertiesKHR<'_>),
-                    )
-                }
-            }
-            -1000470000 => {
-                if partial {
-                    encode_physical_device_maintenance5_features_khr_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceMaintenance5FeaturesKHR<'_>),
-                    )
-                } else {
-                    encode_physical_device_maintenance5_features_khr_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceMaintenance5FeaturesKHR<'_>),
-                    )
-                }
-            }
-            -1000455001 => {
-                if partial {
-                    encode_physical_device_extended_dynamic_state3_properties_ext_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceExtendedDynamicState3PropertiesEXT<'_>),
-                    )
-                } else {
-                    encode_physical_device_extended_dynamic_state3_properties_ext_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceExtendedDynamicState3PropertiesEXT<'_>),
-                    )
-                }
-            }
-            -1000455000 => {
-                if partial {
-                    encode_physical_device_extended_dynamic_state3_features_ext_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceExtendedDynamicState3FeaturesEXT<'_>),
-                    )
-                } else {
-                    encode_physical_device_extended_dynamic_state3_features_ext_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceExtendedDynamicState3FeaturesEXT<'_>),
-                    )
-                }
-            }
-            -1000453000 => {
-                if partial {
-                    ()
-                } else {
-                    encode_external_memory_acquire_unmodified_ext_body(
-                        e,
-                        &*(p as *const vk::ExternalMemoryAcquireUnmodifiedEXT<'_>),
-                    )
-                }
-            }
-            -1000422000 => {
-                if partial {
-                    encode_physical_device_non_seamless_cube_map_features_ext_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT<'_>),
-                    )
-                } else {
-                    encode_physical_device_non_seamless_cube_map_features_ext_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT<'_>),
-                    )
-                }
-            }
-            -1000413001 => {
-                if partial {
-                    encode_physical_device_maintenance4_properties_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceMaintenance4Properties<'_>),
-                    )
-                } else {
-                    encode_physical_device_maintenance4_properties_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceMaintenance4Properties<'_>),
-                    )
-                }
-            }
-            -1000413000 => {
-                if partial {
-                    encode_physical_device_maintenance4_features_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceMaintenance4Features<'_>),
-                    )
-                } else {
-                    encode_physical_device_maintenance4_features_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceMaintenance4Features<'_>),
-                    )
-                }
-            }
-            -1000411001 => {
-                if partial {
-                    ()
-                } else {
-                    encode_sampler_border_color_component_mapping_create_info_ext_body(
-                        e,
-                        &*(p as *const vk::SamplerBorderColorComponentMappingCreateInfoEXT<'_>),
-                    )
-                }
-            }
-            -1000411000 => {
-                if partial {
-                    encode_physical_device_border_color_swizzle_features_ext_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceBorderColorSwizzleFeaturesEXT<'_>),
-                    )
-                } else {
-                    encode_physical_device_border_color_swizzle_features_ext_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceBorderColorSwizzleFeaturesEXT<'_>),
-                    )
-                }
-            }
-            -1000393000 => {
-                if partial {
-                    encode_physical_device_image2_d_view_of3_d_features_ext_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceImage2DViewOf3DFeaturesEXT<'_>),
-                    )
-                } else {
-                    encode_physical_device_image2_d_view_of3_d_features_ext_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceImage2DViewOf3DFeaturesEXT<'_>),
-                    )
-                }
-            }
-            -1000392001 => {
-                if partial {
-                    encode_physical_device_multi_draw_properties_ext_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceMultiDrawPropertiesEXT<'_>),
-                    )
-                } else {
-                    encode_physical_device_multi_draw_properties_ext_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceMultiDrawPropertiesEXT<'_>),
-                    )
-                }
-            }
-            -1000392000 => {
-                if partial {
-                    encode_physical_device_multi_draw_features_ext_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceMultiDrawFeaturesEXT<'_>),
-                    )
-                } else {
-                    encode_physical_device_multi_draw_features_ext_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceMultiDrawFeaturesEXT<'_>),
-                    )
-                }
-            }
-            -1000391001 => {
-                if partial {
-                    ()
-                } else {
-                    encode_image_view_min_lod_create_info_ext_body(
-                        e,
-                        &*(p as *const vk::ImageViewMinLodCreateInfoEXT<'_>),
-                    )
-                }
-            }
-            -1000391000 => {
-                if partial {
-                    encode_physical_device_image_view_min_lod_features_ext_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceImageViewMinLodFeaturesEXT<'_>),
-                    )
-                } else {
-                    encode_physical_device_image_view_min_lod_features_ext_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceImageViewMinLodFeaturesEXT<'_>),
-                    )
-                }
-            }
-            -1000382000 => {
-                if partial {
-                    encode_physical_device_primitives_generated_query_features_ext_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT<'_>),
-                    )
-                } else {
-                    encode_physical_device_primitives_generated_query_features_ext_body(
-                        e,
-                        &*(p as *const vk::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT<'_>),
-                    )
-                }
-            }
-            -1000381001 => {
-                if partial {
-                    ()
-                } else {
-                    encode_pipeline_color_write_create_info_ext_body(
-                        e,
-                        &*(p as *const vk::PipelineColorWriteCreateInfoEXT<'_>),
-                    )
-                }
-            }
-            -1000381000 => {
-                if partial {
-                    encode_physical_device_color_write_enable_features_ext_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceColorWriteEnableFeaturesEXT<'_>),
-                    )
-                } else {
-                    encode_physical_device_color_write_enable_features_ext_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceColorWriteEnableFeaturesEXT<'_>),
-                    )
-                }
-            }
-            -1000377000 => {
-                if partial {
-                    encode_physical_device_extended_dynamic_state2_features_ext_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceExtendedDynamicState2FeaturesEXT<'_>),
-                    )
-                } else {
-                    encode_physical_device_extended_dynamic_state2_features_ext_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceExtendedDynamicState2FeaturesEXT<'_>),
-                    )
-                }
-            }
-            -1000360000 => {
-                if partial {
-                    encode_format_properties3_partial_body(
-                        e,
-                        &*(p as *const vk::FormatProperties3<'_>),
-                    )
-                } else {
-                    encode_format_properties3_body(e, &*(p as *const vk::FormatProperties3<'_>))
-                }
-            }
-            -1000356000 => {
-                if partial {
-                    encode_physical_device_primitive_topology_list_restart_features_ext_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT<
-                            '_,
-                        >),
-                    )
-                } else {
-                    encode_physical_device_primitive_topology_list_restart_features_ext_body(
-                        e,
-                        &*(p as *const vk::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT<
-                            '_,
-                        >),
-                    )
-                }
-            }
-            -1000355001 => {
-                if partial {
-                    ()
-                } else {
-                    encode_pipeline_viewport_depth_clip_control_create_info_ext_body(
-                        e,
-                        &*(p as *const vk::PipelineViewportDepthClipControlCreateInfoEXT<'_>),
-                    )
-                }
-            }
-            -1000355000 => {
-                if partial {
-                    encode_physical_device_depth_clip_control_features_ext_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceDepthClipControlFeaturesEXT<'_>),
-                    )
-                } else {
-                    encode_physical_device_depth_clip_control_features_ext_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceDepthClipControlFeaturesEXT<'_>),
-                    )
-                }
-            }
-            -1000352000 => {
-                if partial {
-                    encode_physical_device_vertex_input_dynamic_state_features_ext_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceVertexInputDynamicStateFeaturesEXT<'_>),
-                    )
-                } else {
-                    encode_physical_device_vertex_input_dynamic_state_features_ext_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceVertexInputDynamicStateFeaturesEXT<'_>),
-                    )
-                }
-            }
-            -1000351002 => {
-                if partial {
-                    ()
-                } else {
-                    encode_mutable_descriptor_type_create_info_ext_body(
-                        e,
-                        &*(p as *const vk::MutableDescriptorTypeCreateInfoEXT<'_>),
-                    )
-                }
-            }
-            -1000351000 => {
-                if partial {
-                    encode_physical_device_mutable_descriptor_type_features_ext_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceMutableDescriptorTypeFeaturesEXT<'_>),
-                    )
-                } else {
-                    encode_physical_device_mutable_descriptor_type_features_ext_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceMutableDescriptorTypeFeaturesEXT<'_>),
-                    )
-                }
-            }
-            -1000342000 => {
-                if partial {
-                    encode_physical_device_rasterization_order_attachment_access_features_ext_partial_body(e, &*(p as *const vk::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT<'_>))
-                } else {
-                    encode_physical_device_rasterization_order_attachment_access_features_ext_body(e, &*(p as *const vk::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT<'_>))
-                }
-            }
-            -1000340000 => {
-                if partial {
-                    encode_physical_device4444_formats_features_ext_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDevice4444FormatsFeaturesEXT<'_>),
-                    )
-                } else {
-                    encode_physical_device4444_formats_features_ext_body(
-                        e,
-                        &*(p as *const vk::PhysicalDevice4444FormatsFeaturesEXT<'_>),
-                    )
-                }
-            }
-            -1000339000 => {
-                if partial {
-                    encode_physical_device_attachment_feedback_loop_layout_features_ext_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT<
-                            '_,
-                        >),
-                    )
-                } else {
-                    encode_physical_device_attachment_feedback_loop_layout_features_ext_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT<
-                            '_,
-                        >),
-                    )
-                }
-            }
-            -1000335000 => {
-                if partial {
-                    encode_physical_device_image_robustness_features_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceImageRobustnessFeatures<'_>),
-                    )
-                } else {
-                    encode_physical_device_image_robustness_features_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceImageRobustnessFeatures<'_>),
-                    )
-                }
-            }
-            -1000330000 => {
-                if partial {
-                    encode_physical_device_ycbcr2_plane444_formats_features_ext_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT<'_>),
-                    )
-                } else {
-                    encode_physical_device_ycbcr2_plane444_formats_features_ext_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT<'_>),
-                    )
-                }
-            }
-            -1000325000 => {
-                if partial {
-                    encode_physical_device_zero_initialize_workgroup_memory_features_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures<'_>),
-                    )
-                } else {
-                    encode_physical_device_zero_initialize_workgroup_memory_features_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures<'_>),
-                    )
-                }
-            }
-            -1000320002 => {
-                if partial {
-                    ()
-                } else {
-                    encode_graphics_pipeline_library_create_info_ext_body(
-                        e,
-                        &*(p as *const vk::GraphicsPipelineLibraryCreateInfoEXT<'_>),
-                    )
-                }
-            }
-            -1000320001 => {
-                if partial {
-                    encode_physical_device_graphics_pipeline_library_properties_ext_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT<'_>),
-                    )
-                } else {
-                    encode_physical_device_graphics_pipeline_library_properties_ext_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT<'_>),
-                    )
-                }
-            }
-            -1000320000 => {
-                if partial {
-                    encode_physical_device_graphics_pipeline_library_features_ext_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT<'_>),
-                    )
-                } else {
-                    encode_physical_device_graphics_pipeline_library_features_ext_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT<'_>),
-                    )
-                }
-            }
-            -1000314007 => {
-                if partial {
-                    encode_physical_device_synchronization2_features_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceSynchronization2Features<'_>),
-                    )
-                } else {
-                    encode_physical_device_synchronization2_features_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceSynchronization2Features<'_>),
-                    )
-                }
-            }
-            -1000314000 => {
-                if partial {
-                    ()
-                } else {
-                    encode_memory_barrier2_body(e, &*(p as *const vk::MemoryBarrier2<'_>))
-                }
-            }
-            -1000297000 => {
-                if partial {
-                    encode_physical_device_pipeline_creation_cache_control_features_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDevicePipelineCreationCacheControlFeatures<'_>),
-                    )
-                } else {
-                    encode_physical_device_pipeline_creation_cache_control_features_body(
-                        e,
-                        &*(p as *const vk::PhysicalDevicePipelineCreationCacheControlFeatures<'_>),
-                    )
-                }
-            }
-            -1000295001 => {
-                if partial {
-                    ()
-                } else {
-                    encode_device_private_data_create_info_body(
-                        e,
-                        &*(p as *const vk::DevicePrivateDataCreateInfo<'_>),
-                    )
-                }
-            }
-            -1000295000 => {
-                if partial {
-                    encode_physical_device_private_data_features_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDevicePrivateDataFeatures<'_>),
-                    )
-                } else {
-                    encode_physical_device_private_data_features_body(
-                        e,
-                        &*(p as *const vk::PhysicalDevicePrivateDataFeatures<'_>),
-                    )
-                }
-            }
-            -1000290000 => {
-                if partial {
-                    ()
-                } else {
-                    encode_pipeline_library_create_info_khr_body(
-                        e,
-                        &*(p as *const vk::PipelineLibraryCreateInfoKHR<'_>),
-                    )
-                }
-            }
-            -1000287002 => {
-                if partial {
-                    encode_physical_device_custom_border_color_features_ext_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceCustomBorderColorFeaturesEXT<'_>),
-                    )
-                } else {
-                    encode_physical_device_custom_border_color_features_ext_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceCustomBorderColorFeaturesEXT<'_>),
-                    )
-                }
-            }
-            -1000287001 => {
-                if partial {
-                    encode_physical_device_custom_border_color_properties_ext_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceCustomBorderColorPropertiesEXT<'_>),
-                    )
-                } else {
-                    encode_physical_device_custom_border_color_properties_ext_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceCustomBorderColorPropertiesEXT<'_>),
-                    )
-                }
-            }
-            -1000287000 => {
-                if partial {
-                    ()
-                } else {
-                    encode_sampler_custom_border_color_create_info_ext_body(
-                        e,
-                        &*(p as *const vk::SamplerCustomBorderColorCreateInfoEXT<'_>),
-                    )
-                }
-            }
-            -1000286001 => {
-                if partial {
-                    encode_physical_device_robustness2_properties_ext_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceRobustness2PropertiesEXT<'_>),
-                    )
-                } else {
-                    encode_physical_device_robustness2_properties_ext_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceRobustness2PropertiesEXT<'_>),
-                    )
-                }
-            }
-            -1000286000 => {
-                if partial {
-                    encode_physical_device_robustness2_features_ext_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceRobustness2FeaturesEXT<'_>),
-                    )
-                } else {
-                    encode_physical_device_robustness2_features_ext_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceRobustness2FeaturesEXT<'_>),
-                    )
-                }
-            }
-            -1000281001 => {
-                if partial {
-                    encode_physical_device_texel_buffer_alignment_properties_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceTexelBufferAlignmentProperties<'_>),
-                    )
-                } else {
-                    encode_physical_device_texel_buffer_alignment_properties_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceTexelBufferAlignmentProperties<'_>),
-                    )
-                }
-            }
-            -1000281000 => {
-                if partial {
-                    encode_physical_device_texel_buffer_alignment_features_ext_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceTexelBufferAlignmentFeaturesEXT<'_>),
-                    )
-                } else {
-                    encode_physical_device_texel_buffer_alignment_features_ext_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceTexelBufferAlignmentFeaturesEXT<'_>),
-                    )
-                }
-            }
-            -1000280001 => {
-                if partial {
-                    encode_physical_device_shader_integer_dot_product_properties_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceShaderIntegerDotProductProperties<'_>),
-                    )
-                } else {
-                    encode_physical_device_shader_integer_dot_product_properties_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceShaderIntegerDotProductProperties<'_>),
-                    )
-                }
-            }
-            -1000280000 => {
-                if partial {
-                    encode_physical_device_shader_integer_dot_product_features_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceShaderIntegerDotProductFeatures<'_>),
-                    )
-                } else {
-                    encode_physical_device_shader_integer_dot_product_features_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceShaderIntegerDotProductFeatures<'_>),
-                    )
-                }
-            }
-            -1000276000 => {
-                if partial {
-                    encode_physical_device_shader_demote_to_helper_invocation_features_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceShaderDemoteToHelperInvocationFeatures<
-                            '_,
-                        >),
-                    )
-                } else {
-                    encode_physical_device_shader_demote_to_helper_invocation_features_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceShaderDemoteToHelperInvocationFeatures<
-                            '_,
-                        >),
-                    )
-                }
-            }
-            -1000267000 => {
-                if partial {
-                    encode_physical_device_extended_dynamic_state_features_ext_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceExtendedDynamicStateFeaturesEXT<'_>),
-                    )
-                } else {
-                    encode_physical_device_extended_dynamic_state_features_ext_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceExtendedDynamicStateFeaturesEXT<'_>),
-                    )
-                }
-            }
-            -1000261000 => {
-                if partial {
-                    encode_physical_device_host_query_reset_features_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceHostQueryResetFeatures<'_>),
-                    )
-                } else {
-                    encode_physical_device_host_query_reset_features_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceHostQueryResetFeatures<'_>),
-                    )
-                }
-            }
-            -1000257003 => {
-                if partial {
-                    ()
-                } else {
-                    encode_memory_opaque_capture_address_allocate_info_body(
-                        e,
-                        &*(p as *const vk::MemoryOpaqueCaptureAddressAllocateInfo<'_>),
-                    )
-                }
-            }
-            -1000257002 => {
-                if partial {
-                    ()
-                } else {
-                    encode_buffer_opaque_capture_address_create_info_body(
-                        e,
-                        &*(p as *const vk::BufferOpaqueCaptureAddressCreateInfo<'_>),
-                    )
-                }
-            }
-            -1000257000 => {
-                if partial {
-                    encode_physical_device_buffer_device_address_features_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceBufferDeviceAddressFeatures<'_>),
-                    )
-                } else {
-                    encode_physical_device_buffer_device_address_features_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceBufferDeviceAddressFeatures<'_>),
-                    )
-                }
-            }
-            -1000254002 => {
-                if partial {
-                    encode_physical_device_provoking_vertex_properties_ext_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceProvokingVertexPropertiesEXT<'_>),
-                    )
-                } else {
-                    encode_physical_device_provoking_vertex_properties_ext_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceProvokingVertexPropertiesEXT<'_>),
-                    )
-                }
-            }
-            -1000254001 => {
-                if partial {
-                    ()
-                } else {
-                    encode_pipeline_rasterization_provoking_vertex_state_create_info_ext_body(
-                        e,
-                        &*(p as *const vk::PipelineRasterizationProvokingVertexStateCreateInfoEXT<
-                            '_,
-                        >),
-                    )
-                }
-            }
-            -1000254000 => {
-                if partial {
-                    encode_physical_device_provoking_vertex_features_ext_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceProvokingVertexFeaturesEXT<'_>),
-                    )
-                } else {
-                    encode_physical_device_provoking_vertex_features_ext_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceProvokingVertexFeaturesEXT<'_>),
-                    )
-                }
-            }
-            -1000253000 => {
-                if partial {
-                    encode_physical_device_uniform_buffer_standard_layout_features_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceUniformBufferStandardLayoutFeatures<'_>),
-                    )
-                } else {
-                    encode_physical_device_uniform_buffer_standard_layout_features_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceUniformBufferStandardLayoutFeatures<'_>),
-                    )
-                }
-            }
-            -1000251000 => {
-                if partial {
-                    encode_physical_device_fragment_shader_interlock_features_ext_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceFragmentShaderInterlockFeaturesEXT<'_>),
-                    )
-                } else {
-                    encode_physical_device_fragment_shader_interlock_features_ext_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceFragmentShaderInterlockFeaturesEXT<'_>),
-                    )
-                }
-            }
-            -1000246000 => {
-                if partial {
-                    ()
-                } else {
-                    encode_image_stencil_usage_create_info_body(
-                        e,
-                        &*(p as *const vk::ImageStencilUsageCreateInfo<'_>),
-                    )
-                }
-            }
-            -1000241002 => {
-                if partial {
-                    ()
-                } else {
-                    encode_attachment_description_stencil_layout_body(
-                        e,
-                        &*(p as *const vk::AttachmentDescriptionStencilLayout<'_>),
-                    )
-                }
-            }
-            -1000241001 => {
-                if partial {
-                    ()
-                } else {
-                    encode_attachment_reference_stencil_layout_body(
-                        e,
-                        &*(p as *const vk::AttachmentReferenceStencilLayout<'_>),
-                    )
-                }
-            }
-            -1000241000 => {
-                if partial {
-                    encode_physical_device_separate_depth_stencil_layouts_features_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceSeparateDepthStencilLayoutsFeatures<'_>),
-                    )
-                } else {
-                    encode_physical_device_separate_depth_stencil_layouts_features_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceSeparateDepthStencilLayoutsFeatures<'_>),
-                    )
-                }
-            }
-            -1000237000 => {
-                if partial {
-                    encode_physical_device_memory_budget_properties_ext_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceMemoryBudgetPropertiesEXT<'_>),
-                    )
-                } else {
-                    encode_physical_device_memory_budget_properties_ext_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceMemoryBudgetPropertiesEXT<'_>),
-                    )
-                }
-            }
-            -1000226003 => {
-                if partial {
-                    encode_physical_device_fragment_shading_rate_features_khr_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceFragmentShadingRateFeaturesKHR<'_>),
-                    )
-                } else {
-                    encode_physical_device_fragment_shading_rate_features_khr_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceFragmentShadingRateFeaturesKHR<'_>),
-                    )
-                }
-            }
-            -1000226002 => {
-                if partial {
-                    encode_physical_device_fragment_shading_rate_properties_khr_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceFragmentShadingRatePropertiesKHR<'_>),
-                    )
-                } else {
-                    encode_physical_device_fragment_shading_rate_properties_khr_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceFragmentShadingRatePropertiesKHR<'_>),
-                    )
-                }
-            }
-            -1000226001 => {
-                if partial {
-                    ()
-                } else {
-                    encode_pipeline_fragment_shading_rate_state_create_info_khr_body(
-                        e,
-                        &*(p as *const vk::PipelineFragmentShadingRateStateCreateInfoKHR<'_>),
-                    )
-                }
-            }
-            -1000226000 => {
-                if partial {
-                    ()
-                } else {
-                    encode_fragment_shading_rate_attachment_info_khr_body(
-                        e,
-                        &*(p as *const vk::FragmentShadingRateAttachmentInfoKHR<'_>),
-                    )
-                }
-            }
-            -1000225002 => {
-                if partial {
-                    encode_physical_device_subgroup_size_control_features_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceSubgroupSizeControlFeatures<'_>),
-                    )
-                } else {
-                    encode_physical_device_subgroup_size_control_features_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceSubgroupSizeControlFeatures<'_>),
-                    )
-                }
-            }
-            -1000225001 => {
-                if partial {
-                    ()
-                } else {
-                    encode_pipeline_shader_stage_required_subgroup_size_create_info_body(
-                        e,
-                        &*(p as *const vk::PipelineShaderStageRequiredSubgroupSizeCreateInfo<'_>),
-                    )
-                }
-            }
-            -1000225000 => {
-                if partial {
-                    encode_physical_device_subgroup_size_control_properties_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceSubgroupSizeControlProperties<'_>),
-                    )
-                } else {
-                    encode_physical_device_subgroup_size_control_properties_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceSubgroupSizeControlProperties<'_>),
-                    )
-                }
-            }
-            -1000221000 => {
-                if partial {
-                    encode_physical_device_scalar_block_layout_features_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceScalarBlockLayoutFeatures<'_>),
-                    )
-                } else {
-                    encode_physical_device_scalar_block_layout_features_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceScalarBlockLayoutFeatures<'_>),
-                    )
-                }
-            }
-            -1000215000 => {
-                if partial {
-                    encode_physical_device_shader_terminate_invocation_features_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceShaderTerminateInvocationFeatures<'_>),
-                    )
-                } else {
-                    encode_physical_device_shader_terminate_invocation_features_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceShaderTerminateInvocationFeatures<'_>),
-                    )
-                }
-            }
-            -1000212000 => {
-                if partial {
-                    encode_physical_device_pci_bus_info_properties_ext_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDevicePCIBusInfoPropertiesEXT<'_>),
-                    )
-                } else {
-                    encode_physical_device_pci_bus_info_properties_ext_body(
-                        e,
-                        &*(p as *const vk::PhysicalDevicePCIBusInfoPropertiesEXT<'_>),
-                    )
-                }
-            }
-            -1000211000 => {
-                if partial {
-                    encode_physical_device_vulkan_memory_model_features_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceVulkanMemoryModelFeatures<'_>),
-                    )
-                } else {
-                    encode_physical_device_vulkan_memory_model_features_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceVulkanMemoryModelFeatures<'_>),
-                    )
-                }
-            }
-            -1000207003 => {
-                if partial {
-                    ()
-                } else {
-                    encode_timeline_semaphore_submit_info_body(
-                        e,
-                        &*(p as *const vk::TimelineSemaphoreSubmitInfo<'_>),
-                    )
-                }
-            }
-            -1000207002 => {
-                if partial {
-                    ()
-                } else {
-                    encode_semaphore_type_create_info_body(
-                        e,
-                        &*(p as *const vk::SemaphoreTypeCreateInfo<'_>),
-                    )
-                }
-            }
-            -1000207001 => {
-                if partial {
-                    encode_physical_device_timeline_semaphore_properties_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceTimelineSemaphoreProperties<'_>),
-                    )
-                } else {
-                    encode_physical_device_timeline_semaphore_properties_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceTimelineSemaphoreProperties<'_>),
-                    )
-                }
-            }
-            -1000207000 => {
-                if partial {
-                    encode_physical_device_timeline_semaphore_features_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceTimelineSemaphoreFeatures<'_>),
-                    )
-                } else {
-                    encode_physical_device_timeline_semaphore_features_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceTimelineSemaphoreFeatures<'_>),
-                    )
-                }
-            }
-            -1000199001 => {
-                if partial {
-                    ()
-                } else {
-                    encode_subpass_description_depth_stencil_resolve_body(
-                        e,
-                        &*(p as *const vk::SubpassDescriptionDepthStencilResolve<'_>),
-                    )
-                }
-            }
-            -1000199000 => {
-                if partial {
-                    encode_physical_device_depth_stencil_resolve_properties_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceDepthStencilResolveProperties<'_>),
-                    )
-                } else {
-                    encode_physical_device_depth_stencil_resolve_properties_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceDepthStencilResolveProperties<'_>),
-                    )
-                }
-            }
-            -1000197000 => {
-                if partial {
-                    encode_physical_device_float_controls_properties_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceFloatControlsProperties<'_>),
-                    )
-                } else {
-                    encode_physical_device_float_controls_properties_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceFloatControlsProperties<'_>),
-                    )
-                }
-            }
-            -1000196000 => {
-                if partial {
-                    encode_physical_device_driver_properties_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceDriverProperties<'_>),
-                    )
-                } else {
-                    encode_physical_device_driver_properties_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceDriverProperties<'_>),
-                    )
-                }
-            }
-            -1000192000 => {
-                if partial {
-                    ()
-                } else {
-                    encode_pipeline_creation_feedback_create_info_body(
-                        e,
-                        &*(p as *const vk::PipelineCreationFeedbackCreateInfo<'_>),
-                    )
-                }
-            }
-            -1000190000 => {
-                if partial {
-                    encode_physical_device_vertex_attribute_divisor_properties_ext_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceVertexAttributeDivisorPropertiesEXT<'_>),
-                    )
-                } else {
-                    encode_physical_device_vertex_attribute_divisor_properties_ext_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceVertexAttributeDivisorPropertiesEXT<'_>),
-                    )
-                }
-            }
-            -1000181000 => {
-                if partial {
-                    encode_physical_device_shader_clock_features_khr_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceShaderClockFeaturesKHR<'_>),
-                    )
-                } else {
-                    encode_physical_device_shader_clock_features_khr_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceShaderClockFeaturesKHR<'_>),
-                    )
-                }
-            }
-            -1000180000 => {
-                if partial {
-                    encode_physical_device_shader_atomic_int64_features_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceShaderAtomicInt64Features<'_>),
-                    )
-                } else {
-                    encode_physical_device_shader_atomic_int64_features_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceShaderAtomicInt64Features<'_>),
-                    )
-                }
-            }
-            -1000177000 => {
-                if partial {
-                    encode_physical_device8_bit_storage_features_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDevice8BitStorageFeatures<'_>),
-                    )
-                } else {
-                    encode_physical_device8_bit_storage_features_body(
-                        e,
-                        &*(p as *const vk::PhysicalDevice8BitStorageFeatures<'_>),
-                    )
-                }
-            }
-            -1000175000 => {
-                if partial {
-                    encode_physical_device_shader_subgroup_extended_types_features_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceShaderSubgroupExtendedTypesFeatures<'_>),
-                    )
-                } else {
-                    encode_physical_device_shader_subgroup_extended_types_features_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceShaderSubgroupExtendedTypesFeatures<'_>),
-                    )
-                }
-            }
-            -1000168000 => {
-                if partial {
-                    encode_physical_device_maintenance3_properties_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceMaintenance3Properties<'_>),
-                    )
-                } else {
-                    encode_physical_device_maintenance3_properties_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceMaintenance3Properties<'_>),
-                    )
-                }
-            }
-            -1000161004 => {
-                if partial {
-                    encode_descriptor_set_variable_descriptor_count_layout_support_partial_body(
-                        e,
-                        &*(p as *const vk::DescriptorSetVariableDescriptorCountLayoutSupport<'_>),
-                    )
-                } else {
-                    encode_descriptor_set_variable_descriptor_count_layout_support_body(
-                        e,
-                        &*(p as *const vk::DescriptorSetVariableDescriptorCountLayoutSupport<'_>),
-                    )
-                }
-            }
-            -1000161003 => {
-                if partial {
-                    ()
-                } else {
-                    encode_descriptor_set_variable_descriptor_count_allocate_info_body(
-                        e,
-                        &*(p as *const vk::DescriptorSetVariableDescriptorCountAllocateInfo<'_>),
-                    )
-                }
-            }
-            -1000161002 => {
-                if partial {
-                    encode_physical_device_descriptor_indexing_properties_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceDescriptorIndexingProperties<'_>),
-                    )
-                } else {
-                    encode_physical_device_descriptor_indexing_properties_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceDescriptorIndexingProperties<'_>),
-                    )
-                }
-            }
-            -1000161001 => {
-                if partial {
-                    encode_physical_device_descriptor_indexing_features_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceDescriptorIndexingFeatures<'_>),
-                    )
-                } else {
-                    encode_physical_device_descriptor_indexing_features_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceDescriptorIndexingFeatures<'_>),
-                    )
-                }
-            }
-            -1000161000 => {
-                if partial {
-                    ()
-                } else {
-                    encode_descriptor_set_layout_binding_flags_create_info_body(
-                        e,
-                        &*(p as *const vk::DescriptorSetLayoutBindingFlagsCreateInfo<'_>),
-                    )
-                }
-            }
-            -1000158006 => {
-                if partial {
-                    encode_drm_format_modifier_properties_list2_ext_partial_body(
-                        e,
-                        &*(p as *const vk::DrmFormatModifierPropertiesList2EXT<'_>),
-                    )
-                } else {
-                    encode_drm_format_modifier_properties_list2_ext_body(
-                        e,
-                        &*(p as *const vk::DrmFormatModifierPropertiesList2EXT<'_>),
-                    )
-                }
-            }
-            -1000158004 => {
-                if partial {
-                    ()
-                } else {
-                    encode_image_drm_format_modifier_explicit_create_info_ext_body(
-                        e,
-                        &*(p as *const vk::ImageDrmFormatModifierExplicitCreateInfoEXT<'_>),
-                    )
-                }
-            }
-            -1000158003 => {
-                if partial {
-                    ()
-                } else {
-                    encode_image_drm_format_modifier_list_create_info_ext_body(
-                        e,
-                        &*(p as *const vk::ImageDrmFormatModifierListCreateInfoEXT<'_>),
-                    )
-                }
-            }
-            -1000158002 => {
-                if partial {
-                    ()
-                } else {
-                    encode_physical_device_image_drm_format_modifier_info_ext_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceImageDrmFormatModifierInfoEXT<'_>),
-                    )
-                }
-            }
-            -1000158000 => {
-                if partial {
-                    encode_drm_format_modifier_properties_list_ext_partial_body(
-                        e,
-                        &*(p as *const vk::DrmFormatModifierPropertiesListEXT<'_>),
-                    )
-                } else {
-                    encode_drm_format_modifier_properties_list_ext_body(
-                        e,
-                        &*(p as *const vk::DrmFormatModifierPropertiesListEXT<'_>),
-                    )
-                }
-            }
-            -1000156005 => {
-                if partial {
-                    encode_sampler_ycbcr_conversion_image_format_properties_partial_body(
-                        e,
-                        &*(p as *const vk::SamplerYcbcrConversionImageFormatProperties<'_>),
-                    )
-                } else {
-                    encode_sampler_ycbcr_conversion_image_format_properties_body(
-                        e,
-                        &*(p as *const vk::SamplerYcbcrConversionImageFormatProperties<'_>),
-                    )
-                }
-            }
-            -1000156004 => {
-                if partial {
-                    encode_physical_device_sampler_ycbcr_conversion_features_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceSamplerYcbcrConversionFeatures<'_>),
-                    )
-                } else {
-                    encode_physical_device_sampler_ycbcr_conversion_features_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceSamplerYcbcrConversionFeatures<'_>),
-                    )
-                }
-            }
-            -1000156003 => {
-                if partial {
-                    ()
-                } else {
-                    encode_image_plane_memory_requirements_info_body(
-                        e,
-                        &*(p as *const vk::ImagePlaneMemoryRequirementsInfo<'_>),
-                    )
-                }
-            }
-            -1000156002 => {
-                if partial {
-                    ()
-                } else {
-                    encode_bind_image_plane_memory_info_body(
-                        e,
-                        &*(p as *const vk::BindImagePlaneMemoryInfo<'_>),
-                    )
-                }
-            }
-            -1000156001 => {
-                if partial {
-                    ()
-                } else {
-                    encode_sampler_ycbcr_conversion_info_body(
-                        e,
-                        &*(p as *const vk::SamplerYcbcrConversionInfo<'_>),
-                    )
-                }
-            }
-            -1000147000 => {
-                if partial {
-                    ()
-                } else {
-                    encode_image_format_list_create_info_body(
-                        e,
-                        &*(p as *const vk::ImageFormatListCreateInfo<'_>),
-                    )
-                }
-            }
-            -1000145002 => {
-                if partial {
-                    encode_physical_device_protected_memory_properties_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceProtectedMemoryProperties<'_>),
-                    )
-                } else {
-                    encode_physical_device_protected_memory_properties_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceProtectedMemoryProperties<'_>),
-                    )
-                }
-            }
-            -1000145001 => {
-                if partial {
-                    encode_physical_device_protected_memory_features_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceProtectedMemoryFeatures<'_>),
-                    )
-                } else {
-                    encode_physical_device_protected_memory_features_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceProtectedMemoryFeatures<'_>),
-                    )
-                }
-            }
-            -1000145000 => {
-                if partial {
-                    ()
-                } else {
-                    encode_protected_submit_info_body(
-                        e,
-                        &*(p as *const vk::ProtectedSubmitInfo<'_>),
-                    )
-                }
-            }
-            -1000138003 => {
-                if partial {
-                    ()
-                } else {
-                    encode_descriptor_pool_inline_uniform_block_create_info_body(
-                        e,
-                        &*(p as *const vk::DescriptorPoolInlineUniformBlockCreateInfo<'_>),
-                    )
-                }
-            }
-            -1000138002 => {
-                if partial {
-                    ()
-                } else {
-                    encode_write_descriptor_set_inline_uniform_block_body(
-                        e,
-                        &*(p as *const vk::WriteDescriptorSetInlineUniformBlock<'_>),
-                    )
-                }
-            }
-            -1000138001 => {
-                if partial {
-                    encode_physical_device_inline_uniform_block_properties_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceInlineUniformBlockProperties<'_>),
-                    )
-                } else {
-                    encode_physical_device_inline_uniform_block_properties_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceInlineUniformBlockProperties<'_>),
-                    )
-                }
-            }
-            -1000138000 => {
-                if partial {
-                    encode_physical_device_inline_uniform_block_features_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceInlineUniformBlockFeatures<'_>),
-                    )
-                } else {
-                    encode_physical_device_inline_uniform_block_features_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceInlineUniformBlockFeatures<'_>),
-                    )
-                }
-            }
-            -1000130001 => {
-                if partial {
-                    ()
-                } else {
-                    encode_sampler_reduction_mode_create_info_body(
-                        e,
-                        &*(p as *const vk::SamplerReductionModeCreateInfo<'_>),
-                    )
-                }
-            }
-            -1000130000 => {
-                if partial {
-                    encode_physical_device_sampler_filter_minmax_properties_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceSamplerFilterMinmaxProperties<'_>),
-                    )
-                } else {
-                    encode_physical_device_sampler_filter_minmax_properties_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceSamplerFilterMinmaxProperties<'_>),
-                    )
-                }
-            }
-            -1000127001 => {
-                if partial {
-                    ()
-                } else {
-                    encode_memory_dedicated_allocate_info_body(
-                        e,
-                        &*(p as *const vk::MemoryDedicatedAllocateInfo<'_>),
-                    )
-                }
-            }
-            -1000127000 => {
-                if partial {
-                    encode_memory_dedicated_requirements_partial_body(
-                        e,
-                        &*(p as *const vk::MemoryDedicatedRequirements<'_>),
-                    )
-                } else {
-                    encode_memory_dedicated_requirements_body(
-                        e,
-                        &*(p as *const vk::MemoryDedicatedRequirements<'_>),
-                    )
-                }
-            }
-            -1000120000 => {
-                if partial {
-                    encode_physical_device_variable_pointers_features_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceVariablePointersFeatures<'_>),
-                    )
-                } else {
-                    encode_physical_device_variable_pointers_features_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceVariablePointersFeatures<'_>),
-                    )
-                }
-            }
-            -1000117003 => {
-                if partial {
-                    ()
-                } else {
-                    encode_pipeline_tessellation_domain_origin_state_create_info_body(
-                        e,
-                        &*(p as *const vk::PipelineTessellationDomainOriginStateCreateInfo<'_>),
-                    )
-                }
-            }
-            -1000117002 => {
-                if partial {
-                    ()
-                } else {
-                    encode_image_view_usage_create_info_body(
-                        e,
-                        &*(p as *const vk::ImageViewUsageCreateInfo<'_>),
-                    )
-                }
-            }
-            -1000117001 => {
-                if partial {
-                    ()
-                } else {
-                    encode_render_pass_input_attachment_aspect_create_info_body(
-                        e,
-                        &*(p as *const vk::RenderPassInputAttachmentAspectCreateInfo<'_>),
-                    )
-                }
-            }
-            -1000117000 => {
-                if partial {
-                    encode_physical_device_point_clipping_properties_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDevicePointClippingProperties<'_>),
-                    )
-                } else {
-                    encode_physical_device_point_clipping_properties_body(
-                        e,
-                        &*(p as *const vk::PhysicalDevicePointClippingProperties<'_>),
-                    )
-                }
-            }
-            -1000113000 => {
-                if partial {
-                    ()
-                } else {
-                    encode_export_fence_create_info_body(
-                        e,
-                        &*(p as *const vk::ExportFenceCreateInfo<'_>),
-                    )
-                }
-            }
-            -1000108003 => {
-                if partial {
-                    ()
-                } else {
-                    encode_render_pass_attachment_begin_info_body(
-                        e,
-                        &*(p as *const vk::RenderPassAttachmentBeginInfo<'_>),
-                    )
-                }
-            }
-            -1000108001 => {
-                if partial {
-                    ()
-                } else {
-                    encode_framebuffer_attachments_create_info_body(
-                        e,
-                        &*(p as *const vk::FramebufferAttachmentsCreateInfo<'_>),
-                    )
-                }
-            }
-            -1000108000 => {
-                if partial {
-                    encode_physical_device_imageless_framebuffer_features_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceImagelessFramebufferFeatures<'_>),
-                    )
-                } else {
-                    encode_physical_device_imageless_framebuffer_features_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceImagelessFramebufferFeatures<'_>),
-                    )
-                }
-            }
-            -1000102001 => {
-                if partial {
-                    ()
-                } else {
-                    encode_pipeline_rasterization_depth_clip_state_create_info_ext_body(
-                        e,
-                        &*(p as *const vk::PipelineRasterizationDepthClipStateCreateInfoEXT<'_>),
-                    )
-                }
-            }
-            -1000102000 => {
-                if partial {
-                    encode_physical_device_depth_clip_enable_features_ext_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceDepthClipEnableFeaturesEXT<'_>),
-                    )
-                } else {
-                    encode_physical_device_depth_clip_enable_features_ext_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceDepthClipEnableFeaturesEXT<'_>),
-                    )
-                }
-            }
-            -1000101001 => {
-                if partial {
-                    ()
-                } else {
-                    encode_pipeline_rasterization_conservative_state_create_info_ext_body(
-                        e,
-                        &*(p as *const vk::PipelineRasterizationConservativeStateCreateInfoEXT<'_>),
-                    )
-                }
-            }
-            -1000101000 => {
-                if partial {
-                    encode_physical_device_conservative_rasterization_properties_ext_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceConservativeRasterizationPropertiesEXT<
-                            '_,
-                        >),
-                    )
-                } else {
-                    encode_physical_device_conservative_rasterization_properties_ext_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceConservativeRasterizationPropertiesEXT<
-                            '_,
-                        >),
-                    )
-                }
-            }
-            -1000094000 => {
-                if partial {
-                    encode_physical_device_subgroup_properties_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceSubgroupProperties<'_>),
-                    )
-                } else {
-                    encode_physical_device_subgroup_properties_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceSubgroupProperties<'_>),
-                    )
-                }
-            }
-            -1000083000 => {
-                if partial {
-                    encode_physical_device16_bit_storage_features_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDevice16BitStorageFeatures<'_>),
-                    )
-                } else {
-                    encode_physical_device16_bit_storage_features_body(
-                        e,
-                        &*(p as *const vk::PhysicalDevice16BitStorageFeatures<'_>),
-                    )
-                }
-            }
-            -1000082000 => {
-                if partial {
-                    encode_physical_device_shader_float16_int8_features_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceShaderFloat16Int8Features<'_>),
-                    )
-                } else {
-                    encode_physical_device_shader_float16_int8_features_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceShaderFloat16Int8Features<'_>),
-                    )
-                }
-            }
-            -1000081001 => {
-                if partial {
-                    encode_physical_device_conditional_rendering_features_ext_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceConditionalRenderingFeaturesEXT<'_>),
-                    )
-                } else {
-                    encode_physical_device_conditional_rendering_features_ext_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceConditionalRenderingFeaturesEXT<'_>),
-                    )
-                }
-            }
-            -1000081000 => {
-                if partial {
-                    ()
-                } else {
-                    encode_command_buffer_inheritance_conditional_rendering_info_ext_body(
-                        e,
-                        &*(p as *const vk::CommandBufferInheritanceConditionalRenderingInfoEXT<'_>),
-                    )
-                }
-            }
-            -1000080000 => {
-                if partial {
-                    encode_physical_device_push_descriptor_properties_khr_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDevicePushDescriptorPropertiesKHR<'_>),
-                    )
-                } else {
-                    encode_physical_device_push_descriptor_properties_khr_body(
-                        e,
-                        &*(p as *const vk::PhysicalDevicePushDescriptorPropertiesKHR<'_>),
-                    )
-                }
-            }
-            -1000077000 => {
-                if partial {
-                    ()
-                } else {
-                    encode_export_semaphore_create_info_body(
-                        e,
-                        &*(p as *const vk::ExportSemaphoreCreateInfo<'_>),
-                    )
-                }
-            }
-            -1000072002 => {
-                if partial {
-                    ()
-                } else {
-                    encode_export_memory_allocate_info_body(
-                        e,
-                        &*(p as *const vk::ExportMemoryAllocateInfo<'_>),
-                    )
-                }
-            }
-            -1000072001 => {
-                if partial {
-                    ()
-                } else {
-                    encode_external_memory_image_create_info_body(
-                        e,
-                        &*(p as *const vk::ExternalMemoryImageCreateInfo<'_>),
-                    )
-                }
-            }
-            -1000072000 => {
-                if partial {
-                    ()
-                } else {
-                    encode_external_memory_buffer_create_info_body(
-                        e,
-                        &*(p as *const vk::ExternalMemoryBufferCreateInfo<'_>),
-                    )
-                }
-            }
-            -1000071004 => {
-                if partial {
-                    encode_physical_device_id_properties_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceIDProperties<'_>),
-                    )
-                } else {
-                    encode_physical_device_id_properties_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceIDProperties<'_>),
-                    )
-                }
-            }
-            -1000071001 => {
-                if partial {
-                    encode_external_image_format_properties_partial_body(
-                        e,
-                        &*(p as *const vk::ExternalImageFormatProperties<'_>),
-                    )
-                } else {
-                    encode_external_image_format_properties_body(
-                        e,
-                        &*(p as *const vk::ExternalImageFormatProperties<'_>),
-                    )
-                }
-            }
-            -1000071000 => {
-                if partial {
-                    ()
-                } else {
-                    encode_physical_device_external_image_format_info_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceExternalImageFormatInfo<'_>),
-                    )
-                }
-            }
-            -1000070001 => {
-                if partial {
-                    ()
-                } else {
-                    encode_device_group_device_create_info_body(
-                        e,
-                        &*(p as *const vk::DeviceGroupDeviceCreateInfo<'_>),
-                    )
-                }
-            }
-            -1000066000 => {
-                if partial {
-                    encode_physical_device_texture_compression_astchdr_features_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceTextureCompressionASTCHDRFeatures<'_>),
-                    )
-                } else {
-                    encode_physical_device_texture_compression_astchdr_features_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceTextureCompressionASTCHDRFeatures<'_>),
-                    )
-                }
-            }
-            -1000063000 => {
-                if partial {
-                    encode_physical_device_shader_draw_parameters_features_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceShaderDrawParametersFeatures<'_>),
-                    )
-                } else {
-                    encode_physical_device_shader_draw_parameters_features_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceShaderDrawParametersFeatures<'_>),
-                    )
-                }
-            }
-            -1000060014 => {
-                if partial {
-                    ()
-                } else {
-                    encode_bind_image_memory_device_group_info_body(
-                        e,
-                        &*(p as *const vk::BindImageMemoryDeviceGroupInfo<'_>),
-                    )
-                }
-            }
-            -1000060013 => {
-                if partial {
-                    ()
-                } else {
-                    encode_bind_buffer_memory_device_group_info_body(
-                        e,
-                        &*(p as *const vk::BindBufferMemoryDeviceGroupInfo<'_>),
-                    )
-                }
-            }
-            -1000060006 => {
-                if partial {
-                    ()
-                } else {
-                    encode_device_group_bind_sparse_info_body(
-                        e,
-                        &*(p as *const vk::DeviceGroupBindSparseInfo<'_>),
-                    )
-                }
-            }
-            -1000060005 => {
-                if partial {
-                    ()
-                } else {
-                    encode_device_group_submit_info_body(
-                        e,
-                        &*(p as *const vk::DeviceGroupSubmitInfo<'_>),
-                    )
-                }
-            }
-            -1000060004 => {
-                if partial {
-                    ()
-                } else {
-                    encode_device_group_command_buffer_begin_info_body(
-                        e,
-                        &*(p as *const vk::DeviceGroupCommandBufferBeginInfo<'_>),
-                    )
-                }
-            }
-            -1000060003 => {
-                if partial {
-                    ()
-                } else {
-                    encode_device_group_render_pass_begin_info_body(
-                        e,
-                        &*(p as *const vk::DeviceGroupRenderPassBeginInfo<'_>),
-                    )
-                }
-            }
-            -1000060000 => {
-                if partial {
-                    ()
-                } else {
-                    encode_memory_allocate_flags_info_body(
-                        e,
-                        &*(p as *const vk::MemoryAllocateFlagsInfo<'_>),
-                    )
-                }
-            }
-            -1000059000 => {
-                if partial {
-                    encode_physical_device_features2_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceFeatures2<'_>),
-                    )
-                } else {
-                    encode_physical_device_features2_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceFeatures2<'_>),
-                    )
-                }
-            }
-            -1000053002 => {
-                if partial {
-                    encode_physical_device_multiview_properties_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceMultiviewProperties<'_>),
-                    )
-                } else {
-                    encode_physical_device_multiview_properties_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceMultiviewProperties<'_>),
-                    )
-                }
-            }
-            -1000053001 => {
-                if partial {
-                    encode_physical_device_multiview_features_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceMultiviewFeatures<'_>),
-                    )
-                } else {
-                    encode_physical_device_multiview_features_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceMultiviewFeatures<'_>),
-                    )
-                }
-            }
-            -1000053000 => {
-                if partial {
-                    ()
-                } else {
-                    encode_render_pass_multiview_create_info_body(
-                        e,
-                        &*(p as *const vk::RenderPassMultiviewCreateInfo<'_>),
-                    )
-                }
-            }
-            -1000044006 => {
-                if partial {
-                    ()
-                } else {
-                    encode_rendering_fragment_shading_rate_attachment_info_khr_body(
-                        e,
-                        &*(p as *const vk::RenderingFragmentShadingRateAttachmentInfoKHR<'_>),
-                    )
-                }
-            }
-            -1000044004 => {
-                if partial {
-                    ()
-                } else {
-                    encode_command_buffer_inheritance_rendering_info_body(
-                        e,
-                        &*(p as *const vk::CommandBufferInheritanceRenderingInfo<'_>),
-                    )
-                }
-            }
-            -1000044003 => {
-                if partial {
-                    encode_physical_device_dynamic_rendering_features_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceDynamicRenderingFeatures<'_>),
-                    )
-                } else {
-                    encode_physical_device_dynamic_rendering_features_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceDynamicRenderingFeatures<'_>),
-                    )
-                }
-            }
-            -1000044002 => {
-                if partial {
-                    ()
-                } else {
-                    encode_pipeline_rendering_create_info_body(
-                        e,
-                        &*(p as *const vk::PipelineRenderingCreateInfo<'_>),
-                    )
-                }
-            }
-            -1000028002 => {
-                if partial {
-                    ()
-                } else {
-                    encode_pipeline_rasterization_state_stream_create_info_ext_body(
-                        e,
-                        &*(p as *const vk::PipelineRasterizationStateStreamCreateInfoEXT<'_>),
-                    )
-                }
-            }
-            -1000028001 => {
-                if partial {
-                    encode_physical_device_transform_feedback_properties_ext_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceTransformFeedbackPropertiesEXT<'_>),
-                    )
-                } else {
-                    encode_physical_device_transform_feedback_properties_ext_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceTransformFeedbackPropertiesEXT<'_>),
-                    )
-                }
-            }
-            -1000028000 => {
-                if partial {
-                    encode_physical_device_transform_feedback_features_ext_partial_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceTransformFeedbackFeaturesEXT<'_>),
-                    )
-                } else {
-                    encode_physical_device_transform_feedback_features_ext_body(
-                        e,
-                        &*(p as *const vk::PhysicalDeviceTransformFeedbackFeaturesEXT<'_>),
-                    )
-                }
-            }
             16 => {
                 if partial {
                     ()
@@ -3091,6 +933,1789 @@ pub unsafe fn encode_body(e: &mut Encoder<'_>, stype: i32, p: *const c_void, par
                     )
                 }
             }
+            1000028000 => {
+                if partial {
+                    encode_physical_device_transform_feedback_features_ext_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceTransformFeedbackFeaturesEXT<'_>),
+                    )
+                } else {
+                    encode_physical_device_transform_feedback_features_ext_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceTransformFeedbackFeaturesEXT<'_>),
+                    )
+                }
+            }
+            1000028001 => {
+                if partial {
+                    encode_physical_device_transform_feedback_properties_ext_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceTransformFeedbackPropertiesEXT<'_>),
+                    )
+                } else {
+                    encode_physical_device_transform_feedback_properties_ext_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceTransformFeedbackPropertiesEXT<'_>),
+                    )
+                }
+            }
+            1000028002 => {
+                if partial {
+                    ()
+                } else {
+                    encode_pipeline_rasterization_state_stream_create_info_ext_body(
+                        e,
+                        &*(p as *const vk::PipelineRasterizationStateStreamCreateInfoEXT<'_>),
+                    )
+                }
+            }
+            1000044002 => {
+                if partial {
+                    ()
+                } else {
+                    encode_pipeline_rendering_create_info_body(
+                        e,
+                        &*(p as *const vk::PipelineRenderingCreateInfo<'_>),
+                    )
+                }
+            }
+            1000044003 => {
+                if partial {
+                    encode_physical_device_dynamic_rendering_features_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceDynamicRenderingFeatures<'_>),
+                    )
+                } else {
+                    encode_physical_device_dynamic_rendering_features_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceDynamicRenderingFeatures<'_>),
+                    )
+                }
+            }
+            1000044004 => {
+                if partial {
+                    ()
+                } else {
+                    encode_command_buffer_inheritance_rendering_info_body(
+                        e,
+                        &*(p as *const vk::CommandBufferInheritanceRenderingInfo<'_>),
+                    )
+                }
+            }
+            1000044006 => {
+                if partial {
+                    ()
+                } else {
+                    encode_rendering_fragment_shading_rate_attachment_info_khr_body(
+                        e,
+                        &*(p as *const vk::RenderingFragmentShadingRateAttachmentInfoKHR<'_>),
+                    )
+                }
+            }
+            1000053000 => {
+                if partial {
+                    ()
+                } else {
+                    encode_render_pass_multiview_create_info_body(
+                        e,
+                        &*(p as *const vk::RenderPassMultiviewCreateInfo<'_>),
+                    )
+                }
+            }
+            1000053001 => {
+                if partial {
+                    encode_physical_device_multiview_features_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceMultiviewFeatures<'_>),
+                    )
+                } else {
+                    encode_physical_device_multiview_features_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceMultiviewFeatures<'_>),
+                    )
+                }
+            }
+            1000053002 => {
+                if partial {
+                    encode_physical_device_multiview_properties_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceMultiviewProperties<'_>),
+                    )
+                } else {
+                    encode_physical_device_multiview_properties_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceMultiviewProperties<'_>),
+                    )
+                }
+            }
+            1000059000 => {
+                if partial {
+                    encode_physical_device_features2_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceFeatures2<'_>),
+                    )
+                } else {
+                    encode_physical_device_features2_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceFeatures2<'_>),
+                    )
+                }
+            }
+            1000060000 => {
+                if partial {
+                    ()
+                } else {
+                    encode_memory_allocate_flags_info_body(
+                        e,
+                        &*(p as *const vk::MemoryAllocateFlagsInfo<'_>),
+                    )
+                }
+            }
+            1000060003 => {
+                if partial {
+                    ()
+                } else {
+                    encode_device_group_render_pass_begin_info_body(
+                        e,
+                        &*(p as *const vk::DeviceGroupRenderPassBeginInfo<'_>),
+                    )
+                }
+            }
+            1000060004 => {
+                if partial {
+                    ()
+                } else {
+                    encode_device_group_command_buffer_begin_info_body(
+                        e,
+                        &*(p as *const vk::DeviceGroupCommandBufferBeginInfo<'_>),
+                    )
+                }
+            }
+            1000060005 => {
+                if partial {
+                    ()
+                } else {
+                    encode_device_group_submit_info_body(
+                        e,
+                        &*(p as *const vk::DeviceGroupSubmitInfo<'_>),
+                    )
+                }
+            }
+            1000060006 => {
+                if partial {
+                    ()
+                } else {
+                    encode_device_group_bind_sparse_info_body(
+                        e,
+                        &*(p as *const vk::DeviceGroupBindSparseInfo<'_>),
+                    )
+                }
+            }
+            1000060013 => {
+                if partial {
+                    ()
+                } else {
+                    encode_bind_buffer_memory_device_group_info_body(
+                        e,
+                        &*(p as *const vk::BindBufferMemoryDeviceGroupInfo<'_>),
+                    )
+                }
+            }
+            1000060014 => {
+                if partial {
+                    ()
+                } else {
+                    encode_bind_image_memory_device_group_info_body(
+                        e,
+                        &*(p as *const vk::BindImageMemoryDeviceGroupInfo<'_>),
+                    )
+                }
+            }
+            1000063000 => {
+                if partial {
+                    encode_physical_device_shader_draw_parameters_features_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceShaderDrawParametersFeatures<'_>),
+                    )
+                } else {
+                    encode_physical_device_shader_draw_parameters_features_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceShaderDrawParametersFeatures<'_>),
+                    )
+                }
+            }
+            1000066000 => {
+                if partial {
+                    encode_physical_device_texture_compression_astchdr_features_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceTextureCompressionASTCHDRFeatures<'_>),
+                    )
+                } else {
+                    encode_physical_device_texture_compression_astchdr_features_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceTextureCompressionASTCHDRFeatures<'_>),
+                    )
+                }
+            }
+            1000070001 => {
+                if partial {
+                    ()
+                } else {
+                    encode_device_group_device_create_info_body(
+                        e,
+                        &*(p as *const vk::DeviceGroupDeviceCreateInfo<'_>),
+                    )
+                }
+            }
+            1000071000 => {
+                if partial {
+                    ()
+                } else {
+                    encode_physical_device_external_image_format_info_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceExternalImageFormatInfo<'_>),
+                    )
+                }
+            }
+            1000071001 => {
+                if partial {
+                    encode_external_image_format_properties_partial_body(
+                        e,
+                        &*(p as *const vk::ExternalImageFormatProperties<'_>),
+                    )
+                } else {
+                    encode_external_image_format_properties_body(
+                        e,
+                        &*(p as *const vk::ExternalImageFormatProperties<'_>),
+                    )
+                }
+            }
+            1000071004 => {
+                if partial {
+                    encode_physical_device_id_properties_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceIDProperties<'_>),
+                    )
+                } else {
+                    encode_physical_device_id_properties_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceIDProperties<'_>),
+                    )
+                }
+            }
+            1000072000 => {
+                if partial {
+                    ()
+                } else {
+                    encode_external_memory_buffer_create_info_body(
+                        e,
+                        &*(p as *const vk::ExternalMemoryBufferCreateInfo<'_>),
+                    )
+                }
+            }
+            1000072001 => {
+                if partial {
+                    ()
+                } else {
+                    encode_external_memory_image_create_info_body(
+                        e,
+                        &*(p as *const vk::ExternalMemoryImageCreateInfo<'_>),
+                    )
+                }
+            }
+            1000072002 => {
+                if partial {
+                    ()
+                } else {
+                    encode_export_memory_allocate_info_body(
+                        e,
+                        &*(p as *const vk::ExportMemoryAllocateInfo<'_>),
+                    )
+                }
+            }
+            1000077000 => {
+                if partial {
+                    ()
+                } else {
+                    encode_export_semaphore_create_info_body(
+                        e,
+                        &*(p as *const vk::ExportSemaphoreCreateInfo<'_>),
+                    )
+                }
+            }
+            1000080000 => {
+                if partial {
+                    encode_physical_device_push_descriptor_properties_khr_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDevicePushDescriptorPropertiesKHR<'_>),
+                    )
+                } else {
+                    encode_physical_device_push_descriptor_properties_khr_body(
+                        e,
+                        &*(p as *const vk::PhysicalDevicePushDescriptorPropertiesKHR<'_>),
+                    )
+                }
+            }
+            1000081000 => {
+                if partial {
+                    ()
+                } else {
+                    encode_command_buffer_inheritance_conditional_rendering_info_ext_body(
+                        e,
+                        &*(p as *const vk::CommandBufferInheritanceConditionalRenderingInfoEXT<'_>),
+                    )
+                }
+            }
+            1000081001 => {
+                if partial {
+                    encode_physical_device_conditional_rendering_features_ext_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceConditionalRenderingFeaturesEXT<'_>),
+                    )
+                } else {
+                    encode_physical_device_conditional_rendering_features_ext_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceConditionalRenderingFeaturesEXT<'_>),
+                    )
+                }
+            }
+            1000082000 => {
+                if partial {
+                    encode_physical_device_shader_float16_int8_features_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceShaderFloat16Int8Features<'_>),
+                    )
+                } else {
+                    encode_physical_device_shader_float16_int8_features_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceShaderFloat16Int8Features<'_>),
+                    )
+                }
+            }
+            1000083000 => {
+                if partial {
+                    encode_physical_device16_bit_storage_features_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDevice16BitStorageFeatures<'_>),
+                    )
+                } else {
+                    encode_physical_device16_bit_storage_features_body(
+                        e,
+                        &*(p as *const vk::PhysicalDevice16BitStorageFeatures<'_>),
+                    )
+                }
+            }
+            1000094000 => {
+                if partial {
+                    encode_physical_device_subgroup_properties_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceSubgroupProperties<'_>),
+                    )
+                } else {
+                    encode_physical_device_subgroup_properties_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceSubgroupProperties<'_>),
+                    )
+                }
+            }
+            1000101000 => {
+                if partial {
+                    encode_physical_device_conservative_rasterization_properties_ext_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceConservativeRasterizationPropertiesEXT<
+                            '_,
+                        >),
+                    )
+                } else {
+                    encode_physical_device_conservative_rasterization_properties_ext_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceConservativeRasterizationPropertiesEXT<
+                            '_,
+                        >),
+                    )
+                }
+            }
+            1000101001 => {
+                if partial {
+                    ()
+                } else {
+                    encode_pipeline_rasterization_conservative_state_create_info_ext_body(
+                        e,
+                        &*(p as *const vk::PipelineRasterizationConservativeStateCreateInfoEXT<'_>),
+                    )
+                }
+            }
+            1000102000 => {
+                if partial {
+                    encode_physical_device_depth_clip_enable_features_ext_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceDepthClipEnableFeaturesEXT<'_>),
+                    )
+                } else {
+                    encode_physical_device_depth_clip_enable_features_ext_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceDepthClipEnableFeaturesEXT<'_>),
+                    )
+                }
+            }
+            1000102001 => {
+                if partial {
+                    ()
+                } else {
+                    encode_pipeline_rasterization_depth_clip_state_create_info_ext_body(
+                        e,
+                        &*(p as *const vk::PipelineRasterizationDepthClipStateCreateInfoEXT<'_>),
+                    )
+                }
+            }
+            1000108000 => {
+                if partial {
+                    encode_physical_device_imageless_framebuffer_features_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceImagelessFramebufferFeatures<'_>),
+                    )
+                } else {
+                    encode_physical_device_imageless_framebuffer_features_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceImagelessFramebufferFeatures<'_>),
+                    )
+                }
+            }
+            1000108001 => {
+                if partial {
+                    ()
+                } else {
+                    encode_framebuffer_attachments_create_info_body(
+                        e,
+                        &*(p as *const vk::FramebufferAttachmentsCreateInfo<'_>),
+                    )
+                }
+            }
+            1000108003 => {
+                if partial {
+                    ()
+                } else {
+                    encode_render_pass_attachment_begin_info_body(
+                        e,
+                        &*(p as *const vk::RenderPassAttachmentBeginInfo<'_>),
+                    )
+                }
+            }
+            1000113000 => {
+                if partial {
+                    ()
+                } else {
+                    encode_export_fence_create_info_body(
+                        e,
+                        &*(p as *const vk::ExportFenceCreateInfo<'_>),
+                    )
+                }
+            }
+            1000117000 => {
+                if partial {
+                    encode_physical_device_point_clipping_properties_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDevicePointClippingProperties<'_>),
+                    )
+                } else {
+                    encode_physical_device_point_clipping_properties_body(
+                        e,
+                        &*(p as *const vk::PhysicalDevicePointClippingProperties<'_>),
+                    )
+                }
+            }
+            1000117001 => {
+                if partial {
+                    ()
+                } else {
+                    encode_render_pass_input_attachment_aspect_create_info_body(
+                        e,
+                        &*(p as *const vk::RenderPassInputAttachmentAspectCreateInfo<'_>),
+                    )
+                }
+            }
+            1000117002 => {
+                if partial {
+                    ()
+                } else {
+                    encode_image_view_usage_create_info_body(
+                        e,
+                        &*(p as *const vk::ImageViewUsageCreateInfo<'_>),
+                    )
+                }
+            }
+            1000117003 => {
+                if partial {
+                    ()
+                } else {
+                    encode_pipeline_tessellation_domain_origin_state_create_info_body(
+                        e,
+                        &*(p as *const vk::PipelineTessellationDomainOriginStateCreateInfo<'_>),
+                    )
+                }
+            }
+            1000120000 => {
+                if partial {
+                    encode_physical_device_variable_pointers_features_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceVariablePointersFeatures<'_>),
+                    )
+                } else {
+                    encode_physical_device_variable_pointers_features_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceVariablePointersFeatures<'_>),
+                    )
+                }
+            }
+            1000127000 => {
+                if partial {
+                    encode_memory_dedicated_requirements_partial_body(
+                        e,
+                        &*(p as *const vk::MemoryDedicatedRequirements<'_>),
+                    )
+                } else {
+                    encode_memory_dedicated_requirements_body(
+                        e,
+                        &*(p as *const vk::MemoryDedicatedRequirements<'_>),
+                    )
+                }
+            }
+            1000127001 => {
+                if partial {
+                    ()
+                } else {
+                    encode_memory_dedicated_allocate_info_body(
+                        e,
+                        &*(p as *const vk::MemoryDedicatedAllocateInfo<'_>),
+                    )
+                }
+            }
+            1000130000 => {
+                if partial {
+                    encode_physical_device_sampler_filter_minmax_properties_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceSamplerFilterMinmaxProperties<'_>),
+                    )
+                } else {
+                    encode_physical_device_sampler_filter_minmax_properties_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceSamplerFilterMinmaxProperties<'_>),
+                    )
+                }
+            }
+            1000130001 => {
+                if partial {
+                    ()
+                } else {
+                    encode_sampler_reduction_mode_create_info_body(
+                        e,
+                        &*(p as *const vk::SamplerReductionModeCreateInfo<'_>),
+                    )
+                }
+            }
+            1000138000 => {
+                if partial {
+                    encode_physical_device_inline_uniform_block_features_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceInlineUniformBlockFeatures<'_>),
+                    )
+                } else {
+                    encode_physical_device_inline_uniform_block_features_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceInlineUniformBlockFeatures<'_>),
+                    )
+                }
+            }
+            1000138001 => {
+                if partial {
+                    encode_physical_device_inline_uniform_block_properties_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceInlineUniformBlockProperties<'_>),
+                    )
+                } else {
+                    encode_physical_device_inline_uniform_block_properties_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceInlineUniformBlockProperties<'_>),
+                    )
+                }
+            }
+            1000138002 => {
+                if partial {
+                    ()
+                } else {
+                    encode_write_descriptor_set_inline_uniform_block_body(
+                        e,
+                        &*(p as *const vk::WriteDescriptorSetInlineUniformBlock<'_>),
+                    )
+                }
+            }
+            1000138003 => {
+                if partial {
+                    ()
+                } else {
+                    encode_descriptor_pool_inline_uniform_block_create_info_body(
+                        e,
+                        &*(p as *const vk::DescriptorPoolInlineUniformBlockCreateInfo<'_>),
+                    )
+                }
+            }
+            1000145000 => {
+                if partial {
+                    ()
+                } else {
+                    encode_protected_submit_info_body(
+                        e,
+                        &*(p as *const vk::ProtectedSubmitInfo<'_>),
+                    )
+                }
+            }
+            1000145001 => {
+                if partial {
+                    encode_physical_device_protected_memory_features_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceProtectedMemoryFeatures<'_>),
+                    )
+                } else {
+                    encode_physical_device_protected_memory_features_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceProtectedMemoryFeatures<'_>),
+                    )
+                }
+            }
+            1000145002 => {
+                if partial {
+                    encode_physical_device_protected_memory_properties_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceProtectedMemoryProperties<'_>),
+                    )
+                } else {
+                    encode_physical_device_protected_memory_properties_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceProtectedMemoryProperties<'_>),
+                    )
+                }
+            }
+            1000147000 => {
+                if partial {
+                    ()
+                } else {
+                    encode_image_format_list_create_info_body(
+                        e,
+                        &*(p as *const vk::ImageFormatListCreateInfo<'_>),
+                    )
+                }
+            }
+            1000156001 => {
+                if partial {
+                    ()
+                } else {
+                    encode_sampler_ycbcr_conversion_info_body(
+                        e,
+                        &*(p as *const vk::SamplerYcbcrConversionInfo<'_>),
+                    )
+                }
+            }
+            1000156002 => {
+                if partial {
+                    ()
+                } else {
+                    encode_bind_image_plane_memory_info_body(
+                        e,
+                        &*(p as *const vk::BindImagePlaneMemoryInfo<'_>),
+                    )
+                }
+            }
+            1000156003 => {
+                if partial {
+                    ()
+                } else {
+                    encode_image_plane_memory_requirements_info_body(
+                        e,
+                        &*(p as *const vk::ImagePlaneMemoryRequirementsInfo<'_>),
+                    )
+                }
+            }
+            1000156004 => {
+                if partial {
+                    encode_physical_device_sampler_ycbcr_conversion_features_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceSamplerYcbcrConversionFeatures<'_>),
+                    )
+                } else {
+                    encode_physical_device_sampler_ycbcr_conversion_features_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceSamplerYcbcrConversionFeatures<'_>),
+                    )
+                }
+            }
+            1000156005 => {
+                if partial {
+                    encode_sampler_ycbcr_conversion_image_format_properties_partial_body(
+                        e,
+                        &*(p as *const vk::SamplerYcbcrConversionImageFormatProperties<'_>),
+                    )
+                } else {
+                    encode_sampler_ycbcr_conversion_image_format_properties_body(
+                        e,
+                        &*(p as *const vk::SamplerYcbcrConversionImageFormatProperties<'_>),
+                    )
+                }
+            }
+            1000158000 => {
+                if partial {
+                    encode_drm_format_modifier_properties_list_ext_partial_body(
+                        e,
+                        &*(p as *const vk::DrmFormatModifierPropertiesListEXT<'_>),
+                    )
+                } else {
+                    encode_drm_format_modifier_properties_list_ext_body(
+                        e,
+                        &*(p as *const vk::DrmFormatModifierPropertiesListEXT<'_>),
+                    )
+                }
+            }
+            1000158002 => {
+                if partial {
+                    ()
+                } else {
+                    encode_physical_device_image_drm_format_modifier_info_ext_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceImageDrmFormatModifierInfoEXT<'_>),
+                    )
+                }
+            }
+            1000158003 => {
+                if partial {
+                    ()
+                } else {
+                    encode_image_drm_format_modifier_list_create_info_ext_body(
+                        e,
+                        &*(p as *const vk::ImageDrmFormatModifierListCreateInfoEXT<'_>),
+                    )
+                }
+            }
+            1000158004 => {
+                if partial {
+                    ()
+                } else {
+                    encode_image_drm_format_modifier_explicit_create_info_ext_body(
+                        e,
+                        &*(p as *const vk::ImageDrmFormatModifierExplicitCreateInfoEXT<'_>),
+                    )
+                }
+            }
+            1000158006 => {
+                if partial {
+                    encode_drm_format_modifier_properties_list2_ext_partial_body(
+                        e,
+                        &*(p as *const vk::DrmFormatModifierPropertiesList2EXT<'_>),
+                    )
+                } else {
+                    encode_drm_format_modifier_properties_list2_ext_body(
+                        e,
+                        &*(p as *const vk::DrmFormatModifierPropertiesList2EXT<'_>),
+                    )
+                }
+            }
+            1000161000 => {
+                if partial {
+                    ()
+                } else {
+                    encode_descriptor_set_layout_binding_flags_create_info_body(
+                        e,
+                        &*(p as *const vk::DescriptorSetLayoutBindingFlagsCreateInfo<'_>),
+                    )
+                }
+            }
+            1000161001 => {
+                if partial {
+                    encode_physical_device_descriptor_indexing_features_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceDescriptorIndexingFeatures<'_>),
+                    )
+                } else {
+                    encode_physical_device_descriptor_indexing_features_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceDescriptorIndexingFeatures<'_>),
+                    )
+                }
+            }
+            1000161002 => {
+                if partial {
+                    encode_physical_device_descriptor_indexing_properties_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceDescriptorIndexingProperties<'_>),
+                    )
+                } else {
+                    encode_physical_device_descriptor_indexing_properties_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceDescriptorIndexingProperties<'_>),
+                    )
+                }
+            }
+            1000161003 => {
+                if partial {
+                    ()
+                } else {
+                    encode_descriptor_set_variable_descriptor_count_allocate_info_body(
+                        e,
+                        &*(p as *const vk::DescriptorSetVariableDescriptorCountAllocateInfo<'_>),
+                    )
+                }
+            }
+            1000161004 => {
+                if partial {
+                    encode_descriptor_set_variable_descriptor_count_layout_support_partial_body(
+                        e,
+                        &*(p as *const vk::DescriptorSetVariableDescriptorCountLayoutSupport<'_>),
+                    )
+                } else {
+                    encode_descriptor_set_variable_descriptor_count_layout_support_body(
+                        e,
+                        &*(p as *const vk::DescriptorSetVariableDescriptorCountLayoutSupport<'_>),
+                    )
+                }
+            }
+            1000168000 => {
+                if partial {
+                    encode_physical_device_maintenance3_properties_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceMaintenance3Properties<'_>),
+                    )
+                } else {
+                    encode_physical_device_maintenance3_properties_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceMaintenance3Properties<'_>),
+                    )
+                }
+            }
+            1000175000 => {
+                if partial {
+                    encode_physical_device_shader_subgroup_extended_types_features_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceShaderSubgroupExtendedTypesFeatures<'_>),
+                    )
+                } else {
+                    encode_physical_device_shader_subgroup_extended_types_features_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceShaderSubgroupExtendedTypesFeatures<'_>),
+                    )
+                }
+            }
+            1000177000 => {
+                if partial {
+                    encode_physical_device8_bit_storage_features_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDevice8BitStorageFeatures<'_>),
+                    )
+                } else {
+                    encode_physical_device8_bit_storage_features_body(
+                        e,
+                        &*(p as *const vk::PhysicalDevice8BitStorageFeatures<'_>),
+                    )
+                }
+            }
+            1000180000 => {
+                if partial {
+                    encode_physical_device_shader_atomic_int64_features_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceShaderAtomicInt64Features<'_>),
+                    )
+                } else {
+                    encode_physical_device_shader_atomic_int64_features_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceShaderAtomicInt64Features<'_>),
+                    )
+                }
+            }
+            1000181000 => {
+                if partial {
+                    encode_physical_device_shader_clock_features_khr_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceShaderClockFeaturesKHR<'_>),
+                    )
+                } else {
+                    encode_physical_device_shader_clock_features_khr_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceShaderClockFeaturesKHR<'_>),
+                    )
+                }
+            }
+            1000190000 => {
+                if partial {
+                    encode_physical_device_vertex_attribute_divisor_properties_ext_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceVertexAttributeDivisorPropertiesEXT<'_>),
+                    )
+                } else {
+                    encode_physical_device_vertex_attribute_divisor_properties_ext_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceVertexAttributeDivisorPropertiesEXT<'_>),
+                    )
+                }
+            }
+            1000192000 => {
+                if partial {
+                    ()
+                } else {
+                    encode_pipeline_creation_feedback_create_info_body(
+                        e,
+                        &*(p as *const vk::PipelineCreationFeedbackCreateInfo<'_>),
+                    )
+                }
+            }
+            1000196000 => {
+                if partial {
+                    encode_physical_device_driver_properties_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceDriverProperties<'_>),
+                    )
+                } else {
+                    encode_physical_device_driver_properties_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceDriverProperties<'_>),
+                    )
+                }
+            }
+            1000197000 => {
+                if partial {
+                    encode_physical_device_float_controls_properties_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceFloatControlsProperties<'_>),
+                    )
+                } else {
+                    encode_physical_device_float_controls_properties_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceFloatControlsProperties<'_>),
+                    )
+                }
+            }
+            1000199000 => {
+                if partial {
+                    encode_physical_device_depth_stencil_resolve_properties_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceDepthStencilResolveProperties<'_>),
+                    )
+                } else {
+                    encode_physical_device_depth_stencil_resolve_properties_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceDepthStencilResolveProperties<'_>),
+                    )
+                }
+            }
+            1000199001 => {
+                if partial {
+                    ()
+                } else {
+                    encode_subpass_description_depth_stencil_resolve_body(
+                        e,
+                        &*(p as *const vk::SubpassDescriptionDepthStencilResolve<'_>),
+                    )
+                }
+            }
+            1000207000 => {
+                if partial {
+                    encode_physical_device_timeline_semaphore_features_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceTimelineSemaphoreFeatures<'_>),
+                    )
+                } else {
+                    encode_physical_device_timeline_semaphore_features_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceTimelineSemaphoreFeatures<'_>),
+                    )
+                }
+            }
+            1000207001 => {
+                if partial {
+                    encode_physical_device_timeline_semaphore_properties_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceTimelineSemaphoreProperties<'_>),
+                    )
+                } else {
+                    encode_physical_device_timeline_semaphore_properties_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceTimelineSemaphoreProperties<'_>),
+                    )
+                }
+            }
+            1000207002 => {
+                if partial {
+                    ()
+                } else {
+                    encode_semaphore_type_create_info_body(
+                        e,
+                        &*(p as *const vk::SemaphoreTypeCreateInfo<'_>),
+                    )
+                }
+            }
+            1000207003 => {
+                if partial {
+                    ()
+                } else {
+                    encode_timeline_semaphore_submit_info_body(
+                        e,
+                        &*(p as *const vk::TimelineSemaphoreSubmitInfo<'_>),
+                    )
+                }
+            }
+            1000211000 => {
+                if partial {
+                    encode_physical_device_vulkan_memory_model_features_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceVulkanMemoryModelFeatures<'_>),
+                    )
+                } else {
+                    encode_physical_device_vulkan_memory_model_features_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceVulkanMemoryModelFeatures<'_>),
+                    )
+                }
+            }
+            1000212000 => {
+                if partial {
+                    encode_physical_device_pci_bus_info_properties_ext_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDevicePCIBusInfoPropertiesEXT<'_>),
+                    )
+                } else {
+                    encode_physical_device_pci_bus_info_properties_ext_body(
+                        e,
+                        &*(p as *const vk::PhysicalDevicePCIBusInfoPropertiesEXT<'_>),
+                    )
+                }
+            }
+            1000215000 => {
+                if partial {
+                    encode_physical_device_shader_terminate_invocation_features_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceShaderTerminateInvocationFeatures<'_>),
+                    )
+                } else {
+                    encode_physical_device_shader_terminate_invocation_features_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceShaderTerminateInvocationFeatures<'_>),
+                    )
+                }
+            }
+            1000221000 => {
+                if partial {
+                    encode_physical_device_scalar_block_layout_features_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceScalarBlockLayoutFeatures<'_>),
+                    )
+                } else {
+                    encode_physical_device_scalar_block_layout_features_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceScalarBlockLayoutFeatures<'_>),
+                    )
+                }
+            }
+            1000225000 => {
+                if partial {
+                    encode_physical_device_subgroup_size_control_properties_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceSubgroupSizeControlProperties<'_>),
+                    )
+                } else {
+                    encode_physical_device_subgroup_size_control_properties_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceSubgroupSizeControlProperties<'_>),
+                    )
+                }
+            }
+            1000225001 => {
+                if partial {
+                    ()
+                } else {
+                    encode_pipeline_shader_stage_required_subgroup_size_create_info_body(
+                        e,
+                        &*(p as *const vk::PipelineShaderStageRequiredSubgroupSizeCreateInfo<'_>),
+                    )
+                }
+            }
+            1000225002 => {
+                if partial {
+                    encode_physical_device_subgroup_size_control_features_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceSubgroupSizeControlFeatures<'_>),
+                    )
+                } else {
+                    encode_physical_device_subgroup_size_control_features_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceSubgroupSizeControlFeatures<'_>),
+                    )
+                }
+            }
+            1000226000 => {
+                if partial {
+                    ()
+                } else {
+                    encode_fragment_shading_rate_attachment_info_khr_body(
+                        e,
+                        &*(p as *const vk::FragmentShadingRateAttachmentInfoKHR<'_>),
+                    )
+                }
+            }
+            1000226001 => {
+                if partial {
+                    ()
+                } else {
+                    encode_pipeline_fragment_shading_rate_state_create_info_khr_body(
+                        e,
+                        &*(p as *const vk::PipelineFragmentShadingRateStateCreateInfoKHR<'_>),
+                    )
+                }
+            }
+            1000226002 => {
+                if partial {
+                    encode_physical_device_fragment_shading_rate_properties_khr_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceFragmentShadingRatePropertiesKHR<'_>),
+                    )
+                } else {
+                    encode_physical_device_fragment_shading_rate_properties_khr_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceFragmentShadingRatePropertiesKHR<'_>),
+                    )
+                }
+            }
+            1000226003 => {
+                if partial {
+                    encode_physical_device_fragment_shading_rate_features_khr_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceFragmentShadingRateFeaturesKHR<'_>),
+                    )
+                } else {
+                    encode_physical_device_fragment_shading_rate_features_khr_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceFragmentShadingRateFeaturesKHR<'_>),
+                    )
+                }
+            }
+            1000237000 => {
+                if partial {
+                    encode_physical_device_memory_budget_properties_ext_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceMemoryBudgetPropertiesEXT<'_>),
+                    )
+                } else {
+                    encode_physical_device_memory_budget_properties_ext_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceMemoryBudgetPropertiesEXT<'_>),
+                    )
+                }
+            }
+            1000241000 => {
+                if partial {
+                    encode_physical_device_separate_depth_stencil_layouts_features_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceSeparateDepthStencilLayoutsFeatures<'_>),
+                    )
+                } else {
+                    encode_physical_device_separate_depth_stencil_layouts_features_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceSeparateDepthStencilLayoutsFeatures<'_>),
+                    )
+                }
+            }
+            1000241001 => {
+                if partial {
+                    ()
+                } else {
+                    encode_attachment_reference_stencil_layout_body(
+                        e,
+                        &*(p as *const vk::AttachmentReferenceStencilLayout<'_>),
+                    )
+                }
+            }
+            1000241002 => {
+                if partial {
+                    ()
+                } else {
+                    encode_attachment_description_stencil_layout_body(
+                        e,
+                        &*(p as *const vk::AttachmentDescriptionStencilLayout<'_>),
+                    )
+                }
+            }
+            1000246000 => {
+                if partial {
+                    ()
+                } else {
+                    encode_image_stencil_usage_create_info_body(
+                        e,
+                        &*(p as *const vk::ImageStencilUsageCreateInfo<'_>),
+                    )
+                }
+            }
+            1000251000 => {
+                if partial {
+                    encode_physical_device_fragment_shader_interlock_features_ext_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceFragmentShaderInterlockFeaturesEXT<'_>),
+                    )
+                } else {
+                    encode_physical_device_fragment_shader_interlock_features_ext_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceFragmentShaderInterlockFeaturesEXT<'_>),
+                    )
+                }
+            }
+            1000253000 => {
+                if partial {
+                    encode_physical_device_uniform_buffer_standard_layout_features_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceUniformBufferStandardLayoutFeatures<'_>),
+                    )
+                } else {
+                    encode_physical_device_uniform_buffer_standard_layout_features_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceUniformBufferStandardLayoutFeatures<'_>),
+                    )
+                }
+            }
+            1000254000 => {
+                if partial {
+                    encode_physical_device_provoking_vertex_features_ext_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceProvokingVertexFeaturesEXT<'_>),
+                    )
+                } else {
+                    encode_physical_device_provoking_vertex_features_ext_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceProvokingVertexFeaturesEXT<'_>),
+                    )
+                }
+            }
+            1000254001 => {
+                if partial {
+                    ()
+                } else {
+                    encode_pipeline_rasterization_provoking_vertex_state_create_info_ext_body(
+                        e,
+                        &*(p as *const vk::PipelineRasterizationProvokingVertexStateCreateInfoEXT<
+                            '_,
+                        >),
+                    )
+                }
+            }
+            1000254002 => {
+                if partial {
+                    encode_physical_device_provoking_vertex_properties_ext_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceProvokingVertexPropertiesEXT<'_>),
+                    )
+                } else {
+                    encode_physical_device_provoking_vertex_properties_ext_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceProvokingVertexPropertiesEXT<'_>),
+                    )
+                }
+            }
+            1000257000 => {
+                if partial {
+                    encode_physical_device_buffer_device_address_features_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceBufferDeviceAddressFeatures<'_>),
+                    )
+                } else {
+                    encode_physical_device_buffer_device_address_features_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceBufferDeviceAddressFeatures<'_>),
+                    )
+                }
+            }
+            1000257002 => {
+                if partial {
+                    ()
+                } else {
+                    encode_buffer_opaque_capture_address_create_info_body(
+                        e,
+                        &*(p as *const vk::BufferOpaqueCaptureAddressCreateInfo<'_>),
+                    )
+                }
+            }
+            1000257003 => {
+                if partial {
+                    ()
+                } else {
+                    encode_memory_opaque_capture_address_allocate_info_body(
+                        e,
+                        &*(p as *const vk::MemoryOpaqueCaptureAddressAllocateInfo<'_>),
+                    )
+                }
+            }
+            1000261000 => {
+                if partial {
+                    encode_physical_device_host_query_reset_features_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceHostQueryResetFeatures<'_>),
+                    )
+                } else {
+                    encode_physical_device_host_query_reset_features_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceHostQueryResetFeatures<'_>),
+                    )
+                }
+            }
+            1000267000 => {
+                if partial {
+                    encode_physical_device_extended_dynamic_state_features_ext_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceExtendedDynamicStateFeaturesEXT<'_>),
+                    )
+                } else {
+                    encode_physical_device_extended_dynamic_state_features_ext_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceExtendedDynamicStateFeaturesEXT<'_>),
+                    )
+                }
+            }
+            1000276000 => {
+                if partial {
+                    encode_physical_device_shader_demote_to_helper_invocation_features_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceShaderDemoteToHelperInvocationFeatures<
+                            '_,
+                        >),
+                    )
+                } else {
+                    encode_physical_device_shader_demote_to_helper_invocation_features_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceShaderDemoteToHelperInvocationFeatures<
+                            '_,
+                        >),
+                    )
+                }
+            }
+            1000280000 => {
+                if partial {
+                    encode_physical_device_shader_integer_dot_product_features_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceShaderIntegerDotProductFeatures<'_>),
+                    )
+                } else {
+                    encode_physical_device_shader_integer_dot_product_features_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceShaderIntegerDotProductFeatures<'_>),
+                    )
+                }
+            }
+            1000280001 => {
+                if partial {
+                    encode_physical_device_shader_integer_dot_product_properties_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceShaderIntegerDotProductProperties<'_>),
+                    )
+                } else {
+                    encode_physical_device_shader_integer_dot_product_properties_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceShaderIntegerDotProductProperties<'_>),
+                    )
+                }
+            }
+            1000281000 => {
+                if partial {
+                    encode_physical_device_texel_buffer_alignment_features_ext_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceTexelBufferAlignmentFeaturesEXT<'_>),
+                    )
+                } else {
+                    encode_physical_device_texel_buffer_alignment_features_ext_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceTexelBufferAlignmentFeaturesEXT<'_>),
+                    )
+                }
+            }
+            1000281001 => {
+                if partial {
+                    encode_physical_device_texel_buffer_alignment_properties_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceTexelBufferAlignmentProperties<'_>),
+                    )
+                } else {
+                    encode_physical_device_texel_buffer_alignment_properties_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceTexelBufferAlignmentProperties<'_>),
+                    )
+                }
+            }
+            1000286000 => {
+                if partial {
+                    encode_physical_device_robustness2_features_ext_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceRobustness2FeaturesEXT<'_>),
+                    )
+                } else {
+                    encode_physical_device_robustness2_features_ext_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceRobustness2FeaturesEXT<'_>),
+                    )
+                }
+            }
+            1000286001 => {
+                if partial {
+                    encode_physical_device_robustness2_properties_ext_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceRobustness2PropertiesEXT<'_>),
+                    )
+                } else {
+                    encode_physical_device_robustness2_properties_ext_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceRobustness2PropertiesEXT<'_>),
+                    )
+                }
+            }
+            1000287000 => {
+                if partial {
+                    ()
+                } else {
+                    encode_sampler_custom_border_color_create_info_ext_body(
+                        e,
+                        &*(p as *const vk::SamplerCustomBorderColorCreateInfoEXT<'_>),
+                    )
+                }
+            }
+            1000287001 => {
+                if partial {
+                    encode_physical_device_custom_border_color_properties_ext_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceCustomBorderColorPropertiesEXT<'_>),
+                    )
+                } else {
+                    encode_physical_device_custom_border_color_properties_ext_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceCustomBorderColorPropertiesEXT<'_>),
+                    )
+                }
+            }
+            1000287002 => {
+                if partial {
+                    encode_physical_device_custom_border_color_features_ext_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceCustomBorderColorFeaturesEXT<'_>),
+                    )
+                } else {
+                    encode_physical_device_custom_border_color_features_ext_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceCustomBorderColorFeaturesEXT<'_>),
+                    )
+                }
+            }
+            1000290000 => {
+                if partial {
+                    ()
+                } else {
+                    encode_pipeline_library_create_info_khr_body(
+                        e,
+                        &*(p as *const vk::PipelineLibraryCreateInfoKHR<'_>),
+                    )
+                }
+            }
+            1000295000 => {
+                if partial {
+                    encode_physical_device_private_data_features_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDevicePrivateDataFeatures<'_>),
+                    )
+                } else {
+                    encode_physical_device_private_data_features_body(
+                        e,
+                        &*(p as *const vk::PhysicalDevicePrivateDataFeatures<'_>),
+                    )
+                }
+            }
+            1000295001 => {
+                if partial {
+                    ()
+                } else {
+                    encode_device_private_data_create_info_body(
+                        e,
+                        &*(p as *const vk::DevicePrivateDataCreateInfo<'_>),
+                    )
+                }
+            }
+            1000297000 => {
+                if partial {
+                    encode_physical_device_pipeline_creation_cache_control_features_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDevicePipelineCreationCacheControlFeatures<'_>),
+                    )
+                } else {
+                    encode_physical_device_pipeline_creation_cache_control_features_body(
+                        e,
+                        &*(p as *const vk::PhysicalDevicePipelineCreationCacheControlFeatures<'_>),
+                    )
+                }
+            }
+            1000314000 => {
+                if partial {
+                    ()
+                } else {
+                    encode_memory_barrier2_body(e, &*(p as *const vk::MemoryBarrier2<'_>))
+                }
+            }
+            1000314007 => {
+                if partial {
+                    encode_physical_device_synchronization2_features_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceSynchronization2Features<'_>),
+                    )
+                } else {
+                    encode_physical_device_synchronization2_features_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceSynchronization2Features<'_>),
+                    )
+                }
+            }
+            1000320000 => {
+                if partial {
+                    encode_physical_device_graphics_pipeline_library_features_ext_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT<'_>),
+                    )
+                } else {
+                    encode_physical_device_graphics_pipeline_library_features_ext_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT<'_>),
+                    )
+                }
+            }
+            1000320001 => {
+                if partial {
+                    encode_physical_device_graphics_pipeline_library_properties_ext_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT<'_>),
+                    )
+                } else {
+                    encode_physical_device_graphics_pipeline_library_properties_ext_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT<'_>),
+                    )
+                }
+            }
+            1000320002 => {
+                if partial {
+                    ()
+                } else {
+                    encode_graphics_pipeline_library_create_info_ext_body(
+                        e,
+                        &*(p as *const vk::GraphicsPipelineLibraryCreateInfoEXT<'_>),
+                    )
+                }
+            }
+            1000325000 => {
+                if partial {
+                    encode_physical_device_zero_initialize_workgroup_memory_features_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures<'_>),
+                    )
+                } else {
+                    encode_physical_device_zero_initialize_workgroup_memory_features_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures<'_>),
+                    )
+                }
+            }
+            1000330000 => {
+                if partial {
+                    encode_physical_device_ycbcr2_plane444_formats_features_ext_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT<'_>),
+                    )
+                } else {
+                    encode_physical_device_ycbcr2_plane444_formats_features_ext_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT<'_>),
+                    )
+                }
+            }
+            1000335000 => {
+                if partial {
+                    encode_physical_device_image_robustness_features_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceImageRobustnessFeatures<'_>),
+                    )
+                } else {
+                    encode_physical_device_image_robustness_features_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceImageRobustnessFeatures<'_>),
+                    )
+                }
+            }
+            1000339000 => {
+                if partial {
+                    encode_physical_device_attachment_feedback_loop_layout_features_ext_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT<
+                            '_,
+                        >),
+                    )
+                } else {
+                    encode_physical_device_attachment_feedback_loop_layout_features_ext_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT<
+                            '_,
+                        >),
+                    )
+                }
+            }
+            1000340000 => {
+                if partial {
+                    encode_physical_device4444_formats_features_ext_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDevice4444FormatsFeaturesEXT<'_>),
+                    )
+                } else {
+                    encode_physical_device4444_formats_features_ext_body(
+                        e,
+                        &*(p as *const vk::PhysicalDevice4444FormatsFeaturesEXT<'_>),
+                    )
+                }
+            }
+            1000342000 => {
+                if partial {
+                    encode_physical_device_rasterization_order_attachment_access_features_ext_partial_body(e, &*(p as *const vk::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT<'_>))
+                } else {
+                    encode_physical_device_rasterization_order_attachment_access_features_ext_body(e, &*(p as *const vk::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT<'_>))
+                }
+            }
+            1000351000 => {
+                if partial {
+                    encode_physical_device_mutable_descriptor_type_features_ext_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceMutableDescriptorTypeFeaturesEXT<'_>),
+                    )
+                } else {
+                    encode_physical_device_mutable_descriptor_type_features_ext_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceMutableDescriptorTypeFeaturesEXT<'_>),
+                    )
+                }
+            }
+            1000351002 => {
+                if partial {
+                    ()
+                } else {
+                    encode_mutable_descriptor_type_create_info_ext_body(
+                        e,
+                        &*(p as *const vk::MutableDescriptorTypeCreateInfoEXT<'_>),
+                    )
+                }
+            }
+            1000352000 => {
+                if partial {
+                    encode_physical_device_vertex_input_dynamic_state_features_ext_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceVertexInputDynamicStateFeaturesEXT<'_>),
+                    )
+                } else {
+                    encode_physical_device_vertex_input_dynamic_state_features_ext_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceVertexInputDynamicStateFeaturesEXT<'_>),
+                    )
+                }
+            }
+            1000355000 => {
+                if partial {
+                    encode_physical_device_depth_clip_control_features_ext_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceDepthClipControlFeaturesEXT<'_>),
+                    )
+                } else {
+                    encode_physical_device_depth_clip_control_features_ext_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceDepthClipControlFeaturesEXT<'_>),
+                    )
+                }
+            }
+            1000355001 => {
+                if partial {
+                    ()
+                } else {
+                    encode_pipeline_viewport_depth_clip_control_create_info_ext_body(
+                        e,
+                        &*(p as *const vk::PipelineViewportDepthClipControlCreateInfoEXT<'_>),
+                    )
+                }
+            }
+            1000356000 => {
+                if partial {
+                    encode_physical_device_primitive_topology_list_restart_features_ext_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT<
+                            '_,
+                        >),
+                    )
+                } else {
+                    encode_physical_device_primitive_topology_list_restart_features_ext_body(
+                        e,
+                        &*(p as *const vk::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT<
+                            '_,
+                        >),
+                    )
+                }
+            }
+            1000360000 => {
+                if partial {
+                    encode_format_properties3_partial_body(
+                        e,
+                        &*(p as *const vk::FormatProperties3<'_>),
+                    )
+                } else {
+                    encode_format_properties3_body(e, &*(p as *const vk::FormatProperties3<'_>))
+                }
+            }
+            1000377000 => {
+                if partial {
+                    encode_physical_device_extended_dynamic_state2_features_ext_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceExtendedDynamicState2FeaturesEXT<'_>),
+                    )
+                } else {
+                    encode_physical_device_extended_dynamic_state2_features_ext_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceExtendedDynamicState2FeaturesEXT<'_>),
+                    )
+                }
+            }
+            1000381000 => {
+                if partial {
+                    encode_physical_device_color_write_enable_features_ext_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceColorWriteEnableFeaturesEXT<'_>),
+                    )
+                } else {
+                    encode_physical_device_color_write_enable_features_ext_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceColorWriteEnableFeaturesEXT<'_>),
+                    )
+                }
+            }
+            1000381001 => {
+                if partial {
+                    ()
+                } else {
+                    encode_pipeline_color_write_create_info_ext_body(
+                        e,
+                        &*(p as *const vk::PipelineColorWriteCreateInfoEXT<'_>),
+                    )
+                }
+            }
+            1000382000 => {
+                if partial {
+                    encode_physical_device_primitives_generated_query_features_ext_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT<'_>),
+                    )
+                } else {
+                    encode_physical_device_primitives_generated_query_features_ext_body(
+                        e,
+                        &*(p as *const vk::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT<'_>),
+                    )
+                }
+            }
             1000384002 => {
                 if partial {
                     ()
@@ -3144,6 +2769,219 @@ pub unsafe fn encode_body(e: &mut Encoder<'_>, stype: i32, p: *const c_void, par
                     )
                 }
             }
+            1000391000 => {
+                if partial {
+                    encode_physical_device_image_view_min_lod_features_ext_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceImageViewMinLodFeaturesEXT<'_>),
+                    )
+                } else {
+                    encode_physical_device_image_view_min_lod_features_ext_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceImageViewMinLodFeaturesEXT<'_>),
+                    )
+                }
+            }
+            1000391001 => {
+                if partial {
+                    ()
+                } else {
+                    encode_image_view_min_lod_create_info_ext_body(
+                        e,
+                        &*(p as *const vk::ImageViewMinLodCreateInfoEXT<'_>),
+                    )
+                }
+            }
+            1000392000 => {
+                if partial {
+                    encode_physical_device_multi_draw_features_ext_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceMultiDrawFeaturesEXT<'_>),
+                    )
+                } else {
+                    encode_physical_device_multi_draw_features_ext_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceMultiDrawFeaturesEXT<'_>),
+                    )
+                }
+            }
+            1000392001 => {
+                if partial {
+                    encode_physical_device_multi_draw_properties_ext_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceMultiDrawPropertiesEXT<'_>),
+                    )
+                } else {
+                    encode_physical_device_multi_draw_properties_ext_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceMultiDrawPropertiesEXT<'_>),
+                    )
+                }
+            }
+            1000393000 => {
+                if partial {
+                    encode_physical_device_image2_d_view_of3_d_features_ext_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceImage2DViewOf3DFeaturesEXT<'_>),
+                    )
+                } else {
+                    encode_physical_device_image2_d_view_of3_d_features_ext_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceImage2DViewOf3DFeaturesEXT<'_>),
+                    )
+                }
+            }
+            1000411000 => {
+                if partial {
+                    encode_physical_device_border_color_swizzle_features_ext_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceBorderColorSwizzleFeaturesEXT<'_>),
+                    )
+                } else {
+                    encode_physical_device_border_color_swizzle_features_ext_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceBorderColorSwizzleFeaturesEXT<'_>),
+                    )
+                }
+            }
+            1000411001 => {
+                if partial {
+                    ()
+                } else {
+                    encode_sampler_border_color_component_mapping_create_info_ext_body(
+                        e,
+                        &*(p as *const vk::SamplerBorderColorComponentMappingCreateInfoEXT<'_>),
+                    )
+                }
+            }
+            1000413000 => {
+                if partial {
+                    encode_physical_device_maintenance4_features_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceMaintenance4Features<'_>),
+                    )
+                } else {
+                    encode_physical_device_maintenance4_features_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceMaintenance4Features<'_>),
+                    )
+                }
+            }
+            1000413001 => {
+                if partial {
+                    encode_physical_device_maintenance4_properties_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceMaintenance4Properties<'_>),
+                    )
+                } else {
+                    encode_physical_device_maintenance4_properties_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceMaintenance4Properties<'_>),
+                    )
+                }
+            }
+            1000422000 => {
+                if partial {
+                    encode_physical_device_non_seamless_cube_map_features_ext_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT<'_>),
+                    )
+                } else {
+                    encode_physical_device_non_seamless_cube_map_features_ext_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT<'_>),
+                    )
+                }
+            }
+            1000453000 => {
+                if partial {
+                    ()
+                } else {
+                    encode_external_memory_acquire_unmodified_ext_body(
+                        e,
+                        &*(p as *const vk::ExternalMemoryAcquireUnmodifiedEXT<'_>),
+                    )
+                }
+            }
+            1000455000 => {
+                if partial {
+                    encode_physical_device_extended_dynamic_state3_features_ext_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceExtendedDynamicState3FeaturesEXT<'_>),
+                    )
+                } else {
+                    encode_physical_device_extended_dynamic_state3_features_ext_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceExtendedDynamicState3FeaturesEXT<'_>),
+                    )
+                }
+            }
+            1000455001 => {
+                if partial {
+                    encode_physical_device_extended_dynamic_state3_properties_ext_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceExtendedDynamicState3PropertiesEXT<'_>),
+                    )
+                } else {
+                    encode_physical_device_extended_dynamic_state3_properties_ext_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceExtendedDynamicState3PropertiesEXT<'_>),
+                    )
+                }
+            }
+            1000470000 => {
+                if partial {
+                    encode_physical_device_maintenance5_features_khr_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceMaintenance5FeaturesKHR<'_>),
+                    )
+                } else {
+                    encode_physical_device_maintenance5_features_khr_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceMaintenance5FeaturesKHR<'_>),
+                    )
+                }
+            }
+            1000470001 => {
+                if partial {
+                    encode_physical_device_maintenance5_properties_khr_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceMaintenance5PropertiesKHR<'_>),
+                    )
+                } else {
+                    encode_physical_device_maintenance5_properties_khr_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceMaintenance5PropertiesKHR<'_>),
+                    )
+                }
+            }
+            1000470005 => {
+                if partial {
+                    ()
+                } else {
+                    encode_pipeline_create_flags2_create_info_khr_body(
+                        e,
+                        &*(p as *const vk::PipelineCreateFlags2CreateInfoKHR<'_>),
+                    )
+                }
+            }
+            1000470006 => {
+                if partial {
+                    ()
+                } else {
+                    encode_buffer_usage_flags2_create_info_khr_body(
+                        e,
+                        &*(p as *const vk::BufferUsageFlags2CreateInfoKHR<'_>),
+                    )
+                }
+            }
+            1000499000 => {
+                if partial {
+                    encode_physical_device_dynamic_rendering_unused_attachments_features_ext_partial_body(e, &*(p as *const vk::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT<'_>))
+                } else {
+                    encode_physical_device_dynamic_rendering_unused_attachments_features_ext_body(e, &*(p as *const vk::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT<'_>))
+                }
+            }
             _ => {}
         }
     }
@@ -3151,1724 +2989,6 @@ pub unsafe fn encode_body(e: &mut Encoder<'_>, stype: i32, p: *const c_void, par
 /// Decodes the members of a chain element into a new arena struct.
 pub fn decode_body<'a>(d: &mut Decoder<'_>, a: &'a Bump, stype: i32, partial: bool) -> *mut c_void {
     match stype {
-        -1000499000 => {
-            let x: &'a mut vk::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT<'a> = a
-                .alloc(
-                    <vk::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT<'a>>::default(),
-                );
-            if partial {
-                decode_physical_device_dynamic_rendering_unused_attachments_features_ext_partial_body(d, a, x)
-            } else {
-                decode_physical_device_dynamic_rendering_unused_attachments_features_ext_body(
-                    d, a, x,
-                )
-            }
-            (x as *mut vk::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT<'a>).cast()
-        }
-        -1000470006 => {
-            let x: &'a mut vk::BufferUsageFlags2CreateInfoKHR<'a> =
-                a.alloc(<vk::BufferUsageFlags2CreateInfoKHR<'a>>::default());
-            if partial {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            } else {
-                decode_buffer_usage_flags2_create_info_khr_body(d, a, x)
-            }
-            (x as *mut vk::BufferUsageFlags2CreateInfoKHR<'a>).cast()
-        }
-        -1000470005 => {
-            let x: &'a mut vk::PipelineCreateFlags2CreateInfoKHR<'a> =
-                a.alloc(<vk::PipelineCreateFlags2CreateInfoKHR<'a>>::default());
-            if partial {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            } else {
-                decode_pipeline_create_flags2_create_info_khr_body(d, a, x)
-            }
-            (x as *mut vk::PipelineCreateFlags2CreateInfoKHR<'a>).cast()
-        }
-        -1000470001 => {
-            let x: &'a mut vk::PhysicalDeviceMaintenance5PropertiesKHR<'a> =
-                a.alloc(<vk::PhysicalDeviceMaintenance5PropertiesKHR<'a>>::default());
-            if partial {
-                decode_physical_device_maintenance5_properties_khr_partial_body(d, a, x)
-            } else {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            }
-            (x as *mut vk::PhysicalDeviceMaintenance5PropertiesKHR<'a>).cast()
-        }
-        -1000470000 => {
-            let x: &'a mut vk::PhysicalDeviceMaintenance5FeaturesKHR<'a> =
-                a.alloc(<vk::PhysicalDeviceMaintenance5FeaturesKHR<'a>>::default());
-            if partial {
-                decode_physical_device_maintenance5_features_khr_partial_body(d, a, x)
-            } else {
-                decode_physical_device_maintenance5_features_khr_body(d, a, x)
-            }
-            (x as *mut vk::PhysicalDeviceMaintenance5FeaturesKHR<'a>).cast()
-        }
-        -1000455001 => {
-            let x: &'a mut vk::PhysicalDeviceExtendedDynamicState3PropertiesEXT<'a> =
-                a.alloc(<vk::PhysicalDeviceExtendedDynamicState3PropertiesEXT<'a>>::default());
-            if partial {
-                decode_physical_device_extended_dynamic_state3_properties_ext_partial_body(d, a, x)
-            } else {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            }
-            (x as *mut vk::PhysicalDeviceExtendedDynamicState3PropertiesEXT<'a>).cast()
-        }
-        -1000455000 => {
-            let x: &'a mut vk::PhysicalDeviceExtendedDynamicState3FeaturesEXT<'a> =
-                a.alloc(<vk::PhysicalDeviceExtendedDynamicState3FeaturesEXT<'a>>::default());
-            if partial {
-                decode_physical_device_extended_dynamic_state3_features_ext_partial_body(d, a, x)
-            } else {
-                decode_physical_device_extended_dynamic_state3_features_ext_body(d, a, x)
-            }
-            (x as *mut vk::PhysicalDeviceExtendedDynamicState3FeaturesEXT<'a>).cast()
-        }
-        -1000453000 => {
-            let x: &'a mut vk::ExternalMemoryAcquireUnmodifiedEXT<'a> =
-                a.alloc(<vk::ExternalMemoryAcquireUnmodifiedEXT<'a>>::default());
-            if partial {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            } else {
-                decode_external_memory_acquire_unmodified_ext_body(d, a, x)
-            }
-            (x as *mut vk::ExternalMemoryAcquireUnmodifiedEXT<'a>).cast()
-        }
-        -1000422000 => {
-            let x: &'a mut vk::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT<'a> =
-                a.alloc(<vk::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT<'a>>::default());
-            if partial {
-                decode_physical_device_non_seamless_cube_map_features_ext_partial_body(d, a, x)
-            } else {
-                decode_physical_device_non_seamless_cube_map_features_ext_body(d, a, x)
-            }
-            (x as *mut vk::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT<'a>).cast()
-        }
-        -1000413001 => {
-            let x: &'a mut vk::PhysicalDeviceMaintenance4Properties<'a> =
-                a.alloc(<vk::PhysicalDeviceMaintenance4Properties<'a>>::default());
-            if partial {
-                decode_physical_device_maintenance4_properties_partial_body(d, a, x)
-            } else {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            }
-            (x as *mut vk::PhysicalDeviceMaintenance4Properties<'a>).cast()
-        }
-        -1000413000 => {
-            let x: &'a mut vk::PhysicalDeviceMaintenance4Features<'a> =
-                a.alloc(<vk::PhysicalDeviceMaintenance4Features<'a>>::default());
-            if partial {
-                decode_physical_device_maintenance4_features_partial_body(d, a, x)
-            } else {
-                decode_physical_device_maintenance4_features_body(d, a, x)
-            }
-            (x as *mut vk::PhysicalDeviceMaintenance4Features<'a>).cast()
-        }
-        -1000411001 => {
-            let x: &'a mut vk::SamplerBorderColorComponentMappingCreateInfoEXT<'a> =
-                a.alloc(<vk::SamplerBorderColorComponentMappingCreateInfoEXT<'a>>::default());
-            if partial {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            } else {
-                decode_sampler_border_color_component_mapping_create_info_ext_body(d, a, x)
-            }
-            (x as *mut vk::SamplerBorderColorComponentMappingCreateInfoEXT<'a>).cast()
-        }
-        -1000411000 => {
-            let x: &'a mut vk::PhysicalDeviceBorderColorSwizzleFeaturesEXT<'a> =
-                a.alloc(<vk::PhysicalDeviceBorderColorSwizzleFeaturesEXT<'a>>::default());
-            if partial {
-                decode_physical_device_border_color_swizzle_features_ext_partial_body(d, a, x)
-            } else {
-                decode_physical_device_border_color_swizzle_features_ext_body(d, a, x)
-            }
-            (x as *mut vk::PhysicalDeviceBorderColorSwizzleFeaturesEXT<'a>).cast()
-        }
-        -1000393000 => {
-            let x: &'a mut vk::PhysicalDeviceImage2DViewOf3DFeaturesEXT<'a> =
-                a.alloc(<vk::PhysicalDeviceImage2DViewOf3DFeaturesEXT<'a>>::default());
-            if partial {
-                decode_physical_device_image2_d_view_of3_d_features_ext_partial_body(d, a, x)
-            } else {
-                decode_physical_device_image2_d_view_of3_d_features_ext_body(d, a, x)
-            }
-            (x as *mut vk::PhysicalDeviceImage2DViewOf3DFeaturesEXT<'a>).cast()
-        }
-        -1000392001 => {
-            let x: &'a mut vk::PhysicalDeviceMultiDrawPropertiesEXT<'a> =
-                a.alloc(<vk::PhysicalDeviceMultiDrawPropertiesEXT<'a>>::default());
-            if partial {
-                decode_physical_device_multi_draw_properties_ext_partial_body(d, a, x)
-            } else {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            }
-            (x as *mut vk::PhysicalDeviceMultiDrawPropertiesEXT<'a>).cast()
-        }
-        -1000392000 => {
-            let x: &'a mut vk::PhysicalDeviceMultiDrawFeaturesEXT<'a> =
-                a.alloc(<vk::PhysicalDeviceMultiDrawFeaturesEXT<'a>>::default());
-            if partial {
-                decode_physical_device_multi_draw_features_ext_partial_body(d, a, x)
-            } else {
-                decode_physical_device_multi_draw_features_ext_body(d, a, x)
-            }
-            (x as *mut vk::PhysicalDeviceMultiDrawFeaturesEXT<'a>).cast()
-        }
-        -1000391001 => {
-            let x: &'a mut vk::ImageViewMinLodCreateInfoEXT<'a> =
-                a.alloc(<vk::ImageViewMinLodCreateInfoEXT<'a>>::default());
-            if partial {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            } else {
-                decode_image_view_min_lod_create_info_ext_body(d, a, x)
-            }
-            (x as *mut vk::ImageViewMinLodCreateInfoEXT<'a>).cast()
-        }
-        -1000391000 => {
-            let x: &'a mut vk::PhysicalDeviceImageViewMinLodFeaturesEXT<'a> =
-                a.alloc(<vk::PhysicalDeviceImageViewMinLodFeaturesEXT<'a>>::default());
-            if partial {
-                decode_physical_device_image_view_min_lod_features_ext_partial_body(d, a, x)
-            } else {
-                decode_physical_device_image_view_min_lod_features_ext_body(d, a, x)
-            }
-            (x as *mut vk::PhysicalDeviceImageViewMinLodFeaturesEXT<'a>).cast()
-        }
-        -1000382000 => {
-            let x: &'a mut vk::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT<'a> =
-                a.alloc(<vk::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT<'a>>::default());
-            if partial {
-                decode_physical_device_primitives_generated_query_features_ext_partial_body(d, a, x)
-            } else {
-                decode_physical_device_primitives_generated_query_features_ext_body(d, a, x)
-            }
-            (x as *mut vk::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT<'a>).cast()
-        }
-        -1000381001 => {
-            let x: &'a mut vk::PipelineColorWriteCreateInfoEXT<'a> =
-                a.alloc(<vk::PipelineColorWriteCreateInfoEXT<'a>>::default());
-            if partial {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            } else {
-                decode_pipeline_color_write_create_info_ext_body(d, a, x)
-            }
-            (x as *mut vk::PipelineColorWriteCreateInfoEXT<'a>).cast()
-        }
-        -1000381000 => {
-            let x: &'a mut vk::PhysicalDeviceColorWriteEnableFeaturesEXT<'a> =
-                a.alloc(<vk::PhysicalDeviceColorWriteEnableFeaturesEXT<'a>>::default());
-            if partial {
-                decode_physical_device_color_write_enable_features_ext_partial_body(d, a, x)
-            } else {
-                decode_physical_device_color_write_enable_features_ext_body(d, a, x)
-            }
-            (x as *mut vk::PhysicalDeviceColorWriteEnableFeaturesEXT<'a>).cast()
-        }
-        -1000377000 => {
-            let x: &'a mut vk::PhysicalDeviceExtendedDynamicState2FeaturesEXT<'a> =
-                a.alloc(<vk::PhysicalDeviceExtendedDynamicState2FeaturesEXT<'a>>::default());
-            if partial {
-                decode_physical_device_extended_dynamic_state2_features_ext_partial_body(d, a, x)
-            } else {
-                decode_physical_device_extended_dynamic_state2_features_ext_body(d, a, x)
-            }
-            (x as *mut vk::PhysicalDeviceExtendedDynamicState2FeaturesEXT<'a>).cast()
-        }
-        -1000360000 => {
-            let x: &'a mut vk::FormatProperties3<'a> =
-                a.alloc(<vk::FormatProperties3<'a>>::default());
-            if partial {
-                decode_format_properties3_partial_body(d, a, x)
-            } else {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            }
-            (x as *mut vk::FormatProperties3<'a>).cast()
-        }
-        -1000356000 => {
-            let x: &'a mut vk::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT<'a> =
-                a.alloc(<vk::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT<
-                    'a,
-                >>::default());
-            if partial {
-                decode_physical_device_primitive_topology_list_restart_features_ext_partial_body(
-                    d, a, x,
-                )
-            } else {
-                decode_physical_device_primitive_topology_list_restart_features_ext_body(d, a, x)
-            }
-            (x as *mut vk::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT<'a>).cast()
-        }
-        -1000355001 => {
-            let x: &'a mut vk::PipelineViewportDepthClipControlCreateInfoEXT<'a> =
-                a.alloc(<vk::PipelineViewportDepthClipControlCreateInfoEXT<'a>>::default());
-            if partial {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            } else {
-                decode_pipeline_viewport_depth_clip_control_create_info_ext_body(d, a, x)
-            }
-            (x as *mut vk::PipelineViewportDepthClipControlCreateInfoEXT<'a>).cast()
-        }
-        -1000355000 => {
-            let x: &'a mut vk::PhysicalDeviceDepthClipControlFeaturesEXT<'a> =
-                a.alloc(<vk::PhysicalDeviceDepthClipControlFeaturesEXT<'a>>::default());
-            if partial {
-                decode_physical_device_depth_clip_control_features_ext_partial_body(d, a, x)
-            } else {
-                decode_physical_device_depth_clip_control_features_ext_body(d, a, x)
-            }
-            (x as *mut vk::PhysicalDeviceDepthClipControlFeaturesEXT<'a>).cast()
-        }
-        -1000352000 => {
-            let x: &'a mut vk::PhysicalDeviceVertexInputDynamicStateFeaturesEXT<'a> =
-                a.alloc(<vk::PhysicalDeviceVertexInputDynamicStateFeaturesEXT<'a>>::default());
-            if partial {
-                decode_physical_device_vertex_input_dynamic_state_features_ext_partial_body(d, a, x)
-            } else {
-                decode_physical_device_vertex_input_dynamic_state_features_ext_body(d, a, x)
-            }
-            (x as *mut vk::PhysicalDeviceVertexInputDynamicStateFeaturesEXT<'a>).cast()
-        }
-        -1000351002 => {
-            let x: &'a mut vk::MutableDescriptorTypeCreateInfoEXT<'a> =
-                a.alloc(<vk::MutableDescriptorTypeCreateInfoEXT<'a>>::default());
-            if partial {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            } else {
-                decode_mutable_descriptor_type_create_info_ext_body(d, a, x)
-            }
-            (x as *mut vk::MutableDescriptorTypeCreateInfoEXT<'a>).cast()
-        }
-        -1000351000 => {
-            let x: &'a mut vk::PhysicalDeviceMutableDescriptorTypeFeaturesEXT<'a> =
-                a.alloc(<vk::PhysicalDeviceMutableDescriptorTypeFeaturesEXT<'a>>::default());
-            if partial {
-                decode_physical_device_mutable_descriptor_type_features_ext_partial_body(d, a, x)
-            } else {
-                decode_physical_device_mutable_descriptor_type_features_ext_body(d, a, x)
-            }
-            (x as *mut vk::PhysicalDeviceMutableDescriptorTypeFeaturesEXT<'a>).cast()
-        }
-        -1000342000 => {
-            let x: &'a mut vk::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT<'a> = a
-                .alloc(
-                    <vk::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT<'a>>::default(
-                    ),
-                );
-            if partial {
-                decode_physical_device_rasterization_order_attachment_access_features_ext_partial_body(d, a, x)
-            } else {
-                decode_physical_device_rasterization_order_attachment_access_features_ext_body(
-                    d, a, x,
-                )
-            }
-            (x as *mut vk::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT<'a>).cast()
-        }
-        -1000340000 => {
-            let x: &'a mut vk::PhysicalDevice4444FormatsFeaturesEXT<'a> =
-                a.alloc(<vk::PhysicalDevice4444FormatsFeaturesEXT<'a>>::default());
-            if partial {
-                decode_physical_device4444_formats_features_ext_partial_body(d, a, x)
-            } else {
-                decode_physical_device4444_formats_features_ext_body(d, a, x)
-            }
-            (x as *mut vk::PhysicalDevice4444FormatsFeaturesEXT<'a>).cast()
-        }
-        -1000339000 => {
-            let x: &'a mut vk::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT<'a> =
-                a.alloc(<vk::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT<
-                    'a,
-                >>::default());
-            if partial {
-                decode_physical_device_attachment_feedback_loop_layout_features_ext_partial_body(
-                    d, a, x,
-                )
-            } else {
-                decode_physical_device_attachment_feedback_loop_layout_features_ext_body(d, a, x)
-            }
-            (x as *mut vk::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT<'a>).cast()
-        }
-        -1000335000 => {
-            let x: &'a mut vk::PhysicalDeviceImageRobustnessFeatures<'a> =
-                a.alloc(<vk::PhysicalDeviceImageRobustnessFeatures<'a>>::default());
-            if partial {
-                decode_physical_device_image_robustness_features_partial_body(d, a, x)
-            } else {
-                decode_physical_device_image_robustness_features_body(d, a, x)
-            }
-            (x as *mut vk::PhysicalDeviceImageRobustnessFeatures<'a>).cast()
-        }
-        -1000330000 => {
-            let x: &'a mut vk::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT<'a> =
-                a.alloc(<vk::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT<'a>>::default());
-            if partial {
-                decode_physical_device_ycbcr2_plane444_formats_features_ext_partial_body(d, a, x)
-            } else {
-                decode_physical_device_ycbcr2_plane444_formats_features_ext_body(d, a, x)
-            }
-            (x as *mut vk::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT<'a>).cast()
-        }
-        -1000325000 => {
-            let x: &'a mut vk::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures<'a> =
-                a.alloc(<vk::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures<'a>>::default());
-            if partial {
-                decode_physical_device_zero_initialize_workgroup_memory_features_partial_body(
-                    d, a, x,
-                )
-            } else {
-                decode_physical_device_zero_initialize_workgroup_memory_features_body(d, a, x)
-            }
-            (x as *mut vk::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures<'a>).cast()
-        }
-        -1000320002 => {
-            let x: &'a mut vk::GraphicsPipelineLibraryCreateInfoEXT<'a> =
-                a.alloc(<vk::GraphicsPipelineLibraryCreateInfoEXT<'a>>::default());
-            if partial {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            } else {
-                decode_graphics_pipeline_library_create_info_ext_body(d, a, x)
-            }
-            (x as *mut vk::GraphicsPipelineLibraryCreateInfoEXT<'a>).cast()
-        }
-        -1000320001 => {
-            let x: &'a mut vk::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT<'a> =
-                a.alloc(<vk::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT<'a>>::default());
-            if partial {
-                decode_physical_device_graphics_pipeline_library_properties_ext_partial_body(
-                    d, a, x,
-                )
-            } else {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            }
-            (x as *mut vk::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT<'a>).cast()
-        }
-        -1000320000 => {
-            let x: &'a mut vk::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT<'a> =
-                a.alloc(<vk::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT<'a>>::default());
-            if partial {
-                decode_physical_device_graphics_pipeline_library_features_ext_partial_body(d, a, x)
-            } else {
-                decode_physical_device_graphics_pipeline_library_features_ext_body(d, a, x)
-            }
-            (x as *mut vk::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT<'a>).cast()
-        }
-        -1000314007 => {
-            let x: &'a mut vk::PhysicalDeviceSynchronization2Features<'a> =
-                a.alloc(<vk::PhysicalDeviceSynchronization2Features<'a>>::default());
-            if partial {
-                decode_physical_device_synchronization2_features_partial_body(d, a, x)
-            } else {
-                decode_physical_device_synchronization2_features_body(d, a, x)
-            }
-            (x as *mut vk::PhysicalDeviceSynchronization2Features<'a>).cast()
-        }
-        -1000314000 => {
-            let x: &'a mut vk::MemoryBarrier2<'a> = a.alloc(<vk::MemoryBarrier2<'a>>::default());
-            if partial {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            } else {
-                decode_memory_barrier2_body(d, a, x)
-            }
-            (x as *mut vk::MemoryBarrier2<'a>).cast()
-        }
-        -1000297000 => {
-            let x: &'a mut vk::PhysicalDevicePipelineCreationCacheControlFeatures<'a> =
-                a.alloc(<vk::PhysicalDevicePipelineCreationCacheControlFeatures<'a>>::default());
-            if partial {
-                decode_physical_device_pipeline_creation_cache_control_features_partial_body(
-                    d, a, x,
-                )
-            } else {
-                decode_physical_device_pipeline_creation_cache_control_features_body(d, a, x)
-            }
-            (x as *mut vk::PhysicalDevicePipelineCreationCacheControlFeatures<'a>).cast()
-        }
-        -1000295001 => {
-            let x: &'a mut vk::DevicePrivateDataCreateInfo<'a> =
-                a.alloc(<vk::DevicePrivateDataCreateInfo<'a>>::default());
-            if partial {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            } else {
-                decode_device_private_data_create_info_body(d, a, x)
-            }
-            (x as *mut vk::DevicePrivateDataCreateInfo<'a>).cast()
-        }
-        -1000295000 => {
-            let x: &'a mut vk::PhysicalDevicePrivateDataFeatures<'a> =
-                a.alloc(<vk::PhysicalDevicePrivateDataFeatures<'a>>::default());
-            if partial {
-                decode_physical_device_private_data_features_partial_body(d, a, x)
-            } else {
-                decode_physical_device_private_data_features_body(d, a, x)
-            }
-            (x as *mut vk::PhysicalDevicePrivateDataFeatures<'a>).cast()
-        }
-        -1000290000 => {
-            let x: &'a mut vk::PipelineLibraryCreateInfoKHR<'a> =
-                a.alloc(<vk::PipelineLibraryCreateInfoKHR<'a>>::default());
-            if partial {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            } else {
-                decode_pipeline_library_create_info_khr_body(d, a, x)
-            }
-            (x as *mut vk::PipelineLibraryCreateInfoKHR<'a>).cast()
-        }
-        -1000287002 => {
-            let x: &'a mut vk::PhysicalDeviceCustomBorderColorFeaturesEXT<'a> =
-                a.alloc(<vk::PhysicalDeviceCustomBorderColorFeaturesEXT<'a>>::default());
-            if partial {
-                decode_physical_device_custom_border_color_features_ext_partial_body(d, a, x)
-            } else {
-                decode_physical_device_custom_border_color_features_ext_body(d, a, x)
-            }
-            (x as *mut vk::PhysicalDeviceCustomBorderColorFeaturesEXT<'a>).cast()
-        }
-        -1000287001 => {
-            let x: &'a mut vk::PhysicalDeviceCustomBorderColorPropertiesEXT<'a> =
-                a.alloc(<vk::PhysicalDeviceCustomBorderColorPropertiesEXT<'a>>::default());
-            if partial {
-                decode_physical_device_custom_border_color_properties_ext_partial_body(d, a, x)
-            } else {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            }
-            (x as *mut vk::PhysicalDeviceCustomBorderColorPropertiesEXT<'a>).cast()
-        }
-        -1000287000 => {
-            let x: &'a mut vk::SamplerCustomBorderColorCreateInfoEXT<'a> =
-                a.alloc(<vk::SamplerCustomBorderColorCreateInfoEXT<'a>>::default());
-            if partial {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            } else {
-                decode_sampler_custom_border_color_create_info_ext_body(d, a, x)
-            }
-            (x as *mut vk::SamplerCustomBorderColorCreateInfoEXT<'a>).cast()
-        }
-        -1000286001 => {
-            let x: &'a mut vk::PhysicalDeviceRobustness2PropertiesEXT<'a> =
-                a.alloc(<vk::PhysicalDeviceRobustness2PropertiesEXT<'a>>::default());
-            if partial {
-                decode_physical_device_robustness2_properties_ext_partial_body(d, a, x)
-            } else {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            }
-            (x as *mut vk::PhysicalDeviceRobustness2PropertiesEXT<'a>).cast()
-        }
-        -1000286000 => {
-            let x: &'a mut vk::PhysicalDeviceRobustness2FeaturesEXT<'a> =
-                a.alloc(<vk::PhysicalDeviceRobustness2FeaturesEXT<'a>>::default());
-            if partial {
-                decode_physical_device_robustness2_features_ext_partial_body(d, a, x)
-            } else {
-                decode_physical_device_robustness2_features_ext_body(d, a, x)
-            }
-            (x as *mut vk::PhysicalDeviceRobustness2FeaturesEXT<'a>).cast()
-        }
-        -1000281001 => {
-            let x: &'a mut vk::PhysicalDeviceTexelBufferAlignmentProperties<'a> =
-                a.alloc(<vk::PhysicalDeviceTexelBufferAlignmentProperties<'a>>::default());
-            if partial {
-                decode_physical_device_texel_buffer_alignment_properties_partial_body(d, a, x)
-            } else {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            }
-            (x as *mut vk::PhysicalDeviceTexelBufferAlignmentProperties<'a>).cast()
-        }
-        -1000281000 => {
-            let x: &'a mut vk::PhysicalDeviceTexelBufferAlignmentFeaturesEXT<'a> =
-                a.alloc(<vk::PhysicalDeviceTexelBufferAlignmentFeaturesEXT<'a>>::default());
-            if partial {
-                decode_physical_device_texel_buffer_alignment_features_ext_partial_body(d, a, x)
-            } else {
-                decode_physical_device_texel_buffer_alignment_features_ext_body(d, a, x)
-            }
-            (x as *mut vk::PhysicalDeviceTexelBufferAlignmentFeaturesEXT<'a>).cast()
-        }
-        -1000280001 => {
-            let x: &'a mut vk::PhysicalDeviceShaderIntegerDotProductProperties<'a> =
-                a.alloc(<vk::PhysicalDeviceShaderIntegerDotProductProperties<'a>>::default());
-            if partial {
-                decode_physical_device_shader_integer_dot_product_properties_partial_body(d, a, x)
-            } else {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            }
-            (x as *mut vk::PhysicalDeviceShaderIntegerDotProductProperties<'a>).cast()
-        }
-        -1000280000 => {
-            let x: &'a mut vk::PhysicalDeviceShaderIntegerDotProductFeatures<'a> =
-                a.alloc(<vk::PhysicalDeviceShaderIntegerDotProductFeatures<'a>>::default());
-            if partial {
-                decode_physical_device_shader_integer_dot_product_features_partial_body(d, a, x)
-            } else {
-                decode_physical_device_shader_integer_dot_product_features_body(d, a, x)
-            }
-            (x as *mut vk::PhysicalDeviceShaderIntegerDotProductFeatures<'a>).cast()
-        }
-        -1000276000 => {
-            let x: &'a mut vk::PhysicalDeviceShaderDemoteToHelperInvocationFeatures<'a> =
-                a.alloc(<vk::PhysicalDeviceShaderDemoteToHelperInvocationFeatures<'a>>::default());
-            if partial {
-                decode_physical_device_shader_demote_to_helper_invocation_features_partial_body(
-                    d, a, x,
-                )
-            } else {
-                decode_physical_device_shader_demote_to_helper_invocation_features_body(d, a, x)
-            }
-            (x as *mut vk::PhysicalDeviceShaderDemoteToHelperInvocationFeatures<'a>).cast()
-        }
-        -1000267000 => {
-            let x: &'a mut vk::PhysicalDeviceExtendedDynamicStateFeaturesEXT<'a> =
-                a.alloc(<vk::PhysicalDeviceExtendedDynamicStateFeaturesEXT<'a>>::default());
-            if partial {
-                decode_physical_device_extended_dynamic_state_features_ext_partial_body(d, a, x)
-            } else {
-                decode_physical_device_extended_dynamic_state_features_ext_body(d, a, x)
-            }
-            (x as *mut vk::PhysicalDeviceExtendedDynamicStateFeaturesEXT<'a>).cast()
-        }
-        -1000261000 => {
-            let x: &'a mut vk::PhysicalDeviceHostQueryResetFeatures<'a> =
-                a.alloc(<vk::PhysicalDeviceHostQueryResetFeatures<'a>>::default());
-            if partial {
-                decode_physical_device_host_query_reset_features_partial_body(d, a, x)
-            } else {
-                decode_physical_device_host_query_reset_features_body(d, a, x)
-            }
-            (x as *mut vk::PhysicalDeviceHostQueryResetFeatures<'a>).cast()
-        }
-        -1000257003 => {
-            let x: &'a mut vk::MemoryOpaqueCaptureAddressAllocateInfo<'a> =
-                a.alloc(<vk::MemoryOpaqueCaptureAddressAllocateInfo<'a>>::default());
-            if partial {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            } else {
-                decode_memory_opaque_capture_address_allocate_info_body(d, a, x)
-            }
-            (x as *mut vk::MemoryOpaqueCaptureAddressAllocateInfo<'a>).cast()
-        }
-        -1000257002 => {
-            let x: &'a mut vk::BufferOpaqueCaptureAddressCreateInfo<'a> =
-                a.alloc(<vk::BufferOpaqueCaptureAddressCreateInfo<'a>>::default());
-            if partial {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            } else {
-                decode_buffer_opaque_capture_address_create_info_body(d, a, x)
-            }
-            (x as *mut vk::BufferOpaqueCaptureAddressCreateInfo<'a>).cast()
-        }
-        -1000257000 => {
-            let x: &'a mut vk::PhysicalDeviceBufferDeviceAddressFeatures<'a> =
-                a.alloc(<vk::PhysicalDeviceBufferDeviceAddressFeatures<'a>>::default());
-            if partial {
-                decode_physical_device_buffer_device_address_features_partial_body(d, a, x)
-            } else {
-                decode_physical_device_buffer_device_address_features_body(d, a, x)
-            }
-            (x as *mut vk::PhysicalDeviceBufferDeviceAddressFeatures<'a>).cast()
-        }
-        -1000254002 => {
-            let x: &'a mut vk::PhysicalDeviceProvokingVertexPropertiesEXT<'a> =
-                a.alloc(<vk::PhysicalDeviceProvokingVertexPropertiesEXT<'a>>::default());
-            if partial {
-                decode_physical_device_provoking_vertex_properties_ext_partial_body(d, a, x)
-            } else {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            }
-            (x as *mut vk::PhysicalDeviceProvokingVertexPropertiesEXT<'a>).cast()
-        }
-        -1000254001 => {
-            let x: &'a mut vk::PipelineRasterizationProvokingVertexStateCreateInfoEXT<'a> = a
-                .alloc(<vk::PipelineRasterizationProvokingVertexStateCreateInfoEXT<
-                    'a,
-                >>::default());
-            if partial {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            } else {
-                decode_pipeline_rasterization_provoking_vertex_state_create_info_ext_body(d, a, x)
-            }
-            (x as *mut vk::PipelineRasterizationProvokingVertexStateCreateInfoEXT<'a>).cast()
-        }
-        -1000254000 => {
-            let x: &'a mut vk::PhysicalDeviceProvokingVertexFeaturesEXT<'a> =
-                a.alloc(<vk::PhysicalDeviceProvokingVertexFeaturesEXT<'a>>::default());
-            if partial {
-                decode_physical_device_provoking_vertex_features_ext_partial_body(d, a, x)
-            } else {
-                decode_physical_device_provoking_vertex_features_ext_body(d, a, x)
-            }
-            (x as *mut vk::PhysicalDeviceProvokingVertexFeaturesEXT<'a>).cast()
-        }
-        -1000253000 => {
-            let x: &'a mut vk::PhysicalDeviceUniformBufferStandardLayoutFeatures<'a> =
-                a.alloc(<vk::PhysicalDeviceUniformBufferStandardLayoutFeatures<'a>>::default());
-            if partial {
-                decode_physical_device_uniform_buffer_standard_layout_features_partial_body(d, a, x)
-            } else {
-                decode_physical_device_uniform_buffer_standard_layout_features_body(d, a, x)
-            }
-            (x as *mut vk::PhysicalDeviceUniformBufferStandardLayoutFeatures<'a>).cast()
-        }
-        -1000251000 => {
-            let x: &'a mut vk::PhysicalDeviceFragmentShaderInterlockFeaturesEXT<'a> =
-                a.alloc(<vk::PhysicalDeviceFragmentShaderInterlockFeaturesEXT<'a>>::default());
-            if partial {
-                decode_physical_device_fragment_shader_interlock_features_ext_partial_body(d, a, x)
-            } else {
-                decode_physical_device_fragment_shader_interlock_features_ext_body(d, a, x)
-            }
-            (x as *mut vk::PhysicalDeviceFragmentShaderInterlockFeaturesEXT<'a>).cast()
-        }
-        -1000246000 => {
-            let x: &'a mut vk::ImageStencilUsageCreateInfo<'a> =
-                a.alloc(<vk::ImageStencilUsageCreateInfo<'a>>::default());
-            if partial {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            } else {
-                decode_image_stencil_usage_create_info_body(d, a, x)
-            }
-            (x as *mut vk::ImageStencilUsageCreateInfo<'a>).cast()
-        }
-        -1000241002 => {
-            let x: &'a mut vk::AttachmentDescriptionStencilLayout<'a> =
-                a.alloc(<vk::AttachmentDescriptionStencilLayout<'a>>::default());
-            if partial {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            } else {
-                decode_attachment_description_stencil_layout_body(d, a, x)
-            }
-            (x as *mut vk::AttachmentDescriptionStencilLayout<'a>).cast()
-        }
-        -1000241001 => {
-            let x: &'a mut vk::AttachmentReferenceStencilLayout<'a> =
-                a.alloc(<vk::AttachmentReferenceStencilLayout<'a>>::default());
-            if partial {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            } else {
-                decode_attachment_reference_stencil_layout_body(d, a, x)
-            }
-            (x as *mut vk::AttachmentReferenceStencilLayout<'a>).cast()
-        }
-        -1000241000 => {
-            let x: &'a mut vk::PhysicalDeviceSeparateDepthStencilLayoutsFeatures<'a> =
-                a.alloc(<vk::PhysicalDeviceSeparateDepthStencilLayoutsFeatures<'a>>::default());
-            if partial {
-                decode_physical_device_separate_depth_stencil_layouts_features_partial_body(d, a, x)
-            } else {
-                decode_physical_device_separate_depth_stencil_layouts_features_body(d, a, x)
-            }
-            (x as *mut vk::PhysicalDeviceSeparateDepthStencilLayoutsFeatures<'a>).cast()
-        }
-        -1000237000 => {
-            let x: &'a mut vk::PhysicalDeviceMemoryBudgetPropertiesEXT<'a> =
-                a.alloc(<vk::PhysicalDeviceMemoryBudgetPropertiesEXT<'a>>::default());
-            if partial {
-                decode_physical_device_memory_budget_properties_ext_partial_body(d, a, x)
-            } else {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            }
-            (x as *mut vk::PhysicalDeviceMemoryBudgetPropertiesEXT<'a>).cast()
-        }
-        -1000226003 => {
-            let x: &'a mut vk::PhysicalDeviceFragmentShadingRateFeaturesKHR<'a> =
-                a.alloc(<vk::PhysicalDeviceFragmentShadingRateFeaturesKHR<'a>>::default());
-            if partial {
-                decode_physical_device_fragment_shading_rate_features_khr_partial_body(d, a, x)
-            } else {
-                decode_physical_device_fragment_shading_rate_features_khr_body(d, a, x)
-            }
-            (x as *mut vk::PhysicalDeviceFragmentShadingRateFeaturesKHR<'a>).cast()
-        }
-        -1000226002 => {
-            let x: &'a mut vk::PhysicalDeviceFragmentShadingRatePropertiesKHR<'a> =
-                a.alloc(<vk::PhysicalDeviceFragmentShadingRatePropertiesKHR<'a>>::default());
-            if partial {
-                decode_physical_device_fragment_shading_rate_properties_khr_partial_body(d, a, x)
-            } else {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            }
-            (x as *mut vk::PhysicalDeviceFragmentShadingRatePropertiesKHR<'a>).cast()
-        }
-        -1000226001 => {
-            let x: &'a mut vk::PipelineFragmentShadingRateStateCreateInfoKHR<'a> =
-                a.alloc(<vk::PipelineFragmentShadingRateStateCreateInfoKHR<'a>>::default());
-            if partial {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            } else {
-                decode_pipeline_fragment_shading_rate_state_create_info_khr_body(d, a, x)
-            }
-            (x as *mut vk::PipelineFragmentShadingRateStateCreateInfoKHR<'a>).cast()
-        }
-        -1000226000 => {
-            let x: &'a mut vk::FragmentShadingRateAttachmentInfoKHR<'a> =
-                a.alloc(<vk::FragmentShadingRateAttachmentInfoKHR<'a>>::default());
-            if partial {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            } else {
-                decode_fragment_shading_rate_attachment_info_khr_body(d, a, x)
-            }
-            (x as *mut vk::FragmentShadingRateAttachmentInfoKHR<'a>).cast()
-        }
-        -1000225002 => {
-            let x: &'a mut vk::PhysicalDeviceSubgroupSizeControlFeatures<'a> =
-                a.alloc(<vk::PhysicalDeviceSubgroupSizeControlFeatures<'a>>::default());
-            if partial {
-                decode_physical_device_subgroup_size_control_features_partial_body(d, a, x)
-            } else {
-                decode_physical_device_subgroup_size_control_features_body(d, a, x)
-            }
-            (x as *mut vk::PhysicalDeviceSubgroupSizeControlFeatures<'a>).cast()
-        }
-        -1000225001 => {
-            let x: &'a mut vk::PipelineShaderStageRequiredSubgroupSizeCreateInfo<'a> =
-                a.alloc(<vk::PipelineShaderStageRequiredSubgroupSizeCreateInfo<'a>>::default());
-            if partial {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            } else {
-                decode_pipeline_shader_stage_required_subgroup_size_create_info_body(d, a, x)
-            }
-            (x as *mut vk::PipelineShaderStageRequiredSubgroupSizeCreateInfo<'a>).cast()
-        }
-        -1000225000 => {
-            let x: &'a mut vk::PhysicalDeviceSubgroupSizeControlProperties<'a> =
-                a.alloc(<vk::PhysicalDeviceSubgroupSizeControlProperties<'a>>::default());
-            if partial {
-                decode_physical_device_subgroup_size_control_properties_partial_body(d, a, x)
-            } else {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            }
-            (x as *mut vk::PhysicalDeviceSubgroupSizeControlProperties<'a>).cast()
-        }
-        -1000221000 => {
-            let x: &'a mut vk::PhysicalDeviceScalarBlockLayoutFeatures<'a> =
-                a.alloc(<vk::PhysicalDeviceScalarBlockLayoutFeatures<'a>>::default());
-            if partial {
-                decode_physical_device_scalar_block_layout_features_partial_body(d, a, x)
-            } else {
-                decode_physical_device_scalar_block_layout_features_body(d, a, x)
-            }
-            (x as *mut vk::PhysicalDeviceScalarBlockLayoutFeatures<'a>).cast()
-        }
-        -1000215000 => {
-            let x: &'a mut vk::PhysicalDeviceShaderTerminateInvocationFeatures<'a> =
-                a.alloc(<vk::PhysicalDeviceShaderTerminateInvocationFeatures<'a>>::default());
-            if partial {
-                decode_physical_device_shader_terminate_invocation_features_partial_body(d, a, x)
-            } else {
-                decode_physical_device_shader_terminate_invocation_features_body(d, a, x)
-            }
-            (x as *mut vk::PhysicalDeviceShaderTerminateInvocationFeatures<'a>).cast()
-        }
-        -1000212000 => {
-            let x: &'a mut vk::PhysicalDevicePCIBusInfoPropertiesEXT<'a> =
-                a.alloc(<vk::PhysicalDevicePCIBusInfoPropertiesEXT<'a>>::default());
-            if partial {
-                decode_physical_device_pci_bus_info_properties_ext_partial_body(d, a, x)
-            } else {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            }
-            (x as *mut vk::PhysicalDevicePCIBusInfoPropertiesEXT<'a>).cast()
-        }
-        -1000211000 => {
-            let x: &'a mut vk::PhysicalDeviceVulkanMemoryModelFeatures<'a> =
-                a.alloc(<vk::PhysicalDeviceVulkanMemoryModelFeatures<'a>>::default());
-            if partial {
-                decode_physical_device_vulkan_memory_model_features_partial_body(d, a, x)
-            } else {
-                decode_physical_device_vulkan_memory_model_features_body(d, a, x)
-            }
-            (x as *mut vk::PhysicalDeviceVulkanMemoryModelFeatures<'a>).cast()
-        }
-        -1000207003 => {
-            let x: &'a mut vk::TimelineSemaphoreSubmitInfo<'a> =
-                a.alloc(<vk::TimelineSemaphoreSubmitInfo<'a>>::default());
-            if partial {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            } else {
-                decode_timeline_semaphore_submit_info_body(d, a, x)
-            }
-            (x as *mut vk::TimelineSemaphoreSubmitInfo<'a>).cast()
-        }
-        -1000207002 => {
-            let x: &'a mut vk::SemaphoreTypeCreateInfo<'a> =
-                a.alloc(<vk::SemaphoreTypeCreateInfo<'a>>::default());
-            if partial {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            } else {
-                decode_semaphore_type_create_info_body(d, a, x)
-            }
-            (x as *mut vk::SemaphoreTypeCreateInfo<'a>).cast()
-        }
-        -1000207001 => {
-            let x: &'a mut vk::PhysicalDeviceTimelineSemaphoreProperties<'a> =
-                a.alloc(<vk::PhysicalDeviceTimelineSemaphoreProperties<'a>>::default());
-            if partial {
-                decode_physical_device_timeline_semaphore_properties_partial_body(d, a, x)
-            } else {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            }
-            (x as *mut vk::PhysicalDeviceTimelineSemaphoreProperties<'a>).cast()
-        }
-        -1000207000 => {
-            let x: &'a mut vk::PhysicalDeviceTimelineSemaphoreFeatures<'a> =
-                a.alloc(<vk::PhysicalDeviceTimelineSemaphoreFeatures<'a>>::default());
-            if partial {
-                decode_physical_device_timeline_semaphore_features_partial_body(d, a, x)
-            } else {
-                decode_physical_device_timeline_semaphore_features_body(d, a, x)
-            }
-            (x as *mut vk::PhysicalDeviceTimelineSemaphoreFeatures<'a>).cast()
-        }
-        -1000199001 => {
-            let x: &'a mut vk::SubpassDescriptionDepthStencilResolve<'a> =
-                a.alloc(<vk::SubpassDescriptionDepthStencilResolve<'a>>::default());
-            if partial {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            } else {
-                decode_subpass_description_depth_stencil_resolve_body(d, a, x)
-            }
-            (x as *mut vk::SubpassDescriptionDepthStencilResolve<'a>).cast()
-        }
-        -1000199000 => {
-            let x: &'a mut vk::PhysicalDeviceDepthStencilResolveProperties<'a> =
-                a.alloc(<vk::PhysicalDeviceDepthStencilResolveProperties<'a>>::default());
-            if partial {
-                decode_physical_device_depth_stencil_resolve_properties_partial_body(d, a, x)
-            } else {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            }
-            (x as *mut vk::PhysicalDeviceDepthStencilResolveProperties<'a>).cast()
-        }
-        -1000197000 => {
-            let x: &'a mut vk::PhysicalDeviceFloatControlsProperties<'a> =
-                a.alloc(<vk::PhysicalDeviceFloatControlsProperties<'a>>::default());
-            if partial {
-                decode_physical_device_float_controls_properties_partial_body(d, a, x)
-            } else {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            }
-            (x as *mut vk::PhysicalDeviceFloatControlsProperties<'a>).cast()
-        }
-        -1000196000 => {
-            let x: &'a mut vk::PhysicalDeviceDriverProperties<'a> =
-                a.alloc(<vk::PhysicalDeviceDriverProperties<'a>>::default());
-            if partial {
-                decode_physical_device_driver_properties_partial_body(d, a, x)
-            } else {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            }
-            (x as *mut vk::PhysicalDeviceDriverProperties<'a>).cast()
-        }
-        -1000192000 => {
-            let x: &'a mut vk::PipelineCreationFeedbackCreateInfo<'a> =
-                a.alloc(<vk::PipelineCreationFeedbackCreateInfo<'a>>::default());
-            if partial {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            } else {
-                decode_pipeline_creation_feedback_create_info_body(d, a, x)
-            }
-            (x as *mut vk::PipelineCreationFeedbackCreateInfo<'a>).cast()
-        }
-        -1000190000 => {
-            let x: &'a mut vk::PhysicalDeviceVertexAttributeDivisorPropertiesEXT<'a> =
-                a.alloc(<vk::PhysicalDeviceVertexAttributeDivisorPropertiesEXT<'a>>::default());
-            if partial {
-                decode_physical_device_vertex_attribute_divisor_properties_ext_partial_body(d, a, x)
-            } else {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            }
-            (x as *mut vk::PhysicalDeviceVertexAttributeDivisorPropertiesEXT<'a>).cast()
-        }
-        -1000181000 => {
-            let x: &'a mut vk::PhysicalDeviceShaderClockFeaturesKHR<'a> =
-                a.alloc(<vk::PhysicalDeviceShaderClockFeaturesKHR<'a>>::default());
-            if partial {
-                decode_physical_device_shader_clock_features_khr_partial_body(d, a, x)
-            } else {
-                decode_physical_device_shader_clock_features_khr_body(d, a, x)
-            }
-            (x as *mut vk::PhysicalDeviceShaderClockFeaturesKHR<'a>).cast()
-        }
-        -1000180000 => {
-            let x: &'a mut vk::PhysicalDeviceShaderAtomicInt64Features<'a> =
-                a.alloc(<vk::PhysicalDeviceShaderAtomicInt64Features<'a>>::default());
-            if partial {
-                decode_physical_device_shader_atomic_int64_features_partial_body(d, a, x)
-            } else {
-                decode_physical_device_shader_atomic_int64_features_body(d, a, x)
-            }
-            (x as *mut vk::PhysicalDeviceShaderAtomicInt64Features<'a>).cast()
-        }
-        -1000177000 => {
-            let x: &'a mut vk::PhysicalDevice8BitStorageFeatures<'a> =
-                a.alloc(<vk::PhysicalDevice8BitStorageFeatures<'a>>::default());
-            if partial {
-                decode_physical_device8_bit_storage_features_partial_body(d, a, x)
-            } else {
-                decode_physical_device8_bit_storage_features_body(d, a, x)
-            }
-            (x as *mut vk::PhysicalDevice8BitStorageFeatures<'a>).cast()
-        }
-        -1000175000 => {
-            let x: &'a mut vk::PhysicalDeviceShaderSubgroupExtendedTypesFeatures<'a> =
-                a.alloc(<vk::PhysicalDeviceShaderSubgroupExtendedTypesFeatures<'a>>::default());
-            if partial {
-                decode_physical_device_shader_subgroup_extended_types_features_partial_body(d, a, x)
-            } else {
-                decode_physical_device_shader_subgroup_extended_types_features_body(d, a, x)
-            }
-            (x as *mut vk::PhysicalDeviceShaderSubgroupExtendedTypesFeatures<'a>).cast()
-        }
-        -1000168000 => {
-            let x: &'a mut vk::PhysicalDeviceMaintenance3Properties<'a> =
-                a.alloc(<vk::PhysicalDeviceMaintenance3Properties<'a>>::default());
-            if partial {
-                decode_physical_device_maintenance3_properties_partial_body(d, a, x)
-            } else {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            }
-            (x as *mut vk::PhysicalDeviceMaintenance3Properties<'a>).cast()
-        }
-        -1000161004 => {
-            let x: &'a mut vk::DescriptorSetVariableDescriptorCountLayoutSupport<'a> =
-                a.alloc(<vk::DescriptorSetVariableDescriptorCountLayoutSupport<'a>>::default());
-            if partial {
-                decode_descriptor_set_variable_descriptor_count_layout_support_partial_body(d, a, x)
-            } else {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            }
-            (x as *mut vk::DescriptorSetVariableDescriptorCountLayoutSupport<'a>).cast()
-        }
-        -1000161003 => {
-            let x: &'a mut vk::DescriptorSetVariableDescriptorCountAllocateInfo<'a> =
-                a.alloc(<vk::DescriptorSetVariableDescriptorCountAllocateInfo<'a>>::default());
-            if partial {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            } else {
-                decode_descriptor_set_variable_descriptor_count_allocate_info_body(d, a, x)
-            }
-            (x as *mut vk::DescriptorSetVariableDescriptorCountAllocateInfo<'a>).cast()
-        }
-        -1000161002 => {
-            let x: &'a mut vk::PhysicalDeviceDescriptorIndexingProperties<'a> =
-                a.alloc(<vk::PhysicalDeviceDescriptorIndexingProperties<'a>>::default());
-            if partial {
-                decode_physical_device_descriptor_indexing_properties_partial_body(d, a, x)
-            } else {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            }
-            (x as *mut vk::PhysicalDeviceDescriptorIndexingProperties<'a>).cast()
-        }
-        -1000161001 => {
-            let x: &'a mut vk::PhysicalDeviceDescriptorIndexingFeatures<'a> =
-                a.alloc(<vk::PhysicalDeviceDescriptorIndexingFeatures<'a>>::default());
-            if partial {
-                decode_physical_device_descriptor_indexing_features_partial_body(d, a, x)
-            } else {
-                decode_physical_device_descriptor_indexing_features_body(d, a, x)
-            }
-            (x as *mut vk::PhysicalDeviceDescriptorIndexingFeatures<'a>).cast()
-        }
-        -1000161000 => {
-            let x: &'a mut vk::DescriptorSetLayoutBindingFlagsCreateInfo<'a> =
-                a.alloc(<vk::DescriptorSetLayoutBindingFlagsCreateInfo<'a>>::default());
-            if partial {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            } else {
-                decode_descriptor_set_layout_binding_flags_create_info_body(d, a, x)
-            }
-            (x as *mut vk::DescriptorSetLayoutBindingFlagsCreateInfo<'a>).cast()
-        }
-        -1000158006 => {
-            let x: &'a mut vk::DrmFormatModifierPropertiesList2EXT<'a> =
-                a.alloc(<vk::DrmFormatModifierPropertiesList2EXT<'a>>::default());
-            if partial {
-                decode_drm_format_modifier_properties_list2_ext_partial_body(d, a, x)
-            } else {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            }
-            (x as *mut vk::DrmFormatModifierPropertiesList2EXT<'a>).cast()
-        }
-        -1000158004 => {
-            let x: &'a mut vk::ImageDrmFormatModifierExplicitCreateInfoEXT<'a> =
-                a.alloc(<vk::ImageDrmFormatModifierExplicitCreateInfoEXT<'a>>::default());
-            if partial {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            } else {
-                decode_image_drm_format_modifier_explicit_create_info_ext_body(d, a, x)
-            }
-            (x as *mut vk::ImageDrmFormatModifierExplicitCreateInfoEXT<'a>).cast()
-        }
-        -1000158003 => {
-            let x: &'a mut vk::ImageDrmFormatModifierListCreateInfoEXT<'a> =
-                a.alloc(<vk::ImageDrmFormatModifierListCreateInfoEXT<'a>>::default());
-            if partial {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            } else {
-                decode_image_drm_format_modifier_list_create_info_ext_body(d, a, x)
-            }
-            (x as *mut vk::ImageDrmFormatModifierListCreateInfoEXT<'a>).cast()
-        }
-        -1000158002 => {
-            let x: &'a mut vk::PhysicalDeviceImageDrmFormatModifierInfoEXT<'a> =
-                a.alloc(<vk::PhysicalDeviceImageDrmFormatModifierInfoEXT<'a>>::default());
-            if partial {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            } else {
-                decode_physical_device_image_drm_format_modifier_info_ext_body(d, a, x)
-            }
-            (x as *mut vk::PhysicalDeviceImageDrmFormatModifierInfoEXT<'a>).cast()
-        }
-        -1000158000 => {
-            let x: &'a mut vk::DrmFormatModifierPropertiesListEXT<'a> =
-                a.alloc(<vk::DrmFormatModifierPropertiesListEXT<'a>>::default());
-            if partial {
-                decode_drm_format_modifier_properties_list_ext_partial_body(d, a, x)
-            } else {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            }
-            (x as *mut vk::DrmFormatModifierPropertiesListEXT<'a>).cast()
-        }
-        -1000156005 => {
-            let x: &'a mut vk::SamplerYcbcrConversionImageFormatProperties<'a> =
-                a.alloc(<vk::SamplerYcbcrConversionImageFormatProperties<'a>>::default());
-            if partial {
-                decode_sampler_ycbcr_conversion_image_format_properties_partial_body(d, a, x)
-            } else {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            }
-            (x as *mut vk::SamplerYcbcrConversionImageFormatProperties<'a>).cast()
-        }
-        -1000156004 => {
-            let x: &'a mut vk::PhysicalDeviceSamplerYcbcrConversionFeatures<'a> =
-                a.alloc(<vk::PhysicalDeviceSamplerYcbcrConversionFeatures<'a>>::default());
-            if partial {
-                decode_physical_device_sampler_ycbcr_conversion_features_partial_body(d, a, x)
-            } else {
-                decode_physical_device_sampler_ycbcr_conversion_features_body(d, a, x)
-            }
-            (x as *mut vk::PhysicalDeviceSamplerYcbcrConversionFeatures<'a>).cast()
-        }
-        -1000156003 => {
-            let x: &'a mut vk::ImagePlaneMemoryRequirementsInfo<'a> =
-                a.alloc(<vk::ImagePlaneMemoryRequirementsInfo<'a>>::default());
-            if partial {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            } else {
-                decode_image_plane_memory_requirements_info_body(d, a, x)
-            }
-            (x as *mut vk::ImagePlaneMemoryRequirementsInfo<'a>).cast()
-        }
-        -1000156002 => {
-            let x: &'a mut vk::BindImagePlaneMemoryInfo<'a> =
-                a.alloc(<vk::BindImagePlaneMemoryInfo<'a>>::default());
-            if partial {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            } else {
-                decode_bind_image_plane_memory_info_body(d, a, x)
-            }
-            (x as *mut vk::BindImagePlaneMemoryInfo<'a>).cast()
-        }
-        -1000156001 => {
-            let x: &'a mut vk::SamplerYcbcrConversionInfo<'a> =
-                a.alloc(<vk::SamplerYcbcrConversionInfo<'a>>::default());
-            if partial {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            } else {
-                decode_sampler_ycbcr_conversion_info_body(d, a, x)
-            }
-            (x as *mut vk::SamplerYcbcrConversionInfo<'a>).cast()
-        }
-        -1000147000 => {
-            let x: &'a mut vk::ImageFormatListCreateInfo<'a> =
-                a.alloc(<vk::ImageFormatListCreateInfo<'a>>::default());
-            if partial {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            } else {
-                decode_image_format_list_create_info_body(d, a, x)
-            }
-            (x as *mut vk::ImageFormatListCreateInfo<'a>).cast()
-        }
-        -1000145002 => {
-            let x: &'a mut vk::PhysicalDeviceProtectedMemoryProperties<'a> =
-                a.alloc(<vk::PhysicalDeviceProtectedMemoryProperties<'a>>::default());
-            if partial {
-                decode_physical_device_protected_memory_properties_partial_body(d, a, x)
-            } else {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            }
-            (x as *mut vk::PhysicalDeviceProtectedMemoryProperties<'a>).cast()
-        }
-        -1000145001 => {
-            let x: &'a mut vk::PhysicalDeviceProtectedMemoryFeatures<'a> =
-                a.alloc(<vk::PhysicalDeviceProtectedMemoryFeatures<'a>>::default());
-            if partial {
-                decode_physical_device_protected_memory_features_partial_body(d, a, x)
-            } else {
-                decode_physical_device_protected_memory_features_body(d, a, x)
-            }
-            (x as *mut vk::PhysicalDeviceProtectedMemoryFeatures<'a>).cast()
-        }
-        -1000145000 => {
-            let x: &'a mut vk::ProtectedSubmitInfo<'a> =
-                a.alloc(<vk::ProtectedSubmitInfo<'a>>::default());
-            if partial {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            } else {
-                decode_protected_submit_info_body(d, a, x)
-            }
-            (x as *mut vk::ProtectedSubmitInfo<'a>).cast()
-        }
-        -1000138003 => {
-            let x: &'a mut vk::DescriptorPoolInlineUniformBlockCreateInfo<'a> =
-                a.alloc(<vk::DescriptorPoolInlineUniformBlockCreateInfo<'a>>::default());
-            if partial {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            } else {
-                decode_descriptor_pool_inline_uniform_block_create_info_body(d, a, x)
-            }
-            (x as *mut vk::DescriptorPoolInlineUniformBlockCreateInfo<'a>).cast()
-        }
-        -1000138002 => {
-            let x: &'a mut vk::WriteDescriptorSetInlineUniformBlock<'a> =
-                a.alloc(<vk::WriteDescriptorSetInlineUniformBlock<'a>>::default());
-            if partial {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            } else {
-                decode_write_descriptor_set_inline_uniform_block_body(d, a, x)
-            }
-            (x as *mut vk::WriteDescriptorSetInlineUniformBlock<'a>).cast()
-        }
-        -1000138001 => {
-            let x: &'a mut vk::PhysicalDeviceInlineUniformBlockProperties<'a> =
-                a.alloc(<vk::PhysicalDeviceInlineUniformBlockProperties<'a>>::default());
-            if partial {
-                decode_physical_device_inline_uniform_block_properties_partial_body(d, a, x)
-            } else {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            }
-            (x as *mut vk::PhysicalDeviceInlineUniformBlockProperties<'a>).cast()
-        }
-        -1000138000 => {
-            let x: &'a mut vk::PhysicalDeviceInlineUniformBlockFeatures<'a> =
-                a.alloc(<vk::PhysicalDeviceInlineUniformBlockFeatures<'a>>::default());
-            if partial {
-                decode_physical_device_inline_uniform_block_features_partial_body(d, a, x)
-            } else {
-                decode_physical_device_inline_uniform_block_features_body(d, a, x)
-            }
-            (x as *mut vk::PhysicalDeviceInlineUniformBlockFeatures<'a>).cast()
-        }
-        -1000130001 => {
-            let x: &'a mut vk::SamplerReductionModeCreateInfo<'a> =
-                a.alloc(<vk::SamplerReductionModeCreateInfo<'a>>::default());
-            if partial {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            } else {
-                decode_sampler_reduction_mode_create_info_body(d, a, x)
-            }
-            (x as *mut vk::SamplerReductionModeCreateInfo<'a>).cast()
-        }
-        -1000130000 => {
-            let x: &'a mut vk::PhysicalDeviceSamplerFilterMinmaxProperties<'a> =
-                a.alloc(<vk::PhysicalDeviceSamplerFilterMinmaxProperties<'a>>::default());
-            if partial {
-                decode_physical_device_sampler_filter_minmax_properties_partial_body(d, a, x)
-            } else {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            }
-            (x as *mut vk::PhysicalDeviceSamplerFilterMinmaxProperties<'a>).cast()
-        }
-        -1000127001 => {
-            let x: &'a mut vk::MemoryDedicatedAllocateInfo<'a> =
-                a.alloc(<vk::MemoryDedicatedAllocateInfo<'a>>::default());
-            if partial {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            } else {
-                decode_memory_dedicated_allocate_info_body(d, a, x)
-            }
-            (x as *mut vk::MemoryDedicatedAllocateInfo<'a>).cast()
-        }
-        -1000127000 => {
-            let x: &'a mut vk::MemoryDedicatedRequirements<'a> =
-                a.alloc(<vk::MemoryDedicatedRequirements<'a>>::default());
-            if partial {
-                decode_memory_dedicated_requirements_partial_body(d, a, x)
-            } else {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            }
-            (x as *mut vk::MemoryDedicatedRequirements<'a>).cast()
-        }
-        -1000120000 => {
-            let x: &'a mut vk::PhysicalDeviceVariablePointersFeatures<'a> =
-                a.alloc(<vk::PhysicalDeviceVariablePointersFeatures<'a>>::default());
-            if partial {
-                decode_physical_device_variable_pointers_features_partial_body(d, a, x)
-            } else {
-                decode_physical_device_variable_pointers_features_body(d, a, x)
-            }
-            (x as *mut vk::PhysicalDeviceVariablePointersFeatures<'a>).cast()
-        }
-        -1000117003 => {
-            let x: &'a mut vk::PipelineTessellationDomainOriginStateCreateInfo<'a> =
-                a.alloc(<vk::PipelineTessellationDomainOriginStateCreateInfo<'a>>::default());
-            if partial {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            } else {
-                decode_pipeline_tessellation_domain_origin_state_create_info_body(d, a, x)
-            }
-            (x as *mut vk::PipelineTessellationDomainOriginStateCreateInfo<'a>).cast()
-        }
-        -1000117002 => {
-            let x: &'a mut vk::ImageViewUsageCreateInfo<'a> =
-                a.alloc(<vk::ImageViewUsageCreateInfo<'a>>::default());
-            if partial {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            } else {
-                decode_image_view_usage_create_info_body(d, a, x)
-            }
-            (x as *mut vk::ImageViewUsageCreateInfo<'a>).cast()
-        }
-        -1000117001 => {
-            let x: &'a mut vk::RenderPassInputAttachmentAspectCreateInfo<'a> =
-                a.alloc(<vk::RenderPassInputAttachmentAspectCreateInfo<'a>>::default());
-            if partial {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            } else {
-                decode_render_pass_input_attachment_aspect_create_info_body(d, a, x)
-            }
-            (x as *mut vk::RenderPassInputAttachmentAspectCreateInfo<'a>).cast()
-        }
-        -1000117000 => {
-            let x: &'a mut vk::PhysicalDevicePointClippingProperties<'a> =
-                a.alloc(<vk::PhysicalDevicePointClippingProperties<'a>>::default());
-            if partial {
-                decode_physical_device_point_clipping_properties_partial_body(d, a, x)
-            } else {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            }
-            (x as *mut vk::PhysicalDevicePointClippingProperties<'a>).cast()
-        }
-        -1000113000 => {
-            let x: &'a mut vk::ExportFenceCreateInfo<'a> =
-                a.alloc(<vk::ExportFenceCreateInfo<'a>>::default());
-            if partial {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            } else {
-                decode_export_fence_create_info_body(d, a, x)
-            }
-            (x as *mut vk::ExportFenceCreateInfo<'a>).cast()
-        }
-        -1000108003 => {
-            let x: &'a mut vk::RenderPassAttachmentBeginInfo<'a> =
-                a.alloc(<vk::RenderPassAttachmentBeginInfo<'a>>::default());
-            if partial {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            } else {
-                decode_render_pass_attachment_begin_info_body(d, a, x)
-            }
-            (x as *mut vk::RenderPassAttachmentBeginInfo<'a>).cast()
-        }
-        -1000108001 => {
-            let x: &'a mut vk::FramebufferAttachmentsCreateInfo<'a> =
-                a.alloc(<vk::FramebufferAttachmentsCreateInfo<'a>>::default());
-            if partial {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            } else {
-                decode_framebuffer_attachments_create_info_body(d, a, x)
-            }
-            (x as *mut vk::FramebufferAttachmentsCreateInfo<'a>).cast()
-        }
-        -1000108000 => {
-            let x: &'a mut vk::PhysicalDeviceImagelessFramebufferFeatures<'a> =
-                a.alloc(<vk::PhysicalDeviceImagelessFramebufferFeatures<'a>>::default());
-            if partial {
-                decode_physical_device_imageless_framebuffer_features_partial_body(d, a, x)
-            } else {
-                decode_physical_device_imageless_framebuffer_features_body(d, a, x)
-            }
-            (x as *mut vk::PhysicalDeviceImagelessFramebufferFeatures<'a>).cast()
-        }
-        -1000102001 => {
-            let x: &'a mut vk::PipelineRasterizationDepthClipStateCreateInfoEXT<'a> =
-                a.alloc(<vk::PipelineRasterizationDepthClipStateCreateInfoEXT<'a>>::default());
-            if partial {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            } else {
-                decode_pipeline_rasterization_depth_clip_state_create_info_ext_body(d, a, x)
-            }
-            (x as *mut vk::PipelineRasterizationDepthClipStateCreateInfoEXT<'a>).cast()
-        }
-        -1000102000 => {
-            let x: &'a mut vk::PhysicalDeviceDepthClipEnableFeaturesEXT<'a> =
-                a.alloc(<vk::PhysicalDeviceDepthClipEnableFeaturesEXT<'a>>::default());
-            if partial {
-                decode_physical_device_depth_clip_enable_features_ext_partial_body(d, a, x)
-            } else {
-                decode_physical_device_depth_clip_enable_features_ext_body(d, a, x)
-            }
-            (x as *mut vk::PhysicalDeviceDepthClipEnableFeaturesEXT<'a>).cast()
-        }
-        -1000101001 => {
-            let x: &'a mut vk::PipelineRasterizationConservativeStateCreateInfoEXT<'a> =
-                a.alloc(<vk::PipelineRasterizationConservativeStateCreateInfoEXT<'a>>::default());
-            if partial {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            } else {
-                decode_pipeline_rasterization_conservative_state_create_info_ext_body(d, a, x)
-            }
-            (x as *mut vk::PipelineRasterizationConservativeStateCreateInfoEXT<'a>).cast()
-        }
-        -1000101000 => {
-            let x: &'a mut vk::PhysicalDeviceConservativeRasterizationPropertiesEXT<'a> =
-                a.alloc(<vk::PhysicalDeviceConservativeRasterizationPropertiesEXT<'a>>::default());
-            if partial {
-                decode_physical_device_conservative_rasterization_properties_ext_partial_body(
-                    d, a, x,
-                )
-            } else {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            }
-            (x as *mut vk::PhysicalDeviceConservativeRasterizationPropertiesEXT<'a>).cast()
-        }
-        -1000094000 => {
-            let x: &'a mut vk::PhysicalDeviceSubgroupProperties<'a> =
-                a.alloc(<vk::PhysicalDeviceSubgroupProperties<'a>>::default());
-            if partial {
-                decode_physical_device_subgroup_properties_partial_body(d, a, x)
-            } else {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            }
-            (x as *mut vk::PhysicalDeviceSubgroupProperties<'a>).cast()
-        }
-        -1000083000 => {
-            let x: &'a mut vk::PhysicalDevice16BitStorageFeatures<'a> =
-                a.alloc(<vk::PhysicalDevice16BitStorageFeatures<'a>>::default());
-            if partial {
-                decode_physical_device16_bit_storage_features_partial_body(d, a, x)
-            } else {
-                decode_physical_device16_bit_storage_features_body(d, a, x)
-            }
-            (x as *mut vk::PhysicalDevice16BitStorageFeatures<'a>).cast()
-        }
-        -1000082000 => {
-            let x: &'a mut vk::PhysicalDeviceShaderFloat16Int8Features<'a> =
-                a.alloc(<vk::PhysicalDeviceShaderFloat16Int8Features<'a>>::default());
-            if partial {
-                decode_physical_device_shader_float16_int8_features_partial_body(d, a, x)
-            } else {
-                decode_physical_device_shader_float16_int8_features_body(d, a, x)
-            }
-            (x as *mut vk::PhysicalDeviceShaderFloat16Int8Features<'a>).cast()
-        }
-        -1000081001 => {
-            let x: &'a mut vk::PhysicalDeviceConditionalRenderingFeaturesEXT<'a> =
-                a.alloc(<vk::PhysicalDeviceConditionalRenderingFeaturesEXT<'a>>::default());
-            if partial {
-                decode_physical_device_conditional_rendering_features_ext_partial_body(d, a, x)
-            } else {
-                decode_physical_device_conditional_rendering_features_ext_body(d, a, x)
-            }
-            (x as *mut vk::PhysicalDeviceConditionalRenderingFeaturesEXT<'a>).cast()
-        }
-        -1000081000 => {
-            let x: &'a mut vk::CommandBufferInheritanceConditionalRenderingInfoEXT<'a> =
-                a.alloc(<vk::CommandBufferInheritanceConditionalRenderingInfoEXT<'a>>::default());
-            if partial {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            } else {
-                decode_command_buffer_inheritance_conditional_rendering_info_ext_body(d, a, x)
-            }
-            (x as *mut vk::CommandBufferInheritanceConditionalRenderingInfoEXT<'a>).cast()
-        }
-        -1000080000 => {
-            let x: &'a mut vk::PhysicalDevicePushDescriptorPropertiesKHR<'a> =
-                a.alloc(<vk::PhysicalDevicePushDescriptorPropertiesKHR<'a>>::default());
-            if partial {
-                decode_physical_device_push_descriptor_properties_khr_partial_body(d, a, x)
-            } else {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            }
-            (x as *mut vk::PhysicalDevicePushDescriptorPropertiesKHR<'a>).cast()
-        }
-        -1000077000 => {
-            let x: &'a mut vk::ExportSemaphoreCreateInfo<'a> =
-                a.alloc(<vk::ExportSemaphoreCreateInfo<'a>>::default());
-            if partial {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            } else {
-                decode_export_semaphore_create_info_body(d, a, x)
-            }
-            (x as *mut vk::ExportSemaphoreCreateInfo<'a>).cast()
-        }
-        -1000072002 => {
-            let x: &'a mut vk::ExportMemoryAllocateInfo<'a> =
-                a.alloc(<vk::ExportMemoryAllocateInfo<'a>>::default());
-            if partial {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            } else {
-                decode_export_memory_allocate_info_body(d, a, x)
-            }
-            (x as *mut vk::ExportMemoryAllocateInfo<'a>).cast()
-        }
-        -1000072001 => {
-            let x: &'a mut vk::ExternalMemoryImageCreateInfo<'a> =
-                a.alloc(<vk::ExternalMemoryImageCreateInfo<'a>>::default());
-            if partial {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            } else {
-                decode_external_memory_image_create_info_body(d, a, x)
-            }
-            (x as *mut vk::ExternalMemoryImageCreateInfo<'a>).cast()
-        }
-        -1000072000 => {
-            let x: &'a mut vk::ExternalMemoryBufferCreateInfo<'a> =
-                a.alloc(<vk::ExternalMemoryBufferCreateInfo<'a>>::default());
-            if partial {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            } else {
-                decode_external_memory_buffer_create_info_body(d, a, x)
-            }
-            (x as *mut vk::ExternalMemoryBufferCreateInfo<'a>).cast()
-        }
-        -1000071004 => {
-            let x: &'a mut vk::PhysicalDeviceIDProperties<'a> =
-                a.alloc(<vk::PhysicalDeviceIDProperties<'a>>::default());
-            if partial {
-                decode_physical_device_id_properties_partial_body(d, a, x)
-            } else {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            }
-            (x as *mut vk::PhysicalDeviceIDProperties<'a>).cast()
-        }
-        -1000071001 => {
-            let x: &'a mut vk::ExternalImageFormatProperties<'a> =
-                a.alloc(<vk::ExternalImageFormatProperties<'a>>::default());
-            if partial {
-                decode_external_image_format_properties_partial_body(d, a, x)
-            } else {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            }
-            (x as *mut vk::ExternalImageFormatProperties<'a>).cast()
-        }
-        -1000071000 => {
-            let x: &'a mut vk::PhysicalDeviceExternalImageFormatInfo<'a> =
-                a.alloc(<vk::PhysicalDeviceExternalImageFormatInfo<'a>>::default());
-            if partial {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            } else {
-                decode_physical_device_external_image_format_info_body(d, a, x)
-            }
-            (x as *mut vk::PhysicalDeviceExternalImageFormatInfo<'a>).cast()
-        }
-        -1000070001 => {
-            let x: &'a mut vk::DeviceGroupDeviceCreateInfo<'a> =
-                a.alloc(<vk::DeviceGroupDeviceCreateInfo<'a>>::default());
-            if partial {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            } else {
-                decode_device_group_device_create_info_body(d, a, x)
-            }
-            (x as *mut vk::DeviceGroupDeviceCreateInfo<'a>).cast()
-        }
-        -1000066000 => {
-            let x: &'a mut vk::PhysicalDeviceTextureCompressionASTCHDRFeatures<'a> =
-                a.alloc(<vk::PhysicalDeviceTextureCompressionASTCHDRFeatures<'a>>::default());
-            if partial {
-                decode_physical_device_texture_compression_astchdr_features_partial_body(d, a, x)
-            } else {
-                decode_physical_device_texture_compression_astchdr_features_body(d, a, x)
-            }
-            (x as *mut vk::PhysicalDeviceTextureCompressionASTCHDRFeatures<'a>).cast()
-        }
-        -1000063000 => {
-            let x: &'a mut vk::PhysicalDeviceShaderDrawParametersFeatures<'a> =
-                a.alloc(<vk::PhysicalDeviceShaderDrawParametersFeatures<'a>>::default());
-            if partial {
-                decode_physical_device_shader_draw_parameters_features_partial_body(d, a, x)
-            } else {
-                decode_physical_device_shader_draw_parameters_features_body(d, a, x)
-            }
-            (x as *mut vk::PhysicalDeviceShaderDrawParametersFeatures<'a>).cast()
-        }
-        -1000060014 => {
-            let x: &'a mut vk::BindImageMemoryDeviceGroupInfo<'a> =
-                a.alloc(<vk::BindImageMemoryDeviceGroupInfo<'a>>::default());
-            if partial {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            } else {
-                decode_bind_image_memory_device_group_info_body(d, a, x)
-            }
-            (x as *mut vk::BindImageMemoryDeviceGroupInfo<'a>).cast()
-        }
-        -1000060013 => {
-            let x: &'a mut vk::BindBufferMemoryDeviceGroupInfo<'a> =
-                a.alloc(<vk::BindBufferMemoryDeviceGroupInfo<'a>>::default());
-            if partial {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            } else {
-                decode_bind_buffer_memory_device_group_info_body(d, a, x)
-            }
-            (x as *mut vk::BindBufferMemoryDeviceGroupInfo<'a>).cast()
-        }
-        -1000060006 => {
-            let x: &'a mut vk::DeviceGroupBindSparseInfo<'a> =
-                a.alloc(<vk::DeviceGroupBindSparseInfo<'a>>::default());
-            if partial {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            } else {
-                decode_device_group_bind_sparse_info_body(d, a, x)
-            }
-            (x as *mut vk::DeviceGroupBindSparseInfo<'a>).cast()
-        }
-        -1000060005 => {
-            let x: &'a mut vk::DeviceGroupSubmitInfo<'a> =
-                a.alloc(<vk::DeviceGroupSubmitInfo<'a>>::default());
-            if partial {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            } else {
-                decode_device_group_submit_info_body(d, a, x)
-            }
-            (x as *mut vk::DeviceGroupSubmitInfo<'a>).cast()
-        }
-        -1000060004 => {
-            let x: &'a mut vk::DeviceGroupCommandBufferBeginInfo<'a> =
-                a.alloc(<vk::DeviceGroupCommandBufferBeginInfo<'a>>::default());
-            if partial {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            } else {
-                decode_device_group_command_buffer_begin_info_body(d, a, x)
-            }
-            (x as *mut vk::DeviceGroupCommandBufferBeginInfo<'a>).cast()
-        }
-        -1000060003 => {
-            let x: &'a mut vk::DeviceGroupRenderPassBeginInfo<'a> =
-                a.alloc(<vk::DeviceGroupRenderPassBeginInfo<'a>>::default());
-            if partial {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            } else {
-                decode_device_group_render_pass_begin_info_body(d, a, x)
-            }
-            (x as *mut vk::DeviceGroupRenderPassBeginInfo<'a>).cast()
-        }
-        -1000060000 => {
-            let x: &'a mut vk::MemoryAllocateFlagsInfo<'a> =
-                a.alloc(<vk::MemoryAllocateFlagsInfo<'a>>::default());
-            if partial {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            } else {
-                decode_memory_allocate_flags_info_body(d, a, x)
-            }
-            (x as *mut vk::MemoryAllocateFlagsInfo<'a>).cast()
-        }
-        -1000059000 => {
-            let x: &'a mut vk::PhysicalDeviceFeatures2<'a> =
-                a.alloc(<vk::PhysicalDeviceFeatures2<'a>>::default());
-            if partial {
-                decode_physical_device_features2_partial_body(d, a, x)
-            } else {
-                decode_physical_device_features2_body(d, a, x)
-            }
-            (x as *mut vk::PhysicalDeviceFeatures2<'a>).cast()
-        }
-        -1000053002 => {
-            let x: &'a mut vk::PhysicalDeviceMultiviewProperties<'a> =
-                a.alloc(<vk::PhysicalDeviceMultiviewProperties<'a>>::default());
-            if partial {
-                decode_physical_device_multiview_properties_partial_body(d, a, x)
-            } else {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            }
-            (x as *mut vk::PhysicalDeviceMultiviewProperties<'a>).cast()
-        }
-        -1000053001 => {
-            let x: &'a mut vk::PhysicalDeviceMultiviewFeatures<'a> =
-                a.alloc(<vk::PhysicalDeviceMultiviewFeatures<'a>>::default());
-            if partial {
-                decode_physical_device_multiview_features_partial_body(d, a, x)
-            } else {
-                decode_physical_device_multiview_features_body(d, a, x)
-            }
-            (x as *mut vk::PhysicalDeviceMultiviewFeatures<'a>).cast()
-        }
-        -1000053000 => {
-            let x: &'a mut vk::RenderPassMultiviewCreateInfo<'a> =
-                a.alloc(<vk::RenderPassMultiviewCreateInfo<'a>>::default());
-            if partial {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            } else {
-                decode_render_pass_multiview_create_info_body(d, a, x)
-            }
-            (x as *mut vk::RenderPassMultiviewCreateInfo<'a>).cast()
-        }
-        -1000044006 => {
-            let x: &'a mut vk::RenderingFragmentShadingRateAttachmentInfoKHR<'a> =
-                a.alloc(<vk::RenderingFragmentShadingRateAttachmentInfoKHR<'a>>::default());
-            if partial {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            } else {
-                decode_rendering_fragment_shading_rate_attachment_info_khr_body(d, a, x)
-            }
-            (x as *mut vk::RenderingFragmentShadingRateAttachmentInfoKHR<'a>).cast()
-        }
-        -1000044004 => {
-            let x: &'a mut vk::CommandBufferInheritanceRenderingInfo<'a> =
-                a.alloc(<vk::CommandBufferInheritanceRenderingInfo<'a>>::default());
-            if partial {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            } else {
-                decode_command_buffer_inheritance_rendering_info_body(d, a, x)
-            }
-            (x as *mut vk::CommandBufferInheritanceRenderingInfo<'a>).cast()
-        }
-        -1000044003 => {
-            let x: &'a mut vk::PhysicalDeviceDynamicRenderingFeatures<'a> =
-                a.alloc(<vk::PhysicalDeviceDynamicRenderingFeatures<'a>>::default());
-            if partial {
-                decode_physical_device_dynamic_rendering_features_partial_body(d, a, x)
-            } else {
-                decode_physical_device_dynamic_rendering_features_body(d, a, x)
-            }
-            (x as *mut vk::PhysicalDeviceDynamicRenderingFeatures<'a>).cast()
-        }
-        -1000044002 => {
-            let x: &'a mut vk::PipelineRenderingCreateInfo<'a> =
-                a.alloc(<vk::PipelineRenderingCreateInfo<'a>>::default());
-            if partial {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            } else {
-                decode_pipeline_rendering_create_info_body(d, a, x)
-            }
-            (x as *mut vk::PipelineRenderingCreateInfo<'a>).cast()
-        }
-        -1000028002 => {
-            let x: &'a mut vk::PipelineRasterizationStateStreamCreateInfoEXT<'a> =
-                a.alloc(<vk::PipelineRasterizationStateStreamCreateInfoEXT<'a>>::default());
-            if partial {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            } else {
-                decode_pipeline_rasterization_state_stream_create_info_ext_body(d, a, x)
-            }
-            (x as *mut vk::PipelineRasterizationStateStreamCreateInfoEXT<'a>).cast()
-        }
-        -1000028001 => {
-            let x: &'a mut vk::PhysicalDeviceTransformFeedbackPropertiesEXT<'a> =
-                a.alloc(<vk::PhysicalDeviceTransformFeedbackPropertiesEXT<'a>>::default());
-            if partial {
-                decode_physical_device_transform_feedback_properties_ext_partial_body(d, a, x)
-            } else {
-                d.fail(crate::DecodeError::UnknownStructType(stype))
-            }
-            (x as *mut vk::PhysicalDeviceTransformFeedbackPropertiesEXT<'a>).cast()
-        }
-        -1000028000 => {
-            let x: &'a mut vk::PhysicalDeviceTransformFeedbackFeaturesEXT<'a> =
-                a.alloc(<vk::PhysicalDeviceTransformFeedbackFeaturesEXT<'a>>::default());
-            if partial {
-                decode_physical_device_transform_feedback_features_ext_partial_body(d, a, x)
-            } else {
-                decode_physical_device_transform_feedback_features_ext_body(d, a, x)
-            }
-            (x as *mut vk::PhysicalDeviceTransformFeedbackFeaturesEXT<'a>).cast()
-        }
         16 => {
             let x: &'a mut vk::ShaderModuleCreateInfo<'a> =
                 a.alloc(<vk::ShaderModuleCreateInfo<'a>>::default());
@@ -4939,6 +3059,1540 @@ pub fn decode_body<'a>(d: &mut Decoder<'_>, a: &'a Bump, stype: i32, partial: bo
             }
             (x as *mut vk::PhysicalDeviceVulkan13Properties<'a>).cast()
         }
+        1000028000 => {
+            let x: &'a mut vk::PhysicalDeviceTransformFeedbackFeaturesEXT<'a> =
+                a.alloc(<vk::PhysicalDeviceTransformFeedbackFeaturesEXT<'a>>::default());
+            if partial {
+                decode_physical_device_transform_feedback_features_ext_partial_body(d, a, x)
+            } else {
+                decode_physical_device_transform_feedback_features_ext_body(d, a, x)
+            }
+            (x as *mut vk::PhysicalDeviceTransformFeedbackFeaturesEXT<'a>).cast()
+        }
+        1000028001 => {
+            let x: &'a mut vk::PhysicalDeviceTransformFeedbackPropertiesEXT<'a> =
+                a.alloc(<vk::PhysicalDeviceTransformFeedbackPropertiesEXT<'a>>::default());
+            if partial {
+                decode_physical_device_transform_feedback_properties_ext_partial_body(d, a, x)
+            } else {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            }
+            (x as *mut vk::PhysicalDeviceTransformFeedbackPropertiesEXT<'a>).cast()
+        }
+        1000028002 => {
+            let x: &'a mut vk::PipelineRasterizationStateStreamCreateInfoEXT<'a> =
+                a.alloc(<vk::PipelineRasterizationStateStreamCreateInfoEXT<'a>>::default());
+            if partial {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            } else {
+                decode_pipeline_rasterization_state_stream_create_info_ext_body(d, a, x)
+            }
+            (x as *mut vk::PipelineRasterizationStateStreamCreateInfoEXT<'a>).cast()
+        }
+        1000044002 => {
+            let x: &'a mut vk::PipelineRenderingCreateInfo<'a> =
+                a.alloc(<vk::PipelineRenderingCreateInfo<'a>>::default());
+            if partial {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            } else {
+                decode_pipeline_rendering_create_info_body(d, a, x)
+            }
+            (x as *mut vk::PipelineRenderingCreateInfo<'a>).cast()
+        }
+        1000044003 => {
+            let x: &'a mut vk::PhysicalDeviceDynamicRenderingFeatures<'a> =
+                a.alloc(<vk::PhysicalDeviceDynamicRenderingFeatures<'a>>::default());
+            if partial {
+                decode_physical_device_dynamic_rendering_features_partial_body(d, a, x)
+            } else {
+                decode_physical_device_dynamic_rendering_features_body(d, a, x)
+            }
+            (x as *mut vk::PhysicalDeviceDynamicRenderingFeatures<'a>).cast()
+        }
+        1000044004 => {
+            let x: &'a mut vk::CommandBufferInheritanceRenderingInfo<'a> =
+                a.alloc(<vk::CommandBufferInheritanceRenderingInfo<'a>>::default());
+            if partial {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            } else {
+                decode_command_buffer_inheritance_rendering_info_body(d, a, x)
+            }
+            (x as *mut vk::CommandBufferInheritanceRenderingInfo<'a>).cast()
+        }
+        1000044006 => {
+            let x: &'a mut vk::RenderingFragmentShadingRateAttachmentInfoKHR<'a> =
+                a.alloc(<vk::RenderingFragmentShadingRateAttachmentInfoKHR<'a>>::default());
+            if partial {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            } else {
+                decode_rendering_fragment_shading_rate_attachment_info_khr_body(d, a, x)
+            }
+            (x as *mut vk::RenderingFragmentShadingRateAttachmentInfoKHR<'a>).cast()
+        }
+        1000053000 => {
+            let x: &'a mut vk::RenderPassMultiviewCreateInfo<'a> =
+                a.alloc(<vk::RenderPassMultiviewCreateInfo<'a>>::default());
+            if partial {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            } else {
+                decode_render_pass_multiview_create_info_body(d, a, x)
+            }
+            (x as *mut vk::RenderPassMultiviewCreateInfo<'a>).cast()
+        }
+        1000053001 => {
+            let x: &'a mut vk::PhysicalDeviceMultiviewFeatures<'a> =
+                a.alloc(<vk::PhysicalDeviceMultiviewFeatures<'a>>::default());
+            if partial {
+                decode_physical_device_multiview_features_partial_body(d, a, x)
+            } else {
+                decode_physical_device_multiview_features_body(d, a, x)
+            }
+            (x as *mut vk::PhysicalDeviceMultiviewFeatures<'a>).cast()
+        }
+        1000053002 => {
+            let x: &'a mut vk::PhysicalDeviceMultiviewProperties<'a> =
+                a.alloc(<vk::PhysicalDeviceMultiviewProperties<'a>>::default());
+            if partial {
+                decode_physical_device_multiview_properties_partial_body(d, a, x)
+            } else {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            }
+            (x as *mut vk::PhysicalDeviceMultiviewProperties<'a>).cast()
+        }
+        1000059000 => {
+            let x: &'a mut vk::PhysicalDeviceFeatures2<'a> =
+                a.alloc(<vk::PhysicalDeviceFeatures2<'a>>::default());
+            if partial {
+                decode_physical_device_features2_partial_body(d, a, x)
+            } else {
+                decode_physical_device_features2_body(d, a, x)
+            }
+            (x as *mut vk::PhysicalDeviceFeatures2<'a>).cast()
+        }
+        1000060000 => {
+            let x: &'a mut vk::MemoryAllocateFlagsInfo<'a> =
+                a.alloc(<vk::MemoryAllocateFlagsInfo<'a>>::default());
+            if partial {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            } else {
+                decode_memory_allocate_flags_info_body(d, a, x)
+            }
+            (x as *mut vk::MemoryAllocateFlagsInfo<'a>).cast()
+        }
+        1000060003 => {
+            let x: &'a mut vk::DeviceGroupRenderPassBeginInfo<'a> =
+                a.alloc(<vk::DeviceGroupRenderPassBeginInfo<'a>>::default());
+            if partial {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            } else {
+                decode_device_group_render_pass_begin_info_body(d, a, x)
+            }
+            (x as *mut vk::DeviceGroupRenderPassBeginInfo<'a>).cast()
+        }
+        1000060004 => {
+            let x: &'a mut vk::DeviceGroupCommandBufferBeginInfo<'a> =
+                a.alloc(<vk::DeviceGroupCommandBufferBeginInfo<'a>>::default());
+            if partial {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            } else {
+                decode_device_group_command_buffer_begin_info_body(d, a, x)
+            }
+            (x as *mut vk::DeviceGroupCommandBufferBeginInfo<'a>).cast()
+        }
+        1000060005 => {
+            let x: &'a mut vk::DeviceGroupSubmitInfo<'a> =
+                a.alloc(<vk::DeviceGroupSubmitInfo<'a>>::default());
+            if partial {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            } else {
+                decode_device_group_submit_info_body(d, a, x)
+            }
+            (x as *mut vk::DeviceGroupSubmitInfo<'a>).cast()
+        }
+        1000060006 => {
+            let x: &'a mut vk::DeviceGroupBindSparseInfo<'a> =
+                a.alloc(<vk::DeviceGroupBindSparseInfo<'a>>::default());
+            if partial {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            } else {
+                decode_device_group_bind_sparse_info_body(d, a, x)
+            }
+            (x as *mut vk::DeviceGroupBindSparseInfo<'a>).cast()
+        }
+        1000060013 => {
+            let x: &'a mut vk::BindBufferMemoryDeviceGroupInfo<'a> =
+                a.alloc(<vk::BindBufferMemoryDeviceGroupInfo<'a>>::default());
+            if partial {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            } else {
+                decode_bind_buffer_memory_device_group_info_body(d, a, x)
+            }
+            (x as *mut vk::BindBufferMemoryDeviceGroupInfo<'a>).cast()
+        }
+        1000060014 => {
+            let x: &'a mut vk::BindImageMemoryDeviceGroupInfo<'a> =
+                a.alloc(<vk::BindImageMemoryDeviceGroupInfo<'a>>::default());
+            if partial {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            } else {
+                decode_bind_image_memory_device_group_info_body(d, a, x)
+            }
+            (x as *mut vk::BindImageMemoryDeviceGroupInfo<'a>).cast()
+        }
+        1000063000 => {
+            let x: &'a mut vk::PhysicalDeviceShaderDrawParametersFeatures<'a> =
+                a.alloc(<vk::PhysicalDeviceShaderDrawParametersFeatures<'a>>::default());
+            if partial {
+                decode_physical_device_shader_draw_parameters_features_partial_body(d, a, x)
+            } else {
+                decode_physical_device_shader_draw_parameters_features_body(d, a, x)
+            }
+            (x as *mut vk::PhysicalDeviceShaderDrawParametersFeatures<'a>).cast()
+        }
+        1000066000 => {
+            let x: &'a mut vk::PhysicalDeviceTextureCompressionASTCHDRFeatures<'a> =
+                a.alloc(<vk::PhysicalDeviceTextureCompressionASTCHDRFeatures<'a>>::default());
+            if partial {
+                decode_physical_device_texture_compression_astchdr_features_partial_body(d, a, x)
+            } else {
+                decode_physical_device_texture_compression_astchdr_features_body(d, a, x)
+            }
+            (x as *mut vk::PhysicalDeviceTextureCompressionASTCHDRFeatures<'a>).cast()
+        }
+        1000070001 => {
+            let x: &'a mut vk::DeviceGroupDeviceCreateInfo<'a> =
+                a.alloc(<vk::DeviceGroupDeviceCreateInfo<'a>>::default());
+            if partial {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            } else {
+                decode_device_group_device_create_info_body(d, a, x)
+            }
+            (x as *mut vk::DeviceGroupDeviceCreateInfo<'a>).cast()
+        }
+        1000071000 => {
+            let x: &'a mut vk::PhysicalDeviceExternalImageFormatInfo<'a> =
+                a.alloc(<vk::PhysicalDeviceExternalImageFormatInfo<'a>>::default());
+            if partial {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            } else {
+                decode_physical_device_external_image_format_info_body(d, a, x)
+            }
+            (x as *mut vk::PhysicalDeviceExternalImageFormatInfo<'a>).cast()
+        }
+        1000071001 => {
+            let x: &'a mut vk::ExternalImageFormatProperties<'a> =
+                a.alloc(<vk::ExternalImageFormatProperties<'a>>::default());
+            if partial {
+                decode_external_image_format_properties_partial_body(d, a, x)
+            } else {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            }
+            (x as *mut vk::ExternalImageFormatProperties<'a>).cast()
+        }
+        1000071004 => {
+            let x: &'a mut vk::PhysicalDeviceIDProperties<'a> =
+                a.alloc(<vk::PhysicalDeviceIDProperties<'a>>::default());
+            if partial {
+                decode_physical_device_id_properties_partial_body(d, a, x)
+            } else {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            }
+            (x as *mut vk::PhysicalDeviceIDProperties<'a>).cast()
+        }
+        1000072000 => {
+            let x: &'a mut vk::ExternalMemoryBufferCreateInfo<'a> =
+                a.alloc(<vk::ExternalMemoryBufferCreateInfo<'a>>::default());
+            if partial {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            } else {
+                decode_external_memory_buffer_create_info_body(d, a, x)
+            }
+            (x as *mut vk::ExternalMemoryBufferCreateInfo<'a>).cast()
+        }
+        1000072001 => {
+            let x: &'a mut vk::ExternalMemoryImageCreateInfo<'a> =
+                a.alloc(<vk::ExternalMemoryImageCreateInfo<'a>>::default());
+            if partial {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            } else {
+                decode_external_memory_image_create_info_body(d, a, x)
+            }
+            (x as *mut vk::ExternalMemoryImageCreateInfo<'a>).cast()
+        }
+        1000072002 => {
+            let x: &'a mut vk::ExportMemoryAllocateInfo<'a> =
+                a.alloc(<vk::ExportMemoryAllocateInfo<'a>>::default());
+            if partial {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            } else {
+                decode_export_memory_allocate_info_body(d, a, x)
+            }
+            (x as *mut vk::ExportMemoryAllocateInfo<'a>).cast()
+        }
+        1000077000 => {
+            let x: &'a mut vk::ExportSemaphoreCreateInfo<'a> =
+                a.alloc(<vk::ExportSemaphoreCreateInfo<'a>>::default());
+            if partial {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            } else {
+                decode_export_semaphore_create_info_body(d, a, x)
+            }
+            (x as *mut vk::ExportSemaphoreCreateInfo<'a>).cast()
+        }
+        1000080000 => {
+            let x: &'a mut vk::PhysicalDevicePushDescriptorPropertiesKHR<'a> =
+                a.alloc(<vk::PhysicalDevicePushDescriptorPropertiesKHR<'a>>::default());
+            if partial {
+                decode_physical_device_push_descriptor_properties_khr_partial_body(d, a, x)
+            } else {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            }
+            (x as *mut vk::PhysicalDevicePushDescriptorPropertiesKHR<'a>).cast()
+        }
+        1000081000 => {
+            let x: &'a mut vk::CommandBufferInheritanceConditionalRenderingInfoEXT<'a> =
+                a.alloc(<vk::CommandBufferInheritanceConditionalRenderingInfoEXT<'a>>::default());
+            if partial {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            } else {
+                decode_command_buffer_inheritance_conditional_rendering_info_ext_body(d, a, x)
+            }
+            (x as *mut vk::CommandBufferInheritanceConditionalRenderingInfoEXT<'a>).cast()
+        }
+        1000081001 => {
+            let x: &'a mut vk::PhysicalDeviceConditionalRenderingFeaturesEXT<'a> =
+                a.alloc(<vk::PhysicalDeviceConditionalRenderingFeaturesEXT<'a>>::default());
+            if partial {
+                decode_physical_device_conditional_rendering_features_ext_partial_body(d, a, x)
+            } else {
+                decode_physical_device_conditional_rendering_features_ext_body(d, a, x)
+            }
+            (x as *mut vk::PhysicalDeviceConditionalRenderingFeaturesEXT<'a>).cast()
+        }
+        1000082000 => {
+            let x: &'a mut vk::PhysicalDeviceShaderFloat16Int8Features<'a> =
+                a.alloc(<vk::PhysicalDeviceShaderFloat16Int8Features<'a>>::default());
+            if partial {
+                decode_physical_device_shader_float16_int8_features_partial_body(d, a, x)
+            } else {
+                decode_physical_device_shader_float16_int8_features_body(d, a, x)
+            }
+            (x as *mut vk::PhysicalDeviceShaderFloat16Int8Features<'a>).cast()
+        }
+        1000083000 => {
+            let x: &'a mut vk::PhysicalDevice16BitStorageFeatures<'a> =
+                a.alloc(<vk::PhysicalDevice16BitStorageFeatures<'a>>::default());
+            if partial {
+                decode_physical_device16_bit_storage_features_partial_body(d, a, x)
+            } else {
+                decode_physical_device16_bit_storage_features_body(d, a, x)
+            }
+            (x as *mut vk::PhysicalDevice16BitStorageFeatures<'a>).cast()
+        }
+        1000094000 => {
+            let x: &'a mut vk::PhysicalDeviceSubgroupProperties<'a> =
+                a.alloc(<vk::PhysicalDeviceSubgroupProperties<'a>>::default());
+            if partial {
+                decode_physical_device_subgroup_properties_partial_body(d, a, x)
+            } else {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            }
+            (x as *mut vk::PhysicalDeviceSubgroupProperties<'a>).cast()
+        }
+        1000101000 => {
+            let x: &'a mut vk::PhysicalDeviceConservativeRasterizationPropertiesEXT<'a> =
+                a.alloc(<vk::PhysicalDeviceConservativeRasterizationPropertiesEXT<'a>>::default());
+            if partial {
+                decode_physical_device_conservative_rasterization_properties_ext_partial_body(
+                    d, a, x,
+                )
+            } else {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            }
+            (x as *mut vk::PhysicalDeviceConservativeRasterizationPropertiesEXT<'a>).cast()
+        }
+        1000101001 => {
+            let x: &'a mut vk::PipelineRasterizationConservativeStateCreateInfoEXT<'a> =
+                a.alloc(<vk::PipelineRasterizationConservativeStateCreateInfoEXT<'a>>::default());
+            if partial {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            } else {
+                decode_pipeline_rasterization_conservative_state_create_info_ext_body(d, a, x)
+            }
+            (x as *mut vk::PipelineRasterizationConservativeStateCreateInfoEXT<'a>).cast()
+        }
+        1000102000 => {
+            let x: &'a mut vk::PhysicalDeviceDepthClipEnableFeaturesEXT<'a> =
+                a.alloc(<vk::PhysicalDeviceDepthClipEnableFeaturesEXT<'a>>::default());
+            if partial {
+                decode_physical_device_depth_clip_enable_features_ext_partial_body(d, a, x)
+            } else {
+                decode_physical_device_depth_clip_enable_features_ext_body(d, a, x)
+            }
+            (x as *mut vk::PhysicalDeviceDepthClipEnableFeaturesEXT<'a>).cast()
+        }
+        1000102001 => {
+            let x: &'a mut vk::PipelineRasterizationDepthClipStateCreateInfoEXT<'a> =
+                a.alloc(<vk::PipelineRasterizationDepthClipStateCreateInfoEXT<'a>>::default());
+            if partial {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            } else {
+                decode_pipeline_rasterization_depth_clip_state_create_info_ext_body(d, a, x)
+            }
+            (x as *mut vk::PipelineRasterizationDepthClipStateCreateInfoEXT<'a>).cast()
+        }
+        1000108000 => {
+            let x: &'a mut vk::PhysicalDeviceImagelessFramebufferFeatures<'a> =
+                a.alloc(<vk::PhysicalDeviceImagelessFramebufferFeatures<'a>>::default());
+            if partial {
+                decode_physical_device_imageless_framebuffer_features_partial_body(d, a, x)
+            } else {
+                decode_physical_device_imageless_framebuffer_features_body(d, a, x)
+            }
+            (x as *mut vk::PhysicalDeviceImagelessFramebufferFeatures<'a>).cast()
+        }
+        1000108001 => {
+            let x: &'a mut vk::FramebufferAttachmentsCreateInfo<'a> =
+                a.alloc(<vk::FramebufferAttachmentsCreateInfo<'a>>::default());
+            if partial {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            } else {
+                decode_framebuffer_attachments_create_info_body(d, a, x)
+            }
+            (x as *mut vk::FramebufferAttachmentsCreateInfo<'a>).cast()
+        }
+        1000108003 => {
+            let x: &'a mut vk::RenderPassAttachmentBeginInfo<'a> =
+                a.alloc(<vk::RenderPassAttachmentBeginInfo<'a>>::default());
+            if partial {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            } else {
+                decode_render_pass_attachment_begin_info_body(d, a, x)
+            }
+            (x as *mut vk::RenderPassAttachmentBeginInfo<'a>).cast()
+        }
+        1000113000 => {
+            let x: &'a mut vk::ExportFenceCreateInfo<'a> =
+                a.alloc(<vk::ExportFenceCreateInfo<'a>>::default());
+            if partial {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            } else {
+                decode_export_fence_create_info_body(d, a, x)
+            }
+            (x as *mut vk::ExportFenceCreateInfo<'a>).cast()
+        }
+        1000117000 => {
+            let x: &'a mut vk::PhysicalDevicePointClippingProperties<'a> =
+                a.alloc(<vk::PhysicalDevicePointClippingProperties<'a>>::default());
+            if partial {
+                decode_physical_device_point_clipping_properties_partial_body(d, a, x)
+            } else {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            }
+            (x as *mut vk::PhysicalDevicePointClippingProperties<'a>).cast()
+        }
+        1000117001 => {
+            let x: &'a mut vk::RenderPassInputAttachmentAspectCreateInfo<'a> =
+                a.alloc(<vk::RenderPassInputAttachmentAspectCreateInfo<'a>>::default());
+            if partial {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            } else {
+                decode_render_pass_input_attachment_aspect_create_info_body(d, a, x)
+            }
+            (x as *mut vk::RenderPassInputAttachmentAspectCreateInfo<'a>).cast()
+        }
+        1000117002 => {
+            let x: &'a mut vk::ImageViewUsageCreateInfo<'a> =
+                a.alloc(<vk::ImageViewUsageCreateInfo<'a>>::default());
+            if partial {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            } else {
+                decode_image_view_usage_create_info_body(d, a, x)
+            }
+            (x as *mut vk::ImageViewUsageCreateInfo<'a>).cast()
+        }
+        1000117003 => {
+            let x: &'a mut vk::PipelineTessellationDomainOriginStateCreateInfo<'a> =
+                a.alloc(<vk::PipelineTessellationDomainOriginStateCreateInfo<'a>>::default());
+            if partial {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            } else {
+                decode_pipeline_tessellation_domain_origin_state_create_info_body(d, a, x)
+            }
+            (x as *mut vk::PipelineTessellationDomainOriginStateCreateInfo<'a>).cast()
+        }
+        1000120000 => {
+            let x: &'a mut vk::PhysicalDeviceVariablePointersFeatures<'a> =
+                a.alloc(<vk::PhysicalDeviceVariablePointersFeatures<'a>>::default());
+            if partial {
+                decode_physical_device_variable_pointers_features_partial_body(d, a, x)
+            } else {
+                decode_physical_device_variable_pointers_features_body(d, a, x)
+            }
+            (x as *mut vk::PhysicalDeviceVariablePointersFeatures<'a>).cast()
+        }
+        1000127000 => {
+            let x: &'a mut vk::MemoryDedicatedRequirements<'a> =
+                a.alloc(<vk::MemoryDedicatedRequirements<'a>>::default());
+            if partial {
+                decode_memory_dedicated_requirements_partial_body(d, a, x)
+            } else {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            }
+            (x as *mut vk::MemoryDedicatedRequirements<'a>).cast()
+        }
+        1000127001 => {
+            let x: &'a mut vk::MemoryDedicatedAllocateInfo<'a> =
+                a.alloc(<vk::MemoryDedicatedAllocateInfo<'a>>::default());
+            if partial {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            } else {
+                decode_memory_dedicated_allocate_info_body(d, a, x)
+            }
+            (x as *mut vk::MemoryDedicatedAllocateInfo<'a>).cast()
+        }
+        1000130000 => {
+            let x: &'a mut vk::PhysicalDeviceSamplerFilterMinmaxProperties<'a> =
+                a.alloc(<vk::PhysicalDeviceSamplerFilterMinmaxProperties<'a>>::default());
+            if partial {
+                decode_physical_device_sampler_filter_minmax_properties_partial_body(d, a, x)
+            } else {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            }
+            (x as *mut vk::PhysicalDeviceSamplerFilterMinmaxProperties<'a>).cast()
+        }
+        1000130001 => {
+            let x: &'a mut vk::SamplerReductionModeCreateInfo<'a> =
+                a.alloc(<vk::SamplerReductionModeCreateInfo<'a>>::default());
+            if partial {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            } else {
+                decode_sampler_reduction_mode_create_info_body(d, a, x)
+            }
+            (x as *mut vk::SamplerReductionModeCreateInfo<'a>).cast()
+        }
+        1000138000 => {
+            let x: &'a mut vk::PhysicalDeviceInlineUniformBlockFeatures<'a> =
+                a.alloc(<vk::PhysicalDeviceInlineUniformBlockFeatures<'a>>::default());
+            if partial {
+                decode_physical_device_inline_uniform_block_features_partial_body(d, a, x)
+            } else {
+                decode_physical_device_inline_uniform_block_features_body(d, a, x)
+            }
+            (x as *mut vk::PhysicalDeviceInlineUniformBlockFeatures<'a>).cast()
+        }
+        1000138001 => {
+            let x: &'a mut vk::PhysicalDeviceInlineUniformBlockProperties<'a> =
+                a.alloc(<vk::PhysicalDeviceInlineUniformBlockProperties<'a>>::default());
+            if partial {
+                decode_physical_device_inline_uniform_block_properties_partial_body(d, a, x)
+            } else {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            }
+            (x as *mut vk::PhysicalDeviceInlineUniformBlockProperties<'a>).cast()
+        }
+        1000138002 => {
+            let x: &'a mut vk::WriteDescriptorSetInlineUniformBlock<'a> =
+                a.alloc(<vk::WriteDescriptorSetInlineUniformBlock<'a>>::default());
+            if partial {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            } else {
+                decode_write_descriptor_set_inline_uniform_block_body(d, a, x)
+            }
+            (x as *mut vk::WriteDescriptorSetInlineUniformBlock<'a>).cast()
+        }
+        1000138003 => {
+            let x: &'a mut vk::DescriptorPoolInlineUniformBlockCreateInfo<'a> =
+                a.alloc(<vk::DescriptorPoolInlineUniformBlockCreateInfo<'a>>::default());
+            if partial {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            } else {
+                decode_descriptor_pool_inline_uniform_block_create_info_body(d, a, x)
+            }
+            (x as *mut vk::DescriptorPoolInlineUniformBlockCreateInfo<'a>).cast()
+        }
+        1000145000 => {
+            let x: &'a mut vk::ProtectedSubmitInfo<'a> =
+                a.alloc(<vk::ProtectedSubmitInfo<'a>>::default());
+            if partial {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            } else {
+                decode_protected_submit_info_body(d, a, x)
+            }
+            (x as *mut vk::ProtectedSubmitInfo<'a>).cast()
+        }
+        1000145001 => {
+            let x: &'a mut vk::PhysicalDeviceProtectedMemoryFeatures<'a> =
+                a.alloc(<vk::PhysicalDeviceProtectedMemoryFeatures<'a>>::default());
+            if partial {
+                decode_physical_device_protected_memory_features_partial_body(d, a, x)
+            } else {
+                decode_physical_device_protected_memory_features_body(d, a, x)
+            }
+            (x as *mut vk::PhysicalDeviceProtectedMemoryFeatures<'a>).cast()
+        }
+        1000145002 => {
+            let x: &'a mut vk::PhysicalDeviceProtectedMemoryProperties<'a> =
+                a.alloc(<vk::PhysicalDeviceProtectedMemoryProperties<'a>>::default());
+            if partial {
+                decode_physical_device_protected_memory_properties_partial_body(d, a, x)
+            } else {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            }
+            (x as *mut vk::PhysicalDeviceProtectedMemoryProperties<'a>).cast()
+        }
+        1000147000 => {
+            let x: &'a mut vk::ImageFormatListCreateInfo<'a> =
+                a.alloc(<vk::ImageFormatListCreateInfo<'a>>::default());
+            if partial {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            } else {
+                decode_image_format_list_create_info_body(d, a, x)
+            }
+            (x as *mut vk::ImageFormatListCreateInfo<'a>).cast()
+        }
+        1000156001 => {
+            let x: &'a mut vk::SamplerYcbcrConversionInfo<'a> =
+                a.alloc(<vk::SamplerYcbcrConversionInfo<'a>>::default());
+            if partial {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            } else {
+                decode_sampler_ycbcr_conversion_info_body(d, a, x)
+            }
+            (x as *mut vk::SamplerYcbcrConversionInfo<'a>).cast()
+        }
+        1000156002 => {
+            let x: &'a mut vk::BindImagePlaneMemoryInfo<'a> =
+                a.alloc(<vk::BindImagePlaneMemoryInfo<'a>>::default());
+            if partial {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            } else {
+                decode_bind_image_plane_memory_info_body(d, a, x)
+            }
+            (x as *mut vk::BindImagePlaneMemoryInfo<'a>).cast()
+        }
+        1000156003 => {
+            let x: &'a mut vk::ImagePlaneMemoryRequirementsInfo<'a> =
+                a.alloc(<vk::ImagePlaneMemoryRequirementsInfo<'a>>::default());
+            if partial {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            } else {
+                decode_image_plane_memory_requirements_info_body(d, a, x)
+            }
+            (x as *mut vk::ImagePlaneMemoryRequirementsInfo<'a>).cast()
+        }
+        1000156004 => {
+            let x: &'a mut vk::PhysicalDeviceSamplerYcbcrConversionFeatures<'a> =
+                a.alloc(<vk::PhysicalDeviceSamplerYcbcrConversionFeatures<'a>>::default());
+            if partial {
+                decode_physical_device_sampler_ycbcr_conversion_features_partial_body(d, a, x)
+            } else {
+                decode_physical_device_sampler_ycbcr_conversion_features_body(d, a, x)
+            }
+            (x as *mut vk::PhysicalDeviceSamplerYcbcrConversionFeatures<'a>).cast()
+        }
+        1000156005 => {
+            let x: &'a mut vk::SamplerYcbcrConversionImageFormatProperties<'a> =
+                a.alloc(<vk::SamplerYcbcrConversionImageFormatProperties<'a>>::default());
+            if partial {
+                decode_sampler_ycbcr_conversion_image_format_properties_partial_body(d, a, x)
+            } else {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            }
+            (x as *mut vk::SamplerYcbcrConversionImageFormatProperties<'a>).cast()
+        }
+        1000158000 => {
+            let x: &'a mut vk::DrmFormatModifierPropertiesListEXT<'a> =
+                a.alloc(<vk::DrmFormatModifierPropertiesListEXT<'a>>::default());
+            if partial {
+                decode_drm_format_modifier_properties_list_ext_partial_body(d, a, x)
+            } else {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            }
+            (x as *mut vk::DrmFormatModifierPropertiesListEXT<'a>).cast()
+        }
+        1000158002 => {
+            let x: &'a mut vk::PhysicalDeviceImageDrmFormatModifierInfoEXT<'a> =
+                a.alloc(<vk::PhysicalDeviceImageDrmFormatModifierInfoEXT<'a>>::default());
+            if partial {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            } else {
+                decode_physical_device_image_drm_format_modifier_info_ext_body(d, a, x)
+            }
+            (x as *mut vk::PhysicalDeviceImageDrmFormatModifierInfoEXT<'a>).cast()
+        }
+        1000158003 => {
+            let x: &'a mut vk::ImageDrmFormatModifierListCreateInfoEXT<'a> =
+                a.alloc(<vk::ImageDrmFormatModifierListCreateInfoEXT<'a>>::default());
+            if partial {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            } else {
+                decode_image_drm_format_modifier_list_create_info_ext_body(d, a, x)
+            }
+            (x as *mut vk::ImageDrmFormatModifierListCreateInfoEXT<'a>).cast()
+        }
+        1000158004 => {
+            let x: &'a mut vk::ImageDrmFormatModifierExplicitCreateInfoEXT<'a> =
+                a.alloc(<vk::ImageDrmFormatModifierExplicitCreateInfoEXT<'a>>::default());
+            if partial {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            } else {
+                decode_image_drm_format_modifier_explicit_create_info_ext_body(d, a, x)
+            }
+            (x as *mut vk::ImageDrmFormatModifierExplicitCreateInfoEXT<'a>).cast()
+        }
+        1000158006 => {
+            let x: &'a mut vk::DrmFormatModifierPropertiesList2EXT<'a> =
+                a.alloc(<vk::DrmFormatModifierPropertiesList2EXT<'a>>::default());
+            if partial {
+                decode_drm_format_modifier_properties_list2_ext_partial_body(d, a, x)
+            } else {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            }
+            (x as *mut vk::DrmFormatModifierPropertiesList2EXT<'a>).cast()
+        }
+        1000161000 => {
+            let x: &'a mut vk::DescriptorSetLayoutBindingFlagsCreateInfo<'a> =
+                a.alloc(<vk::DescriptorSetLayoutBindingFlagsCreateInfo<'a>>::default());
+            if partial {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            } else {
+                decode_descriptor_set_layout_binding_flags_create_info_body(d, a, x)
+            }
+            (x as *mut vk::DescriptorSetLayoutBindingFlagsCreateInfo<'a>).cast()
+        }
+        1000161001 => {
+            let x: &'a mut vk::PhysicalDeviceDescriptorIndexingFeatures<'a> =
+                a.alloc(<vk::PhysicalDeviceDescriptorIndexingFeatures<'a>>::default());
+            if partial {
+                decode_physical_device_descriptor_indexing_features_partial_body(d, a, x)
+            } else {
+                decode_physical_device_descriptor_indexing_features_body(d, a, x)
+            }
+            (x as *mut vk::PhysicalDeviceDescriptorIndexingFeatures<'a>).cast()
+        }
+        1000161002 => {
+            let x: &'a mut vk::PhysicalDeviceDescriptorIndexingProperties<'a> =
+                a.alloc(<vk::PhysicalDeviceDescriptorIndexingProperties<'a>>::default());
+            if partial {
+                decode_physical_device_descriptor_indexing_properties_partial_body(d, a, x)
+            } else {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            }
+            (x as *mut vk::PhysicalDeviceDescriptorIndexingProperties<'a>).cast()
+        }
+        1000161003 => {
+            let x: &'a mut vk::DescriptorSetVariableDescriptorCountAllocateInfo<'a> =
+                a.alloc(<vk::DescriptorSetVariableDescriptorCountAllocateInfo<'a>>::default());
+            if partial {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            } else {
+                decode_descriptor_set_variable_descriptor_count_allocate_info_body(d, a, x)
+            }
+            (x as *mut vk::DescriptorSetVariableDescriptorCountAllocateInfo<'a>).cast()
+        }
+        1000161004 => {
+            let x: &'a mut vk::DescriptorSetVariableDescriptorCountLayoutSupport<'a> =
+                a.alloc(<vk::DescriptorSetVariableDescriptorCountLayoutSupport<'a>>::default());
+            if partial {
+                decode_descriptor_set_variable_descriptor_count_layout_support_partial_body(d, a, x)
+            } else {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            }
+            (x as *mut vk::DescriptorSetVariableDescriptorCountLayoutSupport<'a>).cast()
+        }
+        1000168000 => {
+            let x: &'a mut vk::PhysicalDeviceMaintenance3Properties<'a> =
+                a.alloc(<vk::PhysicalDeviceMaintenance3Properties<'a>>::default());
+            if partial {
+                decode_physical_device_maintenance3_properties_partial_body(d, a, x)
+            } else {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            }
+            (x as *mut vk::PhysicalDeviceMaintenance3Properties<'a>).cast()
+        }
+        1000175000 => {
+            let x: &'a mut vk::PhysicalDeviceShaderSubgroupExtendedTypesFeatures<'a> =
+                a.alloc(<vk::PhysicalDeviceShaderSubgroupExtendedTypesFeatures<'a>>::default());
+            if partial {
+                decode_physical_device_shader_subgroup_extended_types_features_partial_body(d, a, x)
+            } else {
+                decode_physical_device_shader_subgroup_extended_types_features_body(d, a, x)
+            }
+            (x as *mut vk::PhysicalDeviceShaderSubgroupExtendedTypesFeatures<'a>).cast()
+        }
+        1000177000 => {
+            let x: &'a mut vk::PhysicalDevice8BitStorageFeatures<'a> =
+                a.alloc(<vk::PhysicalDevice8BitStorageFeatures<'a>>::default());
+            if partial {
+                decode_physical_device8_bit_storage_features_partial_body(d, a, x)
+            } else {
+                decode_physical_device8_bit_storage_features_body(d, a, x)
+            }
+            (x as *mut vk::PhysicalDevice8BitStorageFeatures<'a>).cast()
+        }
+        1000180000 => {
+            let x: &'a mut vk::PhysicalDeviceShaderAtomicInt64Features<'a> =
+                a.alloc(<vk::PhysicalDeviceShaderAtomicInt64Features<'a>>::default());
+            if partial {
+                decode_physical_device_shader_atomic_int64_features_partial_body(d, a, x)
+            } else {
+                decode_physical_device_shader_atomic_int64_features_body(d, a, x)
+            }
+            (x as *mut vk::PhysicalDeviceShaderAtomicInt64Features<'a>).cast()
+        }
+        1000181000 => {
+            let x: &'a mut vk::PhysicalDeviceShaderClockFeaturesKHR<'a> =
+                a.alloc(<vk::PhysicalDeviceShaderClockFeaturesKHR<'a>>::default());
+            if partial {
+                decode_physical_device_shader_clock_features_khr_partial_body(d, a, x)
+            } else {
+                decode_physical_device_shader_clock_features_khr_body(d, a, x)
+            }
+            (x as *mut vk::PhysicalDeviceShaderClockFeaturesKHR<'a>).cast()
+        }
+        1000190000 => {
+            let x: &'a mut vk::PhysicalDeviceVertexAttributeDivisorPropertiesEXT<'a> =
+                a.alloc(<vk::PhysicalDeviceVertexAttributeDivisorPropertiesEXT<'a>>::default());
+            if partial {
+                decode_physical_device_vertex_attribute_divisor_properties_ext_partial_body(d, a, x)
+            } else {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            }
+            (x as *mut vk::PhysicalDeviceVertexAttributeDivisorPropertiesEXT<'a>).cast()
+        }
+        1000192000 => {
+            let x: &'a mut vk::PipelineCreationFeedbackCreateInfo<'a> =
+                a.alloc(<vk::PipelineCreationFeedbackCreateInfo<'a>>::default());
+            if partial {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            } else {
+                decode_pipeline_creation_feedback_create_info_body(d, a, x)
+            }
+            (x as *mut vk::PipelineCreationFeedbackCreateInfo<'a>).cast()
+        }
+        1000196000 => {
+            let x: &'a mut vk::PhysicalDeviceDriverProperties<'a> =
+                a.alloc(<vk::PhysicalDeviceDriverProperties<'a>>::default());
+            if partial {
+                decode_physical_device_driver_properties_partial_body(d, a, x)
+            } else {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            }
+            (x as *mut vk::PhysicalDeviceDriverProperties<'a>).cast()
+        }
+        1000197000 => {
+            let x: &'a mut vk::PhysicalDeviceFloatControlsProperties<'a> =
+                a.alloc(<vk::PhysicalDeviceFloatControlsProperties<'a>>::default());
+            if partial {
+                decode_physical_device_float_controls_properties_partial_body(d, a, x)
+            } else {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            }
+            (x as *mut vk::PhysicalDeviceFloatControlsProperties<'a>).cast()
+        }
+        1000199000 => {
+            let x: &'a mut vk::PhysicalDeviceDepthStencilResolveProperties<'a> =
+                a.alloc(<vk::PhysicalDeviceDepthStencilResolveProperties<'a>>::default());
+            if partial {
+                decode_physical_device_depth_stencil_resolve_properties_partial_body(d, a, x)
+            } else {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            }
+            (x as *mut vk::PhysicalDeviceDepthStencilResolveProperties<'a>).cast()
+        }
+        1000199001 => {
+            let x: &'a mut vk::SubpassDescriptionDepthStencilResolve<'a> =
+                a.alloc(<vk::SubpassDescriptionDepthStencilResolve<'a>>::default());
+            if partial {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            } else {
+                decode_subpass_description_depth_stencil_resolve_body(d, a, x)
+            }
+            (x as *mut vk::SubpassDescriptionDepthStencilResolve<'a>).cast()
+        }
+        1000207000 => {
+            let x: &'a mut vk::PhysicalDeviceTimelineSemaphoreFeatures<'a> =
+                a.alloc(<vk::PhysicalDeviceTimelineSemaphoreFeatures<'a>>::default());
+            if partial {
+                decode_physical_device_timeline_semaphore_features_partial_body(d, a, x)
+            } else {
+                decode_physical_device_timeline_semaphore_features_body(d, a, x)
+            }
+            (x as *mut vk::PhysicalDeviceTimelineSemaphoreFeatures<'a>).cast()
+        }
+        1000207001 => {
+            let x: &'a mut vk::PhysicalDeviceTimelineSemaphoreProperties<'a> =
+                a.alloc(<vk::PhysicalDeviceTimelineSemaphoreProperties<'a>>::default());
+            if partial {
+                decode_physical_device_timeline_semaphore_properties_partial_body(d, a, x)
+            } else {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            }
+            (x as *mut vk::PhysicalDeviceTimelineSemaphoreProperties<'a>).cast()
+        }
+        1000207002 => {
+            let x: &'a mut vk::SemaphoreTypeCreateInfo<'a> =
+                a.alloc(<vk::SemaphoreTypeCreateInfo<'a>>::default());
+            if partial {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            } else {
+                decode_semaphore_type_create_info_body(d, a, x)
+            }
+            (x as *mut vk::SemaphoreTypeCreateInfo<'a>).cast()
+        }
+        1000207003 => {
+            let x: &'a mut vk::TimelineSemaphoreSubmitInfo<'a> =
+                a.alloc(<vk::TimelineSemaphoreSubmitInfo<'a>>::default());
+            if partial {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            } else {
+                decode_timeline_semaphore_submit_info_body(d, a, x)
+            }
+            (x as *mut vk::TimelineSemaphoreSubmitInfo<'a>).cast()
+        }
+        1000211000 => {
+            let x: &'a mut vk::PhysicalDeviceVulkanMemoryModelFeatures<'a> =
+                a.alloc(<vk::PhysicalDeviceVulkanMemoryModelFeatures<'a>>::default());
+            if partial {
+                decode_physical_device_vulkan_memory_model_features_partial_body(d, a, x)
+            } else {
+                decode_physical_device_vulkan_memory_model_features_body(d, a, x)
+            }
+            (x as *mut vk::PhysicalDeviceVulkanMemoryModelFeatures<'a>).cast()
+        }
+        1000212000 => {
+            let x: &'a mut vk::PhysicalDevicePCIBusInfoPropertiesEXT<'a> =
+                a.alloc(<vk::PhysicalDevicePCIBusInfoPropertiesEXT<'a>>::default());
+            if partial {
+                decode_physical_device_pci_bus_info_properties_ext_partial_body(d, a, x)
+            } else {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            }
+            (x as *mut vk::PhysicalDevicePCIBusInfoPropertiesEXT<'a>).cast()
+        }
+        1000215000 => {
+            let x: &'a mut vk::PhysicalDeviceShaderTerminateInvocationFeatures<'a> =
+                a.alloc(<vk::PhysicalDeviceShaderTerminateInvocationFeatures<'a>>::default());
+            if partial {
+                decode_physical_device_shader_terminate_invocation_features_partial_body(d, a, x)
+            } else {
+                decode_physical_device_shader_terminate_invocation_features_body(d, a, x)
+            }
+            (x as *mut vk::PhysicalDeviceShaderTerminateInvocationFeatures<'a>).cast()
+        }
+        1000221000 => {
+            let x: &'a mut vk::PhysicalDeviceScalarBlockLayoutFeatures<'a> =
+                a.alloc(<vk::PhysicalDeviceScalarBlockLayoutFeatures<'a>>::default());
+            if partial {
+                decode_physical_device_scalar_block_layout_features_partial_body(d, a, x)
+            } else {
+                decode_physical_device_scalar_block_layout_features_body(d, a, x)
+            }
+            (x as *mut vk::PhysicalDeviceScalarBlockLayoutFeatures<'a>).cast()
+        }
+        1000225000 => {
+            let x: &'a mut vk::PhysicalDeviceSubgroupSizeControlProperties<'a> =
+                a.alloc(<vk::PhysicalDeviceSubgroupSizeControlProperties<'a>>::default());
+            if partial {
+                decode_physical_device_subgroup_size_control_properties_partial_body(d, a, x)
+            } else {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            }
+            (x as *mut vk::PhysicalDeviceSubgroupSizeControlProperties<'a>).cast()
+        }
+        1000225001 => {
+            let x: &'a mut vk::PipelineShaderStageRequiredSubgroupSizeCreateInfo<'a> =
+                a.alloc(<vk::PipelineShaderStageRequiredSubgroupSizeCreateInfo<'a>>::default());
+            if partial {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            } else {
+                decode_pipeline_shader_stage_required_subgroup_size_create_info_body(d, a, x)
+            }
+            (x as *mut vk::PipelineShaderStageRequiredSubgroupSizeCreateInfo<'a>).cast()
+        }
+        1000225002 => {
+            let x: &'a mut vk::PhysicalDeviceSubgroupSizeControlFeatures<'a> =
+                a.alloc(<vk::PhysicalDeviceSubgroupSizeControlFeatures<'a>>::default());
+            if partial {
+                decode_physical_device_subgroup_size_control_features_partial_body(d, a, x)
+            } else {
+                decode_physical_device_subgroup_size_control_features_body(d, a, x)
+            }
+            (x as *mut vk::PhysicalDeviceSubgroupSizeControlFeatures<'a>).cast()
+        }
+        1000226000 => {
+            let x: &'a mut vk::FragmentShadingRateAttachmentInfoKHR<'a> =
+                a.alloc(<vk::FragmentShadingRateAttachmentInfoKHR<'a>>::default());
+            if partial {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            } else {
+                decode_fragment_shading_rate_attachment_info_khr_body(d, a, x)
+            }
+            (x as *mut vk::FragmentShadingRateAttachmentInfoKHR<'a>).cast()
+        }
+        1000226001 => {
+            let x: &'a mut vk::PipelineFragmentShadingRateStateCreateInfoKHR<'a> =
+                a.alloc(<vk::PipelineFragmentShadingRateStateCreateInfoKHR<'a>>::default());
+            if partial {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            } else {
+                decode_pipeline_fragment_shading_rate_state_create_info_khr_body(d, a, x)
+            }
+            (x as *mut vk::PipelineFragmentShadingRateStateCreateInfoKHR<'a>).cast()
+        }
+        1000226002 => {
+            let x: &'a mut vk::PhysicalDeviceFragmentShadingRatePropertiesKHR<'a> =
+                a.alloc(<vk::PhysicalDeviceFragmentShadingRatePropertiesKHR<'a>>::default());
+            if partial {
+                decode_physical_device_fragment_shading_rate_properties_khr_partial_body(d, a, x)
+            } else {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            }
+            (x as *mut vk::PhysicalDeviceFragmentShadingRatePropertiesKHR<'a>).cast()
+        }
+        1000226003 => {
+            let x: &'a mut vk::PhysicalDeviceFragmentShadingRateFeaturesKHR<'a> =
+                a.alloc(<vk::PhysicalDeviceFragmentShadingRateFeaturesKHR<'a>>::default());
+            if partial {
+                decode_physical_device_fragment_shading_rate_features_khr_partial_body(d, a, x)
+            } else {
+                decode_physical_device_fragment_shading_rate_features_khr_body(d, a, x)
+            }
+            (x as *mut vk::PhysicalDeviceFragmentShadingRateFeaturesKHR<'a>).cast()
+        }
+        1000237000 => {
+            let x: &'a mut vk::PhysicalDeviceMemoryBudgetPropertiesEXT<'a> =
+                a.alloc(<vk::PhysicalDeviceMemoryBudgetPropertiesEXT<'a>>::default());
+            if partial {
+                decode_physical_device_memory_budget_properties_ext_partial_body(d, a, x)
+            } else {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            }
+            (x as *mut vk::PhysicalDeviceMemoryBudgetPropertiesEXT<'a>).cast()
+        }
+        1000241000 => {
+            let x: &'a mut vk::PhysicalDeviceSeparateDepthStencilLayoutsFeatures<'a> =
+                a.alloc(<vk::PhysicalDeviceSeparateDepthStencilLayoutsFeatures<'a>>::default());
+            if partial {
+                decode_physical_device_separate_depth_stencil_layouts_features_partial_body(d, a, x)
+            } else {
+                decode_physical_device_separate_depth_stencil_layouts_features_body(d, a, x)
+            }
+            (x as *mut vk::PhysicalDeviceSeparateDepthStencilLayoutsFeatures<'a>).cast()
+        }
+        1000241001 => {
+            let x: &'a mut vk::AttachmentReferenceStencilLayout<'a> =
+                a.alloc(<vk::AttachmentReferenceStencilLayout<'a>>::default());
+            if partial {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            } else {
+                decode_attachment_reference_stencil_layout_body(d, a, x)
+            }
+            (x as *mut vk::AttachmentReferenceStencilLayout<'a>).cast()
+        }
+        1000241002 => {
+            let x: &'a mut vk::AttachmentDescriptionStencilLayout<'a> =
+                a.alloc(<vk::AttachmentDescriptionStencilLayout<'a>>::default());
+            if partial {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            } else {
+                decode_attachment_description_stencil_layout_body(d, a, x)
+            }
+            (x as *mut vk::AttachmentDescriptionStencilLayout<'a>).cast()
+        }
+        1000246000 => {
+            let x: &'a mut vk::ImageStencilUsageCreateInfo<'a> =
+                a.alloc(<vk::ImageStencilUsageCreateInfo<'a>>::default());
+            if partial {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            } else {
+                decode_image_stencil_usage_create_info_body(d, a, x)
+            }
+            (x as *mut vk::ImageStencilUsageCreateInfo<'a>).cast()
+        }
+        1000251000 => {
+            let x: &'a mut vk::PhysicalDeviceFragmentShaderInterlockFeaturesEXT<'a> =
+                a.alloc(<vk::PhysicalDeviceFragmentShaderInterlockFeaturesEXT<'a>>::default());
+            if partial {
+                decode_physical_device_fragment_shader_interlock_features_ext_partial_body(d, a, x)
+            } else {
+                decode_physical_device_fragment_shader_interlock_features_ext_body(d, a, x)
+            }
+            (x as *mut vk::PhysicalDeviceFragmentShaderInterlockFeaturesEXT<'a>).cast()
+        }
+        1000253000 => {
+            let x: &'a mut vk::PhysicalDeviceUniformBufferStandardLayoutFeatures<'a> =
+                a.alloc(<vk::PhysicalDeviceUniformBufferStandardLayoutFeatures<'a>>::default());
+            if partial {
+                decode_physical_device_uniform_buffer_standard_layout_features_partial_body(d, a, x)
+            } else {
+                decode_physical_device_uniform_buffer_standard_layout_features_body(d, a, x)
+            }
+            (x as *mut vk::PhysicalDeviceUniformBufferStandardLayoutFeatures<'a>).cast()
+        }
+        1000254000 => {
+            let x: &'a mut vk::PhysicalDeviceProvokingVertexFeaturesEXT<'a> =
+                a.alloc(<vk::PhysicalDeviceProvokingVertexFeaturesEXT<'a>>::default());
+            if partial {
+                decode_physical_device_provoking_vertex_features_ext_partial_body(d, a, x)
+            } else {
+                decode_physical_device_provoking_vertex_features_ext_body(d, a, x)
+            }
+            (x as *mut vk::PhysicalDeviceProvokingVertexFeaturesEXT<'a>).cast()
+        }
+        1000254001 => {
+            let x: &'a mut vk::PipelineRasterizationProvokingVertexStateCreateInfoEXT<'a> = a
+                .alloc(<vk::PipelineRasterizationProvokingVertexStateCreateInfoEXT<
+                    'a,
+                >>::default());
+            if partial {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            } else {
+                decode_pipeline_rasterization_provoking_vertex_state_create_info_ext_body(d, a, x)
+            }
+            (x as *mut vk::PipelineRasterizationProvokingVertexStateCreateInfoEXT<'a>).cast()
+        }
+        1000254002 => {
+            let x: &'a mut vk::PhysicalDeviceProvokingVertexPropertiesEXT<'a> =
+                a.alloc(<vk::PhysicalDeviceProvokingVertexPropertiesEXT<'a>>::default());
+            if partial {
+                decode_physical_device_provoking_vertex_properties_ext_partial_body(d, a, x)
+            } else {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            }
+            (x as *mut vk::PhysicalDeviceProvokingVertexPropertiesEXT<'a>).cast()
+        }
+        1000257000 => {
+            let x: &'a mut vk::PhysicalDeviceBufferDeviceAddressFeatures<'a> =
+                a.alloc(<vk::PhysicalDeviceBufferDeviceAddressFeatures<'a>>::default());
+            if partial {
+                decode_physical_device_buffer_device_address_features_partial_body(d, a, x)
+            } else {
+                decode_physical_device_buffer_device_address_features_body(d, a, x)
+            }
+            (x as *mut vk::PhysicalDeviceBufferDeviceAddressFeatures<'a>).cast()
+        }
+        1000257002 => {
+            let x: &'a mut vk::BufferOpaqueCaptureAddressCreateInfo<'a> =
+                a.alloc(<vk::BufferOpaqueCaptureAddressCreateInfo<'a>>::default());
+            if partial {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            } else {
+                decode_buffer_opaque_capture_address_create_info_body(d, a, x)
+            }
+            (x as *mut vk::BufferOpaqueCaptureAddressCreateInfo<'a>).cast()
+        }
+        1000257003 => {
+            let x: &'a mut vk::MemoryOpaqueCaptureAddressAllocateInfo<'a> =
+                a.alloc(<vk::MemoryOpaqueCaptureAddressAllocateInfo<'a>>::default());
+            if partial {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            } else {
+                decode_memory_opaque_capture_address_allocate_info_body(d, a, x)
+            }
+            (x as *mut vk::MemoryOpaqueCaptureAddressAllocateInfo<'a>).cast()
+        }
+        1000261000 => {
+            let x: &'a mut vk::PhysicalDeviceHostQueryResetFeatures<'a> =
+                a.alloc(<vk::PhysicalDeviceHostQueryResetFeatures<'a>>::default());
+            if partial {
+                decode_physical_device_host_query_reset_features_partial_body(d, a, x)
+            } else {
+                decode_physical_device_host_query_reset_features_body(d, a, x)
+            }
+            (x as *mut vk::PhysicalDeviceHostQueryResetFeatures<'a>).cast()
+        }
+        1000267000 => {
+            let x: &'a mut vk::PhysicalDeviceExtendedDynamicStateFeaturesEXT<'a> =
+                a.alloc(<vk::PhysicalDeviceExtendedDynamicStateFeaturesEXT<'a>>::default());
+            if partial {
+                decode_physical_device_extended_dynamic_state_features_ext_partial_body(d, a, x)
+            } else {
+                decode_physical_device_extended_dynamic_state_features_ext_body(d, a, x)
+            }
+            (x as *mut vk::PhysicalDeviceExtendedDynamicStateFeaturesEXT<'a>).cast()
+        }
+        1000276000 => {
+            let x: &'a mut vk::PhysicalDeviceShaderDemoteToHelperInvocationFeatures<'a> =
+                a.alloc(<vk::PhysicalDeviceShaderDemoteToHelperInvocationFeatures<'a>>::default());
+            if partial {
+                decode_physical_device_shader_demote_to_helper_invocation_features_partial_body(
+                    d, a, x,
+                )
+            } else {
+                decode_physical_device_shader_demote_to_helper_invocation_features_body(d, a, x)
+            }
+            (x as *mut vk::PhysicalDeviceShaderDemoteToHelperInvocationFeatures<'a>).cast()
+        }
+        1000280000 => {
+            let x: &'a mut vk::PhysicalDeviceShaderIntegerDotProductFeatures<'a> =
+                a.alloc(<vk::PhysicalDeviceShaderIntegerDotProductFeatures<'a>>::default());
+            if partial {
+                decode_physical_device_shader_integer_dot_product_features_partial_body(d, a, x)
+            } else {
+                decode_physical_device_shader_integer_dot_product_features_body(d, a, x)
+            }
+            (x as *mut vk::PhysicalDeviceShaderIntegerDotProductFeatures<'a>).cast()
+        }
+        1000280001 => {
+            let x: &'a mut vk::PhysicalDeviceShaderIntegerDotProductProperties<'a> =
+                a.alloc(<vk::PhysicalDeviceShaderIntegerDotProductProperties<'a>>::default());
+            if partial {
+                decode_physical_device_shader_integer_dot_product_properties_partial_body(d, a, x)
+            } else {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            }
+            (x as *mut vk::PhysicalDeviceShaderIntegerDotProductProperties<'a>).cast()
+        }
+        1000281000 => {
+            let x: &'a mut vk::PhysicalDeviceTexelBufferAlignmentFeaturesEXT<'a> =
+                a.alloc(<vk::PhysicalDeviceTexelBufferAlignmentFeaturesEXT<'a>>::default());
+            if partial {
+                decode_physical_device_texel_buffer_alignment_features_ext_partial_body(d, a, x)
+            } else {
+                decode_physical_device_texel_buffer_alignment_features_ext_body(d, a, x)
+            }
+            (x as *mut vk::PhysicalDeviceTexelBufferAlignmentFeaturesEXT<'a>).cast()
+        }
+        1000281001 => {
+            let x: &'a mut vk::PhysicalDeviceTexelBufferAlignmentProperties<'a> =
+                a.alloc(<vk::PhysicalDeviceTexelBufferAlignmentProperties<'a>>::default());
+            if partial {
+                decode_physical_device_texel_buffer_alignment_properties_partial_body(d, a, x)
+            } else {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            }
+            (x as *mut vk::PhysicalDeviceTexelBufferAlignmentProperties<'a>).cast()
+        }
+        1000286000 => {
+            let x: &'a mut vk::PhysicalDeviceRobustness2FeaturesEXT<'a> =
+                a.alloc(<vk::PhysicalDeviceRobustness2FeaturesEXT<'a>>::default());
+            if partial {
+                decode_physical_device_robustness2_features_ext_partial_body(d, a, x)
+            } else {
+                decode_physical_device_robustness2_features_ext_body(d, a, x)
+            }
+            (x as *mut vk::PhysicalDeviceRobustness2FeaturesEXT<'a>).cast()
+        }
+        1000286001 => {
+            let x: &'a mut vk::PhysicalDeviceRobustness2PropertiesEXT<'a> =
+                a.alloc(<vk::PhysicalDeviceRobustness2PropertiesEXT<'a>>::default());
+            if partial {
+                decode_physical_device_robustness2_properties_ext_partial_body(d, a, x)
+            } else {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            }
+            (x as *mut vk::PhysicalDeviceRobustness2PropertiesEXT<'a>).cast()
+        }
+        1000287000 => {
+            let x: &'a mut vk::SamplerCustomBorderColorCreateInfoEXT<'a> =
+                a.alloc(<vk::SamplerCustomBorderColorCreateInfoEXT<'a>>::default());
+            if partial {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            } else {
+                decode_sampler_custom_border_color_create_info_ext_body(d, a, x)
+            }
+            (x as *mut vk::SamplerCustomBorderColorCreateInfoEXT<'a>).cast()
+        }
+        1000287001 => {
+            let x: &'a mut vk::PhysicalDeviceCustomBorderColorPropertiesEXT<'a> =
+                a.alloc(<vk::PhysicalDeviceCustomBorderColorPropertiesEXT<'a>>::default());
+            if partial {
+                decode_physical_device_custom_border_color_properties_ext_partial_body(d, a, x)
+            } else {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            }
+            (x as *mut vk::PhysicalDeviceCustomBorderColorPropertiesEXT<'a>).cast()
+        }
+        1000287002 => {
+            let x: &'a mut vk::PhysicalDeviceCustomBorderColorFeaturesEXT<'a> =
+                a.alloc(<vk::PhysicalDeviceCustomBorderColorFeaturesEXT<'a>>::default());
+            if partial {
+                decode_physical_device_custom_border_color_features_ext_partial_body(d, a, x)
+            } else {
+                decode_physical_device_custom_border_color_features_ext_body(d, a, x)
+            }
+            (x as *mut vk::PhysicalDeviceCustomBorderColorFeaturesEXT<'a>).cast()
+        }
+        1000290000 => {
+            let x: &'a mut vk::PipelineLibraryCreateInfoKHR<'a> =
+                a.alloc(<vk::PipelineLibraryCreateInfoKHR<'a>>::default());
+            if partial {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            } else {
+                decode_pipeline_library_create_info_khr_body(d, a, x)
+            }
+            (x as *mut vk::PipelineLibraryCreateInfoKHR<'a>).cast()
+        }
+        1000295000 => {
+            let x: &'a mut vk::PhysicalDevicePrivateDataFeatures<'a> =
+                a.alloc(<vk::PhysicalDevicePrivateDataFeatures<'a>>::default());
+            if partial {
+                decode_physical_device_private_data_features_partial_body(d, a, x)
+            } else {
+                decode_physical_device_private_data_features_body(d, a, x)
+            }
+            (x as *mut vk::PhysicalDevicePrivateDataFeatures<'a>).cast()
+        }
+        1000295001 => {
+            let x: &'a mut vk::DevicePrivateDataCreateInfo<'a> =
+                a.alloc(<vk::DevicePrivateDataCreateInfo<'a>>::default());
+            if partial {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            } else {
+                decode_device_private_data_create_info_body(d, a, x)
+            }
+            (x as *mut vk::DevicePrivateDataCreateInfo<'a>).cast()
+        }
+        1000297000 => {
+            let x: &'a mut vk::PhysicalDevicePipelineCreationCacheControlFeatures<'a> =
+                a.alloc(<vk::PhysicalDevicePipelineCreationCacheControlFeatures<'a>>::default());
+            if partial {
+                decode_physical_device_pipeline_creation_cache_control_features_partial_body(
+                    d, a, x,
+                )
+            } else {
+                decode_physical_device_pipeline_creation_cache_control_features_body(d, a, x)
+            }
+            (x as *mut vk::PhysicalDevicePipelineCreationCacheControlFeatures<'a>).cast()
+        }
+        1000314000 => {
+            let x: &'a mut vk::MemoryBarrier2<'a> = a.alloc(<vk::MemoryBarrier2<'a>>::default());
+            if partial {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            } else {
+                decode_memory_barrier2_body(d, a, x)
+            }
+            (x as *mut vk::MemoryBarrier2<'a>).cast()
+        }
+        1000314007 => {
+            let x: &'a mut vk::PhysicalDeviceSynchronization2Features<'a> =
+                a.alloc(<vk::PhysicalDeviceSynchronization2Features<'a>>::default());
+            if partial {
+                decode_physical_device_synchronization2_features_partial_body(d, a, x)
+            } else {
+                decode_physical_device_synchronization2_features_body(d, a, x)
+            }
+            (x as *mut vk::PhysicalDeviceSynchronization2Features<'a>).cast()
+        }
+        1000320000 => {
+            let x: &'a mut vk::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT<'a> =
+                a.alloc(<vk::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT<'a>>::default());
+            if partial {
+                decode_physical_device_graphics_pipeline_library_features_ext_partial_body(d, a, x)
+            } else {
+                decode_physical_device_graphics_pipeline_library_features_ext_body(d, a, x)
+            }
+            (x as *mut vk::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT<'a>).cast()
+        }
+        1000320001 => {
+            let x: &'a mut vk::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT<'a> =
+                a.alloc(<vk::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT<'a>>::default());
+            if partial {
+                decode_physical_device_graphics_pipeline_library_properties_ext_partial_body(
+                    d, a, x,
+                )
+            } else {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            }
+            (x as *mut vk::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT<'a>).cast()
+        }
+        1000320002 => {
+            let x: &'a mut vk::GraphicsPipelineLibraryCreateInfoEXT<'a> =
+                a.alloc(<vk::GraphicsPipelineLibraryCreateInfoEXT<'a>>::default());
+            if partial {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            } else {
+                decode_graphics_pipeline_library_create_info_ext_body(d, a, x)
+            }
+            (x as *mut vk::GraphicsPipelineLibraryCreateInfoEXT<'a>).cast()
+        }
+        1000325000 => {
+            let x: &'a mut vk::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures<'a> =
+                a.alloc(<vk::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures<'a>>::default());
+            if partial {
+                decode_physical_device_zero_initialize_workgroup_memory_features_partial_body(
+                    d, a, x,
+                )
+            } else {
+                decode_physical_device_zero_initialize_workgroup_memory_features_body(d, a, x)
+            }
+            (x as *mut vk::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures<'a>).cast()
+        }
+        1000330000 => {
+            let x: &'a mut vk::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT<'a> =
+                a.alloc(<vk::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT<'a>>::default());
+            if partial {
+                decode_physical_device_ycbcr2_plane444_formats_features_ext_partial_body(d, a, x)
+            } else {
+                decode_physical_device_ycbcr2_plane444_formats_features_ext_body(d, a, x)
+            }
+            (x as *mut vk::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT<'a>).cast()
+        }
+        1000335000 => {
+            let x: &'a mut vk::PhysicalDeviceImageRobustnessFeatures<'a> =
+                a.alloc(<vk::PhysicalDeviceImageRobustnessFeatures<'a>>::default());
+            if partial {
+                decode_physical_device_image_robustness_features_partial_body(d, a, x)
+            } else {
+                decode_physical_device_image_robustness_features_body(d, a, x)
+            }
+            (x as *mut vk::PhysicalDeviceImageRobustnessFeatures<'a>).cast()
+        }
+        1000339000 => {
+            let x: &'a mut vk::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT<'a> =
+                a.alloc(<vk::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT<
+                    'a,
+                >>::default());
+            if partial {
+                decode_physical_device_attachment_feedback_loop_layout_features_ext_partial_body(
+                    d, a, x,
+                )
+            } else {
+                decode_physical_device_attachment_feedback_loop_layout_features_ext_body(d, a, x)
+            }
+            (x as *mut vk::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT<'a>).cast()
+        }
+        1000340000 => {
+            let x: &'a mut vk::PhysicalDevice4444FormatsFeaturesEXT<'a> =
+                a.alloc(<vk::PhysicalDevice4444FormatsFeaturesEXT<'a>>::default());
+            if partial {
+                decode_physical_device4444_formats_features_ext_partial_body(d, a, x)
+            } else {
+                decode_physical_device4444_formats_features_ext_body(d, a, x)
+            }
+            (x as *mut vk::PhysicalDevice4444FormatsFeaturesEXT<'a>).cast()
+        }
+        1000342000 => {
+            let x: &'a mut vk::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT<'a> = a
+                .alloc(
+                    <vk::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT<'a>>::default(
+                    ),
+                );
+            if partial {
+                decode_physical_device_rasterization_order_attachment_access_features_ext_partial_body(d, a, x)
+            } else {
+                decode_physical_device_rasterization_order_attachment_access_features_ext_body(
+                    d, a, x,
+                )
+            }
+            (x as *mut vk::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT<'a>).cast()
+        }
+        1000351000 => {
+            let x: &'a mut vk::PhysicalDeviceMutableDescriptorTypeFeaturesEXT<'a> =
+                a.alloc(<vk::PhysicalDeviceMutableDescriptorTypeFeaturesEXT<'a>>::default());
+            if partial {
+                decode_physical_device_mutable_descriptor_type_features_ext_partial_body(d, a, x)
+            } else {
+                decode_physical_device_mutable_descriptor_type_features_ext_body(d, a, x)
+            }
+            (x as *mut vk::PhysicalDeviceMutableDescriptorTypeFeaturesEXT<'a>).cast()
+        }
+        1000351002 => {
+            let x: &'a mut vk::MutableDescriptorTypeCreateInfoEXT<'a> =
+                a.alloc(<vk::MutableDescriptorTypeCreateInfoEXT<'a>>::default());
+            if partial {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            } else {
+                decode_mutable_descriptor_type_create_info_ext_body(d, a, x)
+            }
+            (x as *mut vk::MutableDescriptorTypeCreateInfoEXT<'a>).cast()
+        }
+        1000352000 => {
+            let x: &'a mut vk::PhysicalDeviceVertexInputDynamicStateFeaturesEXT<'a> =
+                a.alloc(<vk::PhysicalDeviceVertexInputDynamicStateFeaturesEXT<'a>>::default());
+            if partial {
+                decode_physical_device_vertex_input_dynamic_state_features_ext_partial_body(d, a, x)
+            } else {
+                decode_physical_device_vertex_input_dynamic_state_features_ext_body(d, a, x)
+            }
+            (x as *mut vk::PhysicalDeviceVertexInputDynamicStateFeaturesEXT<'a>).cast()
+        }
+        1000355000 => {
+            let x: &'a mut vk::PhysicalDeviceDepthClipControlFeaturesEXT<'a> =
+                a.alloc(<vk::PhysicalDeviceDepthClipControlFeaturesEXT<'a>>::default());
+            if partial {
+                decode_physical_device_depth_clip_control_features_ext_partial_body(d, a, x)
+            } else {
+                decode_physical_device_depth_clip_control_features_ext_body(d, a, x)
+            }
+            (x as *mut vk::PhysicalDeviceDepthClipControlFeaturesEXT<'a>).cast()
+        }
+        1000355001 => {
+            let x: &'a mut vk::PipelineViewportDepthClipControlCreateInfoEXT<'a> =
+                a.alloc(<vk::PipelineViewportDepthClipControlCreateInfoEXT<'a>>::default());
+            if partial {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            } else {
+                decode_pipeline_viewport_depth_clip_control_create_info_ext_body(d, a, x)
+            }
+            (x as *mut vk::PipelineViewportDepthClipControlCreateInfoEXT<'a>).cast()
+        }
+        1000356000 => {
+            let x: &'a mut vk::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT<'a> =
+                a.alloc(<vk::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT<
+                    'a,
+                >>::default());
+            if partial {
+                decode_physical_device_primitive_topology_list_restart_features_ext_partial_body(
+                    d, a, x,
+                )
+            } else {
+                decode_physical_device_primitive_topology_list_restart_features_ext_body(d, a, x)
+            }
+            (x as *mut vk::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT<'a>).cast()
+        }
+        1000360000 => {
+            let x: &'a mut vk::FormatProperties3<'a> =
+                a.alloc(<vk::FormatProperties3<'a>>::default());
+            if partial {
+                decode_format_properties3_partial_body(d, a, x)
+            } else {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            }
+            (x as *mut vk::FormatProperties3<'a>).cast()
+        }
+        1000377000 => {
+            let x: &'a mut vk::PhysicalDeviceExtendedDynamicState2FeaturesEXT<'a> =
+                a.alloc(<vk::PhysicalDeviceExtendedDynamicState2FeaturesEXT<'a>>::default());
+            if partial {
+                decode_physical_device_extended_dynamic_state2_features_ext_partial_body(d, a, x)
+            } else {
+                decode_physical_device_extended_dynamic_state2_features_ext_body(d, a, x)
+            }
+            (x as *mut vk::PhysicalDeviceExtendedDynamicState2FeaturesEXT<'a>).cast()
+        }
+        1000381000 => {
+            let x: &'a mut vk::PhysicalDeviceColorWriteEnableFeaturesEXT<'a> =
+                a.alloc(<vk::PhysicalDeviceColorWriteEnableFeaturesEXT<'a>>::default());
+            if partial {
+                decode_physical_device_color_write_enable_features_ext_partial_body(d, a, x)
+            } else {
+                decode_physical_device_color_write_enable_features_ext_body(d, a, x)
+            }
+            (x as *mut vk::PhysicalDeviceColorWriteEnableFeaturesEXT<'a>).cast()
+        }
+        1000381001 => {
+            let x: &'a mut vk::PipelineColorWriteCreateInfoEXT<'a> =
+                a.alloc(<vk::PipelineColorWriteCreateInfoEXT<'a>>::default());
+            if partial {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            } else {
+                decode_pipeline_color_write_create_info_ext_body(d, a, x)
+            }
+            (x as *mut vk::PipelineColorWriteCreateInfoEXT<'a>).cast()
+        }
+        1000382000 => {
+            let x: &'a mut vk::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT<'a> =
+                a.alloc(<vk::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT<'a>>::default());
+            if partial {
+                decode_physical_device_primitives_generated_query_features_ext_partial_body(d, a, x)
+            } else {
+                decode_physical_device_primitives_generated_query_features_ext_body(d, a, x)
+            }
+            (x as *mut vk::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT<'a>).cast()
+        }
         1000384002 => {
             let x: &'a mut crate::mesa::ImportMemoryResourceInfoMESA =
                 a.alloc(<crate::mesa::ImportMemoryResourceInfoMESA>::default());
@@ -4989,6 +4643,190 @@ pub fn decode_body<'a>(d: &mut Decoder<'_>, a: &'a Bump, stype: i32, partial: bo
             }
             (x as *mut crate::mesa::RingPriorityInfoMESA).cast()
         }
+        1000391000 => {
+            let x: &'a mut vk::PhysicalDeviceImageViewMinLodFeaturesEXT<'a> =
+                a.alloc(<vk::PhysicalDeviceImageViewMinLodFeaturesEXT<'a>>::default());
+            if partial {
+                decode_physical_device_image_view_min_lod_features_ext_partial_body(d, a, x)
+            } else {
+                decode_physical_device_image_view_min_lod_features_ext_body(d, a, x)
+            }
+            (x as *mut vk::PhysicalDeviceImageViewMinLodFeaturesEXT<'a>).cast()
+        }
+        1000391001 => {
+            let x: &'a mut vk::ImageViewMinLodCreateInfoEXT<'a> =
+                a.alloc(<vk::ImageViewMinLodCreateInfoEXT<'a>>::default());
+            if partial {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            } else {
+                decode_image_view_min_lod_create_info_ext_body(d, a, x)
+            }
+            (x as *mut vk::ImageViewMinLodCreateInfoEXT<'a>).cast()
+        }
+        1000392000 => {
+            let x: &'a mut vk::PhysicalDeviceMultiDrawFeaturesEXT<'a> =
+                a.alloc(<vk::PhysicalDeviceMultiDrawFeaturesEXT<'a>>::default());
+            if partial {
+                decode_physical_device_multi_draw_features_ext_partial_body(d, a, x)
+            } else {
+                decode_physical_device_multi_draw_features_ext_body(d, a, x)
+            }
+            (x as *mut vk::PhysicalDeviceMultiDrawFeaturesEXT<'a>).cast()
+        }
+        1000392001 => {
+            let x: &'a mut vk::PhysicalDeviceMultiDrawPropertiesEXT<'a> =
+                a.alloc(<vk::PhysicalDeviceMultiDrawPropertiesEXT<'a>>::default());
+            if partial {
+                decode_physical_device_multi_draw_properties_ext_partial_body(d, a, x)
+            } else {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            }
+            (x as *mut vk::PhysicalDeviceMultiDrawPropertiesEXT<'a>).cast()
+        }
+        1000393000 => {
+            let x: &'a mut vk::PhysicalDeviceImage2DViewOf3DFeaturesEXT<'a> =
+                a.alloc(<vk::PhysicalDeviceImage2DViewOf3DFeaturesEXT<'a>>::default());
+            if partial {
+                decode_physical_device_image2_d_view_of3_d_features_ext_partial_body(d, a, x)
+            } else {
+                decode_physical_device_image2_d_view_of3_d_features_ext_body(d, a, x)
+            }
+            (x as *mut vk::PhysicalDeviceImage2DViewOf3DFeaturesEXT<'a>).cast()
+        }
+        1000411000 => {
+            let x: &'a mut vk::PhysicalDeviceBorderColorSwizzleFeaturesEXT<'a> =
+                a.alloc(<vk::PhysicalDeviceBorderColorSwizzleFeaturesEXT<'a>>::default());
+            if partial {
+                decode_physical_device_border_color_swizzle_features_ext_partial_body(d, a, x)
+            } else {
+                decode_physical_device_border_color_swizzle_features_ext_body(d, a, x)
+            }
+            (x as *mut vk::PhysicalDeviceBorderColorSwizzleFeaturesEXT<'a>).cast()
+        }
+        1000411001 => {
+            let x: &'a mut vk::SamplerBorderColorComponentMappingCreateInfoEXT<'a> =
+                a.alloc(<vk::SamplerBorderColorComponentMappingCreateInfoEXT<'a>>::default());
+            if partial {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            } else {
+                decode_sampler_border_color_component_mapping_create_info_ext_body(d, a, x)
+            }
+            (x as *mut vk::SamplerBorderColorComponentMappingCreateInfoEXT<'a>).cast()
+        }
+        1000413000 => {
+            let x: &'a mut vk::PhysicalDeviceMaintenance4Features<'a> =
+                a.alloc(<vk::PhysicalDeviceMaintenance4Features<'a>>::default());
+            if partial {
+                decode_physical_device_maintenance4_features_partial_body(d, a, x)
+            } else {
+                decode_physical_device_maintenance4_features_body(d, a, x)
+            }
+            (x as *mut vk::PhysicalDeviceMaintenance4Features<'a>).cast()
+        }
+        1000413001 => {
+            let x: &'a mut vk::PhysicalDeviceMaintenance4Properties<'a> =
+                a.alloc(<vk::PhysicalDeviceMaintenance4Properties<'a>>::default());
+            if partial {
+                decode_physical_device_maintenance4_properties_partial_body(d, a, x)
+            } else {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            }
+            (x as *mut vk::PhysicalDeviceMaintenance4Properties<'a>).cast()
+        }
+        1000422000 => {
+            let x: &'a mut vk::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT<'a> =
+                a.alloc(<vk::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT<'a>>::default());
+            if partial {
+                decode_physical_device_non_seamless_cube_map_features_ext_partial_body(d, a, x)
+            } else {
+                decode_physical_device_non_seamless_cube_map_features_ext_body(d, a, x)
+            }
+            (x as *mut vk::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT<'a>).cast()
+        }
+        1000453000 => {
+            let x: &'a mut vk::ExternalMemoryAcquireUnmodifiedEXT<'a> =
+                a.alloc(<vk::ExternalMemoryAcquireUnmodifiedEXT<'a>>::default());
+            if partial {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            } else {
+                decode_external_memory_acquire_unmodified_ext_body(d, a, x)
+            }
+            (x as *mut vk::ExternalMemoryAcquireUnmodifiedEXT<'a>).cast()
+        }
+        1000455000 => {
+            let x: &'a mut vk::PhysicalDeviceExtendedDynamicState3FeaturesEXT<'a> =
+                a.alloc(<vk::PhysicalDeviceExtendedDynamicState3FeaturesEXT<'a>>::default());
+            if partial {
+                decode_physical_device_extended_dynamic_state3_features_ext_partial_body(d, a, x)
+            } else {
+                decode_physical_device_extended_dynamic_state3_features_ext_body(d, a, x)
+            }
+            (x as *mut vk::PhysicalDeviceExtendedDynamicState3FeaturesEXT<'a>).cast()
+        }
+        1000455001 => {
+            let x: &'a mut vk::PhysicalDeviceExtendedDynamicState3PropertiesEXT<'a> =
+                a.alloc(<vk::PhysicalDeviceExtendedDynamicState3PropertiesEXT<'a>>::default());
+            if partial {
+                decode_physical_device_extended_dynamic_state3_properties_ext_partial_body(d, a, x)
+            } else {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            }
+            (x as *mut vk::PhysicalDeviceExtendedDynamicState3PropertiesEXT<'a>).cast()
+        }
+        1000470000 => {
+            let x: &'a mut vk::PhysicalDeviceMaintenance5FeaturesKHR<'a> =
+                a.alloc(<vk::PhysicalDeviceMaintenance5FeaturesKHR<'a>>::default());
+            if partial {
+                decode_physical_device_maintenance5_features_khr_partial_body(d, a, x)
+            } else {
+                decode_physical_device_maintenance5_features_khr_body(d, a, x)
+            }
+            (x as *mut vk::PhysicalDeviceMaintenance5FeaturesKHR<'a>).cast()
+        }
+        1000470001 => {
+            let x: &'a mut vk::PhysicalDeviceMaintenance5PropertiesKHR<'a> =
+                a.alloc(<vk::PhysicalDeviceMaintenance5PropertiesKHR<'a>>::default());
+            if partial {
+                decode_physical_device_maintenance5_properties_khr_partial_body(d, a, x)
+            } else {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            }
+            (x as *mut vk::PhysicalDeviceMaintenance5PropertiesKHR<'a>).cast()
+        }
+        1000470005 => {
+            let x: &'a mut vk::PipelineCreateFlags2CreateInfoKHR<'a> =
+                a.alloc(<vk::PipelineCreateFlags2CreateInfoKHR<'a>>::default());
+            if partial {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            } else {
+                decode_pipeline_create_flags2_create_info_khr_body(d, a, x)
+            }
+            (x as *mut vk::PipelineCreateFlags2CreateInfoKHR<'a>).cast()
+        }
+        1000470006 => {
+            let x: &'a mut vk::BufferUsageFlags2CreateInfoKHR<'a> =
+                a.alloc(<vk::BufferUsageFlags2CreateInfoKHR<'a>>::default());
+            if partial {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            } else {
+                decode_buffer_usage_flags2_create_info_khr_body(d, a, x)
+            }
+            (x as *mut vk::BufferUsageFlags2CreateInfoKHR<'a>).cast()
+        }
+        1000499000 => {
+            let x: &'a mut vk::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT<'a> = a
+                .alloc(
+                    <vk::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT<'a>>::default(),
+                );
+            if partial {
+                decode_physical_device_dynamic_rendering_unused_attachments_features_ext_partial_body(d, a, x)
+            } else {
+                decode_physical_device_dynamic_rendering_unused_attachments_features_ext_body(
+                    d, a, x,
+                )
+            }
+            (x as *mut vk::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT<'a>).cast()
+        }
         _ => {
             d.fail(crate::DecodeError::UnknownStructType(stype));
             core::ptr::null_mut()
@@ -5003,449 +4841,6 @@ pub unsafe fn decode_into_body(d: &mut Decoder<'_>, stype: i32, p: *mut c_void) 
     // SAFETY: the caller guarantees `p` is a valid struct of type `stype`.
     unsafe {
         match stype {
-            -1000499000 => {
-                decode_into_physical_device_dynamic_rendering_unused_attachments_features_ext_body(
-                    d,
-                    &mut *(p
-                        as *mut vk::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT<'_>),
-                )
-            }
-            -1000470001 => decode_into_physical_device_maintenance5_properties_khr_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDeviceMaintenance5PropertiesKHR<'_>),
-            ),
-            -1000470000 => decode_into_physical_device_maintenance5_features_khr_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDeviceMaintenance5FeaturesKHR<'_>),
-            ),
-            -1000455001 => decode_into_physical_device_extended_dynamic_state3_properties_ext_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDeviceExtendedDynamicState3PropertiesEXT<'_>),
-            ),
-            -1000455000 => decode_into_physical_device_extended_dynamic_state3_features_ext_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDeviceExtendedDynamicState3FeaturesEXT<'_>),
-            ),
-            -1000422000 => decode_into_physical_device_non_seamless_cube_map_features_ext_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT<'_>),
-            ),
-            -1000413001 => decode_into_physical_device_maintenance4_properties_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDeviceMaintenance4Properties<'_>),
-            ),
-            -1000413000 => decode_into_physical_device_maintenance4_features_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDeviceMaintenance4Features<'_>),
-            ),
-            -1000411000 => decode_into_physical_device_border_color_swizzle_features_ext_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDeviceBorderColorSwizzleFeaturesEXT<'_>),
-            ),
-            -1000393000 => decode_into_physical_device_image2_d_view_of3_d_features_ext_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDeviceImage2DViewOf3DFeaturesEXT<'_>),
-            ),
-            -1000392001 => decode_into_physical_device_multi_draw_properties_ext_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDeviceMultiDrawPropertiesEXT<'_>),
-            ),
-            -1000392000 => decode_into_physical_device_multi_draw_features_ext_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDeviceMultiDrawFeaturesEXT<'_>),
-            ),
-            -1000391000 => decode_into_physical_device_image_view_min_lod_features_ext_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDeviceImageViewMinLodFeaturesEXT<'_>),
-            ),
-            -1000382000 => {
-                decode_into_physical_device_primitives_generated_query_features_ext_body(
-                    d,
-                    &mut *(p as *mut vk::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT<'_>),
-                )
-            }
-            -1000381000 => decode_into_physical_device_color_write_enable_features_ext_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDeviceColorWriteEnableFeaturesEXT<'_>),
-            ),
-            -1000377000 => decode_into_physical_device_extended_dynamic_state2_features_ext_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDeviceExtendedDynamicState2FeaturesEXT<'_>),
-            ),
-            -1000360000 => {
-                decode_into_format_properties3_body(d, &mut *(p as *mut vk::FormatProperties3<'_>))
-            }
-            -1000356000 => {
-                decode_into_physical_device_primitive_topology_list_restart_features_ext_body(
-                    d,
-                    &mut *(p as *mut vk::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT<'_>),
-                )
-            }
-            -1000355000 => decode_into_physical_device_depth_clip_control_features_ext_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDeviceDepthClipControlFeaturesEXT<'_>),
-            ),
-            -1000352000 => {
-                decode_into_physical_device_vertex_input_dynamic_state_features_ext_body(
-                    d,
-                    &mut *(p as *mut vk::PhysicalDeviceVertexInputDynamicStateFeaturesEXT<'_>),
-                )
-            }
-            -1000351000 => decode_into_physical_device_mutable_descriptor_type_features_ext_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDeviceMutableDescriptorTypeFeaturesEXT<'_>),
-            ),
-            -1000342000 => {
-                decode_into_physical_device_rasterization_order_attachment_access_features_ext_body(
-                    d,
-                    &mut *(p
-                        as *mut vk::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT<
-                            '_,
-                        >),
-                )
-            }
-            -1000340000 => decode_into_physical_device4444_formats_features_ext_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDevice4444FormatsFeaturesEXT<'_>),
-            ),
-            -1000339000 => {
-                decode_into_physical_device_attachment_feedback_loop_layout_features_ext_body(
-                    d,
-                    &mut *(p as *mut vk::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT<'_>),
-                )
-            }
-            -1000335000 => decode_into_physical_device_image_robustness_features_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDeviceImageRobustnessFeatures<'_>),
-            ),
-            -1000330000 => decode_into_physical_device_ycbcr2_plane444_formats_features_ext_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT<'_>),
-            ),
-            -1000325000 => {
-                decode_into_physical_device_zero_initialize_workgroup_memory_features_body(
-                    d,
-                    &mut *(p as *mut vk::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures<'_>),
-                )
-            }
-            -1000320001 => {
-                decode_into_physical_device_graphics_pipeline_library_properties_ext_body(
-                    d,
-                    &mut *(p as *mut vk::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT<'_>),
-                )
-            }
-            -1000320000 => decode_into_physical_device_graphics_pipeline_library_features_ext_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT<'_>),
-            ),
-            -1000314007 => decode_into_physical_device_synchronization2_features_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDeviceSynchronization2Features<'_>),
-            ),
-            -1000297000 => {
-                decode_into_physical_device_pipeline_creation_cache_control_features_body(
-                    d,
-                    &mut *(p as *mut vk::PhysicalDevicePipelineCreationCacheControlFeatures<'_>),
-                )
-            }
-            -1000295000 => decode_into_physical_device_private_data_features_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDevicePrivateDataFeatures<'_>),
-            ),
-            -1000287002 => decode_into_physical_device_custom_border_color_features_ext_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDeviceCustomBorderColorFeaturesEXT<'_>),
-            ),
-            -1000287001 => decode_into_physical_device_custom_border_color_properties_ext_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDeviceCustomBorderColorPropertiesEXT<'_>),
-            ),
-            -1000286001 => decode_into_physical_device_robustness2_properties_ext_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDeviceRobustness2PropertiesEXT<'_>),
-            ),
-            -1000286000 => decode_into_physical_device_robustness2_features_ext_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDeviceRobustness2FeaturesEXT<'_>),
-            ),
-            -1000281001 => decode_into_physical_device_texel_buffer_alignment_properties_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDeviceTexelBufferAlignmentProperties<'_>),
-            ),
-            -1000281000 => decode_into_physical_device_texel_buffer_alignment_features_ext_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDeviceTexelBufferAlignmentFeaturesEXT<'_>),
-            ),
-            -1000280001 => decode_into_physical_device_shader_integer_dot_product_properties_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDeviceShaderIntegerDotProductProperties<'_>),
-            ),
-            -1000280000 => decode_into_physical_device_shader_integer_dot_product_features_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDeviceShaderIntegerDotProductFeatures<'_>),
-            ),
-            -1000276000 => {
-                decode_into_physical_device_shader_demote_to_helper_invocation_features_body(
-                    d,
-                    &mut *(p as *mut vk::PhysicalDeviceShaderDemoteToHelperInvocationFeatures<'_>),
-                )
-            }
-            -1000267000 => decode_into_physical_device_extended_dynamic_state_features_ext_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDeviceExtendedDynamicStateFeaturesEXT<'_>),
-            ),
-            -1000261000 => decode_into_physical_device_host_query_reset_features_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDeviceHostQueryResetFeatures<'_>),
-            ),
-            -1000257000 => decode_into_physical_device_buffer_device_address_features_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDeviceBufferDeviceAddressFeatures<'_>),
-            ),
-            -1000254002 => decode_into_physical_device_provoking_vertex_properties_ext_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDeviceProvokingVertexPropertiesEXT<'_>),
-            ),
-            -1000254000 => decode_into_physical_device_provoking_vertex_features_ext_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDeviceProvokingVertexFeaturesEXT<'_>),
-            ),
-            -1000253000 => {
-                decode_into_physical_device_uniform_buffer_standard_layout_features_body(
-                    d,
-                    &mut *(p as *mut vk::PhysicalDeviceUniformBufferStandardLayoutFeatures<'_>),
-                )
-            }
-            -1000251000 => decode_into_physical_device_fragment_shader_interlock_features_ext_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDeviceFragmentShaderInterlockFeaturesEXT<'_>),
-            ),
-            -1000241000 => {
-                decode_into_physical_device_separate_depth_stencil_layouts_features_body(
-                    d,
-                    &mut *(p as *mut vk::PhysicalDeviceSeparateDepthStencilLayoutsFeatures<'_>),
-                )
-            }
-            -1000237000 => decode_into_physical_device_memory_budget_properties_ext_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDeviceMemoryBudgetPropertiesEXT<'_>),
-            ),
-            -1000226003 => decode_into_physical_device_fragment_shading_rate_features_khr_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDeviceFragmentShadingRateFeaturesKHR<'_>),
-            ),
-            -1000226002 => decode_into_physical_device_fragment_shading_rate_properties_khr_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDeviceFragmentShadingRatePropertiesKHR<'_>),
-            ),
-            -1000225002 => decode_into_physical_device_subgroup_size_control_features_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDeviceSubgroupSizeControlFeatures<'_>),
-            ),
-            -1000225000 => decode_into_physical_device_subgroup_size_control_properties_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDeviceSubgroupSizeControlProperties<'_>),
-            ),
-            -1000221000 => decode_into_physical_device_scalar_block_layout_features_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDeviceScalarBlockLayoutFeatures<'_>),
-            ),
-            -1000215000 => decode_into_physical_device_shader_terminate_invocation_features_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDeviceShaderTerminateInvocationFeatures<'_>),
-            ),
-            -1000212000 => decode_into_physical_device_pci_bus_info_properties_ext_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDevicePCIBusInfoPropertiesEXT<'_>),
-            ),
-            -1000211000 => decode_into_physical_device_vulkan_memory_model_features_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDeviceVulkanMemoryModelFeatures<'_>),
-            ),
-            -1000207001 => decode_into_physical_device_timeline_semaphore_properties_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDeviceTimelineSemaphoreProperties<'_>),
-            ),
-            -1000207000 => decode_into_physical_device_timeline_semaphore_features_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDeviceTimelineSemaphoreFeatures<'_>),
-            ),
-            -1000199000 => decode_into_physical_device_depth_stencil_resolve_properties_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDeviceDepthStencilResolveProperties<'_>),
-            ),
-            -1000197000 => decode_into_physical_device_float_controls_properties_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDeviceFloatControlsProperties<'_>),
-            ),
-            -1000196000 => decode_into_physical_device_driver_properties_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDeviceDriverProperties<'_>),
-            ),
-            -1000190000 => {
-                decode_into_physical_device_vertex_attribute_divisor_properties_ext_body(
-                    d,
-                    &mut *(p as *mut vk::PhysicalDeviceVertexAttributeDivisorPropertiesEXT<'_>),
-                )
-            }
-            -1000181000 => decode_into_physical_device_shader_clock_features_khr_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDeviceShaderClockFeaturesKHR<'_>),
-            ),
-            -1000180000 => decode_into_physical_device_shader_atomic_int64_features_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDeviceShaderAtomicInt64Features<'_>),
-            ),
-            -1000177000 => decode_into_physical_device8_bit_storage_features_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDevice8BitStorageFeatures<'_>),
-            ),
-            -1000175000 => {
-                decode_into_physical_device_shader_subgroup_extended_types_features_body(
-                    d,
-                    &mut *(p as *mut vk::PhysicalDeviceShaderSubgroupExtendedTypesFeatures<'_>),
-                )
-            }
-            -1000168000 => decode_into_physical_device_maintenance3_properties_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDeviceMaintenance3Properties<'_>),
-            ),
-            -1000161004 => {
-                decode_into_descriptor_set_variable_descriptor_count_layout_support_body(
-                    d,
-                    &mut *(p as *mut vk::DescriptorSetVariableDescriptorCountLayoutSupport<'_>),
-                )
-            }
-            -1000161002 => decode_into_physical_device_descriptor_indexing_properties_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDeviceDescriptorIndexingProperties<'_>),
-            ),
-            -1000161001 => decode_into_physical_device_descriptor_indexing_features_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDeviceDescriptorIndexingFeatures<'_>),
-            ),
-            -1000158006 => decode_into_drm_format_modifier_properties_list2_ext_body(
-                d,
-                &mut *(p as *mut vk::DrmFormatModifierPropertiesList2EXT<'_>),
-            ),
-            -1000158000 => decode_into_drm_format_modifier_properties_list_ext_body(
-                d,
-                &mut *(p as *mut vk::DrmFormatModifierPropertiesListEXT<'_>),
-            ),
-            -1000156005 => decode_into_sampler_ycbcr_conversion_image_format_properties_body(
-                d,
-                &mut *(p as *mut vk::SamplerYcbcrConversionImageFormatProperties<'_>),
-            ),
-            -1000156004 => decode_into_physical_device_sampler_ycbcr_conversion_features_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDeviceSamplerYcbcrConversionFeatures<'_>),
-            ),
-            -1000145002 => decode_into_physical_device_protected_memory_properties_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDeviceProtectedMemoryProperties<'_>),
-            ),
-            -1000145001 => decode_into_physical_device_protected_memory_features_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDeviceProtectedMemoryFeatures<'_>),
-            ),
-            -1000138001 => decode_into_physical_device_inline_uniform_block_properties_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDeviceInlineUniformBlockProperties<'_>),
-            ),
-            -1000138000 => decode_into_physical_device_inline_uniform_block_features_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDeviceInlineUniformBlockFeatures<'_>),
-            ),
-            -1000130000 => decode_into_physical_device_sampler_filter_minmax_properties_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDeviceSamplerFilterMinmaxProperties<'_>),
-            ),
-            -1000127000 => decode_into_memory_dedicated_requirements_body(
-                d,
-                &mut *(p as *mut vk::MemoryDedicatedRequirements<'_>),
-            ),
-            -1000120000 => decode_into_physical_device_variable_pointers_features_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDeviceVariablePointersFeatures<'_>),
-            ),
-            -1000117000 => decode_into_physical_device_point_clipping_properties_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDevicePointClippingProperties<'_>),
-            ),
-            -1000108000 => decode_into_physical_device_imageless_framebuffer_features_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDeviceImagelessFramebufferFeatures<'_>),
-            ),
-            -1000102000 => decode_into_physical_device_depth_clip_enable_features_ext_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDeviceDepthClipEnableFeaturesEXT<'_>),
-            ),
-            -1000101000 => {
-                decode_into_physical_device_conservative_rasterization_properties_ext_body(
-                    d,
-                    &mut *(p as *mut vk::PhysicalDeviceConservativeRasterizationPropertiesEXT<'_>),
-                )
-            }
-            -1000094000 => decode_into_physical_device_subgroup_properties_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDeviceSubgroupProperties<'_>),
-            ),
-            -1000083000 => decode_into_physical_device16_bit_storage_features_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDevice16BitStorageFeatures<'_>),
-            ),
-            -1000082000 => decode_into_physical_device_shader_float16_int8_features_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDeviceShaderFloat16Int8Features<'_>),
-            ),
-            -1000081001 => decode_into_physical_device_conditional_rendering_features_ext_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDeviceConditionalRenderingFeaturesEXT<'_>),
-            ),
-            -1000080000 => decode_into_physical_device_push_descriptor_properties_khr_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDevicePushDescriptorPropertiesKHR<'_>),
-            ),
-            -1000071004 => decode_into_physical_device_id_properties_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDeviceIDProperties<'_>),
-            ),
-            -1000071001 => decode_into_external_image_format_properties_body(
-                d,
-                &mut *(p as *mut vk::ExternalImageFormatProperties<'_>),
-            ),
-            -1000066000 => decode_into_physical_device_texture_compression_astchdr_features_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDeviceTextureCompressionASTCHDRFeatures<'_>),
-            ),
-            -1000063000 => decode_into_physical_device_shader_draw_parameters_features_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDeviceShaderDrawParametersFeatures<'_>),
-            ),
-            -1000059000 => decode_into_physical_device_features2_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDeviceFeatures2<'_>),
-            ),
-            -1000053002 => decode_into_physical_device_multiview_properties_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDeviceMultiviewProperties<'_>),
-            ),
-            -1000053001 => decode_into_physical_device_multiview_features_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDeviceMultiviewFeatures<'_>),
-            ),
-            -1000044003 => decode_into_physical_device_dynamic_rendering_features_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDeviceDynamicRenderingFeatures<'_>),
-            ),
-            -1000028001 => decode_into_physical_device_transform_feedback_properties_ext_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDeviceTransformFeedbackPropertiesEXT<'_>),
-            ),
-            -1000028000 => decode_into_physical_device_transform_feedback_features_ext_body(
-                d,
-                &mut *(p as *mut vk::PhysicalDeviceTransformFeedbackFeaturesEXT<'_>),
-            ),
             49 => decode_into_physical_device_vulkan11_features_body(
                 d,
                 &mut *(p as *mut vk::PhysicalDeviceVulkan11Features<'_>),
@@ -5470,10 +4865,439 @@ pub unsafe fn decode_into_body(d: &mut Decoder<'_>, stype: i32, p: *mut c_void) 
                 d,
                 &mut *(p as *mut vk::PhysicalDeviceVulkan13Properties<'_>),
             ),
+            1000028000 => decode_into_physical_device_transform_feedback_features_ext_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceTransformFeedbackFeaturesEXT<'_>),
+            ),
+            1000028001 => decode_into_physical_device_transform_feedback_properties_ext_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceTransformFeedbackPropertiesEXT<'_>),
+            ),
+            1000044003 => decode_into_physical_device_dynamic_rendering_features_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceDynamicRenderingFeatures<'_>),
+            ),
+            1000053001 => decode_into_physical_device_multiview_features_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceMultiviewFeatures<'_>),
+            ),
+            1000053002 => decode_into_physical_device_multiview_properties_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceMultiviewProperties<'_>),
+            ),
+            1000059000 => decode_into_physical_device_features2_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceFeatures2<'_>),
+            ),
+            1000063000 => decode_into_physical_device_shader_draw_parameters_features_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceShaderDrawParametersFeatures<'_>),
+            ),
+            1000066000 => decode_into_physical_device_texture_compression_astchdr_features_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceTextureCompressionASTCHDRFeatures<'_>),
+            ),
+            1000071001 => decode_into_external_image_format_properties_body(
+                d,
+                &mut *(p as *mut vk::ExternalImageFormatProperties<'_>),
+            ),
+            1000071004 => decode_into_physical_device_id_properties_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceIDProperties<'_>),
+            ),
+            1000080000 => decode_into_physical_device_push_descriptor_properties_khr_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDevicePushDescriptorPropertiesKHR<'_>),
+            ),
+            1000081001 => decode_into_physical_device_conditional_rendering_features_ext_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceConditionalRenderingFeaturesEXT<'_>),
+            ),
+            1000082000 => decode_into_physical_device_shader_float16_int8_features_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceShaderFloat16Int8Features<'_>),
+            ),
+            1000083000 => decode_into_physical_device16_bit_storage_features_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDevice16BitStorageFeatures<'_>),
+            ),
+            1000094000 => decode_into_physical_device_subgroup_properties_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceSubgroupProperties<'_>),
+            ),
+            1000101000 => {
+                decode_into_physical_device_conservative_rasterization_properties_ext_body(
+                    d,
+                    &mut *(p as *mut vk::PhysicalDeviceConservativeRasterizationPropertiesEXT<'_>),
+                )
+            }
+            1000102000 => decode_into_physical_device_depth_clip_enable_features_ext_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceDepthClipEnableFeaturesEXT<'_>),
+            ),
+            1000108000 => decode_into_physical_device_imageless_framebuffer_features_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceImagelessFramebufferFeatures<'_>),
+            ),
+            1000117000 => decode_into_physical_device_point_clipping_properties_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDevicePointClippingProperties<'_>),
+            ),
+            1000120000 => decode_into_physical_device_variable_pointers_features_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceVariablePointersFeatures<'_>),
+            ),
+            1000127000 => decode_into_memory_dedicated_requirements_body(
+                d,
+                &mut *(p as *mut vk::MemoryDedicatedRequirements<'_>),
+            ),
+            1000130000 => decode_into_physical_device_sampler_filter_minmax_properties_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceSamplerFilterMinmaxProperties<'_>),
+            ),
+            1000138000 => decode_into_physical_device_inline_uniform_block_features_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceInlineUniformBlockFeatures<'_>),
+            ),
+            1000138001 => decode_into_physical_device_inline_uniform_block_properties_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceInlineUniformBlockProperties<'_>),
+            ),
+            1000145001 => decode_into_physical_device_protected_memory_features_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceProtectedMemoryFeatures<'_>),
+            ),
+            1000145002 => decode_into_physical_device_protected_memory_properties_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceProtectedMemoryProperties<'_>),
+            ),
+            1000156004 => decode_into_physical_device_sampler_ycbcr_conversion_features_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceSamplerYcbcrConversionFeatures<'_>),
+            ),
+            1000156005 => decode_into_sampler_ycbcr_conversion_image_format_properties_body(
+                d,
+                &mut *(p as *mut vk::SamplerYcbcrConversionImageFormatProperties<'_>),
+            ),
+            1000158000 => decode_into_drm_format_modifier_properties_list_ext_body(
+                d,
+                &mut *(p as *mut vk::DrmFormatModifierPropertiesListEXT<'_>),
+            ),
+            1000158006 => decode_into_drm_format_modifier_properties_list2_ext_body(
+                d,
+                &mut *(p as *mut vk::DrmFormatModifierPropertiesList2EXT<'_>),
+            ),
+            1000161001 => decode_into_physical_device_descriptor_indexing_features_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceDescriptorIndexingFeatures<'_>),
+            ),
+            1000161002 => decode_into_physical_device_descriptor_indexing_properties_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceDescriptorIndexingProperties<'_>),
+            ),
+            1000161004 => decode_into_descriptor_set_variable_descriptor_count_layout_support_body(
+                d,
+                &mut *(p as *mut vk::DescriptorSetVariableDescriptorCountLayoutSupport<'_>),
+            ),
+            1000168000 => decode_into_physical_device_maintenance3_properties_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceMaintenance3Properties<'_>),
+            ),
+            1000175000 => decode_into_physical_device_shader_subgroup_extended_types_features_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceShaderSubgroupExtendedTypesFeatures<'_>),
+            ),
+            1000177000 => decode_into_physical_device8_bit_storage_features_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDevice8BitStorageFeatures<'_>),
+            ),
+            1000180000 => decode_into_physical_device_shader_atomic_int64_features_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceShaderAtomicInt64Features<'_>),
+            ),
+            1000181000 => decode_into_physical_device_shader_clock_features_khr_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceShaderClockFeaturesKHR<'_>),
+            ),
+            1000190000 => decode_into_physical_device_vertex_attribute_divisor_properties_ext_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceVertexAttributeDivisorPropertiesEXT<'_>),
+            ),
+            1000196000 => decode_into_physical_device_driver_properties_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceDriverProperties<'_>),
+            ),
+            1000197000 => decode_into_physical_device_float_controls_properties_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceFloatControlsProperties<'_>),
+            ),
+            1000199000 => decode_into_physical_device_depth_stencil_resolve_properties_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceDepthStencilResolveProperties<'_>),
+            ),
+            1000207000 => decode_into_physical_device_timeline_semaphore_features_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceTimelineSemaphoreFeatures<'_>),
+            ),
+            1000207001 => decode_into_physical_device_timeline_semaphore_properties_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceTimelineSemaphoreProperties<'_>),
+            ),
+            1000211000 => decode_into_physical_device_vulkan_memory_model_features_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceVulkanMemoryModelFeatures<'_>),
+            ),
+            1000212000 => decode_into_physical_device_pci_bus_info_properties_ext_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDevicePCIBusInfoPropertiesEXT<'_>),
+            ),
+            1000215000 => decode_into_physical_device_shader_terminate_invocation_features_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceShaderTerminateInvocationFeatures<'_>),
+            ),
+            1000221000 => decode_into_physical_device_scalar_block_layout_features_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceScalarBlockLayoutFeatures<'_>),
+            ),
+            1000225000 => decode_into_physical_device_subgroup_size_control_properties_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceSubgroupSizeControlProperties<'_>),
+            ),
+            1000225002 => decode_into_physical_device_subgroup_size_control_features_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceSubgroupSizeControlFeatures<'_>),
+            ),
+            1000226002 => decode_into_physical_device_fragment_shading_rate_properties_khr_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceFragmentShadingRatePropertiesKHR<'_>),
+            ),
+            1000226003 => decode_into_physical_device_fragment_shading_rate_features_khr_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceFragmentShadingRateFeaturesKHR<'_>),
+            ),
+            1000237000 => decode_into_physical_device_memory_budget_properties_ext_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceMemoryBudgetPropertiesEXT<'_>),
+            ),
+            1000241000 => decode_into_physical_device_separate_depth_stencil_layouts_features_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceSeparateDepthStencilLayoutsFeatures<'_>),
+            ),
+            1000251000 => decode_into_physical_device_fragment_shader_interlock_features_ext_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceFragmentShaderInterlockFeaturesEXT<'_>),
+            ),
+            1000253000 => decode_into_physical_device_uniform_buffer_standard_layout_features_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceUniformBufferStandardLayoutFeatures<'_>),
+            ),
+            1000254000 => decode_into_physical_device_provoking_vertex_features_ext_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceProvokingVertexFeaturesEXT<'_>),
+            ),
+            1000254002 => decode_into_physical_device_provoking_vertex_properties_ext_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceProvokingVertexPropertiesEXT<'_>),
+            ),
+            1000257000 => decode_into_physical_device_buffer_device_address_features_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceBufferDeviceAddressFeatures<'_>),
+            ),
+            1000261000 => decode_into_physical_device_host_query_reset_features_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceHostQueryResetFeatures<'_>),
+            ),
+            1000267000 => decode_into_physical_device_extended_dynamic_state_features_ext_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceExtendedDynamicStateFeaturesEXT<'_>),
+            ),
+            1000276000 => {
+                decode_into_physical_device_shader_demote_to_helper_invocation_features_body(
+                    d,
+                    &mut *(p as *mut vk::PhysicalDeviceShaderDemoteToHelperInvocationFeatures<'_>),
+                )
+            }
+            1000280000 => decode_into_physical_device_shader_integer_dot_product_features_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceShaderIntegerDotProductFeatures<'_>),
+            ),
+            1000280001 => decode_into_physical_device_shader_integer_dot_product_properties_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceShaderIntegerDotProductProperties<'_>),
+            ),
+            1000281000 => decode_into_physical_device_texel_buffer_alignment_features_ext_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceTexelBufferAlignmentFeaturesEXT<'_>),
+            ),
+            1000281001 => decode_into_physical_device_texel_buffer_alignment_properties_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceTexelBufferAlignmentProperties<'_>),
+            ),
+            1000286000 => decode_into_physical_device_robustness2_features_ext_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceRobustness2FeaturesEXT<'_>),
+            ),
+            1000286001 => decode_into_physical_device_robustness2_properties_ext_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceRobustness2PropertiesEXT<'_>),
+            ),
+            1000287001 => decode_into_physical_device_custom_border_color_properties_ext_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceCustomBorderColorPropertiesEXT<'_>),
+            ),
+            1000287002 => decode_into_physical_device_custom_border_color_features_ext_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceCustomBorderColorFeaturesEXT<'_>),
+            ),
+            1000295000 => decode_into_physical_device_private_data_features_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDevicePrivateDataFeatures<'_>),
+            ),
+            1000297000 => {
+                decode_into_physical_device_pipeline_creation_cache_control_features_body(
+                    d,
+                    &mut *(p as *mut vk::PhysicalDevicePipelineCreationCacheControlFeatures<'_>),
+                )
+            }
+            1000314007 => decode_into_physical_device_synchronization2_features_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceSynchronization2Features<'_>),
+            ),
+            1000320000 => decode_into_physical_device_graphics_pipeline_library_features_ext_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT<'_>),
+            ),
+            1000320001 => {
+                decode_into_physical_device_graphics_pipeline_library_properties_ext_body(
+                    d,
+                    &mut *(p as *mut vk::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT<'_>),
+                )
+            }
+            1000325000 => {
+                decode_into_physical_device_zero_initialize_workgroup_memory_features_body(
+                    d,
+                    &mut *(p as *mut vk::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures<'_>),
+                )
+            }
+            1000330000 => decode_into_physical_device_ycbcr2_plane444_formats_features_ext_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT<'_>),
+            ),
+            1000335000 => decode_into_physical_device_image_robustness_features_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceImageRobustnessFeatures<'_>),
+            ),
+            1000339000 => {
+                decode_into_physical_device_attachment_feedback_loop_layout_features_ext_body(
+                    d,
+                    &mut *(p as *mut vk::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT<'_>),
+                )
+            }
+            1000340000 => decode_into_physical_device4444_formats_features_ext_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDevice4444FormatsFeaturesEXT<'_>),
+            ),
+            1000342000 => {
+                decode_into_physical_device_rasterization_order_attachment_access_features_ext_body(
+                    d,
+                    &mut *(p
+                        as *mut vk::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT<
+                            '_,
+                        >),
+                )
+            }
+            1000351000 => decode_into_physical_device_mutable_descriptor_type_features_ext_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceMutableDescriptorTypeFeaturesEXT<'_>),
+            ),
+            1000352000 => decode_into_physical_device_vertex_input_dynamic_state_features_ext_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceVertexInputDynamicStateFeaturesEXT<'_>),
+            ),
+            1000355000 => decode_into_physical_device_depth_clip_control_features_ext_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceDepthClipControlFeaturesEXT<'_>),
+            ),
+            1000356000 => {
+                decode_into_physical_device_primitive_topology_list_restart_features_ext_body(
+                    d,
+                    &mut *(p as *mut vk::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT<'_>),
+                )
+            }
+            1000360000 => {
+                decode_into_format_properties3_body(d, &mut *(p as *mut vk::FormatProperties3<'_>))
+            }
+            1000377000 => decode_into_physical_device_extended_dynamic_state2_features_ext_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceExtendedDynamicState2FeaturesEXT<'_>),
+            ),
+            1000381000 => decode_into_physical_device_color_write_enable_features_ext_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceColorWriteEnableFeaturesEXT<'_>),
+            ),
+            1000382000 => decode_into_physical_device_primitives_generated_query_features_ext_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT<'_>),
+            ),
             1000384003 => decode_into_memory_resource_allocation_size_properties_mesa_body(
                 d,
                 &mut *(p as *mut crate::mesa::MemoryResourceAllocationSizePropertiesMESA),
             ),
+            1000391000 => decode_into_physical_device_image_view_min_lod_features_ext_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceImageViewMinLodFeaturesEXT<'_>),
+            ),
+            1000392000 => decode_into_physical_device_multi_draw_features_ext_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceMultiDrawFeaturesEXT<'_>),
+            ),
+            1000392001 => decode_into_physical_device_multi_draw_properties_ext_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceMultiDrawPropertiesEXT<'_>),
+            ),
+            1000393000 => decode_into_physical_device_image2_d_view_of3_d_features_ext_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceImage2DViewOf3DFeaturesEXT<'_>),
+            ),
+            1000411000 => decode_into_physical_device_border_color_swizzle_features_ext_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceBorderColorSwizzleFeaturesEXT<'_>),
+            ),
+            1000413000 => decode_into_physical_device_maintenance4_features_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceMaintenance4Features<'_>),
+            ),
+            1000413001 => decode_into_physical_device_maintenance4_properties_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceMaintenance4Properties<'_>),
+            ),
+            1000422000 => decode_into_physical_device_non_seamless_cube_map_features_ext_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT<'_>),
+            ),
+            1000455000 => decode_into_physical_device_extended_dynamic_state3_features_ext_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceExtendedDynamicState3FeaturesEXT<'_>),
+            ),
+            1000455001 => decode_into_physical_device_extended_dynamic_state3_properties_ext_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceExtendedDynamicState3PropertiesEXT<'_>),
+            ),
+            1000470000 => decode_into_physical_device_maintenance5_features_khr_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceMaintenance5FeaturesKHR<'_>),
+            ),
+            1000470001 => decode_into_physical_device_maintenance5_properties_khr_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceMaintenance5PropertiesKHR<'_>),
+            ),
+            1000499000 => {
+                decode_into_physical_device_dynamic_rendering_unused_attachments_features_ext_body(
+                    d,
+                    &mut *(p
+                        as *mut vk::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT<'_>),
+                )
+            }
             _ => d.fail(crate::DecodeError::UnknownStructType(stype)),
         }
     }
@@ -5482,1191 +5306,6 @@ pub unsafe fn decode_into_body(d: &mut Decoder<'_>, stype: i32, p: *mut c_void) 
 #[cfg(feature = "synth")]
 pub fn synth_body(s: &mut Synth, stype: i32, partial: bool) {
     match stype {
-        -1000499000 => {
-            if partial {
-                synth_physical_device_dynamic_rendering_unused_attachments_features_ext_partial_body(
-                    s,
-                )
-            } else {
-                synth_physical_device_dynamic_rendering_unused_attachments_features_ext_body(s)
-            }
-        }
-        -1000470006 => {
-            if partial {
-                ()
-            } else {
-                synth_buffer_usage_flags2_create_info_khr_body(s)
-            }
-        }
-        -1000470005 => {
-            if partial {
-                ()
-            } else {
-                synth_pipeline_create_flags2_create_info_khr_body(s)
-            }
-        }
-        -1000470001 => {
-            if partial {
-                synth_physical_device_maintenance5_properties_khr_partial_body(s)
-            } else {
-                ()
-            }
-        }
-        -1000470000 => {
-            if partial {
-                synth_physical_device_maintenance5_features_khr_partial_body(s)
-            } else {
-                synth_physical_device_maintenance5_features_khr_body(s)
-            }
-        }
-        -1000455001 => {
-            if partial {
-                synth_physical_device_extended_dynamic_state3_properties_ext_partial_body(s)
-            } else {
-                ()
-            }
-        }
-        -1000455000 => {
-            if partial {
-                synth_physical_device_extended_dynamic_state3_features_ext_partial_body(s)
-            } else {
-                synth_physical_device_extended_dynamic_state3_features_ext_body(s)
-            }
-        }
-        -1000453000 => {
-            if partial {
-                ()
-            } else {
-                synth_external_memory_acquire_unmodified_ext_body(s)
-            }
-        }
-        -1000422000 => {
-            if partial {
-                synth_physical_device_non_seamless_cube_map_features_ext_partial_body(s)
-            } else {
-                synth_physical_device_non_seamless_cube_map_features_ext_body(s)
-            }
-        }
-        -1000413001 => {
-            if partial {
-                synth_physical_device_maintenance4_properties_partial_body(s)
-            } else {
-                ()
-            }
-        }
-        -1000413000 => {
-            if partial {
-                synth_physical_device_maintenance4_features_partial_body(s)
-            } else {
-                synth_physical_device_maintenance4_features_body(s)
-            }
-        }
-        -1000411001 => {
-            if partial {
-                ()
-            } else {
-                synth_sampler_border_color_component_mapping_create_info_ext_body(s)
-            }
-        }
-        -1000411000 => {
-            if partial {
-                synth_physical_device_border_color_swizzle_features_ext_partial_body(s)
-            } else {
-                synth_physical_device_border_color_swizzle_features_ext_body(s)
-            }
-        }
-        -1000393000 => {
-            if partial {
-                synth_physical_device_image2_d_view_of3_d_features_ext_partial_body(s)
-            } else {
-                synth_physical_device_image2_d_view_of3_d_features_ext_body(s)
-            }
-        }
-        -1000392001 => {
-            if partial {
-                synth_physical_device_multi_draw_properties_ext_partial_body(s)
-            } else {
-                ()
-            }
-        }
-        -1000392000 => {
-            if partial {
-                synth_physical_device_multi_draw_features_ext_partial_body(s)
-            } else {
-                synth_physical_device_multi_draw_features_ext_body(s)
-            }
-        }
-        -1000391001 => {
-            if partial {
-                ()
-            } else {
-                synth_image_view_min_lod_create_info_ext_body(s)
-            }
-        }
-        -1000391000 => {
-            if partial {
-                synth_physical_device_image_view_min_lod_features_ext_partial_body(s)
-            } else {
-                synth_physical_device_image_view_min_lod_features_ext_body(s)
-            }
-        }
-        -1000382000 => {
-            if partial {
-                synth_physical_device_primitives_generated_query_features_ext_partial_body(s)
-            } else {
-                synth_physical_device_primitives_generated_query_features_ext_body(s)
-            }
-        }
-        -1000381001 => {
-            if partial {
-                ()
-            } else {
-                synth_pipeline_color_write_create_info_ext_body(s)
-            }
-        }
-        -1000381000 => {
-            if partial {
-                synth_physical_device_color_write_enable_features_ext_partial_body(s)
-            } else {
-                synth_physical_device_color_write_enable_features_ext_body(s)
-            }
-        }
-        -1000377000 => {
-            if partial {
-                synth_physical_device_extended_dynamic_state2_features_ext_partial_body(s)
-            } else {
-                synth_physical_device_extended_dynamic_state2_features_ext_body(s)
-            }
-        }
-        -1000360000 => {
-            if partial {
-                synth_format_properties3_partial_body(s)
-            } else {
-                ()
-            }
-        }
-        -1000356000 => {
-            if partial {
-                synth_physical_device_primitive_topology_list_restart_features_ext_partial_body(s)
-            } else {
-                synth_physical_device_primitive_topology_list_restart_features_ext_body(s)
-            }
-        }
-        -1000355001 => {
-            if partial {
-                ()
-            } else {
-                synth_pipeline_viewport_depth_clip_control_create_info_ext_body(s)
-            }
-        }
-        -1000355000 => {
-            if partial {
-                synth_physical_device_depth_clip_control_features_ext_partial_body(s)
-            } else {
-                synth_physical_device_depth_clip_control_features_ext_body(s)
-            }
-        }
-        -1000352000 => {
-            if partial {
-                synth_physical_device_vertex_input_dynamic_state_features_ext_partial_body(s)
-            } else {
-                synth_physical_device_vertex_input_dynamic_state_features_ext_body(s)
-            }
-        }
-        -1000351002 => {
-            if partial {
-                ()
-            } else {
-                synth_mutable_descriptor_type_create_info_ext_body(s)
-            }
-        }
-        -1000351000 => {
-            if partial {
-                synth_physical_device_mutable_descriptor_type_features_ext_partial_body(s)
-            } else {
-                synth_physical_device_mutable_descriptor_type_features_ext_body(s)
-            }
-        }
-        -1000342000 => {
-            if partial {
-                synth_physical_device_rasterization_order_attachment_access_features_ext_partial_body(s)
-            } else {
-                synth_physical_device_rasterization_order_attachment_access_features_ext_body(s)
-            }
-        }
-        -1000340000 => {
-            if partial {
-                synth_physical_device4444_formats_features_ext_partial_body(s)
-            } else {
-                synth_physical_device4444_formats_features_ext_body(s)
-            }
-        }
-        -1000339000 => {
-            if partial {
-                synth_physical_device_attachment_feedback_loop_layout_features_ext_partial_body(s)
-            } else {
-                synth_physical_device_attachment_feedback_loop_layout_features_ext_body(s)
-            }
-        }
-        -1000335000 => {
-            if partial {
-                synth_physical_device_image_robustness_features_partial_body(s)
-            } else {
-                synth_physical_device_image_robustness_features_body(s)
-            }
-        }
-        -1000330000 => {
-            if partial {
-                synth_physical_device_ycbcr2_plane444_formats_features_ext_partial_body(s)
-            } else {
-                synth_physical_device_ycbcr2_plane444_formats_features_ext_body(s)
-            }
-        }
-        -1000325000 => {
-            if partial {
-                synth_physical_device_zero_initialize_workgroup_memory_features_partial_body(s)
-            } else {
-                synth_physical_device_zero_initialize_workgroup_memory_features_body(s)
-            }
-        }
-        -1000320002 => {
-            if partial {
-                ()
-            } else {
-                synth_graphics_pipeline_library_create_info_ext_body(s)
-            }
-        }
-        -1000320001 => {
-            if partial {
-                synth_physical_device_graphics_pipeline_library_properties_ext_partial_body(s)
-            } else {
-                ()
-            }
-        }
-        -1000320000 => {
-            if partial {
-                synth_physical_device_graphics_pipeline_library_features_ext_partial_body(s)
-            } else {
-                synth_physical_device_graphics_pipeline_library_features_ext_body(s)
-            }
-        }
-        -1000314007 => {
-            if partial {
-                synth_physical_device_synchronization2_features_partial_body(s)
-            } else {
-                synth_physical_device_synchronization2_features_body(s)
-            }
-        }
-        -1000314000 => {
-            if partial {
-                ()
-            } else {
-                synth_memory_barrier2_body(s)
-            }
-        }
-        -1000297000 => {
-            if partial {
-                synth_physical_device_pipeline_creation_cache_control_features_partial_body(s)
-            } else {
-                synth_physical_device_pipeline_creation_cache_control_features_body(s)
-            }
-        }
-        -1000295001 => {
-            if partial {
-                ()
-            } else {
-                synth_device_private_data_create_info_body(s)
-            }
-        }
-        -1000295000 => {
-            if partial {
-                synth_physical_device_private_data_features_partial_body(s)
-            } else {
-                synth_physical_device_private_data_features_body(s)
-            }
-        }
-        -1000290000 => {
-            if partial {
-                ()
-            } else {
-                synth_pipeline_library_create_info_khr_body(s)
-            }
-        }
-        -1000287002 => {
-            if partial {
-                synth_physical_device_custom_border_color_features_ext_partial_body(s)
-            } else {
-                synth_physical_device_custom_border_color_features_ext_body(s)
-            }
-        }
-        -1000287001 => {
-            if partial {
-                synth_physical_device_custom_border_color_properties_ext_partial_body(s)
-            } else {
-                ()
-            }
-        }
-        -1000287000 => {
-            if partial {
-                ()
-            } else {
-                synth_sampler_custom_border_color_create_info_ext_body(s)
-            }
-        }
-        -1000286001 => {
-            if partial {
-                synth_physical_device_robustness2_properties_ext_partial_body(s)
-            } else {
-                ()
-            }
-        }
-        -1000286000 => {
-            if partial {
-                synth_physical_device_robustness2_features_ext_partial_body(s)
-            } else {
-                synth_physical_device_robustness2_features_ext_body(s)
-            }
-        }
-        -1000281001 => {
-            if partial {
-                synth_physical_device_texel_buffer_alignment_properties_partial_body(s)
-            } else {
-                ()
-            }
-        }
-        -1000281000 => {
-            if partial {
-                synth_physical_device_texel_buffer_alignment_features_ext_partial_body(s)
-            } else {
-                synth_physical_device_texel_buffer_alignment_features_ext_body(s)
-            }
-        }
-        -1000280001 => {
-            if partial {
-                synth_physical_device_shader_integer_dot_product_properties_partial_body(s)
-            } else {
-                ()
-            }
-        }
-        -1000280000 => {
-            if partial {
-                synth_physical_device_shader_integer_dot_product_features_partial_body(s)
-            } else {
-                synth_physical_device_shader_integer_dot_product_features_body(s)
-            }
-        }
-        -1000276000 => {
-            if partial {
-                synth_physical_device_shader_demote_to_helper_invocation_features_partial_body(s)
-            } else {
-                synth_physical_device_shader_demote_to_helper_invocation_features_body(s)
-            }
-        }
-        -1000267000 => {
-            if partial {
-                synth_physical_device_extended_dynamic_state_features_ext_partial_body(s)
-            } else {
-                synth_physical_device_extended_dynamic_state_features_ext_body(s)
-            }
-        }
-        -1000261000 => {
-            if partial {
-                synth_physical_device_host_query_reset_features_partial_body(s)
-            } else {
-                synth_physical_device_host_query_reset_features_body(s)
-            }
-        }
-        -1000257003 => {
-            if partial {
-                ()
-            } else {
-                synth_memory_opaque_capture_address_allocate_info_body(s)
-            }
-        }
-        -1000257002 => {
-            if partial {
-                ()
-            } else {
-                synth_buffer_opaque_capture_address_create_info_body(s)
-            }
-        }
-        -1000257000 => {
-            if partial {
-                synth_physical_device_buffer_device_address_features_partial_body(s)
-            } else {
-                synth_physical_device_buffer_device_address_features_body(s)
-            }
-        }
-        -1000254002 => {
-            if partial {
-                synth_physical_device_provoking_vertex_properties_ext_partial_body(s)
-            } else {
-                ()
-            }
-        }
-        -1000254001 => {
-            if partial {
-                ()
-            } else {
-                synth_pipeline_rasterization_provoking_vertex_state_create_info_ext_body(s)
-            }
-        }
-        -1000254000 => {
-            if partial {
-                synth_physical_device_provoking_vertex_features_ext_partial_body(s)
-            } else {
-                synth_physical_device_provoking_vertex_features_ext_body(s)
-            }
-        }
-        -1000253000 => {
-            if partial {
-                synth_physical_device_uniform_buffer_standard_layout_features_partial_body(s)
-            } else {
-                synth_physical_device_uniform_buffer_standard_layout_features_body(s)
-            }
-        }
-        -1000251000 => {
-            if partial {
-                synth_physical_device_fragment_shader_interlock_features_ext_partial_body(s)
-            } else {
-                synth_physical_device_fragment_shader_interlock_features_ext_body(s)
-            }
-        }
-        -1000246000 => {
-            if partial {
-                ()
-            } else {
-                synth_image_stencil_usage_create_info_body(s)
-            }
-        }
-        -1000241002 => {
-            if partial {
-                ()
-            } else {
-                synth_attachment_description_stencil_layout_body(s)
-            }
-        }
-        -1000241001 => {
-            if partial {
-                ()
-            } else {
-                synth_attachment_reference_stencil_layout_body(s)
-            }
-        }
-        -1000241000 => {
-            if partial {
-                synth_physical_device_separate_depth_stencil_layouts_features_partial_body(s)
-            } else {
-                synth_physical_device_separate_depth_stencil_layouts_features_body(s)
-            }
-        }
-        -1000237000 => {
-            if partial {
-                synth_physical_device_memory_budget_properties_ext_partial_body(s)
-            } else {
-                ()
-            }
-        }
-        -1000226003 => {
-            if partial {
-                synth_physical_device_fragment_shading_rate_features_khr_partial_body(s)
-            } else {
-                synth_physical_device_fragment_shading_rate_features_khr_body(s)
-            }
-        }
-        -1000226002 => {
-            if partial {
-                synth_physical_device_fragment_shading_rate_properties_khr_partial_body(s)
-            } else {
-                ()
-            }
-        }
-        -1000226001 => {
-            if partial {
-                ()
-            } else {
-                synth_pipeline_fragment_shading_rate_state_create_info_khr_body(s)
-            }
-        }
-        -1000226000 => {
-            if partial {
-                ()
-            } else {
-                synth_fragment_shading_rate_attachment_info_khr_body(s)
-            }
-        }
-        -1000225002 => {
-            if partial {
-                synth_physical_device_subgroup_size_control_features_partial_body(s)
-            } else {
-                synth_physical_device_subgroup_size_control_features_body(s)
-            }
-        }
-        -1000225001 => {
-            if partial {
-                ()
-            } else {
-                synth_pipeline_shader_stage_required_subgroup_size_create_info_body(s)
-            }
-        }
-        -1000225000 => {
-            if partial {
-                synth_physical_device_subgroup_size_control_properties_partial_body(s)
-            } else {
-                ()
-            }
-        }
-        -1000221000 => {
-            if partial {
-                synth_physical_device_scalar_block_layout_features_partial_body(s)
-            } else {
-                synth_physical_device_scalar_block_layout_features_body(s)
-            }
-        }
-        -1000215000 => {
-            if partial {
-                synth_physical_device_shader_terminate_invocation_features_partial_body(s)
-            } else {
-                synth_physical_device_shader_terminate_invocation_features_body(s)
-            }
-        }
-        -1000212000 => {
-            if partial {
-                synth_physical_device_pci_bus_info_properties_ext_partial_body(s)
-            } else {
-                ()
-            }
-        }
-        -1000211000 => {
-            if partial {
-                synth_physical_device_vulkan_memory_model_features_partial_body(s)
-            } else {
-                synth_physical_device_vulkan_memory_model_features_body(s)
-            }
-        }
-        -1000207003 => {
-            if partial {
-                ()
-            } else {
-                synth_timeline_semaphore_submit_info_body(s)
-            }
-        }
-        -1000207002 => {
-            if partial {
-                ()
-            } else {
-                synth_semaphore_type_create_info_body(s)
-            }
-        }
-        -1000207001 => {
-            if partial {
-                synth_physical_device_timeline_semaphore_properties_partial_body(s)
-            } else {
-                ()
-            }
-        }
-        -1000207000 => {
-            if partial {
-                synth_physical_device_timeline_semaphore_features_partial_body(s)
-            } else {
-                synth_physical_device_timeline_semaphore_features_body(s)
-            }
-        }
-        -1000199001 => {
-            if partial {
-                ()
-            } else {
-                synth_subpass_description_depth_stencil_resolve_body(s)
-            }
-        }
-        -1000199000 => {
-            if partial {
-                synth_physical_device_depth_stencil_resolve_properties_partial_body(s)
-            } else {
-                ()
-            }
-        }
-        -1000197000 => {
-            if partial {
-                synth_physical_device_float_controls_properties_partial_body(s)
-            } else {
-                ()
-            }
-        }
-        -1000196000 => {
-            if partial {
-                synth_physical_device_driver_properties_partial_body(s)
-            } else {
-                ()
-            }
-        }
-        -1000192000 => {
-            if partial {
-                ()
-            } else {
-                synth_pipeline_creation_feedback_create_info_body(s)
-            }
-        }
-        -1000190000 => {
-            if partial {
-                synth_physical_device_vertex_attribute_divisor_properties_ext_partial_body(s)
-            } else {
-                ()
-            }
-        }
-        -1000181000 => {
-            if partial {
-                synth_physical_device_shader_clock_features_khr_partial_body(s)
-            } else {
-                synth_physical_device_shader_clock_features_khr_body(s)
-            }
-        }
-        -1000180000 => {
-            if partial {
-                synth_physical_device_shader_atomic_int64_features_partial_body(s)
-            } else {
-                synth_physical_device_shader_atomic_int64_features_body(s)
-            }
-        }
-        -1000177000 => {
-            if partial {
-                synth_physical_device8_bit_storage_features_partial_body(s)
-            } else {
-                synth_physical_device8_bit_storage_features_body(s)
-            }
-        }
-        -1000175000 => {
-            if partial {
-                synth_physical_device_shader_subgroup_extended_types_features_partial_body(s)
-            } else {
-                synth_physical_device_shader_subgroup_extended_types_features_body(s)
-            }
-        }
-        -1000168000 => {
-            if partial {
-                synth_physical_device_maintenance3_properties_partial_body(s)
-            } else {
-                ()
-            }
-        }
-        -1000161004 => {
-            if partial {
-                synth_descriptor_set_variable_descriptor_count_layout_support_partial_body(s)
-            } else {
-                ()
-            }
-        }
-        -1000161003 => {
-            if partial {
-                ()
-            } else {
-                synth_descriptor_set_variable_descriptor_count_allocate_info_body(s)
-            }
-        }
-        -1000161002 => {
-            if partial {
-                synth_physical_device_descriptor_indexing_properties_partial_body(s)
-            } else {
-                ()
-            }
-        }
-        -1000161001 => {
-            if partial {
-                synth_physical_device_descriptor_indexing_features_partial_body(s)
-            } else {
-                synth_physical_device_descriptor_indexing_features_body(s)
-            }
-        }
-        -1000161000 => {
-            if partial {
-                ()
-            } else {
-                synth_descriptor_set_layout_binding_flags_create_info_body(s)
-            }
-        }
-        -1000158006 => {
-            if partial {
-                synth_drm_format_modifier_properties_list2_ext_partial_body(s)
-            } else {
-                ()
-            }
-        }
-        -1000158004 => {
-            if partial {
-                ()
-            } else {
-                synth_image_drm_format_modifier_explicit_create_info_ext_body(s)
-            }
-        }
-        -1000158003 => {
-            if partial {
-                ()
-            } else {
-                synth_image_drm_format_modifier_list_create_info_ext_body(s)
-            }
-        }
-        -1000158002 => {
-            if partial {
-                ()
-            } else {
-                synth_physical_device_image_drm_format_modifier_info_ext_body(s)
-            }
-        }
-        -1000158000 => {
-            if partial {
-                synth_drm_format_modifier_properties_list_ext_partial_body(s)
-            } else {
-                ()
-            }
-        }
-        -1000156005 => {
-            if partial {
-                synth_sampler_ycbcr_conversion_image_format_properties_partial_body(s)
-            } else {
-                ()
-            }
-        }
-        -1000156004 => {
-            if partial {
-                synth_physical_device_sampler_ycbcr_conversion_features_partial_body(s)
-            } else {
-                synth_physical_device_sampler_ycbcr_conversion_features_body(s)
-            }
-        }
-        -1000156003 => {
-            if partial {
-                ()
-            } else {
-                synth_image_plane_memory_requirements_info_body(s)
-            }
-        }
-        -1000156002 => {
-            if partial {
-                ()
-            } else {
-                synth_bind_image_plane_memory_info_body(s)
-            }
-        }
-        -1000156001 => {
-            if partial {
-                ()
-            } else {
-                synth_sampler_ycbcr_conversion_info_body(s)
-            }
-        }
-        -1000147000 => {
-            if partial {
-                ()
-            } else {
-                synth_image_format_list_create_info_body(s)
-            }
-        }
-        -1000145002 => {
-            if partial {
-                synth_physical_device_protected_memory_properties_partial_body(s)
-            } else {
-                ()
-            }
-        }
-        -1000145001 => {
-            if partial {
-                synth_physical_device_protected_memory_features_partial_body(s)
-            } else {
-                synth_physical_device_protected_memory_features_body(s)
-            }
-        }
-        -1000145000 => {
-            if partial {
-                ()
-            } else {
-                synth_protected_submit_info_body(s)
-            }
-        }
-        -1000138003 => {
-            if partial {
-                ()
-            } else {
-                synth_descriptor_pool_inline_uniform_block_create_info_body(s)
-            }
-        }
-        -1000138002 => {
-            if partial {
-                ()
-            } else {
-                synth_write_descriptor_set_inline_uniform_block_body(s)
-            }
-        }
-        -1000138001 => {
-            if partial {
-                synth_physical_device_inline_uniform_block_properties_partial_body(s)
-            } else {
-                ()
-            }
-        }
-        -1000138000 => {
-            if partial {
-                synth_physical_device_inline_uniform_block_features_partial_body(s)
-            } else {
-                synth_physical_device_inline_uniform_block_features_body(s)
-            }
-        }
-        -1000130001 => {
-            if partial {
-                ()
-            } else {
-                synth_sampler_reduction_mode_create_info_body(s)
-            }
-        }
-        -1000130000 => {
-            if partial {
-                synth_physical_device_sampler_filter_minmax_properties_partial_body(s)
-            } else {
-                ()
-            }
-        }
-        -1000127001 => {
-            if partial {
-                ()
-            } else {
-                synth_memory_dedicated_allocate_info_body(s)
-            }
-        }
-        -1000127000 => {
-            if partial {
-                synth_memory_dedicated_requirements_partial_body(s)
-            } else {
-                ()
-            }
-        }
-        -1000120000 => {
-            if partial {
-                synth_physical_device_variable_pointers_features_partial_body(s)
-            } else {
-                synth_physical_device_variable_pointers_features_body(s)
-            }
-        }
-        -1000117003 => {
-            if partial {
-                ()
-            } else {
-                synth_pipeline_tessellation_domain_origin_state_create_info_body(s)
-            }
-        }
-        -1000117002 => {
-            if partial {
-                ()
-            } else {
-                synth_image_view_usage_create_info_body(s)
-            }
-        }
-        -1000117001 => {
-            if partial {
-                ()
-            } else {
-                synth_render_pass_input_attachment_aspect_create_info_body(s)
-            }
-        }
-        -1000117000 => {
-            if partial {
-                synth_physical_device_point_clipping_properties_partial_body(s)
-            } else {
-                ()
-            }
-        }
-        -1000113000 => {
-            if partial {
-                ()
-            } else {
-                synth_export_fence_create_info_body(s)
-            }
-        }
-        -1000108003 => {
-            if partial {
-                ()
-            } else {
-                synth_render_pass_attachment_begin_info_body(s)
-            }
-        }
-        -1000108001 => {
-            if partial {
-                ()
-            } else {
-                synth_framebuffer_attachments_create_info_body(s)
-            }
-        }
-        -1000108000 => {
-            if partial {
-                synth_physical_device_imageless_framebuffer_features_partial_body(s)
-            } else {
-                synth_physical_device_imageless_framebuffer_features_body(s)
-            }
-        }
-        -1000102001 => {
-            if partial {
-                ()
-            } else {
-                synth_pipeline_rasterization_depth_clip_state_create_info_ext_body(s)
-            }
-        }
-        -1000102000 => {
-            if partial {
-                synth_physical_device_depth_clip_enable_features_ext_partial_body(s)
-            } else {
-                synth_physical_device_depth_clip_enable_features_ext_body(s)
-            }
-        }
-        -1000101001 => {
-            if partial {
-                ()
-            } else {
-                synth_pipeline_rasterization_conservative_state_create_info_ext_body(s)
-            }
-        }
-        -1000101000 => {
-            if partial {
-                synth_physical_device_conservative_rasterization_properties_ext_partial_body(s)
-            } else {
-                ()
-            }
-        }
-        -1000094000 => {
-            if partial {
-                synth_physical_device_subgroup_properties_partial_body(s)
-            } else {
-                ()
-            }
-        }
-        -1000083000 => {
-            if partial {
-                synth_physical_device16_bit_storage_features_partial_body(s)
-            } else {
-                synth_physical_device16_bit_storage_features_body(s)
-            }
-        }
-        -1000082000 => {
-            if partial {
-                synth_physical_device_shader_float16_int8_features_partial_body(s)
-            } else {
-                synth_physical_device_shader_float16_int8_features_body(s)
-            }
-        }
-        -1000081001 => {
-            if partial {
-                synth_physical_device_conditional_rendering_features_ext_partial_body(s)
-            } else {
-                synth_physical_device_conditional_rendering_features_ext_body(s)
-            }
-        }
-        -1000081000 => {
-            if partial {
-                ()
-            } else {
-                synth_command_buffer_inheritance_conditional_rendering_info_ext_body(s)
-            }
-        }
-        -1000080000 => {
-            if partial {
-                synth_physical_device_push_descriptor_properties_khr_partial_body(s)
-            } else {
-                ()
-            }
-        }
-        -1000077000 => {
-            if partial {
-                ()
-            } else {
-                synth_export_semaphore_create_info_body(s)
-            }
-        }
-        -1000072002 => {
-            if partial {
-                ()
-            } else {
-                synth_export_memory_allocate_info_body(s)
-            }
-        }
-        -1000072001 => {
-            if partial {
-                ()
-            } else {
-                synth_external_memory_image_create_info_body(s)
-            }
-        }
-        -1000072000 => {
-            if partial {
-                ()
-            } else {
-                synth_external_memory_buffer_create_info_body(s)
-            }
-        }
-        -1000071004 => {
-            if partial {
-                synth_physical_device_id_properties_partial_body(s)
-            } else {
-                ()
-            }
-        }
-        -1000071001 => {
-            if partial {
-                synth_external_image_format_properties_partial_body(s)
-            } else {
-                ()
-            }
-        }
-        -1000071000 => {
-            if partial {
-                ()
-            } else {
-                synth_physical_device_external_image_format_info_body(s)
-            }
-        }
-        -1000070001 => {
-            if partial {
-                ()
-            } else {
-                synth_device_group_device_create_info_body(s)
-            }
-        }
-        -1000066000 => {
-            if partial {
-                synth_physical_device_texture_compression_astchdr_features_partial_body(s)
-            } else {
-                synth_physical_device_texture_compression_astchdr_features_body(s)
-            }
-        }
-        -1000063000 => {
-            if partial {
-                synth_physical_device_shader_draw_parameters_features_partial_body(s)
-            } else {
-                synth_physical_device_shader_draw_parameters_features_body(s)
-            }
-        }
-        -1000060014 => {
-            if partial {
-                ()
-            } else {
-                synth_bind_image_memory_device_group_info_body(s)
-            }
-        }
-        -1000060013 => {
-            if partial {
-                ()
-            } else {
-                synth_bind_buffer_memory_device_group_info_body(s)
-            }
-        }
-        -1000060006 => {
-            if partial {
-                ()
-            } else {
-                synth_device_group_bind_sparse_info_body(s)
-            }
-        }
-        -1000060005 => {
-            if partial {
-                ()
-            } else {
-                synth_device_group_submit_info_body(s)
-            }
-        }
-        -1000060004 => {
-            if partial {
-                ()
-            } else {
-                synth_device_group_command_buffer_begin_info_body(s)
-            }
-        }
-        -1000060003 => {
-            if partial {
-                ()
-            } else {
-                synth_device_group_render_pass_begin_info_body(s)
-            }
-        }
-        -1000060000 => {
-            if partial {
-                ()
-            } else {
-                synth_memory_allocate_flags_info_body(s)
-            }
-        }
-        -1000059000 => {
-            if partial {
-                synth_physical_device_features2_partial_body(s)
-            } else {
-                synth_physical_device_features2_body(s)
-            }
-        }
-        -1000053002 => {
-            if partial {
-                synth_physical_device_multiview_properties_partial_body(s)
-            } else {
-                ()
-            }
-        }
-        -1000053001 => {
-            if partial {
-                synth_physical_device_multiview_features_partial_body(s)
-            } else {
-                synth_physical_device_multiview_features_body(s)
-            }
-        }
-        -1000053000 => {
-            if partial {
-                ()
-            } else {
-                synth_render_pass_multiview_create_info_body(s)
-            }
-        }
-        -1000044006 => {
-            if partial {
-                ()
-            } else {
-                synth_rendering_fragment_shading_rate_attachment_info_khr_body(s)
-            }
-        }
-        -1000044004 => {
-            if partial {
-                ()
-            } else {
-                synth_command_buffer_inheritance_rendering_info_body(s)
-            }
-        }
-        -1000044003 => {
-            if partial {
-                synth_physical_device_dynamic_rendering_features_partial_body(s)
-            } else {
-                synth_physical_device_dynamic_rendering_features_body(s)
-            }
-        }
-        -1000044002 => {
-            if partial {
-                ()
-            } else {
-                synth_pipeline_rendering_create_info_body(s)
-            }
-        }
-        -1000028002 => {
-            if partial {
-                ()
-            } else {
-                synth_pipeline_rasterization_state_stream_create_info_ext_body(s)
-            }
-        }
-        -1000028001 => {
-            if partial {
-                synth_physical_device_transform_feedback_properties_ext_partial_body(s)
-            } else {
-                ()
-            }
-        }
-        -1000028000 => {
-            if partial {
-                synth_physical_device_transform_feedback_features_ext_partial_body(s)
-            } else {
-                synth_physical_device_transform_feedback_features_ext_body(s)
-            }
-        }
         16 => {
             if partial {
                 ()
@@ -6716,6 +5355,1063 @@ pub fn synth_body(s: &mut Synth, stype: i32, partial: bool) {
                 ()
             }
         }
+        1000028000 => {
+            if partial {
+                synth_physical_device_transform_feedback_features_ext_partial_body(s)
+            } else {
+                synth_physical_device_transform_feedback_features_ext_body(s)
+            }
+        }
+        1000028001 => {
+            if partial {
+                synth_physical_device_transform_feedback_properties_ext_partial_body(s)
+            } else {
+                ()
+            }
+        }
+        1000028002 => {
+            if partial {
+                ()
+            } else {
+                synth_pipeline_rasterization_state_stream_create_info_ext_body(s)
+            }
+        }
+        1000044002 => {
+            if partial {
+                ()
+            } else {
+                synth_pipeline_rendering_create_info_body(s)
+            }
+        }
+        1000044003 => {
+            if partial {
+                synth_physical_device_dynamic_rendering_features_partial_body(s)
+            } else {
+                synth_physical_device_dynamic_rendering_features_body(s)
+            }
+        }
+        1000044004 => {
+            if partial {
+                ()
+            } else {
+                synth_command_buffer_inheritance_rendering_info_body(s)
+            }
+        }
+        1000044006 => {
+            if partial {
+                ()
+            } else {
+                synth_rendering_fragment_shading_rate_attachment_info_khr_body(s)
+            }
+        }
+        1000053000 => {
+            if partial {
+                ()
+            } else {
+                synth_render_pass_multiview_create_info_body(s)
+            }
+        }
+        1000053001 => {
+            if partial {
+                synth_physical_device_multiview_features_partial_body(s)
+            } else {
+                synth_physical_device_multiview_features_body(s)
+            }
+        }
+        1000053002 => {
+            if partial {
+                synth_physical_device_multiview_properties_partial_body(s)
+            } else {
+                ()
+            }
+        }
+        1000059000 => {
+            if partial {
+                synth_physical_device_features2_partial_body(s)
+            } else {
+                synth_physical_device_features2_body(s)
+            }
+        }
+        1000060000 => {
+            if partial {
+                ()
+            } else {
+                synth_memory_allocate_flags_info_body(s)
+            }
+        }
+        1000060003 => {
+            if partial {
+                ()
+            } else {
+                synth_device_group_render_pass_begin_info_body(s)
+            }
+        }
+        1000060004 => {
+            if partial {
+                ()
+            } else {
+                synth_device_group_command_buffer_begin_info_body(s)
+            }
+        }
+        1000060005 => {
+            if partial {
+                ()
+            } else {
+                synth_device_group_submit_info_body(s)
+            }
+        }
+        1000060006 => {
+            if partial {
+                ()
+            } else {
+                synth_device_group_bind_sparse_info_body(s)
+            }
+        }
+        1000060013 => {
+            if partial {
+                ()
+            } else {
+                synth_bind_buffer_memory_device_group_info_body(s)
+            }
+        }
+        1000060014 => {
+            if partial {
+                ()
+            } else {
+                synth_bind_image_memory_device_group_info_body(s)
+            }
+        }
+        1000063000 => {
+            if partial {
+                synth_physical_device_shader_draw_parameters_features_partial_body(s)
+            } else {
+                synth_physical_device_shader_draw_parameters_features_body(s)
+            }
+        }
+        1000066000 => {
+            if partial {
+                synth_physical_device_texture_compression_astchdr_features_partial_body(s)
+            } else {
+                synth_physical_device_texture_compression_astchdr_features_body(s)
+            }
+        }
+        1000070001 => {
+            if partial {
+                ()
+            } else {
+                synth_device_group_device_create_info_body(s)
+            }
+        }
+        1000071000 => {
+            if partial {
+                ()
+            } else {
+                synth_physical_device_external_image_format_info_body(s)
+            }
+        }
+        1000071001 => {
+            if partial {
+                synth_external_image_format_properties_partial_body(s)
+            } else {
+                ()
+            }
+        }
+        1000071004 => {
+            if partial {
+                synth_physical_device_id_properties_partial_body(s)
+            } else {
+                ()
+            }
+        }
+        1000072000 => {
+            if partial {
+                ()
+            } else {
+                synth_external_memory_buffer_create_info_body(s)
+            }
+        }
+        1000072001 => {
+            if partial {
+                ()
+            } else {
+                synth_external_memory_image_create_info_body(s)
+            }
+        }
+        1000072002 => {
+            if partial {
+                ()
+            } else {
+                synth_export_memory_allocate_info_body(s)
+            }
+        }
+        1000077000 => {
+            if partial {
+                ()
+            } else {
+                synth_export_semaphore_create_info_body(s)
+            }
+        }
+        1000080000 => {
+            if partial {
+                synth_physical_device_push_descriptor_properties_khr_partial_body(s)
+            } else {
+                ()
+            }
+        }
+        1000081000 => {
+            if partial {
+                ()
+            } else {
+                synth_command_buffer_inheritance_conditional_rendering_info_ext_body(s)
+            }
+        }
+        1000081001 => {
+            if partial {
+                synth_physical_device_conditional_rendering_features_ext_partial_body(s)
+            } else {
+                synth_physical_device_conditional_rendering_features_ext_body(s)
+            }
+        }
+        1000082000 => {
+            if partial {
+                synth_physical_device_shader_float16_int8_features_partial_body(s)
+            } else {
+                synth_physical_device_shader_float16_int8_features_body(s)
+            }
+        }
+        1000083000 => {
+            if partial {
+                synth_physical_device16_bit_storage_features_partial_body(s)
+            } else {
+                synth_physical_device16_bit_storage_features_body(s)
+            }
+        }
+        1000094000 => {
+            if partial {
+                synth_physical_device_subgroup_properties_partial_body(s)
+            } else {
+                ()
+            }
+        }
+        1000101000 => {
+            if partial {
+                synth_physical_device_conservative_rasterization_properties_ext_partial_body(s)
+            } else {
+                ()
+            }
+        }
+        1000101001 => {
+            if partial {
+                ()
+            } else {
+                synth_pipeline_rasterization_conservative_state_create_info_ext_body(s)
+            }
+        }
+        1000102000 => {
+            if partial {
+                synth_physical_device_depth_clip_enable_features_ext_partial_body(s)
+            } else {
+                synth_physical_device_depth_clip_enable_features_ext_body(s)
+            }
+        }
+        1000102001 => {
+            if partial {
+                ()
+            } else {
+                synth_pipeline_rasterization_depth_clip_state_create_info_ext_body(s)
+            }
+        }
+        1000108000 => {
+            if partial {
+                synth_physical_device_imageless_framebuffer_features_partial_body(s)
+            } else {
+                synth_physical_device_imageless_framebuffer_features_body(s)
+            }
+        }
+        1000108001 => {
+            if partial {
+                ()
+            } else {
+                synth_framebuffer_attachments_create_info_body(s)
+            }
+        }
+        1000108003 => {
+            if partial {
+                ()
+            } else {
+                synth_render_pass_attachment_begin_info_body(s)
+            }
+        }
+        1000113000 => {
+            if partial {
+                ()
+            } else {
+                synth_export_fence_create_info_body(s)
+            }
+        }
+        1000117000 => {
+            if partial {
+                synth_physical_device_point_clipping_properties_partial_body(s)
+            } else {
+                ()
+            }
+        }
+        1000117001 => {
+            if partial {
+                ()
+            } else {
+                synth_render_pass_input_attachment_aspect_create_info_body(s)
+            }
+        }
+        1000117002 => {
+            if partial {
+                ()
+            } else {
+                synth_image_view_usage_create_info_body(s)
+            }
+        }
+        1000117003 => {
+            if partial {
+                ()
+            } else {
+                synth_pipeline_tessellation_domain_origin_state_create_info_body(s)
+            }
+        }
+        1000120000 => {
+            if partial {
+                synth_physical_device_variable_pointers_features_partial_body(s)
+            } else {
+                synth_physical_device_variable_pointers_features_body(s)
+            }
+        }
+        1000127000 => {
+            if partial {
+                synth_memory_dedicated_requirements_partial_body(s)
+            } else {
+                ()
+            }
+        }
+        1000127001 => {
+            if partial {
+                ()
+            } else {
+                synth_memory_dedicated_allocate_info_body(s)
+            }
+        }
+        1000130000 => {
+            if partial {
+                synth_physical_device_sampler_filter_minmax_properties_partial_body(s)
+            } else {
+                ()
+            }
+        }
+        1000130001 => {
+            if partial {
+                ()
+            } else {
+                synth_sampler_reduction_mode_create_info_body(s)
+            }
+        }
+        1000138000 => {
+            if partial {
+                synth_physical_device_inline_uniform_block_features_partial_body(s)
+            } else {
+                synth_physical_device_inline_uniform_block_features_body(s)
+            }
+        }
+        1000138001 => {
+            if partial {
+                synth_physical_device_inline_uniform_block_properties_partial_body(s)
+            } else {
+                ()
+            }
+        }
+        1000138002 => {
+            if partial {
+                ()
+            } else {
+                synth_write_descriptor_set_inline_uniform_block_body(s)
+            }
+        }
+        1000138003 => {
+            if partial {
+                ()
+            } else {
+                synth_descriptor_pool_inline_uniform_block_create_info_body(s)
+            }
+        }
+        1000145000 => {
+            if partial {
+                ()
+            } else {
+                synth_protected_submit_info_body(s)
+            }
+        }
+        1000145001 => {
+            if partial {
+                synth_physical_device_protected_memory_features_partial_body(s)
+            } else {
+                synth_physical_device_protected_memory_features_body(s)
+            }
+        }
+        1000145002 => {
+            if partial {
+                synth_physical_device_protected_memory_properties_partial_body(s)
+            } else {
+                ()
+            }
+        }
+        1000147000 => {
+            if partial {
+                ()
+            } else {
+                synth_image_format_list_create_info_body(s)
+            }
+        }
+        1000156001 => {
+            if partial {
+                ()
+            } else {
+                synth_sampler_ycbcr_conversion_info_body(s)
+            }
+        }
+        1000156002 => {
+            if partial {
+                ()
+            } else {
+                synth_bind_image_plane_memory_info_body(s)
+            }
+        }
+        1000156003 => {
+            if partial {
+                ()
+            } else {
+                synth_image_plane_memory_requirements_info_body(s)
+            }
+        }
+        1000156004 => {
+            if partial {
+                synth_physical_device_sampler_ycbcr_conversion_features_partial_body(s)
+            } else {
+                synth_physical_device_sampler_ycbcr_conversion_features_body(s)
+            }
+        }
+        1000156005 => {
+            if partial {
+                synth_sampler_ycbcr_conversion_image_format_properties_partial_body(s)
+            } else {
+                ()
+            }
+        }
+        1000158000 => {
+            if partial {
+                synth_drm_format_modifier_properties_list_ext_partial_body(s)
+            } else {
+                ()
+            }
+        }
+        1000158002 => {
+            if partial {
+                ()
+            } else {
+                synth_physical_device_image_drm_format_modifier_info_ext_body(s)
+            }
+        }
+        1000158003 => {
+            if partial {
+                ()
+            } else {
+                synth_image_drm_format_modifier_list_create_info_ext_body(s)
+            }
+        }
+        1000158004 => {
+            if partial {
+                ()
+            } else {
+                synth_image_drm_format_modifier_explicit_create_info_ext_body(s)
+            }
+        }
+        1000158006 => {
+            if partial {
+                synth_drm_format_modifier_properties_list2_ext_partial_body(s)
+            } else {
+                ()
+            }
+        }
+        1000161000 => {
+            if partial {
+                ()
+            } else {
+                synth_descriptor_set_layout_binding_flags_create_info_body(s)
+            }
+        }
+        1000161001 => {
+            if partial {
+                synth_physical_device_descriptor_indexing_features_partial_body(s)
+            } else {
+                synth_physical_device_descriptor_indexing_features_body(s)
+            }
+        }
+        1000161002 => {
+            if partial {
+                synth_physical_device_descriptor_indexing_properties_partial_body(s)
+            } else {
+                ()
+            }
+        }
+        1000161003 => {
+            if partial {
+                ()
+            } else {
+                synth_descriptor_set_variable_descriptor_count_allocate_info_body(s)
+            }
+        }
+        1000161004 => {
+            if partial {
+                synth_descriptor_set_variable_descriptor_count_layout_support_partial_body(s)
+            } else {
+                ()
+            }
+        }
+        1000168000 => {
+            if partial {
+                synth_physical_device_maintenance3_properties_partial_body(s)
+            } else {
+                ()
+            }
+        }
+        1000175000 => {
+            if partial {
+                synth_physical_device_shader_subgroup_extended_types_features_partial_body(s)
+            } else {
+                synth_physical_device_shader_subgroup_extended_types_features_body(s)
+            }
+        }
+        1000177000 => {
+            if partial {
+                synth_physical_device8_bit_storage_features_partial_body(s)
+            } else {
+                synth_physical_device8_bit_storage_features_body(s)
+            }
+        }
+        1000180000 => {
+            if partial {
+                synth_physical_device_shader_atomic_int64_features_partial_body(s)
+            } else {
+                synth_physical_device_shader_atomic_int64_features_body(s)
+            }
+        }
+        1000181000 => {
+            if partial {
+                synth_physical_device_shader_clock_features_khr_partial_body(s)
+            } else {
+                synth_physical_device_shader_clock_features_khr_body(s)
+            }
+        }
+        1000190000 => {
+            if partial {
+                synth_physical_device_vertex_attribute_divisor_properties_ext_partial_body(s)
+            } else {
+                ()
+            }
+        }
+        1000192000 => {
+            if partial {
+                ()
+            } else {
+                synth_pipeline_creation_feedback_create_info_body(s)
+            }
+        }
+        1000196000 => {
+            if partial {
+                synth_physical_device_driver_properties_partial_body(s)
+            } else {
+                ()
+            }
+        }
+        1000197000 => {
+            if partial {
+                synth_physical_device_float_controls_properties_partial_body(s)
+            } else {
+                ()
+            }
+        }
+        1000199000 => {
+            if partial {
+                synth_physical_device_depth_stencil_resolve_properties_partial_body(s)
+            } else {
+                ()
+            }
+        }
+        1000199001 => {
+            if partial {
+                ()
+            } else {
+                synth_subpass_description_depth_stencil_resolve_body(s)
+            }
+        }
+        1000207000 => {
+            if partial {
+                synth_physical_device_timeline_semaphore_features_partial_body(s)
+            } else {
+                synth_physical_device_timeline_semaphore_features_body(s)
+            }
+        }
+        1000207001 => {
+            if partial {
+                synth_physical_device_timeline_semaphore_properties_partial_body(s)
+            } else {
+                ()
+            }
+        }
+        1000207002 => {
+            if partial {
+                ()
+            } else {
+                synth_semaphore_type_create_info_body(s)
+            }
+        }
+        1000207003 => {
+            if partial {
+                ()
+            } else {
+                synth_timeline_semaphore_submit_info_body(s)
+            }
+        }
+        1000211000 => {
+            if partial {
+                synth_physical_device_vulkan_memory_model_features_partial_body(s)
+            } else {
+                synth_physical_device_vulkan_memory_model_features_body(s)
+            }
+        }
+        1000212000 => {
+            if partial {
+                synth_physical_device_pci_bus_info_properties_ext_partial_body(s)
+            } else {
+                ()
+            }
+        }
+        1000215000 => {
+            if partial {
+                synth_physical_device_shader_terminate_invocation_features_partial_body(s)
+            } else {
+                synth_physical_device_shader_terminate_invocation_features_body(s)
+            }
+        }
+        1000221000 => {
+            if partial {
+                synth_physical_device_scalar_block_layout_features_partial_body(s)
+            } else {
+                synth_physical_device_scalar_block_layout_features_body(s)
+            }
+        }
+        1000225000 => {
+            if partial {
+                synth_physical_device_subgroup_size_control_properties_partial_body(s)
+            } else {
+                ()
+            }
+        }
+        1000225001 => {
+            if partial {
+                ()
+            } else {
+                synth_pipeline_shader_stage_required_subgroup_size_create_info_body(s)
+            }
+        }
+        1000225002 => {
+            if partial {
+                synth_physical_device_subgroup_size_control_features_partial_body(s)
+            } else {
+                synth_physical_device_subgroup_size_control_features_body(s)
+            }
+        }
+        1000226000 => {
+            if partial {
+                ()
+            } else {
+                synth_fragment_shading_rate_attachment_info_khr_body(s)
+            }
+        }
+        1000226001 => {
+            if partial {
+                ()
+            } else {
+                synth_pipeline_fragment_shading_rate_state_create_info_khr_body(s)
+            }
+        }
+        1000226002 => {
+            if partial {
+                synth_physical_device_fragment_shading_rate_properties_khr_partial_body(s)
+            } else {
+                ()
+            }
+        }
+        1000226003 => {
+            if partial {
+                synth_physical_device_fragment_shading_rate_features_khr_partial_body(s)
+            } else {
+                synth_physical_device_fragment_shading_rate_features_khr_body(s)
+            }
+        }
+        1000237000 => {
+            if partial {
+                synth_physical_device_memory_budget_properties_ext_partial_body(s)
+            } else {
+                ()
+            }
+        }
+        1000241000 => {
+            if partial {
+                synth_physical_device_separate_depth_stencil_layouts_features_partial_body(s)
+            } else {
+                synth_physical_device_separate_depth_stencil_layouts_features_body(s)
+            }
+        }
+        1000241001 => {
+            if partial {
+                ()
+            } else {
+                synth_attachment_reference_stencil_layout_body(s)
+            }
+        }
+        1000241002 => {
+            if partial {
+                ()
+            } else {
+                synth_attachment_description_stencil_layout_body(s)
+            }
+        }
+        1000246000 => {
+            if partial {
+                ()
+            } else {
+                synth_image_stencil_usage_create_info_body(s)
+            }
+        }
+        1000251000 => {
+            if partial {
+                synth_physical_device_fragment_shader_interlock_features_ext_partial_body(s)
+            } else {
+                synth_physical_device_fragment_shader_interlock_features_ext_body(s)
+            }
+        }
+        1000253000 => {
+            if partial {
+                synth_physical_device_uniform_buffer_standard_layout_features_partial_body(s)
+            } else {
+                synth_physical_device_uniform_buffer_standard_layout_features_body(s)
+            }
+        }
+        1000254000 => {
+            if partial {
+                synth_physical_device_provoking_vertex_features_ext_partial_body(s)
+            } else {
+                synth_physical_device_provoking_vertex_features_ext_body(s)
+            }
+        }
+        1000254001 => {
+            if partial {
+                ()
+            } else {
+                synth_pipeline_rasterization_provoking_vertex_state_create_info_ext_body(s)
+            }
+        }
+        1000254002 => {
+            if partial {
+                synth_physical_device_provoking_vertex_properties_ext_partial_body(s)
+            } else {
+                ()
+            }
+        }
+        1000257000 => {
+            if partial {
+                synth_physical_device_buffer_device_address_features_partial_body(s)
+            } else {
+                synth_physical_device_buffer_device_address_features_body(s)
+            }
+        }
+        1000257002 => {
+            if partial {
+                ()
+            } else {
+                synth_buffer_opaque_capture_address_create_info_body(s)
+            }
+        }
+        1000257003 => {
+            if partial {
+                ()
+            } else {
+                synth_memory_opaque_capture_address_allocate_info_body(s)
+            }
+        }
+        1000261000 => {
+            if partial {
+                synth_physical_device_host_query_reset_features_partial_body(s)
+            } else {
+                synth_physical_device_host_query_reset_features_body(s)
+            }
+        }
+        1000267000 => {
+            if partial {
+                synth_physical_device_extended_dynamic_state_features_ext_partial_body(s)
+            } else {
+                synth_physical_device_extended_dynamic_state_features_ext_body(s)
+            }
+        }
+        1000276000 => {
+            if partial {
+                synth_physical_device_shader_demote_to_helper_invocation_features_partial_body(s)
+            } else {
+                synth_physical_device_shader_demote_to_helper_invocation_features_body(s)
+            }
+        }
+        1000280000 => {
+            if partial {
+                synth_physical_device_shader_integer_dot_product_features_partial_body(s)
+            } else {
+                synth_physical_device_shader_integer_dot_product_features_body(s)
+            }
+        }
+        1000280001 => {
+            if partial {
+                synth_physical_device_shader_integer_dot_product_properties_partial_body(s)
+            } else {
+                ()
+            }
+        }
+        1000281000 => {
+            if partial {
+                synth_physical_device_texel_buffer_alignment_features_ext_partial_body(s)
+            } else {
+                synth_physical_device_texel_buffer_alignment_features_ext_body(s)
+            }
+        }
+        1000281001 => {
+            if partial {
+                synth_physical_device_texel_buffer_alignment_properties_partial_body(s)
+            } else {
+                ()
+            }
+        }
+        1000286000 => {
+            if partial {
+                synth_physical_device_robustness2_features_ext_partial_body(s)
+            } else {
+                synth_physical_device_robustness2_features_ext_body(s)
+            }
+        }
+        1000286001 => {
+            if partial {
+                synth_physical_device_robustness2_properties_ext_partial_body(s)
+            } else {
+                ()
+            }
+        }
+        1000287000 => {
+            if partial {
+                ()
+            } else {
+                synth_sampler_custom_border_color_create_info_ext_body(s)
+            }
+        }
+        1000287001 => {
+            if partial {
+                synth_physical_device_custom_border_color_properties_ext_partial_body(s)
+            } else {
+                ()
+            }
+        }
+        1000287002 => {
+            if partial {
+                synth_physical_device_custom_border_color_features_ext_partial_body(s)
+            } else {
+                synth_physical_device_custom_border_color_features_ext_body(s)
+            }
+        }
+        1000290000 => {
+            if partial {
+                ()
+            } else {
+                synth_pipeline_library_create_info_khr_body(s)
+            }
+        }
+        1000295000 => {
+            if partial {
+                synth_physical_device_private_data_features_partial_body(s)
+            } else {
+                synth_physical_device_private_data_features_body(s)
+            }
+        }
+        1000295001 => {
+            if partial {
+                ()
+            } else {
+                synth_device_private_data_create_info_body(s)
+            }
+        }
+        1000297000 => {
+            if partial {
+                synth_physical_device_pipeline_creation_cache_control_features_partial_body(s)
+            } else {
+                synth_physical_device_pipeline_creation_cache_control_features_body(s)
+            }
+        }
+        1000314000 => {
+            if partial {
+                ()
+            } else {
+                synth_memory_barrier2_body(s)
+            }
+        }
+        1000314007 => {
+            if partial {
+                synth_physical_device_synchronization2_features_partial_body(s)
+            } else {
+                synth_physical_device_synchronization2_features_body(s)
+            }
+        }
+        1000320000 => {
+            if partial {
+                synth_physical_device_graphics_pipeline_library_features_ext_partial_body(s)
+            } else {
+                synth_physical_device_graphics_pipeline_library_features_ext_body(s)
+            }
+        }
+        1000320001 => {
+            if partial {
+                synth_physical_device_graphics_pipeline_library_properties_ext_partial_body(s)
+            } else {
+                ()
+            }
+        }
+        1000320002 => {
+            if partial {
+                ()
+            } else {
+                synth_graphics_pipeline_library_create_info_ext_body(s)
+            }
+        }
+        1000325000 => {
+            if partial {
+                synth_physical_device_zero_initialize_workgroup_memory_features_partial_body(s)
+            } else {
+                synth_physical_device_zero_initialize_workgroup_memory_features_body(s)
+            }
+        }
+        1000330000 => {
+            if partial {
+                synth_physical_device_ycbcr2_plane444_formats_features_ext_partial_body(s)
+            } else {
+                synth_physical_device_ycbcr2_plane444_formats_features_ext_body(s)
+            }
+        }
+        1000335000 => {
+            if partial {
+                synth_physical_device_image_robustness_features_partial_body(s)
+            } else {
+                synth_physical_device_image_robustness_features_body(s)
+            }
+        }
+        1000339000 => {
+            if partial {
+                synth_physical_device_attachment_feedback_loop_layout_features_ext_partial_body(s)
+            } else {
+                synth_physical_device_attachment_feedback_loop_layout_features_ext_body(s)
+            }
+        }
+        1000340000 => {
+            if partial {
+                synth_physical_device4444_formats_features_ext_partial_body(s)
+            } else {
+                synth_physical_device4444_formats_features_ext_body(s)
+            }
+        }
+        1000342000 => {
+            if partial {
+                synth_physical_device_rasterization_order_attachment_access_features_ext_partial_body(s)
+            } else {
+                synth_physical_device_rasterization_order_attachment_access_features_ext_body(s)
+            }
+        }
+        1000351000 => {
+            if partial {
+                synth_physical_device_mutable_descriptor_type_features_ext_partial_body(s)
+            } else {
+                synth_physical_device_mutable_descriptor_type_features_ext_body(s)
+            }
+        }
+        1000351002 => {
+            if partial {
+                ()
+            } else {
+                synth_mutable_descriptor_type_create_info_ext_body(s)
+            }
+        }
+        1000352000 => {
+            if partial {
+                synth_physical_device_vertex_input_dynamic_state_features_ext_partial_body(s)
+            } else {
+                synth_physical_device_vertex_input_dynamic_state_features_ext_body(s)
+            }
+        }
+        1000355000 => {
+            if partial {
+                synth_physical_device_depth_clip_control_features_ext_partial_body(s)
+            } else {
+                synth_physical_device_depth_clip_control_features_ext_body(s)
+            }
+        }
+        1000355001 => {
+            if partial {
+                ()
+            } else {
+                synth_pipeline_viewport_depth_clip_control_create_info_ext_body(s)
+            }
+        }
+        1000356000 => {
+            if partial {
+                synth_physical_device_primitive_topology_list_restart_features_ext_partial_body(s)
+            } else {
+                synth_physical_device_primitive_topology_list_restart_features_ext_body(s)
+            }
+        }
+        1000360000 => {
+            if partial {
+                synth_format_properties3_partial_body(s)
+            } else {
+                ()
+            }
+        }
+        1000377000 => {
+            if partial {
+                synth_physical_device_extended_dynamic_state2_features_ext_partial_body(s)
+            } else {
+                synth_physical_device_extended_dynamic_state2_features_ext_body(s)
+            }
+        }
+        1000381000 => {
+            if partial {
+                synth_physical_device_color_write_enable_features_ext_partial_body(s)
+            } else {
+                synth_physical_device_color_write_enable_features_ext_body(s)
+            }
+        }
+        1000381001 => {
+            if partial {
+                ()
+            } else {
+                synth_pipeline_color_write_create_info_ext_body(s)
+            }
+        }
+        1000382000 => {
+            if partial {
+                synth_physical_device_primitives_generated_query_features_ext_partial_body(s)
+            } else {
+                synth_physical_device_primitives_generated_query_features_ext_body(s)
+            }
+        }
         1000384002 => {
             if partial {
                 ()
@@ -6749,6 +6445,134 @@ pub fn synth_body(s: &mut Synth, stype: i32, partial: bool) {
                 ()
             } else {
                 synth_ring_priority_info_mesa_body(s)
+            }
+        }
+        1000391000 => {
+            if partial {
+                synth_physical_device_image_view_min_lod_features_ext_partial_body(s)
+            } else {
+                synth_physical_device_image_view_min_lod_features_ext_body(s)
+            }
+        }
+        1000391001 => {
+            if partial {
+                ()
+            } else {
+                synth_image_view_min_lod_create_info_ext_body(s)
+            }
+        }
+        1000392000 => {
+            if partial {
+                synth_physical_device_multi_draw_features_ext_partial_body(s)
+            } else {
+                synth_physical_device_multi_draw_features_ext_body(s)
+            }
+        }
+        1000392001 => {
+            if partial {
+                synth_physical_device_multi_draw_properties_ext_partial_body(s)
+            } else {
+                ()
+            }
+        }
+        1000393000 => {
+            if partial {
+                synth_physical_device_image2_d_view_of3_d_features_ext_partial_body(s)
+            } else {
+                synth_physical_device_image2_d_view_of3_d_features_ext_body(s)
+            }
+        }
+        1000411000 => {
+            if partial {
+                synth_physical_device_border_color_swizzle_features_ext_partial_body(s)
+            } else {
+                synth_physical_device_border_color_swizzle_features_ext_body(s)
+            }
+        }
+        1000411001 => {
+            if partial {
+                ()
+            } else {
+                synth_sampler_border_color_component_mapping_create_info_ext_body(s)
+            }
+        }
+        1000413000 => {
+            if partial {
+                synth_physical_device_maintenance4_features_partial_body(s)
+            } else {
+                synth_physical_device_maintenance4_features_body(s)
+            }
+        }
+        1000413001 => {
+            if partial {
+                synth_physical_device_maintenance4_properties_partial_body(s)
+            } else {
+                ()
+            }
+        }
+        1000422000 => {
+            if partial {
+                synth_physical_device_non_seamless_cube_map_features_ext_partial_body(s)
+            } else {
+                synth_physical_device_non_seamless_cube_map_features_ext_body(s)
+            }
+        }
+        1000453000 => {
+            if partial {
+                ()
+            } else {
+                synth_external_memory_acquire_unmodified_ext_body(s)
+            }
+        }
+        1000455000 => {
+            if partial {
+                synth_physical_device_extended_dynamic_state3_features_ext_partial_body(s)
+            } else {
+                synth_physical_device_extended_dynamic_state3_features_ext_body(s)
+            }
+        }
+        1000455001 => {
+            if partial {
+                synth_physical_device_extended_dynamic_state3_properties_ext_partial_body(s)
+            } else {
+                ()
+            }
+        }
+        1000470000 => {
+            if partial {
+                synth_physical_device_maintenance5_features_khr_partial_body(s)
+            } else {
+                synth_physical_device_maintenance5_features_khr_body(s)
+            }
+        }
+        1000470001 => {
+            if partial {
+                synth_physical_device_maintenance5_properties_khr_partial_body(s)
+            } else {
+                ()
+            }
+        }
+        1000470005 => {
+            if partial {
+                ()
+            } else {
+                synth_pipeline_create_flags2_create_info_khr_body(s)
+            }
+        }
+        1000470006 => {
+            if partial {
+                ()
+            } else {
+                synth_buffer_usage_flags2_create_info_khr_body(s)
+            }
+        }
+        1000499000 => {
+            if partial {
+                synth_physical_device_dynamic_rendering_unused_attachments_features_ext_partial_body(
+                    s,
+                )
+            } else {
+                synth_physical_device_dynamic_rendering_unused_attachments_features_ext_body(s)
             }
         }
         _ => {}

@@ -48,7 +48,7 @@ pub unsafe fn encode_blit_image_info2_body(e: &mut Encoder<'_>, v: &vk::BlitImag
 /// # Safety
 /// Every pointer reachable from `v` must be valid for the lengths its members state.
 pub unsafe fn encode_blit_image_info2(e: &mut Encoder<'_>, v: &vk::BlitImageInfo2<'_>) {
-    e.i32(-1000337004);
+    e.i32(1000337004);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -93,7 +93,7 @@ pub fn decode_blit_image_info2<'a>(
     a: &'a Bump,
     out: &mut vk::BlitImageInfo2<'a>,
 ) {
-    d.stype(-1000337004);
+    d.stype(1000337004);
     out.p_next =
         crate::chain::decode(d, a, super::chain_tables::CHAIN_BLIT_IMAGE_INFO2, false) as _;
     decode_blit_image_info2_body(d, a, out);
@@ -122,7 +122,7 @@ pub fn synth_blit_image_info2_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_blit_image_info2(s: &mut Synth) {
-    s.i32(-1000337004);
+    s.i32(1000337004);
     crate::chain::synth(s, super::chain_tables::CHAIN_BLIT_IMAGE_INFO2, false);
     synth_blit_image_info2_body(s);
 }
@@ -166,7 +166,7 @@ pub unsafe fn encode_buffer_copy2_body(e: &mut Encoder<'_>, v: &vk::BufferCopy2<
 /// # Safety
 /// Every pointer reachable from `v` must be valid for the lengths its members state.
 pub unsafe fn encode_buffer_copy2(e: &mut Encoder<'_>, v: &vk::BufferCopy2<'_>) {
-    e.i32(-1000337006);
+    e.i32(1000337006);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -192,7 +192,7 @@ pub fn decode_buffer_copy2_body<'a>(
 }
 /// Decodes `VkBufferCopy2` (full form) into the arena.
 pub fn decode_buffer_copy2<'a>(d: &mut Decoder<'_>, a: &'a Bump, out: &mut vk::BufferCopy2<'a>) {
-    d.stype(-1000337006);
+    d.stype(1000337006);
     out.p_next = crate::chain::decode(d, a, super::chain_tables::CHAIN_BUFFER_COPY2, false) as _;
     decode_buffer_copy2_body(d, a, out);
 }
@@ -205,7 +205,7 @@ pub fn synth_buffer_copy2_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_buffer_copy2(s: &mut Synth) {
-    s.i32(-1000337006);
+    s.i32(1000337006);
     crate::chain::synth(s, super::chain_tables::CHAIN_BUFFER_COPY2, false);
     synth_buffer_copy2_body(s);
 }
@@ -271,7 +271,7 @@ pub unsafe fn encode_buffer_image_copy2_body(e: &mut Encoder<'_>, v: &vk::Buffer
 /// # Safety
 /// Every pointer reachable from `v` must be valid for the lengths its members state.
 pub unsafe fn encode_buffer_image_copy2(e: &mut Encoder<'_>, v: &vk::BufferImageCopy2<'_>) {
-    e.i32(-1000337009);
+    e.i32(1000337009);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -304,7 +304,7 @@ pub fn decode_buffer_image_copy2<'a>(
     a: &'a Bump,
     out: &mut vk::BufferImageCopy2<'a>,
 ) {
-    d.stype(-1000337009);
+    d.stype(1000337009);
     out.p_next =
         crate::chain::decode(d, a, super::chain_tables::CHAIN_BUFFER_IMAGE_COPY2, false) as _;
     decode_buffer_image_copy2_body(d, a, out);
@@ -321,7 +321,7 @@ pub fn synth_buffer_image_copy2_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_buffer_image_copy2(s: &mut Synth) {
-    s.i32(-1000337009);
+    s.i32(1000337009);
     crate::chain::synth(s, super::chain_tables::CHAIN_BUFFER_IMAGE_COPY2, false);
     synth_buffer_image_copy2_body(s);
 }
@@ -431,7 +431,7 @@ pub unsafe fn encode_buffer_memory_barrier2_body(
 /// # Safety
 /// Every pointer reachable from `v` must be valid for the lengths its members state.
 pub unsafe fn encode_buffer_memory_barrier2(e: &mut Encoder<'_>, v: &vk::BufferMemoryBarrier2<'_>) {
-    e.i32(-1000314001);
+    e.i32(1000314001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -467,7 +467,7 @@ pub fn decode_buffer_memory_barrier2<'a>(
     a: &'a Bump,
     out: &mut vk::BufferMemoryBarrier2<'a>,
 ) {
-    d.stype(-1000314001);
+    d.stype(1000314001);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -491,7 +491,7 @@ pub fn synth_buffer_memory_barrier2_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_buffer_memory_barrier2(s: &mut Synth) {
-    s.i32(-1000314001);
+    s.i32(1000314001);
     crate::chain::synth(s, super::chain_tables::CHAIN_BUFFER_MEMORY_BARRIER2, false);
     synth_buffer_memory_barrier2_body(s);
 }
@@ -876,7 +876,7 @@ pub unsafe fn encode_command_buffer_inheritance_conditional_rendering_info_ext(
     e: &mut Encoder<'_>,
     v: &vk::CommandBufferInheritanceConditionalRenderingInfoEXT<'_>,
 ) {
-    e.i32(-1000081000);
+    e.i32(1000081000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -904,7 +904,7 @@ pub fn decode_command_buffer_inheritance_conditional_rendering_info_ext<'a>(
     a: &'a Bump,
     out: &mut vk::CommandBufferInheritanceConditionalRenderingInfoEXT<'a>,
 ) {
-    d.stype(-1000081000);
+    d.stype(1000081000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -920,7 +920,7 @@ pub fn synth_command_buffer_inheritance_conditional_rendering_info_ext_body(s: &
 }
 #[cfg(feature = "synth")]
 pub fn synth_command_buffer_inheritance_conditional_rendering_info_ext(s: &mut Synth) {
-    s.i32(-1000081000);
+    s.i32(1000081000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_COMMAND_BUFFER_INHERITANCE_CONDITIONAL_RENDERING_INFO_EXT,
@@ -1048,7 +1048,7 @@ pub unsafe fn encode_command_buffer_inheritance_rendering_info(
     e: &mut Encoder<'_>,
     v: &vk::CommandBufferInheritanceRenderingInfo<'_>,
 ) {
-    e.i32(-1000044004);
+    e.i32(1000044004);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -1093,7 +1093,7 @@ pub fn decode_command_buffer_inheritance_rendering_info<'a>(
     a: &'a Bump,
     out: &mut vk::CommandBufferInheritanceRenderingInfo<'a>,
 ) {
-    d.stype(-1000044004);
+    d.stype(1000044004);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -1126,7 +1126,7 @@ pub fn synth_command_buffer_inheritance_rendering_info_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_command_buffer_inheritance_rendering_info(s: &mut Synth) {
-    s.i32(-1000044004);
+    s.i32(1000044004);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_COMMAND_BUFFER_INHERITANCE_RENDERING_INFO,
@@ -1155,7 +1155,7 @@ pub unsafe fn encode_conditional_rendering_begin_info_ext(
     e: &mut Encoder<'_>,
     v: &vk::ConditionalRenderingBeginInfoEXT<'_>,
 ) {
-    e.i32(-1000081002);
+    e.i32(1000081002);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -1185,7 +1185,7 @@ pub fn decode_conditional_rendering_begin_info_ext<'a>(
     a: &'a Bump,
     out: &mut vk::ConditionalRenderingBeginInfoEXT<'a>,
 ) {
-    d.stype(-1000081002);
+    d.stype(1000081002);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -1203,7 +1203,7 @@ pub fn synth_conditional_rendering_begin_info_ext_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_conditional_rendering_begin_info_ext(s: &mut Synth) {
-    s.i32(-1000081002);
+    s.i32(1000081002);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_CONDITIONAL_RENDERING_BEGIN_INFO_EXT,
@@ -1237,7 +1237,7 @@ pub unsafe fn encode_copy_buffer_info2_body(e: &mut Encoder<'_>, v: &vk::CopyBuf
 /// # Safety
 /// Every pointer reachable from `v` must be valid for the lengths its members state.
 pub unsafe fn encode_copy_buffer_info2(e: &mut Encoder<'_>, v: &vk::CopyBufferInfo2<'_>) {
-    e.i32(-1000337000);
+    e.i32(1000337000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -1279,7 +1279,7 @@ pub fn decode_copy_buffer_info2<'a>(
     a: &'a Bump,
     out: &mut vk::CopyBufferInfo2<'a>,
 ) {
-    d.stype(-1000337000);
+    d.stype(1000337000);
     out.p_next =
         crate::chain::decode(d, a, super::chain_tables::CHAIN_COPY_BUFFER_INFO2, false) as _;
     decode_copy_buffer_info2_body(d, a, out);
@@ -1305,7 +1305,7 @@ pub fn synth_copy_buffer_info2_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_copy_buffer_info2(s: &mut Synth) {
-    s.i32(-1000337000);
+    s.i32(1000337000);
     crate::chain::synth(s, super::chain_tables::CHAIN_COPY_BUFFER_INFO2, false);
     synth_copy_buffer_info2_body(s);
 }
@@ -1342,7 +1342,7 @@ pub unsafe fn encode_copy_buffer_to_image_info2(
     e: &mut Encoder<'_>,
     v: &vk::CopyBufferToImageInfo2<'_>,
 ) {
-    e.i32(-1000337002);
+    e.i32(1000337002);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -1385,7 +1385,7 @@ pub fn decode_copy_buffer_to_image_info2<'a>(
     a: &'a Bump,
     out: &mut vk::CopyBufferToImageInfo2<'a>,
 ) {
-    d.stype(-1000337002);
+    d.stype(1000337002);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -1416,7 +1416,7 @@ pub fn synth_copy_buffer_to_image_info2_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_copy_buffer_to_image_info2(s: &mut Synth) {
-    s.i32(-1000337002);
+    s.i32(1000337002);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_COPY_BUFFER_TO_IMAGE_INFO2,
@@ -1452,7 +1452,7 @@ pub unsafe fn encode_copy_image_info2_body(e: &mut Encoder<'_>, v: &vk::CopyImag
 /// # Safety
 /// Every pointer reachable from `v` must be valid for the lengths its members state.
 pub unsafe fn encode_copy_image_info2(e: &mut Encoder<'_>, v: &vk::CopyImageInfo2<'_>) {
-    e.i32(-1000337001);
+    e.i32(1000337001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -1496,7 +1496,7 @@ pub fn decode_copy_image_info2<'a>(
     a: &'a Bump,
     out: &mut vk::CopyImageInfo2<'a>,
 ) {
-    d.stype(-1000337001);
+    d.stype(1000337001);
     out.p_next =
         crate::chain::decode(d, a, super::chain_tables::CHAIN_COPY_IMAGE_INFO2, false) as _;
     decode_copy_image_info2_body(d, a, out);
@@ -1524,7 +1524,7 @@ pub fn synth_copy_image_info2_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_copy_image_info2(s: &mut Synth) {
-    s.i32(-1000337001);
+    s.i32(1000337001);
     crate::chain::synth(s, super::chain_tables::CHAIN_COPY_IMAGE_INFO2, false);
     synth_copy_image_info2_body(s);
 }
@@ -1561,7 +1561,7 @@ pub unsafe fn encode_copy_image_to_buffer_info2(
     e: &mut Encoder<'_>,
     v: &vk::CopyImageToBufferInfo2<'_>,
 ) {
-    e.i32(-1000337003);
+    e.i32(1000337003);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -1604,7 +1604,7 @@ pub fn decode_copy_image_to_buffer_info2<'a>(
     a: &'a Bump,
     out: &mut vk::CopyImageToBufferInfo2<'a>,
 ) {
-    d.stype(-1000337003);
+    d.stype(1000337003);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -1635,7 +1635,7 @@ pub fn synth_copy_image_to_buffer_info2_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_copy_image_to_buffer_info2(s: &mut Synth) {
-    s.i32(-1000337003);
+    s.i32(1000337003);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_COPY_IMAGE_TO_BUFFER_INFO2,
@@ -1692,7 +1692,7 @@ pub unsafe fn encode_dependency_info_body(e: &mut Encoder<'_>, v: &vk::Dependenc
 /// # Safety
 /// Every pointer reachable from `v` must be valid for the lengths its members state.
 pub unsafe fn encode_dependency_info(e: &mut Encoder<'_>, v: &vk::DependencyInfo<'_>) {
-    e.i32(-1000314003);
+    e.i32(1000314003);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -1759,7 +1759,7 @@ pub fn decode_dependency_info<'a>(
     a: &'a Bump,
     out: &mut vk::DependencyInfo<'a>,
 ) {
-    d.stype(-1000314003);
+    d.stype(1000314003);
     out.p_next = crate::chain::decode(d, a, super::chain_tables::CHAIN_DEPENDENCY_INFO, false) as _;
     decode_dependency_info_body(d, a, out);
 }
@@ -1809,7 +1809,7 @@ pub fn synth_dependency_info_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_dependency_info(s: &mut Synth) {
-    s.i32(-1000314003);
+    s.i32(1000314003);
     crate::chain::synth(s, super::chain_tables::CHAIN_DEPENDENCY_INFO, false);
     synth_dependency_info_body(s);
 }
@@ -1832,7 +1832,7 @@ pub unsafe fn encode_device_group_command_buffer_begin_info(
     e: &mut Encoder<'_>,
     v: &vk::DeviceGroupCommandBufferBeginInfo<'_>,
 ) {
-    e.i32(-1000060004);
+    e.i32(1000060004);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -1860,7 +1860,7 @@ pub fn decode_device_group_command_buffer_begin_info<'a>(
     a: &'a Bump,
     out: &mut vk::DeviceGroupCommandBufferBeginInfo<'a>,
 ) {
-    d.stype(-1000060004);
+    d.stype(1000060004);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -1876,7 +1876,7 @@ pub fn synth_device_group_command_buffer_begin_info_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_device_group_command_buffer_begin_info(s: &mut Synth) {
-    s.i32(-1000060004);
+    s.i32(1000060004);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_DEVICE_GROUP_COMMAND_BUFFER_BEGIN_INFO,
@@ -1915,7 +1915,7 @@ pub unsafe fn encode_device_group_render_pass_begin_info(
     e: &mut Encoder<'_>,
     v: &vk::DeviceGroupRenderPassBeginInfo<'_>,
 ) {
-    e.i32(-1000060003);
+    e.i32(1000060003);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -1956,7 +1956,7 @@ pub fn decode_device_group_render_pass_begin_info<'a>(
     a: &'a Bump,
     out: &mut vk::DeviceGroupRenderPassBeginInfo<'a>,
 ) {
-    d.stype(-1000060003);
+    d.stype(1000060003);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -1985,7 +1985,7 @@ pub fn synth_device_group_render_pass_begin_info_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_device_group_render_pass_begin_info(s: &mut Synth) {
-    s.i32(-1000060003);
+    s.i32(1000060003);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_DEVICE_GROUP_RENDER_PASS_BEGIN_INFO,
@@ -2012,7 +2012,7 @@ pub unsafe fn encode_external_memory_acquire_unmodified_ext(
     e: &mut Encoder<'_>,
     v: &vk::ExternalMemoryAcquireUnmodifiedEXT<'_>,
 ) {
-    e.i32(-1000453000);
+    e.i32(1000453000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -2040,7 +2040,7 @@ pub fn decode_external_memory_acquire_unmodified_ext<'a>(
     a: &'a Bump,
     out: &mut vk::ExternalMemoryAcquireUnmodifiedEXT<'a>,
 ) {
-    d.stype(-1000453000);
+    d.stype(1000453000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -2056,7 +2056,7 @@ pub fn synth_external_memory_acquire_unmodified_ext_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_external_memory_acquire_unmodified_ext(s: &mut Synth) {
-    s.i32(-1000453000);
+    s.i32(1000453000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_EXTERNAL_MEMORY_ACQUIRE_UNMODIFIED_EXT,
@@ -2140,7 +2140,7 @@ pub unsafe fn encode_image_blit2_body(e: &mut Encoder<'_>, v: &vk::ImageBlit2<'_
 /// # Safety
 /// Every pointer reachable from `v` must be valid for the lengths its members state.
 pub unsafe fn encode_image_blit2(e: &mut Encoder<'_>, v: &vk::ImageBlit2<'_>) {
-    e.i32(-1000337008);
+    e.i32(1000337008);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -2169,7 +2169,7 @@ pub fn decode_image_blit2_body<'a>(d: &mut Decoder<'_>, a: &'a Bump, out: &mut v
 }
 /// Decodes `VkImageBlit2` (full form) into the arena.
 pub fn decode_image_blit2<'a>(d: &mut Decoder<'_>, a: &'a Bump, out: &mut vk::ImageBlit2<'a>) {
-    d.stype(-1000337008);
+    d.stype(1000337008);
     out.p_next = crate::chain::decode(d, a, super::chain_tables::CHAIN_IMAGE_BLIT2, false) as _;
     decode_image_blit2_body(d, a, out);
 }
@@ -2189,7 +2189,7 @@ pub fn synth_image_blit2_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_image_blit2(s: &mut Synth) {
-    s.i32(-1000337008);
+    s.i32(1000337008);
     crate::chain::synth(s, super::chain_tables::CHAIN_IMAGE_BLIT2, false);
     synth_image_blit2_body(s);
 }
@@ -2251,7 +2251,7 @@ pub unsafe fn encode_image_copy2_body(e: &mut Encoder<'_>, v: &vk::ImageCopy2<'_
 /// # Safety
 /// Every pointer reachable from `v` must be valid for the lengths its members state.
 pub unsafe fn encode_image_copy2(e: &mut Encoder<'_>, v: &vk::ImageCopy2<'_>) {
-    e.i32(-1000337007);
+    e.i32(1000337007);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -2275,7 +2275,7 @@ pub fn decode_image_copy2_body<'a>(d: &mut Decoder<'_>, a: &'a Bump, out: &mut v
 }
 /// Decodes `VkImageCopy2` (full form) into the arena.
 pub fn decode_image_copy2<'a>(d: &mut Decoder<'_>, a: &'a Bump, out: &mut vk::ImageCopy2<'a>) {
-    d.stype(-1000337007);
+    d.stype(1000337007);
     out.p_next = crate::chain::decode(d, a, super::chain_tables::CHAIN_IMAGE_COPY2, false) as _;
     decode_image_copy2_body(d, a, out);
 }
@@ -2290,7 +2290,7 @@ pub fn synth_image_copy2_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_image_copy2(s: &mut Synth) {
-    s.i32(-1000337007);
+    s.i32(1000337007);
     crate::chain::synth(s, super::chain_tables::CHAIN_IMAGE_COPY2, false);
     synth_image_copy2_body(s);
 }
@@ -2402,7 +2402,7 @@ pub unsafe fn encode_image_memory_barrier2_body(
 /// # Safety
 /// Every pointer reachable from `v` must be valid for the lengths its members state.
 pub unsafe fn encode_image_memory_barrier2(e: &mut Encoder<'_>, v: &vk::ImageMemoryBarrier2<'_>) {
-    e.i32(-1000314002);
+    e.i32(1000314002);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -2439,7 +2439,7 @@ pub fn decode_image_memory_barrier2<'a>(
     a: &'a Bump,
     out: &mut vk::ImageMemoryBarrier2<'a>,
 ) {
-    d.stype(-1000314002);
+    d.stype(1000314002);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -2464,7 +2464,7 @@ pub fn synth_image_memory_barrier2_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_image_memory_barrier2(s: &mut Synth) {
-    s.i32(-1000314002);
+    s.i32(1000314002);
     crate::chain::synth(s, super::chain_tables::CHAIN_IMAGE_MEMORY_BARRIER2, false);
     synth_image_memory_barrier2_body(s);
 }
@@ -2526,7 +2526,7 @@ pub unsafe fn encode_image_resolve2_body(e: &mut Encoder<'_>, v: &vk::ImageResol
 /// # Safety
 /// Every pointer reachable from `v` must be valid for the lengths its members state.
 pub unsafe fn encode_image_resolve2(e: &mut Encoder<'_>, v: &vk::ImageResolve2<'_>) {
-    e.i32(-1000337010);
+    e.i32(1000337010);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -2558,7 +2558,7 @@ pub fn decode_image_resolve2<'a>(
     a: &'a Bump,
     out: &mut vk::ImageResolve2<'a>,
 ) {
-    d.stype(-1000337010);
+    d.stype(1000337010);
     out.p_next = crate::chain::decode(d, a, super::chain_tables::CHAIN_IMAGE_RESOLVE2, false) as _;
     decode_image_resolve2_body(d, a, out);
 }
@@ -2573,7 +2573,7 @@ pub fn synth_image_resolve2_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_image_resolve2(s: &mut Synth) {
-    s.i32(-1000337010);
+    s.i32(1000337010);
     crate::chain::synth(s, super::chain_tables::CHAIN_IMAGE_RESOLVE2, false);
     synth_image_resolve2_body(s);
 }
@@ -2755,7 +2755,7 @@ pub unsafe fn encode_render_pass_attachment_begin_info(
     e: &mut Encoder<'_>,
     v: &vk::RenderPassAttachmentBeginInfo<'_>,
 ) {
-    e.i32(-1000108003);
+    e.i32(1000108003);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -2795,7 +2795,7 @@ pub fn decode_render_pass_attachment_begin_info<'a>(
     a: &'a Bump,
     out: &mut vk::RenderPassAttachmentBeginInfo<'a>,
 ) {
-    d.stype(-1000108003);
+    d.stype(1000108003);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -2823,7 +2823,7 @@ pub fn synth_render_pass_attachment_begin_info_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_render_pass_attachment_begin_info(s: &mut Synth) {
-    s.i32(-1000108003);
+    s.i32(1000108003);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_RENDER_PASS_ATTACHMENT_BEGIN_INFO,
@@ -2967,7 +2967,7 @@ pub unsafe fn encode_rendering_attachment_info(
     e: &mut Encoder<'_>,
     v: &vk::RenderingAttachmentInfo<'_>,
 ) {
-    e.i32(-1000044001);
+    e.i32(1000044001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -3002,7 +3002,7 @@ pub fn decode_rendering_attachment_info<'a>(
     a: &'a Bump,
     out: &mut vk::RenderingAttachmentInfo<'a>,
 ) {
-    d.stype(-1000044001);
+    d.stype(1000044001);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -3025,7 +3025,7 @@ pub fn synth_rendering_attachment_info_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_rendering_attachment_info(s: &mut Synth) {
-    s.i32(-1000044001);
+    s.i32(1000044001);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_RENDERING_ATTACHMENT_INFO,
@@ -3055,7 +3055,7 @@ pub unsafe fn encode_rendering_fragment_shading_rate_attachment_info_khr(
     e: &mut Encoder<'_>,
     v: &vk::RenderingFragmentShadingRateAttachmentInfoKHR<'_>,
 ) {
-    e.i32(-1000044006);
+    e.i32(1000044006);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -3085,7 +3085,7 @@ pub fn decode_rendering_fragment_shading_rate_attachment_info_khr<'a>(
     a: &'a Bump,
     out: &mut vk::RenderingFragmentShadingRateAttachmentInfoKHR<'a>,
 ) {
-    d.stype(-1000044006);
+    d.stype(1000044006);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -3103,7 +3103,7 @@ pub fn synth_rendering_fragment_shading_rate_attachment_info_khr_body(s: &mut Sy
 }
 #[cfg(feature = "synth")]
 pub fn synth_rendering_fragment_shading_rate_attachment_info_khr(s: &mut Synth) {
-    s.i32(-1000044006);
+    s.i32(1000044006);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_RENDERING_FRAGMENT_SHADING_RATE_ATTACHMENT_INFO_KHR,
@@ -3156,7 +3156,7 @@ pub unsafe fn encode_rendering_info_body(e: &mut Encoder<'_>, v: &vk::RenderingI
 /// # Safety
 /// Every pointer reachable from `v` must be valid for the lengths its members state.
 pub unsafe fn encode_rendering_info(e: &mut Encoder<'_>, v: &vk::RenderingInfo<'_>) {
-    e.i32(-1000044000);
+    e.i32(1000044000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -3218,7 +3218,7 @@ pub fn decode_rendering_info<'a>(
     a: &'a Bump,
     out: &mut vk::RenderingInfo<'a>,
 ) {
-    d.stype(-1000044000);
+    d.stype(1000044000);
     out.p_next = crate::chain::decode(d, a, super::chain_tables::CHAIN_RENDERING_INFO, false) as _;
     decode_rendering_info_body(d, a, out);
 }
@@ -3257,7 +3257,7 @@ pub fn synth_rendering_info_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_rendering_info(s: &mut Synth) {
-    s.i32(-1000044000);
+    s.i32(1000044000);
     crate::chain::synth(s, super::chain_tables::CHAIN_RENDERING_INFO, false);
     synth_rendering_info_body(s);
 }
@@ -3289,7 +3289,7 @@ pub unsafe fn encode_resolve_image_info2_body(e: &mut Encoder<'_>, v: &vk::Resol
 /// # Safety
 /// Every pointer reachable from `v` must be valid for the lengths its members state.
 pub unsafe fn encode_resolve_image_info2(e: &mut Encoder<'_>, v: &vk::ResolveImageInfo2<'_>) {
-    e.i32(-1000337005);
+    e.i32(1000337005);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -3333,7 +3333,7 @@ pub fn decode_resolve_image_info2<'a>(
     a: &'a Bump,
     out: &mut vk::ResolveImageInfo2<'a>,
 ) {
-    d.stype(-1000337005);
+    d.stype(1000337005);
     out.p_next =
         crate::chain::decode(d, a, super::chain_tables::CHAIN_RESOLVE_IMAGE_INFO2, false) as _;
     decode_resolve_image_info2_body(d, a, out);
@@ -3361,7 +3361,7 @@ pub fn synth_resolve_image_info2_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_resolve_image_info2(s: &mut Synth) {
-    s.i32(-1000337005);
+    s.i32(1000337005);
     crate::chain::synth(s, super::chain_tables::CHAIN_RESOLVE_IMAGE_INFO2, false);
     synth_resolve_image_info2_body(s);
 }
@@ -3378,7 +3378,7 @@ pub unsafe fn encode_subpass_begin_info_body(e: &mut Encoder<'_>, v: &vk::Subpas
 /// # Safety
 /// Every pointer reachable from `v` must be valid for the lengths its members state.
 pub unsafe fn encode_subpass_begin_info(e: &mut Encoder<'_>, v: &vk::SubpassBeginInfo<'_>) {
-    e.i32(-1000109005);
+    e.i32(1000109005);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -3406,7 +3406,7 @@ pub fn decode_subpass_begin_info<'a>(
     a: &'a Bump,
     out: &mut vk::SubpassBeginInfo<'a>,
 ) {
-    d.stype(-1000109005);
+    d.stype(1000109005);
     out.p_next =
         crate::chain::decode(d, a, super::chain_tables::CHAIN_SUBPASS_BEGIN_INFO, false) as _;
     decode_subpass_begin_info_body(d, a, out);
@@ -3418,7 +3418,7 @@ pub fn synth_subpass_begin_info_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_subpass_begin_info(s: &mut Synth) {
-    s.i32(-1000109005);
+    s.i32(1000109005);
     crate::chain::synth(s, super::chain_tables::CHAIN_SUBPASS_BEGIN_INFO, false);
     synth_subpass_begin_info_body(s);
 }
@@ -3434,7 +3434,7 @@ pub unsafe fn encode_subpass_end_info_body(e: &mut Encoder<'_>, v: &vk::SubpassE
 /// # Safety
 /// Every pointer reachable from `v` must be valid for the lengths its members state.
 pub unsafe fn encode_subpass_end_info(e: &mut Encoder<'_>, v: &vk::SubpassEndInfo<'_>) {
-    e.i32(-1000109006);
+    e.i32(1000109006);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -3461,7 +3461,7 @@ pub fn decode_subpass_end_info<'a>(
     a: &'a Bump,
     out: &mut vk::SubpassEndInfo<'a>,
 ) {
-    d.stype(-1000109006);
+    d.stype(1000109006);
     out.p_next =
         crate::chain::decode(d, a, super::chain_tables::CHAIN_SUBPASS_END_INFO, false) as _;
     decode_subpass_end_info_body(d, a, out);
@@ -3471,7 +3471,7 @@ pub fn decode_subpass_end_info<'a>(
 pub fn synth_subpass_end_info_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_subpass_end_info(s: &mut Synth) {
-    s.i32(-1000109006);
+    s.i32(1000109006);
     crate::chain::synth(s, super::chain_tables::CHAIN_SUBPASS_END_INFO, false);
     synth_subpass_end_info_body(s);
 }
@@ -3497,7 +3497,7 @@ pub unsafe fn encode_vertex_input_attribute_description2_ext(
     e: &mut Encoder<'_>,
     v: &vk::VertexInputAttributeDescription2EXT<'_>,
 ) {
-    e.i32(-1000352002);
+    e.i32(1000352002);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -3528,7 +3528,7 @@ pub fn decode_vertex_input_attribute_description2_ext<'a>(
     a: &'a Bump,
     out: &mut vk::VertexInputAttributeDescription2EXT<'a>,
 ) {
-    d.stype(-1000352002);
+    d.stype(1000352002);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -3547,7 +3547,7 @@ pub fn synth_vertex_input_attribute_description2_ext_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_vertex_input_attribute_description2_ext(s: &mut Synth) {
-    s.i32(-1000352002);
+    s.i32(1000352002);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_VERTEX_INPUT_ATTRIBUTE_DESCRIPTION2_EXT,
@@ -3577,7 +3577,7 @@ pub unsafe fn encode_vertex_input_binding_description2_ext(
     e: &mut Encoder<'_>,
     v: &vk::VertexInputBindingDescription2EXT<'_>,
 ) {
-    e.i32(-1000352001);
+    e.i32(1000352001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -3608,7 +3608,7 @@ pub fn decode_vertex_input_binding_description2_ext<'a>(
     a: &'a Bump,
     out: &mut vk::VertexInputBindingDescription2EXT<'a>,
 ) {
-    d.stype(-1000352001);
+    d.stype(1000352001);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -3627,7 +3627,7 @@ pub fn synth_vertex_input_binding_description2_ext_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_vertex_input_binding_description2_ext(s: &mut Synth) {
-    s.i32(-1000352001);
+    s.i32(1000352001);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_VERTEX_INPUT_BINDING_DESCRIPTION2_EXT,

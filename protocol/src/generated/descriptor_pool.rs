@@ -150,7 +150,7 @@ pub unsafe fn encode_descriptor_pool_inline_uniform_block_create_info(
     e: &mut Encoder<'_>,
     v: &vk::DescriptorPoolInlineUniformBlockCreateInfo<'_>,
 ) {
-    e.i32(-1000138003);
+    e.i32(1000138003);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -178,7 +178,7 @@ pub fn decode_descriptor_pool_inline_uniform_block_create_info<'a>(
     a: &'a Bump,
     out: &mut vk::DescriptorPoolInlineUniformBlockCreateInfo<'a>,
 ) {
-    d.stype(-1000138003);
+    d.stype(1000138003);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -194,7 +194,7 @@ pub fn synth_descriptor_pool_inline_uniform_block_create_info_body(s: &mut Synth
 }
 #[cfg(feature = "synth")]
 pub fn synth_descriptor_pool_inline_uniform_block_create_info(s: &mut Synth) {
-    s.i32(-1000138003);
+    s.i32(1000138003);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_DESCRIPTOR_POOL_INLINE_UNIFORM_BLOCK_CREATE_INFO,

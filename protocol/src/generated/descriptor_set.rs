@@ -289,7 +289,7 @@ pub unsafe fn encode_descriptor_set_variable_descriptor_count_allocate_info(
     e: &mut Encoder<'_>,
     v: &vk::DescriptorSetVariableDescriptorCountAllocateInfo<'_>,
 ) {
-    e.i32(-1000161003);
+    e.i32(1000161003);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -329,7 +329,7 @@ pub fn decode_descriptor_set_variable_descriptor_count_allocate_info<'a>(
     a: &'a Bump,
     out: &mut vk::DescriptorSetVariableDescriptorCountAllocateInfo<'a>,
 ) {
-    d.stype(-1000161003);
+    d.stype(1000161003);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -357,7 +357,7 @@ pub fn synth_descriptor_set_variable_descriptor_count_allocate_info_body(s: &mut
 }
 #[cfg(feature = "synth")]
 pub fn synth_descriptor_set_variable_descriptor_count_allocate_info(s: &mut Synth) {
-    s.i32(-1000161003);
+    s.i32(1000161003);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_DESCRIPTOR_SET_VARIABLE_DESCRIPTOR_COUNT_ALLOCATE_INFO,
@@ -392,7 +392,7 @@ pub unsafe fn encode_write_descriptor_set_inline_uniform_block(
     e: &mut Encoder<'_>,
     v: &vk::WriteDescriptorSetInlineUniformBlock<'_>,
 ) {
-    e.i32(-1000138002);
+    e.i32(1000138002);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -424,7 +424,7 @@ pub fn decode_write_descriptor_set_inline_uniform_block<'a>(
     a: &'a Bump,
     out: &mut vk::WriteDescriptorSetInlineUniformBlock<'a>,
 ) {
-    d.stype(-1000138002);
+    d.stype(1000138002);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -450,7 +450,7 @@ pub fn synth_write_descriptor_set_inline_uniform_block_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_write_descriptor_set_inline_uniform_block(s: &mut Synth) {
-    s.i32(-1000138002);
+    s.i32(1000138002);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_WRITE_DESCRIPTOR_SET_INLINE_UNIFORM_BLOCK,

@@ -117,7 +117,7 @@ pub unsafe fn encode_descriptor_set_layout_binding_flags_create_info(
     e: &mut Encoder<'_>,
     v: &vk::DescriptorSetLayoutBindingFlagsCreateInfo<'_>,
 ) {
-    e.i32(-1000161000);
+    e.i32(1000161000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -157,7 +157,7 @@ pub fn decode_descriptor_set_layout_binding_flags_create_info<'a>(
     a: &'a Bump,
     out: &mut vk::DescriptorSetLayoutBindingFlagsCreateInfo<'a>,
 ) {
-    d.stype(-1000161000);
+    d.stype(1000161000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -185,7 +185,7 @@ pub fn synth_descriptor_set_layout_binding_flags_create_info_body(s: &mut Synth)
 }
 #[cfg(feature = "synth")]
 pub fn synth_descriptor_set_layout_binding_flags_create_info(s: &mut Synth) {
-    s.i32(-1000161000);
+    s.i32(1000161000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_DESCRIPTOR_SET_LAYOUT_BINDING_FLAGS_CREATE_INFO,
@@ -321,7 +321,7 @@ pub unsafe fn encode_descriptor_set_layout_support(
     e: &mut Encoder<'_>,
     v: &vk::DescriptorSetLayoutSupport<'_>,
 ) {
-    e.i32(-1000168001);
+    e.i32(1000168001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -352,7 +352,7 @@ pub unsafe fn encode_descriptor_set_layout_support_partial(
     e: &mut Encoder<'_>,
     v: &vk::DescriptorSetLayoutSupport<'_>,
 ) {
-    e.i32(-1000168001);
+    e.i32(1000168001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -384,7 +384,7 @@ pub unsafe fn decode_into_descriptor_set_layout_support(
     d: &mut Decoder<'_>,
     out: &mut vk::DescriptorSetLayoutSupport<'_>,
 ) {
-    d.stype(-1000168001);
+    d.stype(1000168001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -404,7 +404,7 @@ pub fn decode_descriptor_set_layout_support_partial<'a>(
     a: &'a Bump,
     out: &mut vk::DescriptorSetLayoutSupport<'a>,
 ) {
-    d.stype(-1000168001);
+    d.stype(1000168001);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -418,7 +418,7 @@ pub fn decode_descriptor_set_layout_support_partial<'a>(
 pub fn synth_descriptor_set_layout_support_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_descriptor_set_layout_support_partial(s: &mut Synth) {
-    s.i32(-1000168001);
+    s.i32(1000168001);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_DESCRIPTOR_SET_LAYOUT_SUPPORT,
@@ -445,7 +445,7 @@ pub unsafe fn encode_descriptor_set_variable_descriptor_count_layout_support(
     e: &mut Encoder<'_>,
     v: &vk::DescriptorSetVariableDescriptorCountLayoutSupport<'_>,
 ) {
-    e.i32(-1000161004);
+    e.i32(1000161004);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -476,7 +476,7 @@ pub unsafe fn encode_descriptor_set_variable_descriptor_count_layout_support_par
     e: &mut Encoder<'_>,
     v: &vk::DescriptorSetVariableDescriptorCountLayoutSupport<'_>,
 ) {
-    e.i32(-1000161004);
+    e.i32(1000161004);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -508,7 +508,7 @@ pub unsafe fn decode_into_descriptor_set_variable_descriptor_count_layout_suppor
     d: &mut Decoder<'_>,
     out: &mut vk::DescriptorSetVariableDescriptorCountLayoutSupport<'_>,
 ) {
-    d.stype(-1000161004);
+    d.stype(1000161004);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -528,7 +528,7 @@ pub fn decode_descriptor_set_variable_descriptor_count_layout_support_partial<'a
     a: &'a Bump,
     out: &mut vk::DescriptorSetVariableDescriptorCountLayoutSupport<'a>,
 ) {
-    d.stype(-1000161004);
+    d.stype(1000161004);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -542,7 +542,7 @@ pub fn decode_descriptor_set_variable_descriptor_count_layout_support_partial<'a
 pub fn synth_descriptor_set_variable_descriptor_count_layout_support_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_descriptor_set_variable_descriptor_count_layout_support_partial(s: &mut Synth) {
-    s.i32(-1000161004);
+    s.i32(1000161004);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_DESCRIPTOR_SET_VARIABLE_DESCRIPTOR_COUNT_LAYOUT_SUPPORT,

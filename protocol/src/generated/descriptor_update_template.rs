@@ -55,7 +55,7 @@ pub unsafe fn encode_descriptor_update_template_create_info(
     e: &mut Encoder<'_>,
     v: &vk::DescriptorUpdateTemplateCreateInfo<'_>,
 ) {
-    e.i32(-1000085000);
+    e.i32(1000085000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -101,7 +101,7 @@ pub fn decode_descriptor_update_template_create_info<'a>(
     a: &'a Bump,
     out: &mut vk::DescriptorUpdateTemplateCreateInfo<'a>,
 ) {
-    d.stype(-1000085000);
+    d.stype(1000085000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -135,7 +135,7 @@ pub fn synth_descriptor_update_template_create_info_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_descriptor_update_template_create_info(s: &mut Synth) {
-    s.i32(-1000085000);
+    s.i32(1000085000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_DESCRIPTOR_UPDATE_TEMPLATE_CREATE_INFO,

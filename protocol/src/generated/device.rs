@@ -38,7 +38,7 @@ pub unsafe fn encode_calibrated_timestamp_info_khr(
     e: &mut Encoder<'_>,
     v: &vk::CalibratedTimestampInfoKHR<'_>,
 ) {
-    e.i32(-1000184000);
+    e.i32(1000184000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -66,7 +66,7 @@ pub fn decode_calibrated_timestamp_info_khr<'a>(
     a: &'a Bump,
     out: &mut vk::CalibratedTimestampInfoKHR<'a>,
 ) {
-    d.stype(-1000184000);
+    d.stype(1000184000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -82,7 +82,7 @@ pub fn synth_calibrated_timestamp_info_khr_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_calibrated_timestamp_info_khr(s: &mut Synth) {
-    s.i32(-1000184000);
+    s.i32(1000184000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_CALIBRATED_TIMESTAMP_INFO_KHR,
@@ -358,7 +358,7 @@ pub unsafe fn encode_device_group_device_create_info(
     e: &mut Encoder<'_>,
     v: &vk::DeviceGroupDeviceCreateInfo<'_>,
 ) {
-    e.i32(-1000070001);
+    e.i32(1000070001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -398,7 +398,7 @@ pub fn decode_device_group_device_create_info<'a>(
     a: &'a Bump,
     out: &mut vk::DeviceGroupDeviceCreateInfo<'a>,
 ) {
-    d.stype(-1000070001);
+    d.stype(1000070001);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -426,7 +426,7 @@ pub fn synth_device_group_device_create_info_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_device_group_device_create_info(s: &mut Synth) {
-    s.i32(-1000070001);
+    s.i32(1000070001);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_DEVICE_GROUP_DEVICE_CREATE_INFO,
@@ -453,7 +453,7 @@ pub unsafe fn encode_device_private_data_create_info(
     e: &mut Encoder<'_>,
     v: &vk::DevicePrivateDataCreateInfo<'_>,
 ) {
-    e.i32(-1000295001);
+    e.i32(1000295001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -481,7 +481,7 @@ pub fn decode_device_private_data_create_info<'a>(
     a: &'a Bump,
     out: &mut vk::DevicePrivateDataCreateInfo<'a>,
 ) {
-    d.stype(-1000295001);
+    d.stype(1000295001);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -497,7 +497,7 @@ pub fn synth_device_private_data_create_info_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_device_private_data_create_info(s: &mut Synth) {
-    s.i32(-1000295001);
+    s.i32(1000295001);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_DEVICE_PRIVATE_DATA_CREATE_INFO,
@@ -631,7 +631,7 @@ pub unsafe fn encode_device_queue_info2_body(e: &mut Encoder<'_>, v: &vk::Device
 /// # Safety
 /// Every pointer reachable from `v` must be valid for the lengths its members state.
 pub unsafe fn encode_device_queue_info2(e: &mut Encoder<'_>, v: &vk::DeviceQueueInfo2<'_>) {
-    e.i32(-1000145003);
+    e.i32(1000145003);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -661,7 +661,7 @@ pub fn decode_device_queue_info2<'a>(
     a: &'a Bump,
     out: &mut vk::DeviceQueueInfo2<'a>,
 ) {
-    d.stype(-1000145003);
+    d.stype(1000145003);
     out.p_next =
         crate::chain::decode(d, a, super::chain_tables::CHAIN_DEVICE_QUEUE_INFO2, false) as _;
     decode_device_queue_info2_body(d, a, out);
@@ -675,7 +675,7 @@ pub fn synth_device_queue_info2_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_device_queue_info2(s: &mut Synth) {
-    s.i32(-1000145003);
+    s.i32(1000145003);
     crate::chain::synth(s, super::chain_tables::CHAIN_DEVICE_QUEUE_INFO2, false);
     synth_device_queue_info2_body(s);
 }
@@ -878,7 +878,7 @@ pub unsafe fn encode_drm_format_modifier_properties_list2_ext(
     e: &mut Encoder<'_>,
     v: &vk::DrmFormatModifierPropertiesList2EXT<'_>,
 ) {
-    e.i32(-1000158006);
+    e.i32(1000158006);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -921,7 +921,7 @@ pub unsafe fn encode_drm_format_modifier_properties_list2_ext_partial(
     e: &mut Encoder<'_>,
     v: &vk::DrmFormatModifierPropertiesList2EXT<'_>,
 ) {
-    e.i32(-1000158006);
+    e.i32(1000158006);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -968,7 +968,7 @@ pub unsafe fn decode_into_drm_format_modifier_properties_list2_ext(
     d: &mut Decoder<'_>,
     out: &mut vk::DrmFormatModifierPropertiesList2EXT<'_>,
 ) {
-    d.stype(-1000158006);
+    d.stype(1000158006);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -1001,7 +1001,7 @@ pub fn decode_drm_format_modifier_properties_list2_ext_partial<'a>(
     a: &'a Bump,
     out: &mut vk::DrmFormatModifierPropertiesList2EXT<'a>,
 ) {
-    d.stype(-1000158006);
+    d.stype(1000158006);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -1029,7 +1029,7 @@ pub fn synth_drm_format_modifier_properties_list2_ext_partial_body(s: &mut Synth
 }
 #[cfg(feature = "synth")]
 pub fn synth_drm_format_modifier_properties_list2_ext_partial(s: &mut Synth) {
-    s.i32(-1000158006);
+    s.i32(1000158006);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_DRM_FORMAT_MODIFIER_PROPERTIES_LIST2_EXT,
@@ -1067,7 +1067,7 @@ pub unsafe fn encode_drm_format_modifier_properties_list_ext(
     e: &mut Encoder<'_>,
     v: &vk::DrmFormatModifierPropertiesListEXT<'_>,
 ) {
-    e.i32(-1000158000);
+    e.i32(1000158000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -1110,7 +1110,7 @@ pub unsafe fn encode_drm_format_modifier_properties_list_ext_partial(
     e: &mut Encoder<'_>,
     v: &vk::DrmFormatModifierPropertiesListEXT<'_>,
 ) {
-    e.i32(-1000158000);
+    e.i32(1000158000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -1157,7 +1157,7 @@ pub unsafe fn decode_into_drm_format_modifier_properties_list_ext(
     d: &mut Decoder<'_>,
     out: &mut vk::DrmFormatModifierPropertiesListEXT<'_>,
 ) {
-    d.stype(-1000158000);
+    d.stype(1000158000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -1190,7 +1190,7 @@ pub fn decode_drm_format_modifier_properties_list_ext_partial<'a>(
     a: &'a Bump,
     out: &mut vk::DrmFormatModifierPropertiesListEXT<'a>,
 ) {
-    d.stype(-1000158000);
+    d.stype(1000158000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -1218,7 +1218,7 @@ pub fn synth_drm_format_modifier_properties_list_ext_partial_body(s: &mut Synth)
 }
 #[cfg(feature = "synth")]
 pub fn synth_drm_format_modifier_properties_list_ext_partial(s: &mut Synth) {
-    s.i32(-1000158000);
+    s.i32(1000158000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_DRM_FORMAT_MODIFIER_PROPERTIES_LIST_EXT,
@@ -1246,7 +1246,7 @@ pub unsafe fn encode_external_buffer_properties(
     e: &mut Encoder<'_>,
     v: &vk::ExternalBufferProperties<'_>,
 ) {
-    e.i32(-1000071003);
+    e.i32(1000071003);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -1279,7 +1279,7 @@ pub unsafe fn encode_external_buffer_properties_partial(
     e: &mut Encoder<'_>,
     v: &vk::ExternalBufferProperties<'_>,
 ) {
-    e.i32(-1000071003);
+    e.i32(1000071003);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -1312,7 +1312,7 @@ pub unsafe fn decode_into_external_buffer_properties(
     d: &mut Decoder<'_>,
     out: &mut vk::ExternalBufferProperties<'_>,
 ) {
-    d.stype(-1000071003);
+    d.stype(1000071003);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -1333,7 +1333,7 @@ pub fn decode_external_buffer_properties_partial<'a>(
     a: &'a Bump,
     out: &mut vk::ExternalBufferProperties<'a>,
 ) {
-    d.stype(-1000071003);
+    d.stype(1000071003);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -1349,7 +1349,7 @@ pub fn synth_external_buffer_properties_partial_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_external_buffer_properties_partial(s: &mut Synth) {
-    s.i32(-1000071003);
+    s.i32(1000071003);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_EXTERNAL_BUFFER_PROPERTIES,
@@ -1378,7 +1378,7 @@ pub unsafe fn encode_external_fence_properties(
     e: &mut Encoder<'_>,
     v: &vk::ExternalFenceProperties<'_>,
 ) {
-    e.i32(-1000112001);
+    e.i32(1000112001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -1409,7 +1409,7 @@ pub unsafe fn encode_external_fence_properties_partial(
     e: &mut Encoder<'_>,
     v: &vk::ExternalFenceProperties<'_>,
 ) {
-    e.i32(-1000112001);
+    e.i32(1000112001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -1443,7 +1443,7 @@ pub unsafe fn decode_into_external_fence_properties(
     d: &mut Decoder<'_>,
     out: &mut vk::ExternalFenceProperties<'_>,
 ) {
-    d.stype(-1000112001);
+    d.stype(1000112001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -1463,7 +1463,7 @@ pub fn decode_external_fence_properties_partial<'a>(
     a: &'a Bump,
     out: &mut vk::ExternalFenceProperties<'a>,
 ) {
-    d.stype(-1000112001);
+    d.stype(1000112001);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -1477,7 +1477,7 @@ pub fn decode_external_fence_properties_partial<'a>(
 pub fn synth_external_fence_properties_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_external_fence_properties_partial(s: &mut Synth) {
-    s.i32(-1000112001);
+    s.i32(1000112001);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_EXTERNAL_FENCE_PROPERTIES,
@@ -1505,7 +1505,7 @@ pub unsafe fn encode_external_image_format_properties(
     e: &mut Encoder<'_>,
     v: &vk::ExternalImageFormatProperties<'_>,
 ) {
-    e.i32(-1000071001);
+    e.i32(1000071001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -1538,7 +1538,7 @@ pub unsafe fn encode_external_image_format_properties_partial(
     e: &mut Encoder<'_>,
     v: &vk::ExternalImageFormatProperties<'_>,
 ) {
-    e.i32(-1000071001);
+    e.i32(1000071001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -1571,7 +1571,7 @@ pub unsafe fn decode_into_external_image_format_properties(
     d: &mut Decoder<'_>,
     out: &mut vk::ExternalImageFormatProperties<'_>,
 ) {
-    d.stype(-1000071001);
+    d.stype(1000071001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -1592,7 +1592,7 @@ pub fn decode_external_image_format_properties_partial<'a>(
     a: &'a Bump,
     out: &mut vk::ExternalImageFormatProperties<'a>,
 ) {
-    d.stype(-1000071001);
+    d.stype(1000071001);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -1608,7 +1608,7 @@ pub fn synth_external_image_format_properties_partial_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_external_image_format_properties_partial(s: &mut Synth) {
-    s.i32(-1000071001);
+    s.i32(1000071001);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_EXTERNAL_IMAGE_FORMAT_PROPERTIES,
@@ -1686,7 +1686,7 @@ pub unsafe fn encode_external_semaphore_properties(
     e: &mut Encoder<'_>,
     v: &vk::ExternalSemaphoreProperties<'_>,
 ) {
-    e.i32(-1000076001);
+    e.i32(1000076001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -1717,7 +1717,7 @@ pub unsafe fn encode_external_semaphore_properties_partial(
     e: &mut Encoder<'_>,
     v: &vk::ExternalSemaphoreProperties<'_>,
 ) {
-    e.i32(-1000076001);
+    e.i32(1000076001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -1751,7 +1751,7 @@ pub unsafe fn decode_into_external_semaphore_properties(
     d: &mut Decoder<'_>,
     out: &mut vk::ExternalSemaphoreProperties<'_>,
 ) {
-    d.stype(-1000076001);
+    d.stype(1000076001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -1771,7 +1771,7 @@ pub fn decode_external_semaphore_properties_partial<'a>(
     a: &'a Bump,
     out: &mut vk::ExternalSemaphoreProperties<'a>,
 ) {
-    d.stype(-1000076001);
+    d.stype(1000076001);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -1785,7 +1785,7 @@ pub fn decode_external_semaphore_properties_partial<'a>(
 pub fn synth_external_semaphore_properties_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_external_semaphore_properties_partial(s: &mut Synth) {
-    s.i32(-1000076001);
+    s.i32(1000076001);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_EXTERNAL_SEMAPHORE_PROPERTIES,
@@ -1847,7 +1847,7 @@ pub unsafe fn encode_format_properties2_body(e: &mut Encoder<'_>, v: &vk::Format
 /// # Safety
 /// Every pointer reachable from `v` must be valid for the lengths its members state.
 pub unsafe fn encode_format_properties2(e: &mut Encoder<'_>, v: &vk::FormatProperties2<'_>) {
-    e.i32(-1000059002);
+    e.i32(1000059002);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -1880,7 +1880,7 @@ pub unsafe fn encode_format_properties2_partial(
     e: &mut Encoder<'_>,
     v: &vk::FormatProperties2<'_>,
 ) {
-    e.i32(-1000059002);
+    e.i32(1000059002);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -1913,7 +1913,7 @@ pub unsafe fn decode_into_format_properties2(
     d: &mut Decoder<'_>,
     out: &mut vk::FormatProperties2<'_>,
 ) {
-    d.stype(-1000059002);
+    d.stype(1000059002);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -1934,7 +1934,7 @@ pub fn decode_format_properties2_partial<'a>(
     a: &'a Bump,
     out: &mut vk::FormatProperties2<'a>,
 ) {
-    d.stype(-1000059002);
+    d.stype(1000059002);
     out.p_next =
         crate::chain::decode(d, a, super::chain_tables::CHAIN_FORMAT_PROPERTIES2, true) as _;
     decode_format_properties2_partial_body(d, a, out);
@@ -1946,7 +1946,7 @@ pub fn synth_format_properties2_partial_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_format_properties2_partial(s: &mut Synth) {
-    s.i32(-1000059002);
+    s.i32(1000059002);
     crate::chain::synth(s, super::chain_tables::CHAIN_FORMAT_PROPERTIES2, true);
     synth_format_properties2_partial_body(s);
 }
@@ -1965,7 +1965,7 @@ pub unsafe fn encode_format_properties3_body(e: &mut Encoder<'_>, v: &vk::Format
 /// # Safety
 /// Every pointer reachable from `v` must be valid for the lengths its members state.
 pub unsafe fn encode_format_properties3(e: &mut Encoder<'_>, v: &vk::FormatProperties3<'_>) {
-    e.i32(-1000360000);
+    e.i32(1000360000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -1996,7 +1996,7 @@ pub unsafe fn encode_format_properties3_partial(
     e: &mut Encoder<'_>,
     v: &vk::FormatProperties3<'_>,
 ) {
-    e.i32(-1000360000);
+    e.i32(1000360000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -2030,7 +2030,7 @@ pub unsafe fn decode_into_format_properties3(
     d: &mut Decoder<'_>,
     out: &mut vk::FormatProperties3<'_>,
 ) {
-    d.stype(-1000360000);
+    d.stype(1000360000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -2050,7 +2050,7 @@ pub fn decode_format_properties3_partial<'a>(
     a: &'a Bump,
     out: &mut vk::FormatProperties3<'a>,
 ) {
-    d.stype(-1000360000);
+    d.stype(1000360000);
     out.p_next =
         crate::chain::decode(d, a, super::chain_tables::CHAIN_FORMAT_PROPERTIES3, true) as _;
     decode_format_properties3_partial_body(d, a, out);
@@ -2060,7 +2060,7 @@ pub fn decode_format_properties3_partial<'a>(
 pub fn synth_format_properties3_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_format_properties3_partial(s: &mut Synth) {
-    s.i32(-1000360000);
+    s.i32(1000360000);
     crate::chain::synth(s, super::chain_tables::CHAIN_FORMAT_PROPERTIES3, true);
     synth_format_properties3_partial_body(s);
 }
@@ -2140,7 +2140,7 @@ pub unsafe fn encode_image_format_properties2(
     e: &mut Encoder<'_>,
     v: &vk::ImageFormatProperties2<'_>,
 ) {
-    e.i32(-1000059003);
+    e.i32(1000059003);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -2173,7 +2173,7 @@ pub unsafe fn encode_image_format_properties2_partial(
     e: &mut Encoder<'_>,
     v: &vk::ImageFormatProperties2<'_>,
 ) {
-    e.i32(-1000059003);
+    e.i32(1000059003);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -2206,7 +2206,7 @@ pub unsafe fn decode_into_image_format_properties2(
     d: &mut Decoder<'_>,
     out: &mut vk::ImageFormatProperties2<'_>,
 ) {
-    d.stype(-1000059003);
+    d.stype(1000059003);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -2227,7 +2227,7 @@ pub fn decode_image_format_properties2_partial<'a>(
     a: &'a Bump,
     out: &mut vk::ImageFormatProperties2<'a>,
 ) {
-    d.stype(-1000059003);
+    d.stype(1000059003);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -2243,7 +2243,7 @@ pub fn synth_image_format_properties2_partial_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_image_format_properties2_partial(s: &mut Synth) {
-    s.i32(-1000059003);
+    s.i32(1000059003);
     crate::chain::synth(s, super::chain_tables::CHAIN_IMAGE_FORMAT_PROPERTIES2, true);
     synth_image_format_properties2_partial_body(s);
 }
@@ -2337,7 +2337,7 @@ pub unsafe fn encode_physical_device16_bit_storage_features(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDevice16BitStorageFeatures<'_>,
 ) {
-    e.i32(-1000083000);
+    e.i32(1000083000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -2368,7 +2368,7 @@ pub fn decode_physical_device16_bit_storage_features<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDevice16BitStorageFeatures<'a>,
 ) {
-    d.stype(-1000083000);
+    d.stype(1000083000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -2387,7 +2387,7 @@ pub fn synth_physical_device16_bit_storage_features_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device16_bit_storage_features(s: &mut Synth) {
-    s.i32(-1000083000);
+    s.i32(1000083000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE16_BIT_STORAGE_FEATURES,
@@ -2413,7 +2413,7 @@ pub unsafe fn encode_physical_device16_bit_storage_features_partial(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDevice16BitStorageFeatures<'_>,
 ) {
-    e.i32(-1000083000);
+    e.i32(1000083000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -2448,7 +2448,7 @@ pub unsafe fn decode_into_physical_device16_bit_storage_features(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDevice16BitStorageFeatures<'_>,
 ) {
-    d.stype(-1000083000);
+    d.stype(1000083000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -2468,7 +2468,7 @@ pub fn decode_physical_device16_bit_storage_features_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDevice16BitStorageFeatures<'a>,
 ) {
-    d.stype(-1000083000);
+    d.stype(1000083000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -2482,7 +2482,7 @@ pub fn decode_physical_device16_bit_storage_features_partial<'a>(
 pub fn synth_physical_device16_bit_storage_features_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device16_bit_storage_features_partial(s: &mut Synth) {
-    s.i32(-1000083000);
+    s.i32(1000083000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE16_BIT_STORAGE_FEATURES,
@@ -2510,7 +2510,7 @@ pub unsafe fn encode_physical_device4444_formats_features_ext(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDevice4444FormatsFeaturesEXT<'_>,
 ) {
-    e.i32(-1000340000);
+    e.i32(1000340000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -2539,7 +2539,7 @@ pub fn decode_physical_device4444_formats_features_ext<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDevice4444FormatsFeaturesEXT<'a>,
 ) {
-    d.stype(-1000340000);
+    d.stype(1000340000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -2556,7 +2556,7 @@ pub fn synth_physical_device4444_formats_features_ext_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device4444_formats_features_ext(s: &mut Synth) {
-    s.i32(-1000340000);
+    s.i32(1000340000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE4444_FORMATS_FEATURES_EXT,
@@ -2582,7 +2582,7 @@ pub unsafe fn encode_physical_device4444_formats_features_ext_partial(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDevice4444FormatsFeaturesEXT<'_>,
 ) {
-    e.i32(-1000340000);
+    e.i32(1000340000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -2615,7 +2615,7 @@ pub unsafe fn decode_into_physical_device4444_formats_features_ext(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDevice4444FormatsFeaturesEXT<'_>,
 ) {
-    d.stype(-1000340000);
+    d.stype(1000340000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -2635,7 +2635,7 @@ pub fn decode_physical_device4444_formats_features_ext_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDevice4444FormatsFeaturesEXT<'a>,
 ) {
-    d.stype(-1000340000);
+    d.stype(1000340000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -2649,7 +2649,7 @@ pub fn decode_physical_device4444_formats_features_ext_partial<'a>(
 pub fn synth_physical_device4444_formats_features_ext_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device4444_formats_features_ext_partial(s: &mut Synth) {
-    s.i32(-1000340000);
+    s.i32(1000340000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE4444_FORMATS_FEATURES_EXT,
@@ -2678,7 +2678,7 @@ pub unsafe fn encode_physical_device8_bit_storage_features(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDevice8BitStorageFeatures<'_>,
 ) {
-    e.i32(-1000177000);
+    e.i32(1000177000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -2708,7 +2708,7 @@ pub fn decode_physical_device8_bit_storage_features<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDevice8BitStorageFeatures<'a>,
 ) {
-    d.stype(-1000177000);
+    d.stype(1000177000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -2726,7 +2726,7 @@ pub fn synth_physical_device8_bit_storage_features_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device8_bit_storage_features(s: &mut Synth) {
-    s.i32(-1000177000);
+    s.i32(1000177000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE8_BIT_STORAGE_FEATURES,
@@ -2752,7 +2752,7 @@ pub unsafe fn encode_physical_device8_bit_storage_features_partial(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDevice8BitStorageFeatures<'_>,
 ) {
-    e.i32(-1000177000);
+    e.i32(1000177000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -2786,7 +2786,7 @@ pub unsafe fn decode_into_physical_device8_bit_storage_features(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDevice8BitStorageFeatures<'_>,
 ) {
-    d.stype(-1000177000);
+    d.stype(1000177000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -2806,7 +2806,7 @@ pub fn decode_physical_device8_bit_storage_features_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDevice8BitStorageFeatures<'a>,
 ) {
-    d.stype(-1000177000);
+    d.stype(1000177000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -2820,7 +2820,7 @@ pub fn decode_physical_device8_bit_storage_features_partial<'a>(
 pub fn synth_physical_device8_bit_storage_features_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device8_bit_storage_features_partial(s: &mut Synth) {
-    s.i32(-1000177000);
+    s.i32(1000177000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE8_BIT_STORAGE_FEATURES,
@@ -2847,7 +2847,7 @@ pub unsafe fn encode_physical_device_attachment_feedback_loop_layout_features_ex
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT<'_>,
 ) {
-    e.i32(-1000339000);
+    e.i32(1000339000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -2875,7 +2875,7 @@ pub fn decode_physical_device_attachment_feedback_loop_layout_features_ext<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT<'a>,
 ) {
-    d.stype(-1000339000);
+    d.stype(1000339000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -2891,7 +2891,7 @@ pub fn synth_physical_device_attachment_feedback_loop_layout_features_ext_body(s
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_attachment_feedback_loop_layout_features_ext(s: &mut Synth) {
-    s.i32(-1000339000);
+    s.i32(1000339000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_ATTACHMENT_FEEDBACK_LOOP_LAYOUT_FEATURES_EXT,
@@ -2917,7 +2917,7 @@ pub unsafe fn encode_physical_device_attachment_feedback_loop_layout_features_ex
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT<'_>,
 ) {
-    e.i32(-1000339000);
+    e.i32(1000339000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -2951,7 +2951,7 @@ pub unsafe fn decode_into_physical_device_attachment_feedback_loop_layout_featur
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT<'_>,
 ) {
-    d.stype(-1000339000);
+    d.stype(1000339000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -2973,7 +2973,7 @@ pub fn decode_physical_device_attachment_feedback_loop_layout_features_ext_parti
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceAttachmentFeedbackLoopLayoutFeaturesEXT<'a>,
 ) {
-    d.stype(-1000339000);
+    d.stype(1000339000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -2990,7 +2990,7 @@ pub fn synth_physical_device_attachment_feedback_loop_layout_features_ext_partia
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_attachment_feedback_loop_layout_features_ext_partial(s: &mut Synth) {
-    s.i32(-1000339000);
+    s.i32(1000339000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_ATTACHMENT_FEEDBACK_LOOP_LAYOUT_FEATURES_EXT,
@@ -3018,7 +3018,7 @@ pub unsafe fn encode_physical_device_border_color_swizzle_features_ext(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceBorderColorSwizzleFeaturesEXT<'_>,
 ) {
-    e.i32(-1000411000);
+    e.i32(1000411000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -3047,7 +3047,7 @@ pub fn decode_physical_device_border_color_swizzle_features_ext<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceBorderColorSwizzleFeaturesEXT<'a>,
 ) {
-    d.stype(-1000411000);
+    d.stype(1000411000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -3064,7 +3064,7 @@ pub fn synth_physical_device_border_color_swizzle_features_ext_body(s: &mut Synt
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_border_color_swizzle_features_ext(s: &mut Synth) {
-    s.i32(-1000411000);
+    s.i32(1000411000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_BORDER_COLOR_SWIZZLE_FEATURES_EXT,
@@ -3090,7 +3090,7 @@ pub unsafe fn encode_physical_device_border_color_swizzle_features_ext_partial(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceBorderColorSwizzleFeaturesEXT<'_>,
 ) {
-    e.i32(-1000411000);
+    e.i32(1000411000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -3123,7 +3123,7 @@ pub unsafe fn decode_into_physical_device_border_color_swizzle_features_ext(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceBorderColorSwizzleFeaturesEXT<'_>,
 ) {
-    d.stype(-1000411000);
+    d.stype(1000411000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -3143,7 +3143,7 @@ pub fn decode_physical_device_border_color_swizzle_features_ext_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceBorderColorSwizzleFeaturesEXT<'a>,
 ) {
-    d.stype(-1000411000);
+    d.stype(1000411000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -3157,7 +3157,7 @@ pub fn decode_physical_device_border_color_swizzle_features_ext_partial<'a>(
 pub fn synth_physical_device_border_color_swizzle_features_ext_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_border_color_swizzle_features_ext_partial(s: &mut Synth) {
-    s.i32(-1000411000);
+    s.i32(1000411000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_BORDER_COLOR_SWIZZLE_FEATURES_EXT,
@@ -3186,7 +3186,7 @@ pub unsafe fn encode_physical_device_buffer_device_address_features(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceBufferDeviceAddressFeatures<'_>,
 ) {
-    e.i32(-1000257000);
+    e.i32(1000257000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -3216,7 +3216,7 @@ pub fn decode_physical_device_buffer_device_address_features<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceBufferDeviceAddressFeatures<'a>,
 ) {
-    d.stype(-1000257000);
+    d.stype(1000257000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -3234,7 +3234,7 @@ pub fn synth_physical_device_buffer_device_address_features_body(s: &mut Synth) 
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_buffer_device_address_features(s: &mut Synth) {
-    s.i32(-1000257000);
+    s.i32(1000257000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_BUFFER_DEVICE_ADDRESS_FEATURES,
@@ -3260,7 +3260,7 @@ pub unsafe fn encode_physical_device_buffer_device_address_features_partial(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceBufferDeviceAddressFeatures<'_>,
 ) {
-    e.i32(-1000257000);
+    e.i32(1000257000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -3294,7 +3294,7 @@ pub unsafe fn decode_into_physical_device_buffer_device_address_features(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceBufferDeviceAddressFeatures<'_>,
 ) {
-    d.stype(-1000257000);
+    d.stype(1000257000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -3314,7 +3314,7 @@ pub fn decode_physical_device_buffer_device_address_features_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceBufferDeviceAddressFeatures<'a>,
 ) {
-    d.stype(-1000257000);
+    d.stype(1000257000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -3328,7 +3328,7 @@ pub fn decode_physical_device_buffer_device_address_features_partial<'a>(
 pub fn synth_physical_device_buffer_device_address_features_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_buffer_device_address_features_partial(s: &mut Synth) {
-    s.i32(-1000257000);
+    s.i32(1000257000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_BUFFER_DEVICE_ADDRESS_FEATURES,
@@ -3355,7 +3355,7 @@ pub unsafe fn encode_physical_device_color_write_enable_features_ext(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceColorWriteEnableFeaturesEXT<'_>,
 ) {
-    e.i32(-1000381000);
+    e.i32(1000381000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -3383,7 +3383,7 @@ pub fn decode_physical_device_color_write_enable_features_ext<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceColorWriteEnableFeaturesEXT<'a>,
 ) {
-    d.stype(-1000381000);
+    d.stype(1000381000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -3399,7 +3399,7 @@ pub fn synth_physical_device_color_write_enable_features_ext_body(s: &mut Synth)
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_color_write_enable_features_ext(s: &mut Synth) {
-    s.i32(-1000381000);
+    s.i32(1000381000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_COLOR_WRITE_ENABLE_FEATURES_EXT,
@@ -3425,7 +3425,7 @@ pub unsafe fn encode_physical_device_color_write_enable_features_ext_partial(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceColorWriteEnableFeaturesEXT<'_>,
 ) {
-    e.i32(-1000381000);
+    e.i32(1000381000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -3457,7 +3457,7 @@ pub unsafe fn decode_into_physical_device_color_write_enable_features_ext(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceColorWriteEnableFeaturesEXT<'_>,
 ) {
-    d.stype(-1000381000);
+    d.stype(1000381000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -3477,7 +3477,7 @@ pub fn decode_physical_device_color_write_enable_features_ext_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceColorWriteEnableFeaturesEXT<'a>,
 ) {
-    d.stype(-1000381000);
+    d.stype(1000381000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -3491,7 +3491,7 @@ pub fn decode_physical_device_color_write_enable_features_ext_partial<'a>(
 pub fn synth_physical_device_color_write_enable_features_ext_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_color_write_enable_features_ext_partial(s: &mut Synth) {
-    s.i32(-1000381000);
+    s.i32(1000381000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_COLOR_WRITE_ENABLE_FEATURES_EXT,
@@ -3519,7 +3519,7 @@ pub unsafe fn encode_physical_device_conditional_rendering_features_ext(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceConditionalRenderingFeaturesEXT<'_>,
 ) {
-    e.i32(-1000081001);
+    e.i32(1000081001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -3548,7 +3548,7 @@ pub fn decode_physical_device_conditional_rendering_features_ext<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceConditionalRenderingFeaturesEXT<'a>,
 ) {
-    d.stype(-1000081001);
+    d.stype(1000081001);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -3565,7 +3565,7 @@ pub fn synth_physical_device_conditional_rendering_features_ext_body(s: &mut Syn
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_conditional_rendering_features_ext(s: &mut Synth) {
-    s.i32(-1000081001);
+    s.i32(1000081001);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_CONDITIONAL_RENDERING_FEATURES_EXT,
@@ -3591,7 +3591,7 @@ pub unsafe fn encode_physical_device_conditional_rendering_features_ext_partial(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceConditionalRenderingFeaturesEXT<'_>,
 ) {
-    e.i32(-1000081001);
+    e.i32(1000081001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -3624,7 +3624,7 @@ pub unsafe fn decode_into_physical_device_conditional_rendering_features_ext(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceConditionalRenderingFeaturesEXT<'_>,
 ) {
-    d.stype(-1000081001);
+    d.stype(1000081001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -3644,7 +3644,7 @@ pub fn decode_physical_device_conditional_rendering_features_ext_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceConditionalRenderingFeaturesEXT<'a>,
 ) {
-    d.stype(-1000081001);
+    d.stype(1000081001);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -3658,7 +3658,7 @@ pub fn decode_physical_device_conditional_rendering_features_ext_partial<'a>(
 pub fn synth_physical_device_conditional_rendering_features_ext_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_conditional_rendering_features_ext_partial(s: &mut Synth) {
-    s.i32(-1000081001);
+    s.i32(1000081001);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_CONDITIONAL_RENDERING_FEATURES_EXT,
@@ -3693,7 +3693,7 @@ pub unsafe fn encode_physical_device_conservative_rasterization_properties_ext(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceConservativeRasterizationPropertiesEXT<'_>,
 ) {
-    e.i32(-1000101000);
+    e.i32(1000101000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -3724,7 +3724,7 @@ pub unsafe fn encode_physical_device_conservative_rasterization_properties_ext_p
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceConservativeRasterizationPropertiesEXT<'_>,
 ) {
-    e.i32(-1000101000);
+    e.i32(1000101000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -3764,7 +3764,7 @@ pub unsafe fn decode_into_physical_device_conservative_rasterization_properties_
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceConservativeRasterizationPropertiesEXT<'_>,
 ) {
-    d.stype(-1000101000);
+    d.stype(1000101000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -3784,7 +3784,7 @@ pub fn decode_physical_device_conservative_rasterization_properties_ext_partial<
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceConservativeRasterizationPropertiesEXT<'a>,
 ) {
-    d.stype(-1000101000);
+    d.stype(1000101000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -3799,7 +3799,7 @@ pub fn synth_physical_device_conservative_rasterization_properties_ext_partial_b
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_conservative_rasterization_properties_ext_partial(s: &mut Synth) {
-    s.i32(-1000101000);
+    s.i32(1000101000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_CONSERVATIVE_RASTERIZATION_PROPERTIES_EXT,
@@ -3827,7 +3827,7 @@ pub unsafe fn encode_physical_device_custom_border_color_features_ext(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceCustomBorderColorFeaturesEXT<'_>,
 ) {
-    e.i32(-1000287002);
+    e.i32(1000287002);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -3856,7 +3856,7 @@ pub fn decode_physical_device_custom_border_color_features_ext<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceCustomBorderColorFeaturesEXT<'a>,
 ) {
-    d.stype(-1000287002);
+    d.stype(1000287002);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -3873,7 +3873,7 @@ pub fn synth_physical_device_custom_border_color_features_ext_body(s: &mut Synth
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_custom_border_color_features_ext(s: &mut Synth) {
-    s.i32(-1000287002);
+    s.i32(1000287002);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_CUSTOM_BORDER_COLOR_FEATURES_EXT,
@@ -3899,7 +3899,7 @@ pub unsafe fn encode_physical_device_custom_border_color_features_ext_partial(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceCustomBorderColorFeaturesEXT<'_>,
 ) {
-    e.i32(-1000287002);
+    e.i32(1000287002);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -3932,7 +3932,7 @@ pub unsafe fn decode_into_physical_device_custom_border_color_features_ext(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceCustomBorderColorFeaturesEXT<'_>,
 ) {
-    d.stype(-1000287002);
+    d.stype(1000287002);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -3952,7 +3952,7 @@ pub fn decode_physical_device_custom_border_color_features_ext_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceCustomBorderColorFeaturesEXT<'a>,
 ) {
-    d.stype(-1000287002);
+    d.stype(1000287002);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -3966,7 +3966,7 @@ pub fn decode_physical_device_custom_border_color_features_ext_partial<'a>(
 pub fn synth_physical_device_custom_border_color_features_ext_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_custom_border_color_features_ext_partial(s: &mut Synth) {
-    s.i32(-1000287002);
+    s.i32(1000287002);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_CUSTOM_BORDER_COLOR_FEATURES_EXT,
@@ -3993,7 +3993,7 @@ pub unsafe fn encode_physical_device_custom_border_color_properties_ext(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceCustomBorderColorPropertiesEXT<'_>,
 ) {
-    e.i32(-1000287001);
+    e.i32(1000287001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -4024,7 +4024,7 @@ pub unsafe fn encode_physical_device_custom_border_color_properties_ext_partial(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceCustomBorderColorPropertiesEXT<'_>,
 ) {
-    e.i32(-1000287001);
+    e.i32(1000287001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -4056,7 +4056,7 @@ pub unsafe fn decode_into_physical_device_custom_border_color_properties_ext(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceCustomBorderColorPropertiesEXT<'_>,
 ) {
-    d.stype(-1000287001);
+    d.stype(1000287001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -4076,7 +4076,7 @@ pub fn decode_physical_device_custom_border_color_properties_ext_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceCustomBorderColorPropertiesEXT<'a>,
 ) {
-    d.stype(-1000287001);
+    d.stype(1000287001);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -4090,7 +4090,7 @@ pub fn decode_physical_device_custom_border_color_properties_ext_partial<'a>(
 pub fn synth_physical_device_custom_border_color_properties_ext_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_custom_border_color_properties_ext_partial(s: &mut Synth) {
-    s.i32(-1000287001);
+    s.i32(1000287001);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_CUSTOM_BORDER_COLOR_PROPERTIES_EXT,
@@ -4117,7 +4117,7 @@ pub unsafe fn encode_physical_device_depth_clip_control_features_ext(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceDepthClipControlFeaturesEXT<'_>,
 ) {
-    e.i32(-1000355000);
+    e.i32(1000355000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -4145,7 +4145,7 @@ pub fn decode_physical_device_depth_clip_control_features_ext<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceDepthClipControlFeaturesEXT<'a>,
 ) {
-    d.stype(-1000355000);
+    d.stype(1000355000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -4161,7 +4161,7 @@ pub fn synth_physical_device_depth_clip_control_features_ext_body(s: &mut Synth)
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_depth_clip_control_features_ext(s: &mut Synth) {
-    s.i32(-1000355000);
+    s.i32(1000355000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_DEPTH_CLIP_CONTROL_FEATURES_EXT,
@@ -4187,7 +4187,7 @@ pub unsafe fn encode_physical_device_depth_clip_control_features_ext_partial(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceDepthClipControlFeaturesEXT<'_>,
 ) {
-    e.i32(-1000355000);
+    e.i32(1000355000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -4219,7 +4219,7 @@ pub unsafe fn decode_into_physical_device_depth_clip_control_features_ext(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceDepthClipControlFeaturesEXT<'_>,
 ) {
-    d.stype(-1000355000);
+    d.stype(1000355000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -4239,7 +4239,7 @@ pub fn decode_physical_device_depth_clip_control_features_ext_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceDepthClipControlFeaturesEXT<'a>,
 ) {
-    d.stype(-1000355000);
+    d.stype(1000355000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -4253,7 +4253,7 @@ pub fn decode_physical_device_depth_clip_control_features_ext_partial<'a>(
 pub fn synth_physical_device_depth_clip_control_features_ext_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_depth_clip_control_features_ext_partial(s: &mut Synth) {
-    s.i32(-1000355000);
+    s.i32(1000355000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_DEPTH_CLIP_CONTROL_FEATURES_EXT,
@@ -4280,7 +4280,7 @@ pub unsafe fn encode_physical_device_depth_clip_enable_features_ext(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceDepthClipEnableFeaturesEXT<'_>,
 ) {
-    e.i32(-1000102000);
+    e.i32(1000102000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -4308,7 +4308,7 @@ pub fn decode_physical_device_depth_clip_enable_features_ext<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceDepthClipEnableFeaturesEXT<'a>,
 ) {
-    d.stype(-1000102000);
+    d.stype(1000102000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -4324,7 +4324,7 @@ pub fn synth_physical_device_depth_clip_enable_features_ext_body(s: &mut Synth) 
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_depth_clip_enable_features_ext(s: &mut Synth) {
-    s.i32(-1000102000);
+    s.i32(1000102000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_DEPTH_CLIP_ENABLE_FEATURES_EXT,
@@ -4350,7 +4350,7 @@ pub unsafe fn encode_physical_device_depth_clip_enable_features_ext_partial(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceDepthClipEnableFeaturesEXT<'_>,
 ) {
-    e.i32(-1000102000);
+    e.i32(1000102000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -4382,7 +4382,7 @@ pub unsafe fn decode_into_physical_device_depth_clip_enable_features_ext(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceDepthClipEnableFeaturesEXT<'_>,
 ) {
-    d.stype(-1000102000);
+    d.stype(1000102000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -4402,7 +4402,7 @@ pub fn decode_physical_device_depth_clip_enable_features_ext_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceDepthClipEnableFeaturesEXT<'a>,
 ) {
-    d.stype(-1000102000);
+    d.stype(1000102000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -4416,7 +4416,7 @@ pub fn decode_physical_device_depth_clip_enable_features_ext_partial<'a>(
 pub fn synth_physical_device_depth_clip_enable_features_ext_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_depth_clip_enable_features_ext_partial(s: &mut Synth) {
-    s.i32(-1000102000);
+    s.i32(1000102000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_DEPTH_CLIP_ENABLE_FEATURES_EXT,
@@ -4446,7 +4446,7 @@ pub unsafe fn encode_physical_device_depth_stencil_resolve_properties(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceDepthStencilResolveProperties<'_>,
 ) {
-    e.i32(-1000199000);
+    e.i32(1000199000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -4477,7 +4477,7 @@ pub unsafe fn encode_physical_device_depth_stencil_resolve_properties_partial(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceDepthStencilResolveProperties<'_>,
 ) {
-    e.i32(-1000199000);
+    e.i32(1000199000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -4512,7 +4512,7 @@ pub unsafe fn decode_into_physical_device_depth_stencil_resolve_properties(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceDepthStencilResolveProperties<'_>,
 ) {
-    d.stype(-1000199000);
+    d.stype(1000199000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -4532,7 +4532,7 @@ pub fn decode_physical_device_depth_stencil_resolve_properties_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceDepthStencilResolveProperties<'a>,
 ) {
-    d.stype(-1000199000);
+    d.stype(1000199000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -4546,7 +4546,7 @@ pub fn decode_physical_device_depth_stencil_resolve_properties_partial<'a>(
 pub fn synth_physical_device_depth_stencil_resolve_properties_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_depth_stencil_resolve_properties_partial(s: &mut Synth) {
-    s.i32(-1000199000);
+    s.i32(1000199000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_DEPTH_STENCIL_RESOLVE_PROPERTIES,
@@ -4592,7 +4592,7 @@ pub unsafe fn encode_physical_device_descriptor_indexing_features(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceDescriptorIndexingFeatures<'_>,
 ) {
-    e.i32(-1000161001);
+    e.i32(1000161001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -4639,7 +4639,7 @@ pub fn decode_physical_device_descriptor_indexing_features<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceDescriptorIndexingFeatures<'a>,
 ) {
-    d.stype(-1000161001);
+    d.stype(1000161001);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -4674,7 +4674,7 @@ pub fn synth_physical_device_descriptor_indexing_features_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_descriptor_indexing_features(s: &mut Synth) {
-    s.i32(-1000161001);
+    s.i32(1000161001);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_DESCRIPTOR_INDEXING_FEATURES,
@@ -4700,7 +4700,7 @@ pub unsafe fn encode_physical_device_descriptor_indexing_features_partial(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceDescriptorIndexingFeatures<'_>,
 ) {
-    e.i32(-1000161001);
+    e.i32(1000161001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -4751,7 +4751,7 @@ pub unsafe fn decode_into_physical_device_descriptor_indexing_features(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceDescriptorIndexingFeatures<'_>,
 ) {
-    d.stype(-1000161001);
+    d.stype(1000161001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -4771,7 +4771,7 @@ pub fn decode_physical_device_descriptor_indexing_features_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceDescriptorIndexingFeatures<'a>,
 ) {
-    d.stype(-1000161001);
+    d.stype(1000161001);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -4785,7 +4785,7 @@ pub fn decode_physical_device_descriptor_indexing_features_partial<'a>(
 pub fn synth_physical_device_descriptor_indexing_features_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_descriptor_indexing_features_partial(s: &mut Synth) {
-    s.i32(-1000161001);
+    s.i32(1000161001);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_DESCRIPTOR_INDEXING_FEATURES,
@@ -4834,7 +4834,7 @@ pub unsafe fn encode_physical_device_descriptor_indexing_properties(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceDescriptorIndexingProperties<'_>,
 ) {
-    e.i32(-1000161002);
+    e.i32(1000161002);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -4865,7 +4865,7 @@ pub unsafe fn encode_physical_device_descriptor_indexing_properties_partial(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceDescriptorIndexingProperties<'_>,
 ) {
-    e.i32(-1000161002);
+    e.i32(1000161002);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -4919,7 +4919,7 @@ pub unsafe fn decode_into_physical_device_descriptor_indexing_properties(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceDescriptorIndexingProperties<'_>,
 ) {
-    d.stype(-1000161002);
+    d.stype(1000161002);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -4939,7 +4939,7 @@ pub fn decode_physical_device_descriptor_indexing_properties_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceDescriptorIndexingProperties<'a>,
 ) {
-    d.stype(-1000161002);
+    d.stype(1000161002);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -4953,7 +4953,7 @@ pub fn decode_physical_device_descriptor_indexing_properties_partial<'a>(
 pub fn synth_physical_device_descriptor_indexing_properties_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_descriptor_indexing_properties_partial(s: &mut Synth) {
-    s.i32(-1000161002);
+    s.i32(1000161002);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_DESCRIPTOR_INDEXING_PROPERTIES,
@@ -4986,7 +4986,7 @@ pub unsafe fn encode_physical_device_driver_properties(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceDriverProperties<'_>,
 ) {
-    e.i32(-1000196000);
+    e.i32(1000196000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -5019,7 +5019,7 @@ pub unsafe fn encode_physical_device_driver_properties_partial(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceDriverProperties<'_>,
 ) {
-    e.i32(-1000196000);
+    e.i32(1000196000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -5057,7 +5057,7 @@ pub unsafe fn decode_into_physical_device_driver_properties(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceDriverProperties<'_>,
 ) {
-    d.stype(-1000196000);
+    d.stype(1000196000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -5078,7 +5078,7 @@ pub fn decode_physical_device_driver_properties_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceDriverProperties<'a>,
 ) {
-    d.stype(-1000196000);
+    d.stype(1000196000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -5094,7 +5094,7 @@ pub fn synth_physical_device_driver_properties_partial_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_driver_properties_partial(s: &mut Synth) {
-    s.i32(-1000196000);
+    s.i32(1000196000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_DRIVER_PROPERTIES,
@@ -5121,7 +5121,7 @@ pub unsafe fn encode_physical_device_dynamic_rendering_features(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceDynamicRenderingFeatures<'_>,
 ) {
-    e.i32(-1000044003);
+    e.i32(1000044003);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -5149,7 +5149,7 @@ pub fn decode_physical_device_dynamic_rendering_features<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceDynamicRenderingFeatures<'a>,
 ) {
-    d.stype(-1000044003);
+    d.stype(1000044003);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -5165,7 +5165,7 @@ pub fn synth_physical_device_dynamic_rendering_features_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_dynamic_rendering_features(s: &mut Synth) {
-    s.i32(-1000044003);
+    s.i32(1000044003);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_DYNAMIC_RENDERING_FEATURES,
@@ -5191,7 +5191,7 @@ pub unsafe fn encode_physical_device_dynamic_rendering_features_partial(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceDynamicRenderingFeatures<'_>,
 ) {
-    e.i32(-1000044003);
+    e.i32(1000044003);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -5223,7 +5223,7 @@ pub unsafe fn decode_into_physical_device_dynamic_rendering_features(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceDynamicRenderingFeatures<'_>,
 ) {
-    d.stype(-1000044003);
+    d.stype(1000044003);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -5243,7 +5243,7 @@ pub fn decode_physical_device_dynamic_rendering_features_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceDynamicRenderingFeatures<'a>,
 ) {
-    d.stype(-1000044003);
+    d.stype(1000044003);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -5257,7 +5257,7 @@ pub fn decode_physical_device_dynamic_rendering_features_partial<'a>(
 pub fn synth_physical_device_dynamic_rendering_features_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_dynamic_rendering_features_partial(s: &mut Synth) {
-    s.i32(-1000044003);
+    s.i32(1000044003);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_DYNAMIC_RENDERING_FEATURES,
@@ -5284,7 +5284,7 @@ pub unsafe fn encode_physical_device_dynamic_rendering_unused_attachments_featur
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT<'_>,
 ) {
-    e.i32(-1000499000);
+    e.i32(1000499000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(e, v.p_next as *const core::ffi::c_void, super::chain_tables::CHAIN_PHYSICAL_DEVICE_DYNAMIC_RENDERING_UNUSED_ATTACHMENTS_FEATURES_EXT, false)
@@ -5307,7 +5307,7 @@ pub fn decode_physical_device_dynamic_rendering_unused_attachments_features_ext<
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT<'a>,
 ) {
-    d.stype(-1000499000);
+    d.stype(1000499000);
     out.p_next = crate::chain::decode(d, a, super::chain_tables::CHAIN_PHYSICAL_DEVICE_DYNAMIC_RENDERING_UNUSED_ATTACHMENTS_FEATURES_EXT, false) as _;
     decode_physical_device_dynamic_rendering_unused_attachments_features_ext_body(d, a, out);
 }
@@ -5318,7 +5318,7 @@ pub fn synth_physical_device_dynamic_rendering_unused_attachments_features_ext_b
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_dynamic_rendering_unused_attachments_features_ext(s: &mut Synth) {
-    s.i32(-1000499000);
+    s.i32(1000499000);
     crate::chain::synth(s, super::chain_tables::CHAIN_PHYSICAL_DEVICE_DYNAMIC_RENDERING_UNUSED_ATTACHMENTS_FEATURES_EXT, false);
     synth_physical_device_dynamic_rendering_unused_attachments_features_ext_body(s);
 }
@@ -5340,7 +5340,7 @@ pub unsafe fn encode_physical_device_dynamic_rendering_unused_attachments_featur
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT<'_>,
 ) {
-    e.i32(-1000499000);
+    e.i32(1000499000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(e, v.p_next as *const core::ffi::c_void, super::chain_tables::CHAIN_PHYSICAL_DEVICE_DYNAMIC_RENDERING_UNUSED_ATTACHMENTS_FEATURES_EXT, true)
@@ -5369,7 +5369,7 @@ pub unsafe fn decode_into_physical_device_dynamic_rendering_unused_attachments_f
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT<'_>,
 ) {
-    d.stype(-1000499000);
+    d.stype(1000499000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -5391,7 +5391,7 @@ pub fn decode_physical_device_dynamic_rendering_unused_attachments_features_ext_
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceDynamicRenderingUnusedAttachmentsFeaturesEXT<'a>,
 ) {
-    d.stype(-1000499000);
+    d.stype(1000499000);
     out.p_next = crate::chain::decode(d, a, super::chain_tables::CHAIN_PHYSICAL_DEVICE_DYNAMIC_RENDERING_UNUSED_ATTACHMENTS_FEATURES_EXT, true) as _;
     decode_physical_device_dynamic_rendering_unused_attachments_features_ext_partial_body(
         d, a, out,
@@ -5407,7 +5407,7 @@ pub fn synth_physical_device_dynamic_rendering_unused_attachments_features_ext_p
 pub fn synth_physical_device_dynamic_rendering_unused_attachments_features_ext_partial(
     s: &mut Synth,
 ) {
-    s.i32(-1000499000);
+    s.i32(1000499000);
     crate::chain::synth(s, super::chain_tables::CHAIN_PHYSICAL_DEVICE_DYNAMIC_RENDERING_UNUSED_ATTACHMENTS_FEATURES_EXT, true);
     synth_physical_device_dynamic_rendering_unused_attachments_features_ext_partial_body(s);
 }
@@ -5432,7 +5432,7 @@ pub unsafe fn encode_physical_device_extended_dynamic_state2_features_ext(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceExtendedDynamicState2FeaturesEXT<'_>,
 ) {
-    e.i32(-1000377000);
+    e.i32(1000377000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -5462,7 +5462,7 @@ pub fn decode_physical_device_extended_dynamic_state2_features_ext<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceExtendedDynamicState2FeaturesEXT<'a>,
 ) {
-    d.stype(-1000377000);
+    d.stype(1000377000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -5480,7 +5480,7 @@ pub fn synth_physical_device_extended_dynamic_state2_features_ext_body(s: &mut S
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_extended_dynamic_state2_features_ext(s: &mut Synth) {
-    s.i32(-1000377000);
+    s.i32(1000377000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_EXTENDED_DYNAMIC_STATE2_FEATURES_EXT,
@@ -5506,7 +5506,7 @@ pub unsafe fn encode_physical_device_extended_dynamic_state2_features_ext_partia
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceExtendedDynamicState2FeaturesEXT<'_>,
 ) {
-    e.i32(-1000377000);
+    e.i32(1000377000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -5540,7 +5540,7 @@ pub unsafe fn decode_into_physical_device_extended_dynamic_state2_features_ext(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceExtendedDynamicState2FeaturesEXT<'_>,
 ) {
-    d.stype(-1000377000);
+    d.stype(1000377000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -5560,7 +5560,7 @@ pub fn decode_physical_device_extended_dynamic_state2_features_ext_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceExtendedDynamicState2FeaturesEXT<'a>,
 ) {
-    d.stype(-1000377000);
+    d.stype(1000377000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -5574,7 +5574,7 @@ pub fn decode_physical_device_extended_dynamic_state2_features_ext_partial<'a>(
 pub fn synth_physical_device_extended_dynamic_state2_features_ext_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_extended_dynamic_state2_features_ext_partial(s: &mut Synth) {
-    s.i32(-1000377000);
+    s.i32(1000377000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_EXTENDED_DYNAMIC_STATE2_FEATURES_EXT,
@@ -5631,7 +5631,7 @@ pub unsafe fn encode_physical_device_extended_dynamic_state3_features_ext(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceExtendedDynamicState3FeaturesEXT<'_>,
 ) {
-    e.i32(-1000455000);
+    e.i32(1000455000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -5689,7 +5689,7 @@ pub fn decode_physical_device_extended_dynamic_state3_features_ext<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceExtendedDynamicState3FeaturesEXT<'a>,
 ) {
-    d.stype(-1000455000);
+    d.stype(1000455000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -5735,7 +5735,7 @@ pub fn synth_physical_device_extended_dynamic_state3_features_ext_body(s: &mut S
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_extended_dynamic_state3_features_ext(s: &mut Synth) {
-    s.i32(-1000455000);
+    s.i32(1000455000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_EXTENDED_DYNAMIC_STATE3_FEATURES_EXT,
@@ -5761,7 +5761,7 @@ pub unsafe fn encode_physical_device_extended_dynamic_state3_features_ext_partia
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceExtendedDynamicState3FeaturesEXT<'_>,
 ) {
-    e.i32(-1000455000);
+    e.i32(1000455000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -5823,7 +5823,7 @@ pub unsafe fn decode_into_physical_device_extended_dynamic_state3_features_ext(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceExtendedDynamicState3FeaturesEXT<'_>,
 ) {
-    d.stype(-1000455000);
+    d.stype(1000455000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -5843,7 +5843,7 @@ pub fn decode_physical_device_extended_dynamic_state3_features_ext_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceExtendedDynamicState3FeaturesEXT<'a>,
 ) {
-    d.stype(-1000455000);
+    d.stype(1000455000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -5857,7 +5857,7 @@ pub fn decode_physical_device_extended_dynamic_state3_features_ext_partial<'a>(
 pub fn synth_physical_device_extended_dynamic_state3_features_ext_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_extended_dynamic_state3_features_ext_partial(s: &mut Synth) {
-    s.i32(-1000455000);
+    s.i32(1000455000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_EXTENDED_DYNAMIC_STATE3_FEATURES_EXT,
@@ -5884,7 +5884,7 @@ pub unsafe fn encode_physical_device_extended_dynamic_state3_properties_ext(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceExtendedDynamicState3PropertiesEXT<'_>,
 ) {
-    e.i32(-1000455001);
+    e.i32(1000455001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -5915,7 +5915,7 @@ pub unsafe fn encode_physical_device_extended_dynamic_state3_properties_ext_part
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceExtendedDynamicState3PropertiesEXT<'_>,
 ) {
-    e.i32(-1000455001);
+    e.i32(1000455001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -5947,7 +5947,7 @@ pub unsafe fn decode_into_physical_device_extended_dynamic_state3_properties_ext
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceExtendedDynamicState3PropertiesEXT<'_>,
 ) {
-    d.stype(-1000455001);
+    d.stype(1000455001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -5967,7 +5967,7 @@ pub fn decode_physical_device_extended_dynamic_state3_properties_ext_partial<'a>
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceExtendedDynamicState3PropertiesEXT<'a>,
 ) {
-    d.stype(-1000455001);
+    d.stype(1000455001);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -5981,7 +5981,7 @@ pub fn decode_physical_device_extended_dynamic_state3_properties_ext_partial<'a>
 pub fn synth_physical_device_extended_dynamic_state3_properties_ext_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_extended_dynamic_state3_properties_ext_partial(s: &mut Synth) {
-    s.i32(-1000455001);
+    s.i32(1000455001);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_EXTENDED_DYNAMIC_STATE3_PROPERTIES_EXT,
@@ -6008,7 +6008,7 @@ pub unsafe fn encode_physical_device_extended_dynamic_state_features_ext(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceExtendedDynamicStateFeaturesEXT<'_>,
 ) {
-    e.i32(-1000267000);
+    e.i32(1000267000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -6036,7 +6036,7 @@ pub fn decode_physical_device_extended_dynamic_state_features_ext<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceExtendedDynamicStateFeaturesEXT<'a>,
 ) {
-    d.stype(-1000267000);
+    d.stype(1000267000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -6052,7 +6052,7 @@ pub fn synth_physical_device_extended_dynamic_state_features_ext_body(s: &mut Sy
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_extended_dynamic_state_features_ext(s: &mut Synth) {
-    s.i32(-1000267000);
+    s.i32(1000267000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_EXTENDED_DYNAMIC_STATE_FEATURES_EXT,
@@ -6078,7 +6078,7 @@ pub unsafe fn encode_physical_device_extended_dynamic_state_features_ext_partial
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceExtendedDynamicStateFeaturesEXT<'_>,
 ) {
-    e.i32(-1000267000);
+    e.i32(1000267000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -6110,7 +6110,7 @@ pub unsafe fn decode_into_physical_device_extended_dynamic_state_features_ext(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceExtendedDynamicStateFeaturesEXT<'_>,
 ) {
-    d.stype(-1000267000);
+    d.stype(1000267000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -6130,7 +6130,7 @@ pub fn decode_physical_device_extended_dynamic_state_features_ext_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceExtendedDynamicStateFeaturesEXT<'a>,
 ) {
-    d.stype(-1000267000);
+    d.stype(1000267000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -6144,7 +6144,7 @@ pub fn decode_physical_device_extended_dynamic_state_features_ext_partial<'a>(
 pub fn synth_physical_device_extended_dynamic_state_features_ext_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_extended_dynamic_state_features_ext_partial(s: &mut Synth) {
-    s.i32(-1000267000);
+    s.i32(1000267000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_EXTENDED_DYNAMIC_STATE_FEATURES_EXT,
@@ -6173,7 +6173,7 @@ pub unsafe fn encode_physical_device_external_buffer_info(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceExternalBufferInfo<'_>,
 ) {
-    e.i32(-1000071002);
+    e.i32(1000071002);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -6203,7 +6203,7 @@ pub fn decode_physical_device_external_buffer_info<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceExternalBufferInfo<'a>,
 ) {
-    d.stype(-1000071002);
+    d.stype(1000071002);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -6221,7 +6221,7 @@ pub fn synth_physical_device_external_buffer_info_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_external_buffer_info(s: &mut Synth) {
-    s.i32(-1000071002);
+    s.i32(1000071002);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_EXTERNAL_BUFFER_INFO,
@@ -6248,7 +6248,7 @@ pub unsafe fn encode_physical_device_external_fence_info(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceExternalFenceInfo<'_>,
 ) {
-    e.i32(-1000112000);
+    e.i32(1000112000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -6276,7 +6276,7 @@ pub fn decode_physical_device_external_fence_info<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceExternalFenceInfo<'a>,
 ) {
-    d.stype(-1000112000);
+    d.stype(1000112000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -6292,7 +6292,7 @@ pub fn synth_physical_device_external_fence_info_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_external_fence_info(s: &mut Synth) {
-    s.i32(-1000112000);
+    s.i32(1000112000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_EXTERNAL_FENCE_INFO,
@@ -6319,7 +6319,7 @@ pub unsafe fn encode_physical_device_external_image_format_info(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceExternalImageFormatInfo<'_>,
 ) {
-    e.i32(-1000071000);
+    e.i32(1000071000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -6347,7 +6347,7 @@ pub fn decode_physical_device_external_image_format_info<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceExternalImageFormatInfo<'a>,
 ) {
-    d.stype(-1000071000);
+    d.stype(1000071000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -6363,7 +6363,7 @@ pub fn synth_physical_device_external_image_format_info_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_external_image_format_info(s: &mut Synth) {
-    s.i32(-1000071000);
+    s.i32(1000071000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_EXTERNAL_IMAGE_FORMAT_INFO,
@@ -6390,7 +6390,7 @@ pub unsafe fn encode_physical_device_external_semaphore_info(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceExternalSemaphoreInfo<'_>,
 ) {
-    e.i32(-1000076000);
+    e.i32(1000076000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -6418,7 +6418,7 @@ pub fn decode_physical_device_external_semaphore_info<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceExternalSemaphoreInfo<'a>,
 ) {
-    d.stype(-1000076000);
+    d.stype(1000076000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -6434,7 +6434,7 @@ pub fn synth_physical_device_external_semaphore_info_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_external_semaphore_info(s: &mut Synth) {
-    s.i32(-1000076000);
+    s.i32(1000076000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_EXTERNAL_SEMAPHORE_INFO,
@@ -6735,7 +6735,7 @@ pub unsafe fn encode_physical_device_features2(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceFeatures2<'_>,
 ) {
-    e.i32(-1000059000);
+    e.i32(1000059000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -6763,7 +6763,7 @@ pub fn decode_physical_device_features2<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceFeatures2<'a>,
 ) {
-    d.stype(-1000059000);
+    d.stype(1000059000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -6779,7 +6779,7 @@ pub fn synth_physical_device_features2_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_features2(s: &mut Synth) {
-    s.i32(-1000059000);
+    s.i32(1000059000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_FEATURES2,
@@ -6807,7 +6807,7 @@ pub unsafe fn encode_physical_device_features2_partial(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceFeatures2<'_>,
 ) {
-    e.i32(-1000059000);
+    e.i32(1000059000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -6840,7 +6840,7 @@ pub unsafe fn decode_into_physical_device_features2(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceFeatures2<'_>,
 ) {
-    d.stype(-1000059000);
+    d.stype(1000059000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -6861,7 +6861,7 @@ pub fn decode_physical_device_features2_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceFeatures2<'a>,
 ) {
-    d.stype(-1000059000);
+    d.stype(1000059000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -6877,7 +6877,7 @@ pub fn synth_physical_device_features2_partial_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_features2_partial(s: &mut Synth) {
-    s.i32(-1000059000);
+    s.i32(1000059000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_FEATURES2,
@@ -6920,7 +6920,7 @@ pub unsafe fn encode_physical_device_float_controls_properties(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceFloatControlsProperties<'_>,
 ) {
-    e.i32(-1000197000);
+    e.i32(1000197000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -6951,7 +6951,7 @@ pub unsafe fn encode_physical_device_float_controls_properties_partial(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceFloatControlsProperties<'_>,
 ) {
-    e.i32(-1000197000);
+    e.i32(1000197000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -6999,7 +6999,7 @@ pub unsafe fn decode_into_physical_device_float_controls_properties(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceFloatControlsProperties<'_>,
 ) {
-    d.stype(-1000197000);
+    d.stype(1000197000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -7019,7 +7019,7 @@ pub fn decode_physical_device_float_controls_properties_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceFloatControlsProperties<'a>,
 ) {
-    d.stype(-1000197000);
+    d.stype(1000197000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -7033,7 +7033,7 @@ pub fn decode_physical_device_float_controls_properties_partial<'a>(
 pub fn synth_physical_device_float_controls_properties_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_float_controls_properties_partial(s: &mut Synth) {
-    s.i32(-1000197000);
+    s.i32(1000197000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_FLOAT_CONTROLS_PROPERTIES,
@@ -7062,7 +7062,7 @@ pub unsafe fn encode_physical_device_fragment_shader_interlock_features_ext(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceFragmentShaderInterlockFeaturesEXT<'_>,
 ) {
-    e.i32(-1000251000);
+    e.i32(1000251000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -7092,7 +7092,7 @@ pub fn decode_physical_device_fragment_shader_interlock_features_ext<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceFragmentShaderInterlockFeaturesEXT<'a>,
 ) {
-    d.stype(-1000251000);
+    d.stype(1000251000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -7110,7 +7110,7 @@ pub fn synth_physical_device_fragment_shader_interlock_features_ext_body(s: &mut
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_fragment_shader_interlock_features_ext(s: &mut Synth) {
-    s.i32(-1000251000);
+    s.i32(1000251000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_FRAGMENT_SHADER_INTERLOCK_FEATURES_EXT,
@@ -7136,7 +7136,7 @@ pub unsafe fn encode_physical_device_fragment_shader_interlock_features_ext_part
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceFragmentShaderInterlockFeaturesEXT<'_>,
 ) {
-    e.i32(-1000251000);
+    e.i32(1000251000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -7170,7 +7170,7 @@ pub unsafe fn decode_into_physical_device_fragment_shader_interlock_features_ext
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceFragmentShaderInterlockFeaturesEXT<'_>,
 ) {
-    d.stype(-1000251000);
+    d.stype(1000251000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -7190,7 +7190,7 @@ pub fn decode_physical_device_fragment_shader_interlock_features_ext_partial<'a>
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceFragmentShaderInterlockFeaturesEXT<'a>,
 ) {
-    d.stype(-1000251000);
+    d.stype(1000251000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -7204,7 +7204,7 @@ pub fn decode_physical_device_fragment_shader_interlock_features_ext_partial<'a>
 pub fn synth_physical_device_fragment_shader_interlock_features_ext_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_fragment_shader_interlock_features_ext_partial(s: &mut Synth) {
-    s.i32(-1000251000);
+    s.i32(1000251000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_FRAGMENT_SHADER_INTERLOCK_FEATURES_EXT,
@@ -7233,7 +7233,7 @@ pub unsafe fn encode_physical_device_fragment_shading_rate_features_khr(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceFragmentShadingRateFeaturesKHR<'_>,
 ) {
-    e.i32(-1000226003);
+    e.i32(1000226003);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -7263,7 +7263,7 @@ pub fn decode_physical_device_fragment_shading_rate_features_khr<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceFragmentShadingRateFeaturesKHR<'a>,
 ) {
-    d.stype(-1000226003);
+    d.stype(1000226003);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -7281,7 +7281,7 @@ pub fn synth_physical_device_fragment_shading_rate_features_khr_body(s: &mut Syn
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_fragment_shading_rate_features_khr(s: &mut Synth) {
-    s.i32(-1000226003);
+    s.i32(1000226003);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_FRAGMENT_SHADING_RATE_FEATURES_KHR,
@@ -7307,7 +7307,7 @@ pub unsafe fn encode_physical_device_fragment_shading_rate_features_khr_partial(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceFragmentShadingRateFeaturesKHR<'_>,
 ) {
-    e.i32(-1000226003);
+    e.i32(1000226003);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -7341,7 +7341,7 @@ pub unsafe fn decode_into_physical_device_fragment_shading_rate_features_khr(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceFragmentShadingRateFeaturesKHR<'_>,
 ) {
-    d.stype(-1000226003);
+    d.stype(1000226003);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -7361,7 +7361,7 @@ pub fn decode_physical_device_fragment_shading_rate_features_khr_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceFragmentShadingRateFeaturesKHR<'a>,
 ) {
-    d.stype(-1000226003);
+    d.stype(1000226003);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -7375,7 +7375,7 @@ pub fn decode_physical_device_fragment_shading_rate_features_khr_partial<'a>(
 pub fn synth_physical_device_fragment_shading_rate_features_khr_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_fragment_shading_rate_features_khr_partial(s: &mut Synth) {
-    s.i32(-1000226003);
+    s.i32(1000226003);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_FRAGMENT_SHADING_RATE_FEATURES_KHR,
@@ -7404,7 +7404,7 @@ pub unsafe fn encode_physical_device_fragment_shading_rate_khr(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceFragmentShadingRateKHR<'_>,
 ) {
-    e.i32(-1000226004);
+    e.i32(1000226004);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -7437,7 +7437,7 @@ pub unsafe fn encode_physical_device_fragment_shading_rate_khr_partial(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceFragmentShadingRateKHR<'_>,
 ) {
-    e.i32(-1000226004);
+    e.i32(1000226004);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -7471,7 +7471,7 @@ pub unsafe fn decode_into_physical_device_fragment_shading_rate_khr(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceFragmentShadingRateKHR<'_>,
 ) {
-    d.stype(-1000226004);
+    d.stype(1000226004);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -7492,7 +7492,7 @@ pub fn decode_physical_device_fragment_shading_rate_khr_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceFragmentShadingRateKHR<'a>,
 ) {
-    d.stype(-1000226004);
+    d.stype(1000226004);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -7508,7 +7508,7 @@ pub fn synth_physical_device_fragment_shading_rate_khr_partial_body(s: &mut Synt
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_fragment_shading_rate_khr_partial(s: &mut Synth) {
-    s.i32(-1000226004);
+    s.i32(1000226004);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_FRAGMENT_SHADING_RATE_KHR,
@@ -7554,7 +7554,7 @@ pub unsafe fn encode_physical_device_fragment_shading_rate_properties_khr(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceFragmentShadingRatePropertiesKHR<'_>,
 ) {
-    e.i32(-1000226002);
+    e.i32(1000226002);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -7591,7 +7591,7 @@ pub unsafe fn encode_physical_device_fragment_shading_rate_properties_khr_partia
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceFragmentShadingRatePropertiesKHR<'_>,
 ) {
-    e.i32(-1000226002);
+    e.i32(1000226002);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -7642,7 +7642,7 @@ pub unsafe fn decode_into_physical_device_fragment_shading_rate_properties_khr(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceFragmentShadingRatePropertiesKHR<'_>,
 ) {
-    d.stype(-1000226002);
+    d.stype(1000226002);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -7673,7 +7673,7 @@ pub fn decode_physical_device_fragment_shading_rate_properties_khr_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceFragmentShadingRatePropertiesKHR<'a>,
 ) {
-    d.stype(-1000226002);
+    d.stype(1000226002);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -7691,7 +7691,7 @@ pub fn synth_physical_device_fragment_shading_rate_properties_khr_partial_body(s
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_fragment_shading_rate_properties_khr_partial(s: &mut Synth) {
-    s.i32(-1000226002);
+    s.i32(1000226002);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_FRAGMENT_SHADING_RATE_PROPERTIES_KHR,
@@ -7718,7 +7718,7 @@ pub unsafe fn encode_physical_device_graphics_pipeline_library_features_ext(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT<'_>,
 ) {
-    e.i32(-1000320000);
+    e.i32(1000320000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -7746,7 +7746,7 @@ pub fn decode_physical_device_graphics_pipeline_library_features_ext<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT<'a>,
 ) {
-    d.stype(-1000320000);
+    d.stype(1000320000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -7762,7 +7762,7 @@ pub fn synth_physical_device_graphics_pipeline_library_features_ext_body(s: &mut
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_graphics_pipeline_library_features_ext(s: &mut Synth) {
-    s.i32(-1000320000);
+    s.i32(1000320000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_GRAPHICS_PIPELINE_LIBRARY_FEATURES_EXT,
@@ -7788,7 +7788,7 @@ pub unsafe fn encode_physical_device_graphics_pipeline_library_features_ext_part
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT<'_>,
 ) {
-    e.i32(-1000320000);
+    e.i32(1000320000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -7820,7 +7820,7 @@ pub unsafe fn decode_into_physical_device_graphics_pipeline_library_features_ext
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT<'_>,
 ) {
-    d.stype(-1000320000);
+    d.stype(1000320000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -7840,7 +7840,7 @@ pub fn decode_physical_device_graphics_pipeline_library_features_ext_partial<'a>
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceGraphicsPipelineLibraryFeaturesEXT<'a>,
 ) {
-    d.stype(-1000320000);
+    d.stype(1000320000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -7854,7 +7854,7 @@ pub fn decode_physical_device_graphics_pipeline_library_features_ext_partial<'a>
 pub fn synth_physical_device_graphics_pipeline_library_features_ext_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_graphics_pipeline_library_features_ext_partial(s: &mut Synth) {
-    s.i32(-1000320000);
+    s.i32(1000320000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_GRAPHICS_PIPELINE_LIBRARY_FEATURES_EXT,
@@ -7882,7 +7882,7 @@ pub unsafe fn encode_physical_device_graphics_pipeline_library_properties_ext(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT<'_>,
 ) {
-    e.i32(-1000320001);
+    e.i32(1000320001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -7913,7 +7913,7 @@ pub unsafe fn encode_physical_device_graphics_pipeline_library_properties_ext_pa
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT<'_>,
 ) {
-    e.i32(-1000320001);
+    e.i32(1000320001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -7946,7 +7946,7 @@ pub unsafe fn decode_into_physical_device_graphics_pipeline_library_properties_e
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT<'_>,
 ) {
-    d.stype(-1000320001);
+    d.stype(1000320001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -7966,7 +7966,7 @@ pub fn decode_physical_device_graphics_pipeline_library_properties_ext_partial<'
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceGraphicsPipelineLibraryPropertiesEXT<'a>,
 ) {
-    d.stype(-1000320001);
+    d.stype(1000320001);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -7980,7 +7980,7 @@ pub fn decode_physical_device_graphics_pipeline_library_properties_ext_partial<'
 pub fn synth_physical_device_graphics_pipeline_library_properties_ext_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_graphics_pipeline_library_properties_ext_partial(s: &mut Synth) {
-    s.i32(-1000320001);
+    s.i32(1000320001);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_GRAPHICS_PIPELINE_LIBRARY_PROPERTIES_EXT,
@@ -8012,7 +8012,7 @@ pub unsafe fn encode_physical_device_group_properties(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceGroupProperties<'_>,
 ) {
-    e.i32(-1000070000);
+    e.i32(1000070000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -8047,7 +8047,7 @@ pub unsafe fn encode_physical_device_group_properties_partial(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceGroupProperties<'_>,
 ) {
-    e.i32(-1000070000);
+    e.i32(1000070000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -8084,7 +8084,7 @@ pub unsafe fn decode_into_physical_device_group_properties(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceGroupProperties<'_>,
 ) {
-    d.stype(-1000070000);
+    d.stype(1000070000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -8108,7 +8108,7 @@ pub fn decode_physical_device_group_properties_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceGroupProperties<'a>,
 ) {
-    d.stype(-1000070000);
+    d.stype(1000070000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -8127,7 +8127,7 @@ pub fn synth_physical_device_group_properties_partial_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_group_properties_partial(s: &mut Synth) {
-    s.i32(-1000070000);
+    s.i32(1000070000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_GROUP_PROPERTIES,
@@ -8154,7 +8154,7 @@ pub unsafe fn encode_physical_device_host_query_reset_features(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceHostQueryResetFeatures<'_>,
 ) {
-    e.i32(-1000261000);
+    e.i32(1000261000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -8182,7 +8182,7 @@ pub fn decode_physical_device_host_query_reset_features<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceHostQueryResetFeatures<'a>,
 ) {
-    d.stype(-1000261000);
+    d.stype(1000261000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -8198,7 +8198,7 @@ pub fn synth_physical_device_host_query_reset_features_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_host_query_reset_features(s: &mut Synth) {
-    s.i32(-1000261000);
+    s.i32(1000261000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_HOST_QUERY_RESET_FEATURES,
@@ -8224,7 +8224,7 @@ pub unsafe fn encode_physical_device_host_query_reset_features_partial(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceHostQueryResetFeatures<'_>,
 ) {
-    e.i32(-1000261000);
+    e.i32(1000261000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -8256,7 +8256,7 @@ pub unsafe fn decode_into_physical_device_host_query_reset_features(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceHostQueryResetFeatures<'_>,
 ) {
-    d.stype(-1000261000);
+    d.stype(1000261000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -8276,7 +8276,7 @@ pub fn decode_physical_device_host_query_reset_features_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceHostQueryResetFeatures<'a>,
 ) {
-    d.stype(-1000261000);
+    d.stype(1000261000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -8290,7 +8290,7 @@ pub fn decode_physical_device_host_query_reset_features_partial<'a>(
 pub fn synth_physical_device_host_query_reset_features_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_host_query_reset_features_partial(s: &mut Synth) {
-    s.i32(-1000261000);
+    s.i32(1000261000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_HOST_QUERY_RESET_FEATURES,
@@ -8324,7 +8324,7 @@ pub unsafe fn encode_physical_device_id_properties(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceIDProperties<'_>,
 ) {
-    e.i32(-1000071004);
+    e.i32(1000071004);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -8355,7 +8355,7 @@ pub unsafe fn encode_physical_device_id_properties_partial(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceIDProperties<'_>,
 ) {
-    e.i32(-1000071004);
+    e.i32(1000071004);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -8394,7 +8394,7 @@ pub unsafe fn decode_into_physical_device_id_properties(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceIDProperties<'_>,
 ) {
-    d.stype(-1000071004);
+    d.stype(1000071004);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -8414,7 +8414,7 @@ pub fn decode_physical_device_id_properties_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceIDProperties<'a>,
 ) {
-    d.stype(-1000071004);
+    d.stype(1000071004);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -8428,7 +8428,7 @@ pub fn decode_physical_device_id_properties_partial<'a>(
 pub fn synth_physical_device_id_properties_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_id_properties_partial(s: &mut Synth) {
-    s.i32(-1000071004);
+    s.i32(1000071004);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_ID_PROPERTIES,
@@ -8456,7 +8456,7 @@ pub unsafe fn encode_physical_device_image2_d_view_of3_d_features_ext(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceImage2DViewOf3DFeaturesEXT<'_>,
 ) {
-    e.i32(-1000393000);
+    e.i32(1000393000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -8485,7 +8485,7 @@ pub fn decode_physical_device_image2_d_view_of3_d_features_ext<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceImage2DViewOf3DFeaturesEXT<'a>,
 ) {
-    d.stype(-1000393000);
+    d.stype(1000393000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -8502,7 +8502,7 @@ pub fn synth_physical_device_image2_d_view_of3_d_features_ext_body(s: &mut Synth
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_image2_d_view_of3_d_features_ext(s: &mut Synth) {
-    s.i32(-1000393000);
+    s.i32(1000393000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_IMAGE2_D_VIEW_OF3_D_FEATURES_EXT,
@@ -8528,7 +8528,7 @@ pub unsafe fn encode_physical_device_image2_d_view_of3_d_features_ext_partial(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceImage2DViewOf3DFeaturesEXT<'_>,
 ) {
-    e.i32(-1000393000);
+    e.i32(1000393000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -8561,7 +8561,7 @@ pub unsafe fn decode_into_physical_device_image2_d_view_of3_d_features_ext(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceImage2DViewOf3DFeaturesEXT<'_>,
 ) {
-    d.stype(-1000393000);
+    d.stype(1000393000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -8581,7 +8581,7 @@ pub fn decode_physical_device_image2_d_view_of3_d_features_ext_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceImage2DViewOf3DFeaturesEXT<'a>,
 ) {
-    d.stype(-1000393000);
+    d.stype(1000393000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -8595,7 +8595,7 @@ pub fn decode_physical_device_image2_d_view_of3_d_features_ext_partial<'a>(
 pub fn synth_physical_device_image2_d_view_of3_d_features_ext_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_image2_d_view_of3_d_features_ext_partial(s: &mut Synth) {
-    s.i32(-1000393000);
+    s.i32(1000393000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_IMAGE2_D_VIEW_OF3_D_FEATURES_EXT,
@@ -8634,7 +8634,7 @@ pub unsafe fn encode_physical_device_image_drm_format_modifier_info_ext(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceImageDrmFormatModifierInfoEXT<'_>,
 ) {
-    e.i32(-1000158002);
+    e.i32(1000158002);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -8676,7 +8676,7 @@ pub fn decode_physical_device_image_drm_format_modifier_info_ext<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceImageDrmFormatModifierInfoEXT<'a>,
 ) {
-    d.stype(-1000158002);
+    d.stype(1000158002);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -8707,7 +8707,7 @@ pub fn synth_physical_device_image_drm_format_modifier_info_ext_body(s: &mut Syn
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_image_drm_format_modifier_info_ext(s: &mut Synth) {
-    s.i32(-1000158002);
+    s.i32(1000158002);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_IMAGE_DRM_FORMAT_MODIFIER_INFO_EXT,
@@ -8738,7 +8738,7 @@ pub unsafe fn encode_physical_device_image_format_info2(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceImageFormatInfo2<'_>,
 ) {
-    e.i32(-1000059004);
+    e.i32(1000059004);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -8770,7 +8770,7 @@ pub fn decode_physical_device_image_format_info2<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceImageFormatInfo2<'a>,
 ) {
-    d.stype(-1000059004);
+    d.stype(1000059004);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -8790,7 +8790,7 @@ pub fn synth_physical_device_image_format_info2_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_image_format_info2(s: &mut Synth) {
-    s.i32(-1000059004);
+    s.i32(1000059004);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_IMAGE_FORMAT_INFO2,
@@ -8817,7 +8817,7 @@ pub unsafe fn encode_physical_device_image_robustness_features(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceImageRobustnessFeatures<'_>,
 ) {
-    e.i32(-1000335000);
+    e.i32(1000335000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -8845,7 +8845,7 @@ pub fn decode_physical_device_image_robustness_features<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceImageRobustnessFeatures<'a>,
 ) {
-    d.stype(-1000335000);
+    d.stype(1000335000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -8861,7 +8861,7 @@ pub fn synth_physical_device_image_robustness_features_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_image_robustness_features(s: &mut Synth) {
-    s.i32(-1000335000);
+    s.i32(1000335000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_IMAGE_ROBUSTNESS_FEATURES,
@@ -8887,7 +8887,7 @@ pub unsafe fn encode_physical_device_image_robustness_features_partial(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceImageRobustnessFeatures<'_>,
 ) {
-    e.i32(-1000335000);
+    e.i32(1000335000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -8919,7 +8919,7 @@ pub unsafe fn decode_into_physical_device_image_robustness_features(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceImageRobustnessFeatures<'_>,
 ) {
-    d.stype(-1000335000);
+    d.stype(1000335000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -8939,7 +8939,7 @@ pub fn decode_physical_device_image_robustness_features_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceImageRobustnessFeatures<'a>,
 ) {
-    d.stype(-1000335000);
+    d.stype(1000335000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -8953,7 +8953,7 @@ pub fn decode_physical_device_image_robustness_features_partial<'a>(
 pub fn synth_physical_device_image_robustness_features_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_image_robustness_features_partial(s: &mut Synth) {
-    s.i32(-1000335000);
+    s.i32(1000335000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_IMAGE_ROBUSTNESS_FEATURES,
@@ -8980,7 +8980,7 @@ pub unsafe fn encode_physical_device_image_view_min_lod_features_ext(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceImageViewMinLodFeaturesEXT<'_>,
 ) {
-    e.i32(-1000391000);
+    e.i32(1000391000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -9008,7 +9008,7 @@ pub fn decode_physical_device_image_view_min_lod_features_ext<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceImageViewMinLodFeaturesEXT<'a>,
 ) {
-    d.stype(-1000391000);
+    d.stype(1000391000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -9024,7 +9024,7 @@ pub fn synth_physical_device_image_view_min_lod_features_ext_body(s: &mut Synth)
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_image_view_min_lod_features_ext(s: &mut Synth) {
-    s.i32(-1000391000);
+    s.i32(1000391000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_IMAGE_VIEW_MIN_LOD_FEATURES_EXT,
@@ -9050,7 +9050,7 @@ pub unsafe fn encode_physical_device_image_view_min_lod_features_ext_partial(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceImageViewMinLodFeaturesEXT<'_>,
 ) {
-    e.i32(-1000391000);
+    e.i32(1000391000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -9082,7 +9082,7 @@ pub unsafe fn decode_into_physical_device_image_view_min_lod_features_ext(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceImageViewMinLodFeaturesEXT<'_>,
 ) {
-    d.stype(-1000391000);
+    d.stype(1000391000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -9102,7 +9102,7 @@ pub fn decode_physical_device_image_view_min_lod_features_ext_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceImageViewMinLodFeaturesEXT<'a>,
 ) {
-    d.stype(-1000391000);
+    d.stype(1000391000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -9116,7 +9116,7 @@ pub fn decode_physical_device_image_view_min_lod_features_ext_partial<'a>(
 pub fn synth_physical_device_image_view_min_lod_features_ext_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_image_view_min_lod_features_ext_partial(s: &mut Synth) {
-    s.i32(-1000391000);
+    s.i32(1000391000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_IMAGE_VIEW_MIN_LOD_FEATURES_EXT,
@@ -9143,7 +9143,7 @@ pub unsafe fn encode_physical_device_imageless_framebuffer_features(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceImagelessFramebufferFeatures<'_>,
 ) {
-    e.i32(-1000108000);
+    e.i32(1000108000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -9171,7 +9171,7 @@ pub fn decode_physical_device_imageless_framebuffer_features<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceImagelessFramebufferFeatures<'a>,
 ) {
-    d.stype(-1000108000);
+    d.stype(1000108000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -9187,7 +9187,7 @@ pub fn synth_physical_device_imageless_framebuffer_features_body(s: &mut Synth) 
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_imageless_framebuffer_features(s: &mut Synth) {
-    s.i32(-1000108000);
+    s.i32(1000108000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_IMAGELESS_FRAMEBUFFER_FEATURES,
@@ -9213,7 +9213,7 @@ pub unsafe fn encode_physical_device_imageless_framebuffer_features_partial(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceImagelessFramebufferFeatures<'_>,
 ) {
-    e.i32(-1000108000);
+    e.i32(1000108000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -9245,7 +9245,7 @@ pub unsafe fn decode_into_physical_device_imageless_framebuffer_features(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceImagelessFramebufferFeatures<'_>,
 ) {
-    d.stype(-1000108000);
+    d.stype(1000108000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -9265,7 +9265,7 @@ pub fn decode_physical_device_imageless_framebuffer_features_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceImagelessFramebufferFeatures<'a>,
 ) {
-    d.stype(-1000108000);
+    d.stype(1000108000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -9279,7 +9279,7 @@ pub fn decode_physical_device_imageless_framebuffer_features_partial<'a>(
 pub fn synth_physical_device_imageless_framebuffer_features_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_imageless_framebuffer_features_partial(s: &mut Synth) {
-    s.i32(-1000108000);
+    s.i32(1000108000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_IMAGELESS_FRAMEBUFFER_FEATURES,
@@ -9307,7 +9307,7 @@ pub unsafe fn encode_physical_device_inline_uniform_block_features(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceInlineUniformBlockFeatures<'_>,
 ) {
-    e.i32(-1000138000);
+    e.i32(1000138000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -9336,7 +9336,7 @@ pub fn decode_physical_device_inline_uniform_block_features<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceInlineUniformBlockFeatures<'a>,
 ) {
-    d.stype(-1000138000);
+    d.stype(1000138000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -9353,7 +9353,7 @@ pub fn synth_physical_device_inline_uniform_block_features_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_inline_uniform_block_features(s: &mut Synth) {
-    s.i32(-1000138000);
+    s.i32(1000138000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_INLINE_UNIFORM_BLOCK_FEATURES,
@@ -9379,7 +9379,7 @@ pub unsafe fn encode_physical_device_inline_uniform_block_features_partial(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceInlineUniformBlockFeatures<'_>,
 ) {
-    e.i32(-1000138000);
+    e.i32(1000138000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -9412,7 +9412,7 @@ pub unsafe fn decode_into_physical_device_inline_uniform_block_features(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceInlineUniformBlockFeatures<'_>,
 ) {
-    d.stype(-1000138000);
+    d.stype(1000138000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -9432,7 +9432,7 @@ pub fn decode_physical_device_inline_uniform_block_features_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceInlineUniformBlockFeatures<'a>,
 ) {
-    d.stype(-1000138000);
+    d.stype(1000138000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -9446,7 +9446,7 @@ pub fn decode_physical_device_inline_uniform_block_features_partial<'a>(
 pub fn synth_physical_device_inline_uniform_block_features_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_inline_uniform_block_features_partial(s: &mut Synth) {
-    s.i32(-1000138000);
+    s.i32(1000138000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_INLINE_UNIFORM_BLOCK_FEATURES,
@@ -9477,7 +9477,7 @@ pub unsafe fn encode_physical_device_inline_uniform_block_properties(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceInlineUniformBlockProperties<'_>,
 ) {
-    e.i32(-1000138001);
+    e.i32(1000138001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -9508,7 +9508,7 @@ pub unsafe fn encode_physical_device_inline_uniform_block_properties_partial(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceInlineUniformBlockProperties<'_>,
 ) {
-    e.i32(-1000138001);
+    e.i32(1000138001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -9544,7 +9544,7 @@ pub unsafe fn decode_into_physical_device_inline_uniform_block_properties(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceInlineUniformBlockProperties<'_>,
 ) {
-    d.stype(-1000138001);
+    d.stype(1000138001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -9564,7 +9564,7 @@ pub fn decode_physical_device_inline_uniform_block_properties_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceInlineUniformBlockProperties<'a>,
 ) {
-    d.stype(-1000138001);
+    d.stype(1000138001);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -9578,7 +9578,7 @@ pub fn decode_physical_device_inline_uniform_block_properties_partial<'a>(
 pub fn synth_physical_device_inline_uniform_block_properties_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_inline_uniform_block_properties_partial(s: &mut Synth) {
-    s.i32(-1000138001);
+    s.i32(1000138001);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_INLINE_UNIFORM_BLOCK_PROPERTIES,
@@ -9894,7 +9894,7 @@ pub unsafe fn encode_physical_device_maintenance3_properties(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceMaintenance3Properties<'_>,
 ) {
-    e.i32(-1000168000);
+    e.i32(1000168000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -9925,7 +9925,7 @@ pub unsafe fn encode_physical_device_maintenance3_properties_partial(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceMaintenance3Properties<'_>,
 ) {
-    e.i32(-1000168000);
+    e.i32(1000168000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -9958,7 +9958,7 @@ pub unsafe fn decode_into_physical_device_maintenance3_properties(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceMaintenance3Properties<'_>,
 ) {
-    d.stype(-1000168000);
+    d.stype(1000168000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -9978,7 +9978,7 @@ pub fn decode_physical_device_maintenance3_properties_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceMaintenance3Properties<'a>,
 ) {
-    d.stype(-1000168000);
+    d.stype(1000168000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -9992,7 +9992,7 @@ pub fn decode_physical_device_maintenance3_properties_partial<'a>(
 pub fn synth_physical_device_maintenance3_properties_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_maintenance3_properties_partial(s: &mut Synth) {
-    s.i32(-1000168000);
+    s.i32(1000168000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_MAINTENANCE3_PROPERTIES,
@@ -10019,7 +10019,7 @@ pub unsafe fn encode_physical_device_maintenance4_features(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceMaintenance4Features<'_>,
 ) {
-    e.i32(-1000413000);
+    e.i32(1000413000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -10047,7 +10047,7 @@ pub fn decode_physical_device_maintenance4_features<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceMaintenance4Features<'a>,
 ) {
-    d.stype(-1000413000);
+    d.stype(1000413000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -10063,7 +10063,7 @@ pub fn synth_physical_device_maintenance4_features_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_maintenance4_features(s: &mut Synth) {
-    s.i32(-1000413000);
+    s.i32(1000413000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_MAINTENANCE4_FEATURES,
@@ -10089,7 +10089,7 @@ pub unsafe fn encode_physical_device_maintenance4_features_partial(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceMaintenance4Features<'_>,
 ) {
-    e.i32(-1000413000);
+    e.i32(1000413000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -10121,7 +10121,7 @@ pub unsafe fn decode_into_physical_device_maintenance4_features(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceMaintenance4Features<'_>,
 ) {
-    d.stype(-1000413000);
+    d.stype(1000413000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -10141,7 +10141,7 @@ pub fn decode_physical_device_maintenance4_features_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceMaintenance4Features<'a>,
 ) {
-    d.stype(-1000413000);
+    d.stype(1000413000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -10155,7 +10155,7 @@ pub fn decode_physical_device_maintenance4_features_partial<'a>(
 pub fn synth_physical_device_maintenance4_features_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_maintenance4_features_partial(s: &mut Synth) {
-    s.i32(-1000413000);
+    s.i32(1000413000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_MAINTENANCE4_FEATURES,
@@ -10182,7 +10182,7 @@ pub unsafe fn encode_physical_device_maintenance4_properties(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceMaintenance4Properties<'_>,
 ) {
-    e.i32(-1000413001);
+    e.i32(1000413001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -10213,7 +10213,7 @@ pub unsafe fn encode_physical_device_maintenance4_properties_partial(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceMaintenance4Properties<'_>,
 ) {
-    e.i32(-1000413001);
+    e.i32(1000413001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -10245,7 +10245,7 @@ pub unsafe fn decode_into_physical_device_maintenance4_properties(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceMaintenance4Properties<'_>,
 ) {
-    d.stype(-1000413001);
+    d.stype(1000413001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -10265,7 +10265,7 @@ pub fn decode_physical_device_maintenance4_properties_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceMaintenance4Properties<'a>,
 ) {
-    d.stype(-1000413001);
+    d.stype(1000413001);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -10279,7 +10279,7 @@ pub fn decode_physical_device_maintenance4_properties_partial<'a>(
 pub fn synth_physical_device_maintenance4_properties_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_maintenance4_properties_partial(s: &mut Synth) {
-    s.i32(-1000413001);
+    s.i32(1000413001);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_MAINTENANCE4_PROPERTIES,
@@ -10306,7 +10306,7 @@ pub unsafe fn encode_physical_device_maintenance5_features_khr(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceMaintenance5FeaturesKHR<'_>,
 ) {
-    e.i32(-1000470000);
+    e.i32(1000470000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -10334,7 +10334,7 @@ pub fn decode_physical_device_maintenance5_features_khr<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceMaintenance5FeaturesKHR<'a>,
 ) {
-    d.stype(-1000470000);
+    d.stype(1000470000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -10350,7 +10350,7 @@ pub fn synth_physical_device_maintenance5_features_khr_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_maintenance5_features_khr(s: &mut Synth) {
-    s.i32(-1000470000);
+    s.i32(1000470000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_MAINTENANCE5_FEATURES_KHR,
@@ -10376,7 +10376,7 @@ pub unsafe fn encode_physical_device_maintenance5_features_khr_partial(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceMaintenance5FeaturesKHR<'_>,
 ) {
-    e.i32(-1000470000);
+    e.i32(1000470000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -10408,7 +10408,7 @@ pub unsafe fn decode_into_physical_device_maintenance5_features_khr(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceMaintenance5FeaturesKHR<'_>,
 ) {
-    d.stype(-1000470000);
+    d.stype(1000470000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -10428,7 +10428,7 @@ pub fn decode_physical_device_maintenance5_features_khr_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceMaintenance5FeaturesKHR<'a>,
 ) {
-    d.stype(-1000470000);
+    d.stype(1000470000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -10442,7 +10442,7 @@ pub fn decode_physical_device_maintenance5_features_khr_partial<'a>(
 pub fn synth_physical_device_maintenance5_features_khr_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_maintenance5_features_khr_partial(s: &mut Synth) {
-    s.i32(-1000470000);
+    s.i32(1000470000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_MAINTENANCE5_FEATURES_KHR,
@@ -10474,7 +10474,7 @@ pub unsafe fn encode_physical_device_maintenance5_properties_khr(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceMaintenance5PropertiesKHR<'_>,
 ) {
-    e.i32(-1000470001);
+    e.i32(1000470001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -10505,7 +10505,7 @@ pub unsafe fn encode_physical_device_maintenance5_properties_khr_partial(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceMaintenance5PropertiesKHR<'_>,
 ) {
-    e.i32(-1000470001);
+    e.i32(1000470001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -10542,7 +10542,7 @@ pub unsafe fn decode_into_physical_device_maintenance5_properties_khr(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceMaintenance5PropertiesKHR<'_>,
 ) {
-    d.stype(-1000470001);
+    d.stype(1000470001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -10562,7 +10562,7 @@ pub fn decode_physical_device_maintenance5_properties_khr_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceMaintenance5PropertiesKHR<'a>,
 ) {
-    d.stype(-1000470001);
+    d.stype(1000470001);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -10576,7 +10576,7 @@ pub fn decode_physical_device_maintenance5_properties_khr_partial<'a>(
 pub fn synth_physical_device_maintenance5_properties_khr_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_maintenance5_properties_khr_partial(s: &mut Synth) {
-    s.i32(-1000470001);
+    s.i32(1000470001);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_MAINTENANCE5_PROPERTIES_KHR,
@@ -10610,7 +10610,7 @@ pub unsafe fn encode_physical_device_memory_budget_properties_ext(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceMemoryBudgetPropertiesEXT<'_>,
 ) {
-    e.i32(-1000237000);
+    e.i32(1000237000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -10641,7 +10641,7 @@ pub unsafe fn encode_physical_device_memory_budget_properties_ext_partial(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceMemoryBudgetPropertiesEXT<'_>,
 ) {
-    e.i32(-1000237000);
+    e.i32(1000237000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -10680,7 +10680,7 @@ pub unsafe fn decode_into_physical_device_memory_budget_properties_ext(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceMemoryBudgetPropertiesEXT<'_>,
 ) {
-    d.stype(-1000237000);
+    d.stype(1000237000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -10700,7 +10700,7 @@ pub fn decode_physical_device_memory_budget_properties_ext_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceMemoryBudgetPropertiesEXT<'a>,
 ) {
-    d.stype(-1000237000);
+    d.stype(1000237000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -10714,7 +10714,7 @@ pub fn decode_physical_device_memory_budget_properties_ext_partial<'a>(
 pub fn synth_physical_device_memory_budget_properties_ext_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_memory_budget_properties_ext_partial(s: &mut Synth) {
-    s.i32(-1000237000);
+    s.i32(1000237000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_MEMORY_BUDGET_PROPERTIES_EXT,
@@ -10835,7 +10835,7 @@ pub unsafe fn encode_physical_device_memory_properties2(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceMemoryProperties2<'_>,
 ) {
-    e.i32(-1000059006);
+    e.i32(1000059006);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -10868,7 +10868,7 @@ pub unsafe fn encode_physical_device_memory_properties2_partial(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceMemoryProperties2<'_>,
 ) {
-    e.i32(-1000059006);
+    e.i32(1000059006);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -10901,7 +10901,7 @@ pub unsafe fn decode_into_physical_device_memory_properties2(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceMemoryProperties2<'_>,
 ) {
-    d.stype(-1000059006);
+    d.stype(1000059006);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -10922,7 +10922,7 @@ pub fn decode_physical_device_memory_properties2_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceMemoryProperties2<'a>,
 ) {
-    d.stype(-1000059006);
+    d.stype(1000059006);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -10938,7 +10938,7 @@ pub fn synth_physical_device_memory_properties2_partial_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_memory_properties2_partial(s: &mut Synth) {
-    s.i32(-1000059006);
+    s.i32(1000059006);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_MEMORY_PROPERTIES2,
@@ -10965,7 +10965,7 @@ pub unsafe fn encode_physical_device_multi_draw_features_ext(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceMultiDrawFeaturesEXT<'_>,
 ) {
-    e.i32(-1000392000);
+    e.i32(1000392000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -10993,7 +10993,7 @@ pub fn decode_physical_device_multi_draw_features_ext<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceMultiDrawFeaturesEXT<'a>,
 ) {
-    d.stype(-1000392000);
+    d.stype(1000392000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -11009,7 +11009,7 @@ pub fn synth_physical_device_multi_draw_features_ext_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_multi_draw_features_ext(s: &mut Synth) {
-    s.i32(-1000392000);
+    s.i32(1000392000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_MULTI_DRAW_FEATURES_EXT,
@@ -11035,7 +11035,7 @@ pub unsafe fn encode_physical_device_multi_draw_features_ext_partial(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceMultiDrawFeaturesEXT<'_>,
 ) {
-    e.i32(-1000392000);
+    e.i32(1000392000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -11067,7 +11067,7 @@ pub unsafe fn decode_into_physical_device_multi_draw_features_ext(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceMultiDrawFeaturesEXT<'_>,
 ) {
-    d.stype(-1000392000);
+    d.stype(1000392000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -11087,7 +11087,7 @@ pub fn decode_physical_device_multi_draw_features_ext_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceMultiDrawFeaturesEXT<'a>,
 ) {
-    d.stype(-1000392000);
+    d.stype(1000392000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -11101,7 +11101,7 @@ pub fn decode_physical_device_multi_draw_features_ext_partial<'a>(
 pub fn synth_physical_device_multi_draw_features_ext_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_multi_draw_features_ext_partial(s: &mut Synth) {
-    s.i32(-1000392000);
+    s.i32(1000392000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_MULTI_DRAW_FEATURES_EXT,
@@ -11128,7 +11128,7 @@ pub unsafe fn encode_physical_device_multi_draw_properties_ext(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceMultiDrawPropertiesEXT<'_>,
 ) {
-    e.i32(-1000392001);
+    e.i32(1000392001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -11159,7 +11159,7 @@ pub unsafe fn encode_physical_device_multi_draw_properties_ext_partial(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceMultiDrawPropertiesEXT<'_>,
 ) {
-    e.i32(-1000392001);
+    e.i32(1000392001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -11191,7 +11191,7 @@ pub unsafe fn decode_into_physical_device_multi_draw_properties_ext(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceMultiDrawPropertiesEXT<'_>,
 ) {
-    d.stype(-1000392001);
+    d.stype(1000392001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -11211,7 +11211,7 @@ pub fn decode_physical_device_multi_draw_properties_ext_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceMultiDrawPropertiesEXT<'a>,
 ) {
-    d.stype(-1000392001);
+    d.stype(1000392001);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -11225,7 +11225,7 @@ pub fn decode_physical_device_multi_draw_properties_ext_partial<'a>(
 pub fn synth_physical_device_multi_draw_properties_ext_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_multi_draw_properties_ext_partial(s: &mut Synth) {
-    s.i32(-1000392001);
+    s.i32(1000392001);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_MULTI_DRAW_PROPERTIES_EXT,
@@ -11254,7 +11254,7 @@ pub unsafe fn encode_physical_device_multiview_features(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceMultiviewFeatures<'_>,
 ) {
-    e.i32(-1000053001);
+    e.i32(1000053001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -11284,7 +11284,7 @@ pub fn decode_physical_device_multiview_features<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceMultiviewFeatures<'a>,
 ) {
-    d.stype(-1000053001);
+    d.stype(1000053001);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -11302,7 +11302,7 @@ pub fn synth_physical_device_multiview_features_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_multiview_features(s: &mut Synth) {
-    s.i32(-1000053001);
+    s.i32(1000053001);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_MULTIVIEW_FEATURES,
@@ -11328,7 +11328,7 @@ pub unsafe fn encode_physical_device_multiview_features_partial(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceMultiviewFeatures<'_>,
 ) {
-    e.i32(-1000053001);
+    e.i32(1000053001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -11362,7 +11362,7 @@ pub unsafe fn decode_into_physical_device_multiview_features(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceMultiviewFeatures<'_>,
 ) {
-    d.stype(-1000053001);
+    d.stype(1000053001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -11382,7 +11382,7 @@ pub fn decode_physical_device_multiview_features_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceMultiviewFeatures<'a>,
 ) {
-    d.stype(-1000053001);
+    d.stype(1000053001);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -11396,7 +11396,7 @@ pub fn decode_physical_device_multiview_features_partial<'a>(
 pub fn synth_physical_device_multiview_features_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_multiview_features_partial(s: &mut Synth) {
-    s.i32(-1000053001);
+    s.i32(1000053001);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_MULTIVIEW_FEATURES,
@@ -11424,7 +11424,7 @@ pub unsafe fn encode_physical_device_multiview_properties(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceMultiviewProperties<'_>,
 ) {
-    e.i32(-1000053002);
+    e.i32(1000053002);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -11455,7 +11455,7 @@ pub unsafe fn encode_physical_device_multiview_properties_partial(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceMultiviewProperties<'_>,
 ) {
-    e.i32(-1000053002);
+    e.i32(1000053002);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -11488,7 +11488,7 @@ pub unsafe fn decode_into_physical_device_multiview_properties(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceMultiviewProperties<'_>,
 ) {
-    d.stype(-1000053002);
+    d.stype(1000053002);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -11508,7 +11508,7 @@ pub fn decode_physical_device_multiview_properties_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceMultiviewProperties<'a>,
 ) {
-    d.stype(-1000053002);
+    d.stype(1000053002);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -11522,7 +11522,7 @@ pub fn decode_physical_device_multiview_properties_partial<'a>(
 pub fn synth_physical_device_multiview_properties_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_multiview_properties_partial(s: &mut Synth) {
-    s.i32(-1000053002);
+    s.i32(1000053002);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_MULTIVIEW_PROPERTIES,
@@ -11549,7 +11549,7 @@ pub unsafe fn encode_physical_device_mutable_descriptor_type_features_ext(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceMutableDescriptorTypeFeaturesEXT<'_>,
 ) {
-    e.i32(-1000351000);
+    e.i32(1000351000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -11577,7 +11577,7 @@ pub fn decode_physical_device_mutable_descriptor_type_features_ext<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceMutableDescriptorTypeFeaturesEXT<'a>,
 ) {
-    d.stype(-1000351000);
+    d.stype(1000351000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -11593,7 +11593,7 @@ pub fn synth_physical_device_mutable_descriptor_type_features_ext_body(s: &mut S
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_mutable_descriptor_type_features_ext(s: &mut Synth) {
-    s.i32(-1000351000);
+    s.i32(1000351000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_MUTABLE_DESCRIPTOR_TYPE_FEATURES_EXT,
@@ -11619,7 +11619,7 @@ pub unsafe fn encode_physical_device_mutable_descriptor_type_features_ext_partia
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceMutableDescriptorTypeFeaturesEXT<'_>,
 ) {
-    e.i32(-1000351000);
+    e.i32(1000351000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -11651,7 +11651,7 @@ pub unsafe fn decode_into_physical_device_mutable_descriptor_type_features_ext(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceMutableDescriptorTypeFeaturesEXT<'_>,
 ) {
-    d.stype(-1000351000);
+    d.stype(1000351000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -11671,7 +11671,7 @@ pub fn decode_physical_device_mutable_descriptor_type_features_ext_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceMutableDescriptorTypeFeaturesEXT<'a>,
 ) {
-    d.stype(-1000351000);
+    d.stype(1000351000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -11685,7 +11685,7 @@ pub fn decode_physical_device_mutable_descriptor_type_features_ext_partial<'a>(
 pub fn synth_physical_device_mutable_descriptor_type_features_ext_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_mutable_descriptor_type_features_ext_partial(s: &mut Synth) {
-    s.i32(-1000351000);
+    s.i32(1000351000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_MUTABLE_DESCRIPTOR_TYPE_FEATURES_EXT,
@@ -11712,7 +11712,7 @@ pub unsafe fn encode_physical_device_non_seamless_cube_map_features_ext(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT<'_>,
 ) {
-    e.i32(-1000422000);
+    e.i32(1000422000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -11740,7 +11740,7 @@ pub fn decode_physical_device_non_seamless_cube_map_features_ext<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT<'a>,
 ) {
-    d.stype(-1000422000);
+    d.stype(1000422000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -11756,7 +11756,7 @@ pub fn synth_physical_device_non_seamless_cube_map_features_ext_body(s: &mut Syn
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_non_seamless_cube_map_features_ext(s: &mut Synth) {
-    s.i32(-1000422000);
+    s.i32(1000422000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_NON_SEAMLESS_CUBE_MAP_FEATURES_EXT,
@@ -11782,7 +11782,7 @@ pub unsafe fn encode_physical_device_non_seamless_cube_map_features_ext_partial(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT<'_>,
 ) {
-    e.i32(-1000422000);
+    e.i32(1000422000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -11814,7 +11814,7 @@ pub unsafe fn decode_into_physical_device_non_seamless_cube_map_features_ext(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT<'_>,
 ) {
-    d.stype(-1000422000);
+    d.stype(1000422000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -11834,7 +11834,7 @@ pub fn decode_physical_device_non_seamless_cube_map_features_ext_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceNonSeamlessCubeMapFeaturesEXT<'a>,
 ) {
-    d.stype(-1000422000);
+    d.stype(1000422000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -11848,7 +11848,7 @@ pub fn decode_physical_device_non_seamless_cube_map_features_ext_partial<'a>(
 pub fn synth_physical_device_non_seamless_cube_map_features_ext_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_non_seamless_cube_map_features_ext_partial(s: &mut Synth) {
-    s.i32(-1000422000);
+    s.i32(1000422000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_NON_SEAMLESS_CUBE_MAP_FEATURES_EXT,
@@ -11878,7 +11878,7 @@ pub unsafe fn encode_physical_device_pci_bus_info_properties_ext(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDevicePCIBusInfoPropertiesEXT<'_>,
 ) {
-    e.i32(-1000212000);
+    e.i32(1000212000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -11909,7 +11909,7 @@ pub unsafe fn encode_physical_device_pci_bus_info_properties_ext_partial(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDevicePCIBusInfoPropertiesEXT<'_>,
 ) {
-    e.i32(-1000212000);
+    e.i32(1000212000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -11944,7 +11944,7 @@ pub unsafe fn decode_into_physical_device_pci_bus_info_properties_ext(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDevicePCIBusInfoPropertiesEXT<'_>,
 ) {
-    d.stype(-1000212000);
+    d.stype(1000212000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -11964,7 +11964,7 @@ pub fn decode_physical_device_pci_bus_info_properties_ext_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDevicePCIBusInfoPropertiesEXT<'a>,
 ) {
-    d.stype(-1000212000);
+    d.stype(1000212000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -11978,7 +11978,7 @@ pub fn decode_physical_device_pci_bus_info_properties_ext_partial<'a>(
 pub fn synth_physical_device_pci_bus_info_properties_ext_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_pci_bus_info_properties_ext_partial(s: &mut Synth) {
-    s.i32(-1000212000);
+    s.i32(1000212000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_PCI_BUS_INFO_PROPERTIES_EXT,
@@ -12005,7 +12005,7 @@ pub unsafe fn encode_physical_device_pipeline_creation_cache_control_features(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDevicePipelineCreationCacheControlFeatures<'_>,
 ) {
-    e.i32(-1000297000);
+    e.i32(1000297000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -12033,7 +12033,7 @@ pub fn decode_physical_device_pipeline_creation_cache_control_features<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDevicePipelineCreationCacheControlFeatures<'a>,
 ) {
-    d.stype(-1000297000);
+    d.stype(1000297000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -12049,7 +12049,7 @@ pub fn synth_physical_device_pipeline_creation_cache_control_features_body(s: &m
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_pipeline_creation_cache_control_features(s: &mut Synth) {
-    s.i32(-1000297000);
+    s.i32(1000297000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_PIPELINE_CREATION_CACHE_CONTROL_FEATURES,
@@ -12075,7 +12075,7 @@ pub unsafe fn encode_physical_device_pipeline_creation_cache_control_features_pa
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDevicePipelineCreationCacheControlFeatures<'_>,
 ) {
-    e.i32(-1000297000);
+    e.i32(1000297000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -12107,7 +12107,7 @@ pub unsafe fn decode_into_physical_device_pipeline_creation_cache_control_featur
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDevicePipelineCreationCacheControlFeatures<'_>,
 ) {
-    d.stype(-1000297000);
+    d.stype(1000297000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -12127,7 +12127,7 @@ pub fn decode_physical_device_pipeline_creation_cache_control_features_partial<'
     a: &'a Bump,
     out: &mut vk::PhysicalDevicePipelineCreationCacheControlFeatures<'a>,
 ) {
-    d.stype(-1000297000);
+    d.stype(1000297000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -12141,7 +12141,7 @@ pub fn decode_physical_device_pipeline_creation_cache_control_features_partial<'
 pub fn synth_physical_device_pipeline_creation_cache_control_features_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_pipeline_creation_cache_control_features_partial(s: &mut Synth) {
-    s.i32(-1000297000);
+    s.i32(1000297000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_PIPELINE_CREATION_CACHE_CONTROL_FEATURES,
@@ -12168,7 +12168,7 @@ pub unsafe fn encode_physical_device_point_clipping_properties(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDevicePointClippingProperties<'_>,
 ) {
-    e.i32(-1000117000);
+    e.i32(1000117000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -12199,7 +12199,7 @@ pub unsafe fn encode_physical_device_point_clipping_properties_partial(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDevicePointClippingProperties<'_>,
 ) {
-    e.i32(-1000117000);
+    e.i32(1000117000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -12231,7 +12231,7 @@ pub unsafe fn decode_into_physical_device_point_clipping_properties(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDevicePointClippingProperties<'_>,
 ) {
-    d.stype(-1000117000);
+    d.stype(1000117000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -12251,7 +12251,7 @@ pub fn decode_physical_device_point_clipping_properties_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDevicePointClippingProperties<'a>,
 ) {
-    d.stype(-1000117000);
+    d.stype(1000117000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -12265,7 +12265,7 @@ pub fn decode_physical_device_point_clipping_properties_partial<'a>(
 pub fn synth_physical_device_point_clipping_properties_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_point_clipping_properties_partial(s: &mut Synth) {
-    s.i32(-1000117000);
+    s.i32(1000117000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_POINT_CLIPPING_PROPERTIES,
@@ -12293,7 +12293,7 @@ pub unsafe fn encode_physical_device_primitive_topology_list_restart_features_ex
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT<'_>,
 ) {
-    e.i32(-1000356000);
+    e.i32(1000356000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -12322,7 +12322,7 @@ pub fn decode_physical_device_primitive_topology_list_restart_features_ext<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT<'a>,
 ) {
-    d.stype(-1000356000);
+    d.stype(1000356000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -12339,7 +12339,7 @@ pub fn synth_physical_device_primitive_topology_list_restart_features_ext_body(s
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_primitive_topology_list_restart_features_ext(s: &mut Synth) {
-    s.i32(-1000356000);
+    s.i32(1000356000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_PRIMITIVE_TOPOLOGY_LIST_RESTART_FEATURES_EXT,
@@ -12365,7 +12365,7 @@ pub unsafe fn encode_physical_device_primitive_topology_list_restart_features_ex
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT<'_>,
 ) {
-    e.i32(-1000356000);
+    e.i32(1000356000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -12400,7 +12400,7 @@ pub unsafe fn decode_into_physical_device_primitive_topology_list_restart_featur
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT<'_>,
 ) {
-    d.stype(-1000356000);
+    d.stype(1000356000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -12422,7 +12422,7 @@ pub fn decode_physical_device_primitive_topology_list_restart_features_ext_parti
     a: &'a Bump,
     out: &mut vk::PhysicalDevicePrimitiveTopologyListRestartFeaturesEXT<'a>,
 ) {
-    d.stype(-1000356000);
+    d.stype(1000356000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -12439,7 +12439,7 @@ pub fn synth_physical_device_primitive_topology_list_restart_features_ext_partia
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_primitive_topology_list_restart_features_ext_partial(s: &mut Synth) {
-    s.i32(-1000356000);
+    s.i32(1000356000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_PRIMITIVE_TOPOLOGY_LIST_RESTART_FEATURES_EXT,
@@ -12468,7 +12468,7 @@ pub unsafe fn encode_physical_device_primitives_generated_query_features_ext(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT<'_>,
 ) {
-    e.i32(-1000382000);
+    e.i32(1000382000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -12498,7 +12498,7 @@ pub fn decode_physical_device_primitives_generated_query_features_ext<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT<'a>,
 ) {
-    d.stype(-1000382000);
+    d.stype(1000382000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -12516,7 +12516,7 @@ pub fn synth_physical_device_primitives_generated_query_features_ext_body(s: &mu
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_primitives_generated_query_features_ext(s: &mut Synth) {
-    s.i32(-1000382000);
+    s.i32(1000382000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_PRIMITIVES_GENERATED_QUERY_FEATURES_EXT,
@@ -12542,7 +12542,7 @@ pub unsafe fn encode_physical_device_primitives_generated_query_features_ext_par
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT<'_>,
 ) {
-    e.i32(-1000382000);
+    e.i32(1000382000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -12576,7 +12576,7 @@ pub unsafe fn decode_into_physical_device_primitives_generated_query_features_ex
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT<'_>,
 ) {
-    d.stype(-1000382000);
+    d.stype(1000382000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -12596,7 +12596,7 @@ pub fn decode_physical_device_primitives_generated_query_features_ext_partial<'a
     a: &'a Bump,
     out: &mut vk::PhysicalDevicePrimitivesGeneratedQueryFeaturesEXT<'a>,
 ) {
-    d.stype(-1000382000);
+    d.stype(1000382000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -12610,7 +12610,7 @@ pub fn decode_physical_device_primitives_generated_query_features_ext_partial<'a
 pub fn synth_physical_device_primitives_generated_query_features_ext_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_primitives_generated_query_features_ext_partial(s: &mut Synth) {
-    s.i32(-1000382000);
+    s.i32(1000382000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_PRIMITIVES_GENERATED_QUERY_FEATURES_EXT,
@@ -12637,7 +12637,7 @@ pub unsafe fn encode_physical_device_private_data_features(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDevicePrivateDataFeatures<'_>,
 ) {
-    e.i32(-1000295000);
+    e.i32(1000295000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -12665,7 +12665,7 @@ pub fn decode_physical_device_private_data_features<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDevicePrivateDataFeatures<'a>,
 ) {
-    d.stype(-1000295000);
+    d.stype(1000295000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -12681,7 +12681,7 @@ pub fn synth_physical_device_private_data_features_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_private_data_features(s: &mut Synth) {
-    s.i32(-1000295000);
+    s.i32(1000295000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_PRIVATE_DATA_FEATURES,
@@ -12707,7 +12707,7 @@ pub unsafe fn encode_physical_device_private_data_features_partial(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDevicePrivateDataFeatures<'_>,
 ) {
-    e.i32(-1000295000);
+    e.i32(1000295000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -12739,7 +12739,7 @@ pub unsafe fn decode_into_physical_device_private_data_features(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDevicePrivateDataFeatures<'_>,
 ) {
-    d.stype(-1000295000);
+    d.stype(1000295000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -12759,7 +12759,7 @@ pub fn decode_physical_device_private_data_features_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDevicePrivateDataFeatures<'a>,
 ) {
-    d.stype(-1000295000);
+    d.stype(1000295000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -12773,7 +12773,7 @@ pub fn decode_physical_device_private_data_features_partial<'a>(
 pub fn synth_physical_device_private_data_features_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_private_data_features_partial(s: &mut Synth) {
-    s.i32(-1000295000);
+    s.i32(1000295000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_PRIVATE_DATA_FEATURES,
@@ -12878,7 +12878,7 @@ pub unsafe fn encode_physical_device_properties2(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceProperties2<'_>,
 ) {
-    e.i32(-1000059001);
+    e.i32(1000059001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -12911,7 +12911,7 @@ pub unsafe fn encode_physical_device_properties2_partial(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceProperties2<'_>,
 ) {
-    e.i32(-1000059001);
+    e.i32(1000059001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -12944,7 +12944,7 @@ pub unsafe fn decode_into_physical_device_properties2(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceProperties2<'_>,
 ) {
-    d.stype(-1000059001);
+    d.stype(1000059001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -12965,7 +12965,7 @@ pub fn decode_physical_device_properties2_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceProperties2<'a>,
 ) {
-    d.stype(-1000059001);
+    d.stype(1000059001);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -12981,7 +12981,7 @@ pub fn synth_physical_device_properties2_partial_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_properties2_partial(s: &mut Synth) {
-    s.i32(-1000059001);
+    s.i32(1000059001);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_PROPERTIES2,
@@ -13008,7 +13008,7 @@ pub unsafe fn encode_physical_device_protected_memory_features(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceProtectedMemoryFeatures<'_>,
 ) {
-    e.i32(-1000145001);
+    e.i32(1000145001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -13036,7 +13036,7 @@ pub fn decode_physical_device_protected_memory_features<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceProtectedMemoryFeatures<'a>,
 ) {
-    d.stype(-1000145001);
+    d.stype(1000145001);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -13052,7 +13052,7 @@ pub fn synth_physical_device_protected_memory_features_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_protected_memory_features(s: &mut Synth) {
-    s.i32(-1000145001);
+    s.i32(1000145001);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_PROTECTED_MEMORY_FEATURES,
@@ -13078,7 +13078,7 @@ pub unsafe fn encode_physical_device_protected_memory_features_partial(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceProtectedMemoryFeatures<'_>,
 ) {
-    e.i32(-1000145001);
+    e.i32(1000145001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -13110,7 +13110,7 @@ pub unsafe fn decode_into_physical_device_protected_memory_features(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceProtectedMemoryFeatures<'_>,
 ) {
-    d.stype(-1000145001);
+    d.stype(1000145001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -13130,7 +13130,7 @@ pub fn decode_physical_device_protected_memory_features_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceProtectedMemoryFeatures<'a>,
 ) {
-    d.stype(-1000145001);
+    d.stype(1000145001);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -13144,7 +13144,7 @@ pub fn decode_physical_device_protected_memory_features_partial<'a>(
 pub fn synth_physical_device_protected_memory_features_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_protected_memory_features_partial(s: &mut Synth) {
-    s.i32(-1000145001);
+    s.i32(1000145001);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_PROTECTED_MEMORY_FEATURES,
@@ -13171,7 +13171,7 @@ pub unsafe fn encode_physical_device_protected_memory_properties(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceProtectedMemoryProperties<'_>,
 ) {
-    e.i32(-1000145002);
+    e.i32(1000145002);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -13202,7 +13202,7 @@ pub unsafe fn encode_physical_device_protected_memory_properties_partial(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceProtectedMemoryProperties<'_>,
 ) {
-    e.i32(-1000145002);
+    e.i32(1000145002);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -13234,7 +13234,7 @@ pub unsafe fn decode_into_physical_device_protected_memory_properties(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceProtectedMemoryProperties<'_>,
 ) {
-    d.stype(-1000145002);
+    d.stype(1000145002);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -13254,7 +13254,7 @@ pub fn decode_physical_device_protected_memory_properties_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceProtectedMemoryProperties<'a>,
 ) {
-    d.stype(-1000145002);
+    d.stype(1000145002);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -13268,7 +13268,7 @@ pub fn decode_physical_device_protected_memory_properties_partial<'a>(
 pub fn synth_physical_device_protected_memory_properties_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_protected_memory_properties_partial(s: &mut Synth) {
-    s.i32(-1000145002);
+    s.i32(1000145002);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_PROTECTED_MEMORY_PROPERTIES,
@@ -13296,7 +13296,7 @@ pub unsafe fn encode_physical_device_provoking_vertex_features_ext(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceProvokingVertexFeaturesEXT<'_>,
 ) {
-    e.i32(-1000254000);
+    e.i32(1000254000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -13325,7 +13325,7 @@ pub fn decode_physical_device_provoking_vertex_features_ext<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceProvokingVertexFeaturesEXT<'a>,
 ) {
-    d.stype(-1000254000);
+    d.stype(1000254000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -13342,7 +13342,7 @@ pub fn synth_physical_device_provoking_vertex_features_ext_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_provoking_vertex_features_ext(s: &mut Synth) {
-    s.i32(-1000254000);
+    s.i32(1000254000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_PROVOKING_VERTEX_FEATURES_EXT,
@@ -13368,7 +13368,7 @@ pub unsafe fn encode_physical_device_provoking_vertex_features_ext_partial(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceProvokingVertexFeaturesEXT<'_>,
 ) {
-    e.i32(-1000254000);
+    e.i32(1000254000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -13401,7 +13401,7 @@ pub unsafe fn decode_into_physical_device_provoking_vertex_features_ext(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceProvokingVertexFeaturesEXT<'_>,
 ) {
-    d.stype(-1000254000);
+    d.stype(1000254000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -13421,7 +13421,7 @@ pub fn decode_physical_device_provoking_vertex_features_ext_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceProvokingVertexFeaturesEXT<'a>,
 ) {
-    d.stype(-1000254000);
+    d.stype(1000254000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -13435,7 +13435,7 @@ pub fn decode_physical_device_provoking_vertex_features_ext_partial<'a>(
 pub fn synth_physical_device_provoking_vertex_features_ext_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_provoking_vertex_features_ext_partial(s: &mut Synth) {
-    s.i32(-1000254000);
+    s.i32(1000254000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_PROVOKING_VERTEX_FEATURES_EXT,
@@ -13463,7 +13463,7 @@ pub unsafe fn encode_physical_device_provoking_vertex_properties_ext(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceProvokingVertexPropertiesEXT<'_>,
 ) {
-    e.i32(-1000254002);
+    e.i32(1000254002);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -13494,7 +13494,7 @@ pub unsafe fn encode_physical_device_provoking_vertex_properties_ext_partial(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceProvokingVertexPropertiesEXT<'_>,
 ) {
-    e.i32(-1000254002);
+    e.i32(1000254002);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -13527,7 +13527,7 @@ pub unsafe fn decode_into_physical_device_provoking_vertex_properties_ext(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceProvokingVertexPropertiesEXT<'_>,
 ) {
-    d.stype(-1000254002);
+    d.stype(1000254002);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -13547,7 +13547,7 @@ pub fn decode_physical_device_provoking_vertex_properties_ext_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceProvokingVertexPropertiesEXT<'a>,
 ) {
-    d.stype(-1000254002);
+    d.stype(1000254002);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -13561,7 +13561,7 @@ pub fn decode_physical_device_provoking_vertex_properties_ext_partial<'a>(
 pub fn synth_physical_device_provoking_vertex_properties_ext_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_provoking_vertex_properties_ext_partial(s: &mut Synth) {
-    s.i32(-1000254002);
+    s.i32(1000254002);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_PROVOKING_VERTEX_PROPERTIES_EXT,
@@ -13588,7 +13588,7 @@ pub unsafe fn encode_physical_device_push_descriptor_properties_khr(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDevicePushDescriptorPropertiesKHR<'_>,
 ) {
-    e.i32(-1000080000);
+    e.i32(1000080000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -13619,7 +13619,7 @@ pub unsafe fn encode_physical_device_push_descriptor_properties_khr_partial(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDevicePushDescriptorPropertiesKHR<'_>,
 ) {
-    e.i32(-1000080000);
+    e.i32(1000080000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -13651,7 +13651,7 @@ pub unsafe fn decode_into_physical_device_push_descriptor_properties_khr(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDevicePushDescriptorPropertiesKHR<'_>,
 ) {
-    d.stype(-1000080000);
+    d.stype(1000080000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -13671,7 +13671,7 @@ pub fn decode_physical_device_push_descriptor_properties_khr_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDevicePushDescriptorPropertiesKHR<'a>,
 ) {
-    d.stype(-1000080000);
+    d.stype(1000080000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -13685,7 +13685,7 @@ pub fn decode_physical_device_push_descriptor_properties_khr_partial<'a>(
 pub fn synth_physical_device_push_descriptor_properties_khr_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_push_descriptor_properties_khr_partial(s: &mut Synth) {
-    s.i32(-1000080000);
+    s.i32(1000080000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_PUSH_DESCRIPTOR_PROPERTIES_KHR,
@@ -13714,7 +13714,7 @@ pub unsafe fn encode_physical_device_rasterization_order_attachment_access_featu
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT<'_>,
 ) {
-    e.i32(-1000342000);
+    e.i32(1000342000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(e, v.p_next as *const core::ffi::c_void, super::chain_tables::CHAIN_PHYSICAL_DEVICE_RASTERIZATION_ORDER_ATTACHMENT_ACCESS_FEATURES_EXT, false)
@@ -13739,7 +13739,7 @@ pub fn decode_physical_device_rasterization_order_attachment_access_features_ext
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT<'a>,
 ) {
-    d.stype(-1000342000);
+    d.stype(1000342000);
     out.p_next = crate::chain::decode(d, a, super::chain_tables::CHAIN_PHYSICAL_DEVICE_RASTERIZATION_ORDER_ATTACHMENT_ACCESS_FEATURES_EXT, false) as _;
     decode_physical_device_rasterization_order_attachment_access_features_ext_body(d, a, out);
 }
@@ -13754,7 +13754,7 @@ pub fn synth_physical_device_rasterization_order_attachment_access_features_ext_
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_rasterization_order_attachment_access_features_ext(s: &mut Synth) {
-    s.i32(-1000342000);
+    s.i32(1000342000);
     crate::chain::synth(s, super::chain_tables::CHAIN_PHYSICAL_DEVICE_RASTERIZATION_ORDER_ATTACHMENT_ACCESS_FEATURES_EXT, false);
     synth_physical_device_rasterization_order_attachment_access_features_ext_body(s);
 }
@@ -13776,7 +13776,7 @@ pub unsafe fn encode_physical_device_rasterization_order_attachment_access_featu
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT<'_>,
 ) {
-    e.i32(-1000342000);
+    e.i32(1000342000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(e, v.p_next as *const core::ffi::c_void, super::chain_tables::CHAIN_PHYSICAL_DEVICE_RASTERIZATION_ORDER_ATTACHMENT_ACCESS_FEATURES_EXT, true)
@@ -13807,7 +13807,7 @@ pub unsafe fn decode_into_physical_device_rasterization_order_attachment_access_
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT<'_>,
 ) {
-    d.stype(-1000342000);
+    d.stype(1000342000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -13831,7 +13831,7 @@ pub fn decode_physical_device_rasterization_order_attachment_access_features_ext
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceRasterizationOrderAttachmentAccessFeaturesEXT<'a>,
 ) {
-    d.stype(-1000342000);
+    d.stype(1000342000);
     out.p_next = crate::chain::decode(d, a, super::chain_tables::CHAIN_PHYSICAL_DEVICE_RASTERIZATION_ORDER_ATTACHMENT_ACCESS_FEATURES_EXT, true) as _;
     decode_physical_device_rasterization_order_attachment_access_features_ext_partial_body(
         d, a, out,
@@ -13847,7 +13847,7 @@ pub fn synth_physical_device_rasterization_order_attachment_access_features_ext_
 pub fn synth_physical_device_rasterization_order_attachment_access_features_ext_partial(
     s: &mut Synth,
 ) {
-    s.i32(-1000342000);
+    s.i32(1000342000);
     crate::chain::synth(s, super::chain_tables::CHAIN_PHYSICAL_DEVICE_RASTERIZATION_ORDER_ATTACHMENT_ACCESS_FEATURES_EXT, true);
     synth_physical_device_rasterization_order_attachment_access_features_ext_partial_body(s);
 }
@@ -13872,7 +13872,7 @@ pub unsafe fn encode_physical_device_robustness2_features_ext(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceRobustness2FeaturesEXT<'_>,
 ) {
-    e.i32(-1000286000);
+    e.i32(1000286000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -13902,7 +13902,7 @@ pub fn decode_physical_device_robustness2_features_ext<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceRobustness2FeaturesEXT<'a>,
 ) {
-    d.stype(-1000286000);
+    d.stype(1000286000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -13920,7 +13920,7 @@ pub fn synth_physical_device_robustness2_features_ext_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_robustness2_features_ext(s: &mut Synth) {
-    s.i32(-1000286000);
+    s.i32(1000286000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_ROBUSTNESS2_FEATURES_EXT,
@@ -13946,7 +13946,7 @@ pub unsafe fn encode_physical_device_robustness2_features_ext_partial(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceRobustness2FeaturesEXT<'_>,
 ) {
-    e.i32(-1000286000);
+    e.i32(1000286000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -13980,7 +13980,7 @@ pub unsafe fn decode_into_physical_device_robustness2_features_ext(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceRobustness2FeaturesEXT<'_>,
 ) {
-    d.stype(-1000286000);
+    d.stype(1000286000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -14000,7 +14000,7 @@ pub fn decode_physical_device_robustness2_features_ext_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceRobustness2FeaturesEXT<'a>,
 ) {
-    d.stype(-1000286000);
+    d.stype(1000286000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -14014,7 +14014,7 @@ pub fn decode_physical_device_robustness2_features_ext_partial<'a>(
 pub fn synth_physical_device_robustness2_features_ext_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_robustness2_features_ext_partial(s: &mut Synth) {
-    s.i32(-1000286000);
+    s.i32(1000286000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_ROBUSTNESS2_FEATURES_EXT,
@@ -14042,7 +14042,7 @@ pub unsafe fn encode_physical_device_robustness2_properties_ext(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceRobustness2PropertiesEXT<'_>,
 ) {
-    e.i32(-1000286001);
+    e.i32(1000286001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -14073,7 +14073,7 @@ pub unsafe fn encode_physical_device_robustness2_properties_ext_partial(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceRobustness2PropertiesEXT<'_>,
 ) {
-    e.i32(-1000286001);
+    e.i32(1000286001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -14106,7 +14106,7 @@ pub unsafe fn decode_into_physical_device_robustness2_properties_ext(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceRobustness2PropertiesEXT<'_>,
 ) {
-    d.stype(-1000286001);
+    d.stype(1000286001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -14126,7 +14126,7 @@ pub fn decode_physical_device_robustness2_properties_ext_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceRobustness2PropertiesEXT<'a>,
 ) {
-    d.stype(-1000286001);
+    d.stype(1000286001);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -14140,7 +14140,7 @@ pub fn decode_physical_device_robustness2_properties_ext_partial<'a>(
 pub fn synth_physical_device_robustness2_properties_ext_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_robustness2_properties_ext_partial(s: &mut Synth) {
-    s.i32(-1000286001);
+    s.i32(1000286001);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_ROBUSTNESS2_PROPERTIES_EXT,
@@ -14168,7 +14168,7 @@ pub unsafe fn encode_physical_device_sampler_filter_minmax_properties(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceSamplerFilterMinmaxProperties<'_>,
 ) {
-    e.i32(-1000130000);
+    e.i32(1000130000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -14199,7 +14199,7 @@ pub unsafe fn encode_physical_device_sampler_filter_minmax_properties_partial(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceSamplerFilterMinmaxProperties<'_>,
 ) {
-    e.i32(-1000130000);
+    e.i32(1000130000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -14232,7 +14232,7 @@ pub unsafe fn decode_into_physical_device_sampler_filter_minmax_properties(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceSamplerFilterMinmaxProperties<'_>,
 ) {
-    d.stype(-1000130000);
+    d.stype(1000130000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -14252,7 +14252,7 @@ pub fn decode_physical_device_sampler_filter_minmax_properties_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceSamplerFilterMinmaxProperties<'a>,
 ) {
-    d.stype(-1000130000);
+    d.stype(1000130000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -14266,7 +14266,7 @@ pub fn decode_physical_device_sampler_filter_minmax_properties_partial<'a>(
 pub fn synth_physical_device_sampler_filter_minmax_properties_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_sampler_filter_minmax_properties_partial(s: &mut Synth) {
-    s.i32(-1000130000);
+    s.i32(1000130000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_SAMPLER_FILTER_MINMAX_PROPERTIES,
@@ -14293,7 +14293,7 @@ pub unsafe fn encode_physical_device_sampler_ycbcr_conversion_features(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceSamplerYcbcrConversionFeatures<'_>,
 ) {
-    e.i32(-1000156004);
+    e.i32(1000156004);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -14321,7 +14321,7 @@ pub fn decode_physical_device_sampler_ycbcr_conversion_features<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceSamplerYcbcrConversionFeatures<'a>,
 ) {
-    d.stype(-1000156004);
+    d.stype(1000156004);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -14337,7 +14337,7 @@ pub fn synth_physical_device_sampler_ycbcr_conversion_features_body(s: &mut Synt
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_sampler_ycbcr_conversion_features(s: &mut Synth) {
-    s.i32(-1000156004);
+    s.i32(1000156004);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_SAMPLER_YCBCR_CONVERSION_FEATURES,
@@ -14363,7 +14363,7 @@ pub unsafe fn encode_physical_device_sampler_ycbcr_conversion_features_partial(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceSamplerYcbcrConversionFeatures<'_>,
 ) {
-    e.i32(-1000156004);
+    e.i32(1000156004);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -14395,7 +14395,7 @@ pub unsafe fn decode_into_physical_device_sampler_ycbcr_conversion_features(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceSamplerYcbcrConversionFeatures<'_>,
 ) {
-    d.stype(-1000156004);
+    d.stype(1000156004);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -14415,7 +14415,7 @@ pub fn decode_physical_device_sampler_ycbcr_conversion_features_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceSamplerYcbcrConversionFeatures<'a>,
 ) {
-    d.stype(-1000156004);
+    d.stype(1000156004);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -14429,7 +14429,7 @@ pub fn decode_physical_device_sampler_ycbcr_conversion_features_partial<'a>(
 pub fn synth_physical_device_sampler_ycbcr_conversion_features_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_sampler_ycbcr_conversion_features_partial(s: &mut Synth) {
-    s.i32(-1000156004);
+    s.i32(1000156004);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_SAMPLER_YCBCR_CONVERSION_FEATURES,
@@ -14456,7 +14456,7 @@ pub unsafe fn encode_physical_device_scalar_block_layout_features(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceScalarBlockLayoutFeatures<'_>,
 ) {
-    e.i32(-1000221000);
+    e.i32(1000221000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -14484,7 +14484,7 @@ pub fn decode_physical_device_scalar_block_layout_features<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceScalarBlockLayoutFeatures<'a>,
 ) {
-    d.stype(-1000221000);
+    d.stype(1000221000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -14500,7 +14500,7 @@ pub fn synth_physical_device_scalar_block_layout_features_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_scalar_block_layout_features(s: &mut Synth) {
-    s.i32(-1000221000);
+    s.i32(1000221000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_SCALAR_BLOCK_LAYOUT_FEATURES,
@@ -14526,7 +14526,7 @@ pub unsafe fn encode_physical_device_scalar_block_layout_features_partial(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceScalarBlockLayoutFeatures<'_>,
 ) {
-    e.i32(-1000221000);
+    e.i32(1000221000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -14558,7 +14558,7 @@ pub unsafe fn decode_into_physical_device_scalar_block_layout_features(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceScalarBlockLayoutFeatures<'_>,
 ) {
-    d.stype(-1000221000);
+    d.stype(1000221000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -14578,7 +14578,7 @@ pub fn decode_physical_device_scalar_block_layout_features_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceScalarBlockLayoutFeatures<'a>,
 ) {
-    d.stype(-1000221000);
+    d.stype(1000221000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -14592,7 +14592,7 @@ pub fn decode_physical_device_scalar_block_layout_features_partial<'a>(
 pub fn synth_physical_device_scalar_block_layout_features_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_scalar_block_layout_features_partial(s: &mut Synth) {
-    s.i32(-1000221000);
+    s.i32(1000221000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_SCALAR_BLOCK_LAYOUT_FEATURES,
@@ -14619,7 +14619,7 @@ pub unsafe fn encode_physical_device_separate_depth_stencil_layouts_features(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceSeparateDepthStencilLayoutsFeatures<'_>,
 ) {
-    e.i32(-1000241000);
+    e.i32(1000241000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -14647,7 +14647,7 @@ pub fn decode_physical_device_separate_depth_stencil_layouts_features<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceSeparateDepthStencilLayoutsFeatures<'a>,
 ) {
-    d.stype(-1000241000);
+    d.stype(1000241000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -14663,7 +14663,7 @@ pub fn synth_physical_device_separate_depth_stencil_layouts_features_body(s: &mu
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_separate_depth_stencil_layouts_features(s: &mut Synth) {
-    s.i32(-1000241000);
+    s.i32(1000241000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_SEPARATE_DEPTH_STENCIL_LAYOUTS_FEATURES,
@@ -14689,7 +14689,7 @@ pub unsafe fn encode_physical_device_separate_depth_stencil_layouts_features_par
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceSeparateDepthStencilLayoutsFeatures<'_>,
 ) {
-    e.i32(-1000241000);
+    e.i32(1000241000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -14721,7 +14721,7 @@ pub unsafe fn decode_into_physical_device_separate_depth_stencil_layouts_feature
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceSeparateDepthStencilLayoutsFeatures<'_>,
 ) {
-    d.stype(-1000241000);
+    d.stype(1000241000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -14741,7 +14741,7 @@ pub fn decode_physical_device_separate_depth_stencil_layouts_features_partial<'a
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceSeparateDepthStencilLayoutsFeatures<'a>,
 ) {
-    d.stype(-1000241000);
+    d.stype(1000241000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -14755,7 +14755,7 @@ pub fn decode_physical_device_separate_depth_stencil_layouts_features_partial<'a
 pub fn synth_physical_device_separate_depth_stencil_layouts_features_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_separate_depth_stencil_layouts_features_partial(s: &mut Synth) {
-    s.i32(-1000241000);
+    s.i32(1000241000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_SEPARATE_DEPTH_STENCIL_LAYOUTS_FEATURES,
@@ -14783,7 +14783,7 @@ pub unsafe fn encode_physical_device_shader_atomic_int64_features(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceShaderAtomicInt64Features<'_>,
 ) {
-    e.i32(-1000180000);
+    e.i32(1000180000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -14812,7 +14812,7 @@ pub fn decode_physical_device_shader_atomic_int64_features<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceShaderAtomicInt64Features<'a>,
 ) {
-    d.stype(-1000180000);
+    d.stype(1000180000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -14829,7 +14829,7 @@ pub fn synth_physical_device_shader_atomic_int64_features_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_shader_atomic_int64_features(s: &mut Synth) {
-    s.i32(-1000180000);
+    s.i32(1000180000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_SHADER_ATOMIC_INT64_FEATURES,
@@ -14855,7 +14855,7 @@ pub unsafe fn encode_physical_device_shader_atomic_int64_features_partial(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceShaderAtomicInt64Features<'_>,
 ) {
-    e.i32(-1000180000);
+    e.i32(1000180000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -14888,7 +14888,7 @@ pub unsafe fn decode_into_physical_device_shader_atomic_int64_features(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceShaderAtomicInt64Features<'_>,
 ) {
-    d.stype(-1000180000);
+    d.stype(1000180000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -14908,7 +14908,7 @@ pub fn decode_physical_device_shader_atomic_int64_features_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceShaderAtomicInt64Features<'a>,
 ) {
-    d.stype(-1000180000);
+    d.stype(1000180000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -14922,7 +14922,7 @@ pub fn decode_physical_device_shader_atomic_int64_features_partial<'a>(
 pub fn synth_physical_device_shader_atomic_int64_features_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_shader_atomic_int64_features_partial(s: &mut Synth) {
-    s.i32(-1000180000);
+    s.i32(1000180000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_SHADER_ATOMIC_INT64_FEATURES,
@@ -14950,7 +14950,7 @@ pub unsafe fn encode_physical_device_shader_clock_features_khr(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceShaderClockFeaturesKHR<'_>,
 ) {
-    e.i32(-1000181000);
+    e.i32(1000181000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -14979,7 +14979,7 @@ pub fn decode_physical_device_shader_clock_features_khr<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceShaderClockFeaturesKHR<'a>,
 ) {
-    d.stype(-1000181000);
+    d.stype(1000181000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -14996,7 +14996,7 @@ pub fn synth_physical_device_shader_clock_features_khr_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_shader_clock_features_khr(s: &mut Synth) {
-    s.i32(-1000181000);
+    s.i32(1000181000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_SHADER_CLOCK_FEATURES_KHR,
@@ -15022,7 +15022,7 @@ pub unsafe fn encode_physical_device_shader_clock_features_khr_partial(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceShaderClockFeaturesKHR<'_>,
 ) {
-    e.i32(-1000181000);
+    e.i32(1000181000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -15055,7 +15055,7 @@ pub unsafe fn decode_into_physical_device_shader_clock_features_khr(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceShaderClockFeaturesKHR<'_>,
 ) {
-    d.stype(-1000181000);
+    d.stype(1000181000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -15075,7 +15075,7 @@ pub fn decode_physical_device_shader_clock_features_khr_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceShaderClockFeaturesKHR<'a>,
 ) {
-    d.stype(-1000181000);
+    d.stype(1000181000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -15089,7 +15089,7 @@ pub fn decode_physical_device_shader_clock_features_khr_partial<'a>(
 pub fn synth_physical_device_shader_clock_features_khr_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_shader_clock_features_khr_partial(s: &mut Synth) {
-    s.i32(-1000181000);
+    s.i32(1000181000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_SHADER_CLOCK_FEATURES_KHR,
@@ -15116,7 +15116,7 @@ pub unsafe fn encode_physical_device_shader_demote_to_helper_invocation_features
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceShaderDemoteToHelperInvocationFeatures<'_>,
 ) {
-    e.i32(-1000276000);
+    e.i32(1000276000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -15144,7 +15144,7 @@ pub fn decode_physical_device_shader_demote_to_helper_invocation_features<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceShaderDemoteToHelperInvocationFeatures<'a>,
 ) {
-    d.stype(-1000276000);
+    d.stype(1000276000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -15160,7 +15160,7 @@ pub fn synth_physical_device_shader_demote_to_helper_invocation_features_body(s:
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_shader_demote_to_helper_invocation_features(s: &mut Synth) {
-    s.i32(-1000276000);
+    s.i32(1000276000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_SHADER_DEMOTE_TO_HELPER_INVOCATION_FEATURES,
@@ -15186,7 +15186,7 @@ pub unsafe fn encode_physical_device_shader_demote_to_helper_invocation_features
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceShaderDemoteToHelperInvocationFeatures<'_>,
 ) {
-    e.i32(-1000276000);
+    e.i32(1000276000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -15220,7 +15220,7 @@ pub unsafe fn decode_into_physical_device_shader_demote_to_helper_invocation_fea
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceShaderDemoteToHelperInvocationFeatures<'_>,
 ) {
-    d.stype(-1000276000);
+    d.stype(1000276000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -15240,7 +15240,7 @@ pub fn decode_physical_device_shader_demote_to_helper_invocation_features_partia
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceShaderDemoteToHelperInvocationFeatures<'a>,
 ) {
-    d.stype(-1000276000);
+    d.stype(1000276000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -15257,7 +15257,7 @@ pub fn synth_physical_device_shader_demote_to_helper_invocation_features_partial
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_shader_demote_to_helper_invocation_features_partial(s: &mut Synth) {
-    s.i32(-1000276000);
+    s.i32(1000276000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_SHADER_DEMOTE_TO_HELPER_INVOCATION_FEATURES,
@@ -15284,7 +15284,7 @@ pub unsafe fn encode_physical_device_shader_draw_parameters_features(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceShaderDrawParametersFeatures<'_>,
 ) {
-    e.i32(-1000063000);
+    e.i32(1000063000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -15312,7 +15312,7 @@ pub fn decode_physical_device_shader_draw_parameters_features<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceShaderDrawParametersFeatures<'a>,
 ) {
-    d.stype(-1000063000);
+    d.stype(1000063000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -15328,7 +15328,7 @@ pub fn synth_physical_device_shader_draw_parameters_features_body(s: &mut Synth)
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_shader_draw_parameters_features(s: &mut Synth) {
-    s.i32(-1000063000);
+    s.i32(1000063000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_SHADER_DRAW_PARAMETERS_FEATURES,
@@ -15354,7 +15354,7 @@ pub unsafe fn encode_physical_device_shader_draw_parameters_features_partial(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceShaderDrawParametersFeatures<'_>,
 ) {
-    e.i32(-1000063000);
+    e.i32(1000063000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -15386,7 +15386,7 @@ pub unsafe fn decode_into_physical_device_shader_draw_parameters_features(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceShaderDrawParametersFeatures<'_>,
 ) {
-    d.stype(-1000063000);
+    d.stype(1000063000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -15406,7 +15406,7 @@ pub fn decode_physical_device_shader_draw_parameters_features_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceShaderDrawParametersFeatures<'a>,
 ) {
-    d.stype(-1000063000);
+    d.stype(1000063000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -15420,7 +15420,7 @@ pub fn decode_physical_device_shader_draw_parameters_features_partial<'a>(
 pub fn synth_physical_device_shader_draw_parameters_features_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_shader_draw_parameters_features_partial(s: &mut Synth) {
-    s.i32(-1000063000);
+    s.i32(1000063000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_SHADER_DRAW_PARAMETERS_FEATURES,
@@ -15448,7 +15448,7 @@ pub unsafe fn encode_physical_device_shader_float16_int8_features(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceShaderFloat16Int8Features<'_>,
 ) {
-    e.i32(-1000082000);
+    e.i32(1000082000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -15477,7 +15477,7 @@ pub fn decode_physical_device_shader_float16_int8_features<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceShaderFloat16Int8Features<'a>,
 ) {
-    d.stype(-1000082000);
+    d.stype(1000082000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -15494,7 +15494,7 @@ pub fn synth_physical_device_shader_float16_int8_features_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_shader_float16_int8_features(s: &mut Synth) {
-    s.i32(-1000082000);
+    s.i32(1000082000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES,
@@ -15520,7 +15520,7 @@ pub unsafe fn encode_physical_device_shader_float16_int8_features_partial(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceShaderFloat16Int8Features<'_>,
 ) {
-    e.i32(-1000082000);
+    e.i32(1000082000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -15553,7 +15553,7 @@ pub unsafe fn decode_into_physical_device_shader_float16_int8_features(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceShaderFloat16Int8Features<'_>,
 ) {
-    d.stype(-1000082000);
+    d.stype(1000082000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -15573,7 +15573,7 @@ pub fn decode_physical_device_shader_float16_int8_features_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceShaderFloat16Int8Features<'a>,
 ) {
-    d.stype(-1000082000);
+    d.stype(1000082000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -15587,7 +15587,7 @@ pub fn decode_physical_device_shader_float16_int8_features_partial<'a>(
 pub fn synth_physical_device_shader_float16_int8_features_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_shader_float16_int8_features_partial(s: &mut Synth) {
-    s.i32(-1000082000);
+    s.i32(1000082000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES,
@@ -15614,7 +15614,7 @@ pub unsafe fn encode_physical_device_shader_integer_dot_product_features(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceShaderIntegerDotProductFeatures<'_>,
 ) {
-    e.i32(-1000280000);
+    e.i32(1000280000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -15642,7 +15642,7 @@ pub fn decode_physical_device_shader_integer_dot_product_features<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceShaderIntegerDotProductFeatures<'a>,
 ) {
-    d.stype(-1000280000);
+    d.stype(1000280000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -15658,7 +15658,7 @@ pub fn synth_physical_device_shader_integer_dot_product_features_body(s: &mut Sy
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_shader_integer_dot_product_features(s: &mut Synth) {
-    s.i32(-1000280000);
+    s.i32(1000280000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES,
@@ -15684,7 +15684,7 @@ pub unsafe fn encode_physical_device_shader_integer_dot_product_features_partial
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceShaderIntegerDotProductFeatures<'_>,
 ) {
-    e.i32(-1000280000);
+    e.i32(1000280000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -15716,7 +15716,7 @@ pub unsafe fn decode_into_physical_device_shader_integer_dot_product_features(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceShaderIntegerDotProductFeatures<'_>,
 ) {
-    d.stype(-1000280000);
+    d.stype(1000280000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -15736,7 +15736,7 @@ pub fn decode_physical_device_shader_integer_dot_product_features_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceShaderIntegerDotProductFeatures<'a>,
 ) {
-    d.stype(-1000280000);
+    d.stype(1000280000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -15750,7 +15750,7 @@ pub fn decode_physical_device_shader_integer_dot_product_features_partial<'a>(
 pub fn synth_physical_device_shader_integer_dot_product_features_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_shader_integer_dot_product_features_partial(s: &mut Synth) {
-    s.i32(-1000280000);
+    s.i32(1000280000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES,
@@ -15806,7 +15806,7 @@ pub unsafe fn encode_physical_device_shader_integer_dot_product_properties(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceShaderIntegerDotProductProperties<'_>,
 ) {
-    e.i32(-1000280001);
+    e.i32(1000280001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -15837,7 +15837,7 @@ pub unsafe fn encode_physical_device_shader_integer_dot_product_properties_parti
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceShaderIntegerDotProductProperties<'_>,
 ) {
-    e.i32(-1000280001);
+    e.i32(1000280001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -15899,7 +15899,7 @@ pub unsafe fn decode_into_physical_device_shader_integer_dot_product_properties(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceShaderIntegerDotProductProperties<'_>,
 ) {
-    d.stype(-1000280001);
+    d.stype(1000280001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -15919,7 +15919,7 @@ pub fn decode_physical_device_shader_integer_dot_product_properties_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceShaderIntegerDotProductProperties<'a>,
 ) {
-    d.stype(-1000280001);
+    d.stype(1000280001);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -15933,7 +15933,7 @@ pub fn decode_physical_device_shader_integer_dot_product_properties_partial<'a>(
 pub fn synth_physical_device_shader_integer_dot_product_properties_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_shader_integer_dot_product_properties_partial(s: &mut Synth) {
-    s.i32(-1000280001);
+    s.i32(1000280001);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_PROPERTIES,
@@ -15960,7 +15960,7 @@ pub unsafe fn encode_physical_device_shader_subgroup_extended_types_features(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceShaderSubgroupExtendedTypesFeatures<'_>,
 ) {
-    e.i32(-1000175000);
+    e.i32(1000175000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -15988,7 +15988,7 @@ pub fn decode_physical_device_shader_subgroup_extended_types_features<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceShaderSubgroupExtendedTypesFeatures<'a>,
 ) {
-    d.stype(-1000175000);
+    d.stype(1000175000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -16004,7 +16004,7 @@ pub fn synth_physical_device_shader_subgroup_extended_types_features_body(s: &mu
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_shader_subgroup_extended_types_features(s: &mut Synth) {
-    s.i32(-1000175000);
+    s.i32(1000175000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_SHADER_SUBGROUP_EXTENDED_TYPES_FEATURES,
@@ -16030,7 +16030,7 @@ pub unsafe fn encode_physical_device_shader_subgroup_extended_types_features_par
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceShaderSubgroupExtendedTypesFeatures<'_>,
 ) {
-    e.i32(-1000175000);
+    e.i32(1000175000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -16062,7 +16062,7 @@ pub unsafe fn decode_into_physical_device_shader_subgroup_extended_types_feature
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceShaderSubgroupExtendedTypesFeatures<'_>,
 ) {
-    d.stype(-1000175000);
+    d.stype(1000175000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -16082,7 +16082,7 @@ pub fn decode_physical_device_shader_subgroup_extended_types_features_partial<'a
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceShaderSubgroupExtendedTypesFeatures<'a>,
 ) {
-    d.stype(-1000175000);
+    d.stype(1000175000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -16096,7 +16096,7 @@ pub fn decode_physical_device_shader_subgroup_extended_types_features_partial<'a
 pub fn synth_physical_device_shader_subgroup_extended_types_features_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_shader_subgroup_extended_types_features_partial(s: &mut Synth) {
-    s.i32(-1000175000);
+    s.i32(1000175000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_SHADER_SUBGROUP_EXTENDED_TYPES_FEATURES,
@@ -16123,7 +16123,7 @@ pub unsafe fn encode_physical_device_shader_terminate_invocation_features(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceShaderTerminateInvocationFeatures<'_>,
 ) {
-    e.i32(-1000215000);
+    e.i32(1000215000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -16151,7 +16151,7 @@ pub fn decode_physical_device_shader_terminate_invocation_features<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceShaderTerminateInvocationFeatures<'a>,
 ) {
-    d.stype(-1000215000);
+    d.stype(1000215000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -16167,7 +16167,7 @@ pub fn synth_physical_device_shader_terminate_invocation_features_body(s: &mut S
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_shader_terminate_invocation_features(s: &mut Synth) {
-    s.i32(-1000215000);
+    s.i32(1000215000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_SHADER_TERMINATE_INVOCATION_FEATURES,
@@ -16193,7 +16193,7 @@ pub unsafe fn encode_physical_device_shader_terminate_invocation_features_partia
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceShaderTerminateInvocationFeatures<'_>,
 ) {
-    e.i32(-1000215000);
+    e.i32(1000215000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -16225,7 +16225,7 @@ pub unsafe fn decode_into_physical_device_shader_terminate_invocation_features(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceShaderTerminateInvocationFeatures<'_>,
 ) {
-    d.stype(-1000215000);
+    d.stype(1000215000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -16245,7 +16245,7 @@ pub fn decode_physical_device_shader_terminate_invocation_features_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceShaderTerminateInvocationFeatures<'a>,
 ) {
-    d.stype(-1000215000);
+    d.stype(1000215000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -16259,7 +16259,7 @@ pub fn decode_physical_device_shader_terminate_invocation_features_partial<'a>(
 pub fn synth_physical_device_shader_terminate_invocation_features_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_shader_terminate_invocation_features_partial(s: &mut Synth) {
-    s.i32(-1000215000);
+    s.i32(1000215000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_SHADER_TERMINATE_INVOCATION_FEATURES,
@@ -16290,7 +16290,7 @@ pub unsafe fn encode_physical_device_sparse_image_format_info2(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceSparseImageFormatInfo2<'_>,
 ) {
-    e.i32(-1000059008);
+    e.i32(1000059008);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -16322,7 +16322,7 @@ pub fn decode_physical_device_sparse_image_format_info2<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceSparseImageFormatInfo2<'a>,
 ) {
-    d.stype(-1000059008);
+    d.stype(1000059008);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -16342,7 +16342,7 @@ pub fn synth_physical_device_sparse_image_format_info2_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_sparse_image_format_info2(s: &mut Synth) {
-    s.i32(-1000059008);
+    s.i32(1000059008);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_SPARSE_IMAGE_FORMAT_INFO2,
@@ -16425,7 +16425,7 @@ pub unsafe fn encode_physical_device_subgroup_properties(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceSubgroupProperties<'_>,
 ) {
-    e.i32(-1000094000);
+    e.i32(1000094000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -16456,7 +16456,7 @@ pub unsafe fn encode_physical_device_subgroup_properties_partial(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceSubgroupProperties<'_>,
 ) {
-    e.i32(-1000094000);
+    e.i32(1000094000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -16491,7 +16491,7 @@ pub unsafe fn decode_into_physical_device_subgroup_properties(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceSubgroupProperties<'_>,
 ) {
-    d.stype(-1000094000);
+    d.stype(1000094000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -16511,7 +16511,7 @@ pub fn decode_physical_device_subgroup_properties_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceSubgroupProperties<'a>,
 ) {
-    d.stype(-1000094000);
+    d.stype(1000094000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -16525,7 +16525,7 @@ pub fn decode_physical_device_subgroup_properties_partial<'a>(
 pub fn synth_physical_device_subgroup_properties_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_subgroup_properties_partial(s: &mut Synth) {
-    s.i32(-1000094000);
+    s.i32(1000094000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES,
@@ -16553,7 +16553,7 @@ pub unsafe fn encode_physical_device_subgroup_size_control_features(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceSubgroupSizeControlFeatures<'_>,
 ) {
-    e.i32(-1000225002);
+    e.i32(1000225002);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -16582,7 +16582,7 @@ pub fn decode_physical_device_subgroup_size_control_features<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceSubgroupSizeControlFeatures<'a>,
 ) {
-    d.stype(-1000225002);
+    d.stype(1000225002);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -16599,7 +16599,7 @@ pub fn synth_physical_device_subgroup_size_control_features_body(s: &mut Synth) 
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_subgroup_size_control_features(s: &mut Synth) {
-    s.i32(-1000225002);
+    s.i32(1000225002);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_FEATURES,
@@ -16625,7 +16625,7 @@ pub unsafe fn encode_physical_device_subgroup_size_control_features_partial(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceSubgroupSizeControlFeatures<'_>,
 ) {
-    e.i32(-1000225002);
+    e.i32(1000225002);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -16658,7 +16658,7 @@ pub unsafe fn decode_into_physical_device_subgroup_size_control_features(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceSubgroupSizeControlFeatures<'_>,
 ) {
-    d.stype(-1000225002);
+    d.stype(1000225002);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -16678,7 +16678,7 @@ pub fn decode_physical_device_subgroup_size_control_features_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceSubgroupSizeControlFeatures<'a>,
 ) {
-    d.stype(-1000225002);
+    d.stype(1000225002);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -16692,7 +16692,7 @@ pub fn decode_physical_device_subgroup_size_control_features_partial<'a>(
 pub fn synth_physical_device_subgroup_size_control_features_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_subgroup_size_control_features_partial(s: &mut Synth) {
-    s.i32(-1000225002);
+    s.i32(1000225002);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_FEATURES,
@@ -16722,7 +16722,7 @@ pub unsafe fn encode_physical_device_subgroup_size_control_properties(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceSubgroupSizeControlProperties<'_>,
 ) {
-    e.i32(-1000225000);
+    e.i32(1000225000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -16753,7 +16753,7 @@ pub unsafe fn encode_physical_device_subgroup_size_control_properties_partial(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceSubgroupSizeControlProperties<'_>,
 ) {
-    e.i32(-1000225000);
+    e.i32(1000225000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -16788,7 +16788,7 @@ pub unsafe fn decode_into_physical_device_subgroup_size_control_properties(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceSubgroupSizeControlProperties<'_>,
 ) {
-    d.stype(-1000225000);
+    d.stype(1000225000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -16808,7 +16808,7 @@ pub fn decode_physical_device_subgroup_size_control_properties_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceSubgroupSizeControlProperties<'a>,
 ) {
-    d.stype(-1000225000);
+    d.stype(1000225000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -16822,7 +16822,7 @@ pub fn decode_physical_device_subgroup_size_control_properties_partial<'a>(
 pub fn synth_physical_device_subgroup_size_control_properties_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_subgroup_size_control_properties_partial(s: &mut Synth) {
-    s.i32(-1000225000);
+    s.i32(1000225000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_PROPERTIES,
@@ -16849,7 +16849,7 @@ pub unsafe fn encode_physical_device_synchronization2_features(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceSynchronization2Features<'_>,
 ) {
-    e.i32(-1000314007);
+    e.i32(1000314007);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -16877,7 +16877,7 @@ pub fn decode_physical_device_synchronization2_features<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceSynchronization2Features<'a>,
 ) {
-    d.stype(-1000314007);
+    d.stype(1000314007);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -16893,7 +16893,7 @@ pub fn synth_physical_device_synchronization2_features_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_synchronization2_features(s: &mut Synth) {
-    s.i32(-1000314007);
+    s.i32(1000314007);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_SYNCHRONIZATION2_FEATURES,
@@ -16919,7 +16919,7 @@ pub unsafe fn encode_physical_device_synchronization2_features_partial(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceSynchronization2Features<'_>,
 ) {
-    e.i32(-1000314007);
+    e.i32(1000314007);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -16951,7 +16951,7 @@ pub unsafe fn decode_into_physical_device_synchronization2_features(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceSynchronization2Features<'_>,
 ) {
-    d.stype(-1000314007);
+    d.stype(1000314007);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -16971,7 +16971,7 @@ pub fn decode_physical_device_synchronization2_features_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceSynchronization2Features<'a>,
 ) {
-    d.stype(-1000314007);
+    d.stype(1000314007);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -16985,7 +16985,7 @@ pub fn decode_physical_device_synchronization2_features_partial<'a>(
 pub fn synth_physical_device_synchronization2_features_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_synchronization2_features_partial(s: &mut Synth) {
-    s.i32(-1000314007);
+    s.i32(1000314007);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_SYNCHRONIZATION2_FEATURES,
@@ -17012,7 +17012,7 @@ pub unsafe fn encode_physical_device_texel_buffer_alignment_features_ext(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceTexelBufferAlignmentFeaturesEXT<'_>,
 ) {
-    e.i32(-1000281000);
+    e.i32(1000281000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -17040,7 +17040,7 @@ pub fn decode_physical_device_texel_buffer_alignment_features_ext<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceTexelBufferAlignmentFeaturesEXT<'a>,
 ) {
-    d.stype(-1000281000);
+    d.stype(1000281000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -17056,7 +17056,7 @@ pub fn synth_physical_device_texel_buffer_alignment_features_ext_body(s: &mut Sy
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_texel_buffer_alignment_features_ext(s: &mut Synth) {
-    s.i32(-1000281000);
+    s.i32(1000281000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_TEXEL_BUFFER_ALIGNMENT_FEATURES_EXT,
@@ -17082,7 +17082,7 @@ pub unsafe fn encode_physical_device_texel_buffer_alignment_features_ext_partial
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceTexelBufferAlignmentFeaturesEXT<'_>,
 ) {
-    e.i32(-1000281000);
+    e.i32(1000281000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -17114,7 +17114,7 @@ pub unsafe fn decode_into_physical_device_texel_buffer_alignment_features_ext(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceTexelBufferAlignmentFeaturesEXT<'_>,
 ) {
-    d.stype(-1000281000);
+    d.stype(1000281000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -17134,7 +17134,7 @@ pub fn decode_physical_device_texel_buffer_alignment_features_ext_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceTexelBufferAlignmentFeaturesEXT<'a>,
 ) {
-    d.stype(-1000281000);
+    d.stype(1000281000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -17148,7 +17148,7 @@ pub fn decode_physical_device_texel_buffer_alignment_features_ext_partial<'a>(
 pub fn synth_physical_device_texel_buffer_alignment_features_ext_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_texel_buffer_alignment_features_ext_partial(s: &mut Synth) {
-    s.i32(-1000281000);
+    s.i32(1000281000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_TEXEL_BUFFER_ALIGNMENT_FEATURES_EXT,
@@ -17178,7 +17178,7 @@ pub unsafe fn encode_physical_device_texel_buffer_alignment_properties(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceTexelBufferAlignmentProperties<'_>,
 ) {
-    e.i32(-1000281001);
+    e.i32(1000281001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -17209,7 +17209,7 @@ pub unsafe fn encode_physical_device_texel_buffer_alignment_properties_partial(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceTexelBufferAlignmentProperties<'_>,
 ) {
-    e.i32(-1000281001);
+    e.i32(1000281001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -17244,7 +17244,7 @@ pub unsafe fn decode_into_physical_device_texel_buffer_alignment_properties(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceTexelBufferAlignmentProperties<'_>,
 ) {
-    d.stype(-1000281001);
+    d.stype(1000281001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -17264,7 +17264,7 @@ pub fn decode_physical_device_texel_buffer_alignment_properties_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceTexelBufferAlignmentProperties<'a>,
 ) {
-    d.stype(-1000281001);
+    d.stype(1000281001);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -17278,7 +17278,7 @@ pub fn decode_physical_device_texel_buffer_alignment_properties_partial<'a>(
 pub fn synth_physical_device_texel_buffer_alignment_properties_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_texel_buffer_alignment_properties_partial(s: &mut Synth) {
-    s.i32(-1000281001);
+    s.i32(1000281001);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_TEXEL_BUFFER_ALIGNMENT_PROPERTIES,
@@ -17305,7 +17305,7 @@ pub unsafe fn encode_physical_device_texture_compression_astchdr_features(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceTextureCompressionASTCHDRFeatures<'_>,
 ) {
-    e.i32(-1000066000);
+    e.i32(1000066000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -17333,7 +17333,7 @@ pub fn decode_physical_device_texture_compression_astchdr_features<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceTextureCompressionASTCHDRFeatures<'a>,
 ) {
-    d.stype(-1000066000);
+    d.stype(1000066000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -17349,7 +17349,7 @@ pub fn synth_physical_device_texture_compression_astchdr_features_body(s: &mut S
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_texture_compression_astchdr_features(s: &mut Synth) {
-    s.i32(-1000066000);
+    s.i32(1000066000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_TEXTURE_COMPRESSION_ASTCHDR_FEATURES,
@@ -17375,7 +17375,7 @@ pub unsafe fn encode_physical_device_texture_compression_astchdr_features_partia
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceTextureCompressionASTCHDRFeatures<'_>,
 ) {
-    e.i32(-1000066000);
+    e.i32(1000066000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -17407,7 +17407,7 @@ pub unsafe fn decode_into_physical_device_texture_compression_astchdr_features(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceTextureCompressionASTCHDRFeatures<'_>,
 ) {
-    d.stype(-1000066000);
+    d.stype(1000066000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -17427,7 +17427,7 @@ pub fn decode_physical_device_texture_compression_astchdr_features_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceTextureCompressionASTCHDRFeatures<'a>,
 ) {
-    d.stype(-1000066000);
+    d.stype(1000066000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -17441,7 +17441,7 @@ pub fn decode_physical_device_texture_compression_astchdr_features_partial<'a>(
 pub fn synth_physical_device_texture_compression_astchdr_features_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_texture_compression_astchdr_features_partial(s: &mut Synth) {
-    s.i32(-1000066000);
+    s.i32(1000066000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_TEXTURE_COMPRESSION_ASTCHDR_FEATURES,
@@ -17468,7 +17468,7 @@ pub unsafe fn encode_physical_device_timeline_semaphore_features(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceTimelineSemaphoreFeatures<'_>,
 ) {
-    e.i32(-1000207000);
+    e.i32(1000207000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -17496,7 +17496,7 @@ pub fn decode_physical_device_timeline_semaphore_features<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceTimelineSemaphoreFeatures<'a>,
 ) {
-    d.stype(-1000207000);
+    d.stype(1000207000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -17512,7 +17512,7 @@ pub fn synth_physical_device_timeline_semaphore_features_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_timeline_semaphore_features(s: &mut Synth) {
-    s.i32(-1000207000);
+    s.i32(1000207000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_TIMELINE_SEMAPHORE_FEATURES,
@@ -17538,7 +17538,7 @@ pub unsafe fn encode_physical_device_timeline_semaphore_features_partial(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceTimelineSemaphoreFeatures<'_>,
 ) {
-    e.i32(-1000207000);
+    e.i32(1000207000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -17570,7 +17570,7 @@ pub unsafe fn decode_into_physical_device_timeline_semaphore_features(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceTimelineSemaphoreFeatures<'_>,
 ) {
-    d.stype(-1000207000);
+    d.stype(1000207000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -17590,7 +17590,7 @@ pub fn decode_physical_device_timeline_semaphore_features_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceTimelineSemaphoreFeatures<'a>,
 ) {
-    d.stype(-1000207000);
+    d.stype(1000207000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -17604,7 +17604,7 @@ pub fn decode_physical_device_timeline_semaphore_features_partial<'a>(
 pub fn synth_physical_device_timeline_semaphore_features_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_timeline_semaphore_features_partial(s: &mut Synth) {
-    s.i32(-1000207000);
+    s.i32(1000207000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_TIMELINE_SEMAPHORE_FEATURES,
@@ -17631,7 +17631,7 @@ pub unsafe fn encode_physical_device_timeline_semaphore_properties(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceTimelineSemaphoreProperties<'_>,
 ) {
-    e.i32(-1000207001);
+    e.i32(1000207001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -17662,7 +17662,7 @@ pub unsafe fn encode_physical_device_timeline_semaphore_properties_partial(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceTimelineSemaphoreProperties<'_>,
 ) {
-    e.i32(-1000207001);
+    e.i32(1000207001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -17694,7 +17694,7 @@ pub unsafe fn decode_into_physical_device_timeline_semaphore_properties(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceTimelineSemaphoreProperties<'_>,
 ) {
-    d.stype(-1000207001);
+    d.stype(1000207001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -17714,7 +17714,7 @@ pub fn decode_physical_device_timeline_semaphore_properties_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceTimelineSemaphoreProperties<'a>,
 ) {
-    d.stype(-1000207001);
+    d.stype(1000207001);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -17728,7 +17728,7 @@ pub fn decode_physical_device_timeline_semaphore_properties_partial<'a>(
 pub fn synth_physical_device_timeline_semaphore_properties_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_timeline_semaphore_properties_partial(s: &mut Synth) {
-    s.i32(-1000207001);
+    s.i32(1000207001);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_TIMELINE_SEMAPHORE_PROPERTIES,
@@ -17763,7 +17763,7 @@ pub unsafe fn encode_physical_device_tool_properties(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceToolProperties<'_>,
 ) {
-    e.i32(-1000245000);
+    e.i32(1000245000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -17794,7 +17794,7 @@ pub unsafe fn encode_physical_device_tool_properties_partial(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceToolProperties<'_>,
 ) {
-    e.i32(-1000245000);
+    e.i32(1000245000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -17834,7 +17834,7 @@ pub unsafe fn decode_into_physical_device_tool_properties(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceToolProperties<'_>,
 ) {
-    d.stype(-1000245000);
+    d.stype(1000245000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -17854,7 +17854,7 @@ pub fn decode_physical_device_tool_properties_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceToolProperties<'a>,
 ) {
-    d.stype(-1000245000);
+    d.stype(1000245000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -17868,7 +17868,7 @@ pub fn decode_physical_device_tool_properties_partial<'a>(
 pub fn synth_physical_device_tool_properties_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_tool_properties_partial(s: &mut Synth) {
-    s.i32(-1000245000);
+    s.i32(1000245000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_TOOL_PROPERTIES,
@@ -17896,7 +17896,7 @@ pub unsafe fn encode_physical_device_transform_feedback_features_ext(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceTransformFeedbackFeaturesEXT<'_>,
 ) {
-    e.i32(-1000028000);
+    e.i32(1000028000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -17925,7 +17925,7 @@ pub fn decode_physical_device_transform_feedback_features_ext<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceTransformFeedbackFeaturesEXT<'a>,
 ) {
-    d.stype(-1000028000);
+    d.stype(1000028000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -17942,7 +17942,7 @@ pub fn synth_physical_device_transform_feedback_features_ext_body(s: &mut Synth)
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_transform_feedback_features_ext(s: &mut Synth) {
-    s.i32(-1000028000);
+    s.i32(1000028000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_TRANSFORM_FEEDBACK_FEATURES_EXT,
@@ -17968,7 +17968,7 @@ pub unsafe fn encode_physical_device_transform_feedback_features_ext_partial(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceTransformFeedbackFeaturesEXT<'_>,
 ) {
-    e.i32(-1000028000);
+    e.i32(1000028000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -18001,7 +18001,7 @@ pub unsafe fn decode_into_physical_device_transform_feedback_features_ext(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceTransformFeedbackFeaturesEXT<'_>,
 ) {
-    d.stype(-1000028000);
+    d.stype(1000028000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -18021,7 +18021,7 @@ pub fn decode_physical_device_transform_feedback_features_ext_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceTransformFeedbackFeaturesEXT<'a>,
 ) {
-    d.stype(-1000028000);
+    d.stype(1000028000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -18035,7 +18035,7 @@ pub fn decode_physical_device_transform_feedback_features_ext_partial<'a>(
 pub fn synth_physical_device_transform_feedback_features_ext_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_transform_feedback_features_ext_partial(s: &mut Synth) {
-    s.i32(-1000028000);
+    s.i32(1000028000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_TRANSFORM_FEEDBACK_FEATURES_EXT,
@@ -18071,7 +18071,7 @@ pub unsafe fn encode_physical_device_transform_feedback_properties_ext(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceTransformFeedbackPropertiesEXT<'_>,
 ) {
-    e.i32(-1000028001);
+    e.i32(1000028001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -18102,7 +18102,7 @@ pub unsafe fn encode_physical_device_transform_feedback_properties_ext_partial(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceTransformFeedbackPropertiesEXT<'_>,
 ) {
-    e.i32(-1000028001);
+    e.i32(1000028001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -18143,7 +18143,7 @@ pub unsafe fn decode_into_physical_device_transform_feedback_properties_ext(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceTransformFeedbackPropertiesEXT<'_>,
 ) {
-    d.stype(-1000028001);
+    d.stype(1000028001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -18163,7 +18163,7 @@ pub fn decode_physical_device_transform_feedback_properties_ext_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceTransformFeedbackPropertiesEXT<'a>,
 ) {
-    d.stype(-1000028001);
+    d.stype(1000028001);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -18177,7 +18177,7 @@ pub fn decode_physical_device_transform_feedback_properties_ext_partial<'a>(
 pub fn synth_physical_device_transform_feedback_properties_ext_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_transform_feedback_properties_ext_partial(s: &mut Synth) {
-    s.i32(-1000028001);
+    s.i32(1000028001);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_TRANSFORM_FEEDBACK_PROPERTIES_EXT,
@@ -18204,7 +18204,7 @@ pub unsafe fn encode_physical_device_uniform_buffer_standard_layout_features(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceUniformBufferStandardLayoutFeatures<'_>,
 ) {
-    e.i32(-1000253000);
+    e.i32(1000253000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -18232,7 +18232,7 @@ pub fn decode_physical_device_uniform_buffer_standard_layout_features<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceUniformBufferStandardLayoutFeatures<'a>,
 ) {
-    d.stype(-1000253000);
+    d.stype(1000253000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -18248,7 +18248,7 @@ pub fn synth_physical_device_uniform_buffer_standard_layout_features_body(s: &mu
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_uniform_buffer_standard_layout_features(s: &mut Synth) {
-    s.i32(-1000253000);
+    s.i32(1000253000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_UNIFORM_BUFFER_STANDARD_LAYOUT_FEATURES,
@@ -18274,7 +18274,7 @@ pub unsafe fn encode_physical_device_uniform_buffer_standard_layout_features_par
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceUniformBufferStandardLayoutFeatures<'_>,
 ) {
-    e.i32(-1000253000);
+    e.i32(1000253000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -18306,7 +18306,7 @@ pub unsafe fn decode_into_physical_device_uniform_buffer_standard_layout_feature
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceUniformBufferStandardLayoutFeatures<'_>,
 ) {
-    d.stype(-1000253000);
+    d.stype(1000253000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -18326,7 +18326,7 @@ pub fn decode_physical_device_uniform_buffer_standard_layout_features_partial<'a
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceUniformBufferStandardLayoutFeatures<'a>,
 ) {
-    d.stype(-1000253000);
+    d.stype(1000253000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -18340,7 +18340,7 @@ pub fn decode_physical_device_uniform_buffer_standard_layout_features_partial<'a
 pub fn synth_physical_device_uniform_buffer_standard_layout_features_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_uniform_buffer_standard_layout_features_partial(s: &mut Synth) {
-    s.i32(-1000253000);
+    s.i32(1000253000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_UNIFORM_BUFFER_STANDARD_LAYOUT_FEATURES,
@@ -18368,7 +18368,7 @@ pub unsafe fn encode_physical_device_variable_pointers_features(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceVariablePointersFeatures<'_>,
 ) {
-    e.i32(-1000120000);
+    e.i32(1000120000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -18397,7 +18397,7 @@ pub fn decode_physical_device_variable_pointers_features<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceVariablePointersFeatures<'a>,
 ) {
-    d.stype(-1000120000);
+    d.stype(1000120000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -18414,7 +18414,7 @@ pub fn synth_physical_device_variable_pointers_features_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_variable_pointers_features(s: &mut Synth) {
-    s.i32(-1000120000);
+    s.i32(1000120000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_VARIABLE_POINTERS_FEATURES,
@@ -18440,7 +18440,7 @@ pub unsafe fn encode_physical_device_variable_pointers_features_partial(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceVariablePointersFeatures<'_>,
 ) {
-    e.i32(-1000120000);
+    e.i32(1000120000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -18473,7 +18473,7 @@ pub unsafe fn decode_into_physical_device_variable_pointers_features(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceVariablePointersFeatures<'_>,
 ) {
-    d.stype(-1000120000);
+    d.stype(1000120000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -18493,7 +18493,7 @@ pub fn decode_physical_device_variable_pointers_features_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceVariablePointersFeatures<'a>,
 ) {
-    d.stype(-1000120000);
+    d.stype(1000120000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -18507,7 +18507,7 @@ pub fn decode_physical_device_variable_pointers_features_partial<'a>(
 pub fn synth_physical_device_variable_pointers_features_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_variable_pointers_features_partial(s: &mut Synth) {
-    s.i32(-1000120000);
+    s.i32(1000120000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_VARIABLE_POINTERS_FEATURES,
@@ -18534,7 +18534,7 @@ pub unsafe fn encode_physical_device_vertex_attribute_divisor_properties_ext(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceVertexAttributeDivisorPropertiesEXT<'_>,
 ) {
-    e.i32(-1000190000);
+    e.i32(1000190000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -18565,7 +18565,7 @@ pub unsafe fn encode_physical_device_vertex_attribute_divisor_properties_ext_par
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceVertexAttributeDivisorPropertiesEXT<'_>,
 ) {
-    e.i32(-1000190000);
+    e.i32(1000190000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -18597,7 +18597,7 @@ pub unsafe fn decode_into_physical_device_vertex_attribute_divisor_properties_ex
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceVertexAttributeDivisorPropertiesEXT<'_>,
 ) {
-    d.stype(-1000190000);
+    d.stype(1000190000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -18617,7 +18617,7 @@ pub fn decode_physical_device_vertex_attribute_divisor_properties_ext_partial<'a
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceVertexAttributeDivisorPropertiesEXT<'a>,
 ) {
-    d.stype(-1000190000);
+    d.stype(1000190000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -18631,7 +18631,7 @@ pub fn decode_physical_device_vertex_attribute_divisor_properties_ext_partial<'a
 pub fn synth_physical_device_vertex_attribute_divisor_properties_ext_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_vertex_attribute_divisor_properties_ext_partial(s: &mut Synth) {
-    s.i32(-1000190000);
+    s.i32(1000190000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_VERTEX_ATTRIBUTE_DIVISOR_PROPERTIES_EXT,
@@ -18658,7 +18658,7 @@ pub unsafe fn encode_physical_device_vertex_input_dynamic_state_features_ext(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceVertexInputDynamicStateFeaturesEXT<'_>,
 ) {
-    e.i32(-1000352000);
+    e.i32(1000352000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -18686,7 +18686,7 @@ pub fn decode_physical_device_vertex_input_dynamic_state_features_ext<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceVertexInputDynamicStateFeaturesEXT<'a>,
 ) {
-    d.stype(-1000352000);
+    d.stype(1000352000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -18702,7 +18702,7 @@ pub fn synth_physical_device_vertex_input_dynamic_state_features_ext_body(s: &mu
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_vertex_input_dynamic_state_features_ext(s: &mut Synth) {
-    s.i32(-1000352000);
+    s.i32(1000352000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_VERTEX_INPUT_DYNAMIC_STATE_FEATURES_EXT,
@@ -18728,7 +18728,7 @@ pub unsafe fn encode_physical_device_vertex_input_dynamic_state_features_ext_par
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceVertexInputDynamicStateFeaturesEXT<'_>,
 ) {
-    e.i32(-1000352000);
+    e.i32(1000352000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -18760,7 +18760,7 @@ pub unsafe fn decode_into_physical_device_vertex_input_dynamic_state_features_ex
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceVertexInputDynamicStateFeaturesEXT<'_>,
 ) {
-    d.stype(-1000352000);
+    d.stype(1000352000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -18780,7 +18780,7 @@ pub fn decode_physical_device_vertex_input_dynamic_state_features_ext_partial<'a
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceVertexInputDynamicStateFeaturesEXT<'a>,
 ) {
-    d.stype(-1000352000);
+    d.stype(1000352000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -18794,7 +18794,7 @@ pub fn decode_physical_device_vertex_input_dynamic_state_features_ext_partial<'a
 pub fn synth_physical_device_vertex_input_dynamic_state_features_ext_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_vertex_input_dynamic_state_features_ext_partial(s: &mut Synth) {
-    s.i32(-1000352000);
+    s.i32(1000352000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_VERTEX_INPUT_DYNAMIC_STATE_FEATURES_EXT,
@@ -20204,7 +20204,7 @@ pub unsafe fn encode_physical_device_vulkan_memory_model_features(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceVulkanMemoryModelFeatures<'_>,
 ) {
-    e.i32(-1000211000);
+    e.i32(1000211000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -20234,7 +20234,7 @@ pub fn decode_physical_device_vulkan_memory_model_features<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceVulkanMemoryModelFeatures<'a>,
 ) {
-    d.stype(-1000211000);
+    d.stype(1000211000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -20252,7 +20252,7 @@ pub fn synth_physical_device_vulkan_memory_model_features_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_vulkan_memory_model_features(s: &mut Synth) {
-    s.i32(-1000211000);
+    s.i32(1000211000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_VULKAN_MEMORY_MODEL_FEATURES,
@@ -20278,7 +20278,7 @@ pub unsafe fn encode_physical_device_vulkan_memory_model_features_partial(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceVulkanMemoryModelFeatures<'_>,
 ) {
-    e.i32(-1000211000);
+    e.i32(1000211000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -20312,7 +20312,7 @@ pub unsafe fn decode_into_physical_device_vulkan_memory_model_features(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceVulkanMemoryModelFeatures<'_>,
 ) {
-    d.stype(-1000211000);
+    d.stype(1000211000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -20332,7 +20332,7 @@ pub fn decode_physical_device_vulkan_memory_model_features_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceVulkanMemoryModelFeatures<'a>,
 ) {
-    d.stype(-1000211000);
+    d.stype(1000211000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -20346,7 +20346,7 @@ pub fn decode_physical_device_vulkan_memory_model_features_partial<'a>(
 pub fn synth_physical_device_vulkan_memory_model_features_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_vulkan_memory_model_features_partial(s: &mut Synth) {
-    s.i32(-1000211000);
+    s.i32(1000211000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_VULKAN_MEMORY_MODEL_FEATURES,
@@ -20373,7 +20373,7 @@ pub unsafe fn encode_physical_device_ycbcr2_plane444_formats_features_ext(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT<'_>,
 ) {
-    e.i32(-1000330000);
+    e.i32(1000330000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -20401,7 +20401,7 @@ pub fn decode_physical_device_ycbcr2_plane444_formats_features_ext<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT<'a>,
 ) {
-    d.stype(-1000330000);
+    d.stype(1000330000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -20417,7 +20417,7 @@ pub fn synth_physical_device_ycbcr2_plane444_formats_features_ext_body(s: &mut S
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_ycbcr2_plane444_formats_features_ext(s: &mut Synth) {
-    s.i32(-1000330000);
+    s.i32(1000330000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_YCBCR2_PLANE444_FORMATS_FEATURES_EXT,
@@ -20443,7 +20443,7 @@ pub unsafe fn encode_physical_device_ycbcr2_plane444_formats_features_ext_partia
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT<'_>,
 ) {
-    e.i32(-1000330000);
+    e.i32(1000330000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -20475,7 +20475,7 @@ pub unsafe fn decode_into_physical_device_ycbcr2_plane444_formats_features_ext(
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT<'_>,
 ) {
-    d.stype(-1000330000);
+    d.stype(1000330000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -20495,7 +20495,7 @@ pub fn decode_physical_device_ycbcr2_plane444_formats_features_ext_partial<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceYcbcr2Plane444FormatsFeaturesEXT<'a>,
 ) {
-    d.stype(-1000330000);
+    d.stype(1000330000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -20509,7 +20509,7 @@ pub fn decode_physical_device_ycbcr2_plane444_formats_features_ext_partial<'a>(
 pub fn synth_physical_device_ycbcr2_plane444_formats_features_ext_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_ycbcr2_plane444_formats_features_ext_partial(s: &mut Synth) {
-    s.i32(-1000330000);
+    s.i32(1000330000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_YCBCR2_PLANE444_FORMATS_FEATURES_EXT,
@@ -20536,7 +20536,7 @@ pub unsafe fn encode_physical_device_zero_initialize_workgroup_memory_features(
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures<'_>,
 ) {
-    e.i32(-1000325000);
+    e.i32(1000325000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -20564,7 +20564,7 @@ pub fn decode_physical_device_zero_initialize_workgroup_memory_features<'a>(
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures<'a>,
 ) {
-    d.stype(-1000325000);
+    d.stype(1000325000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -20580,7 +20580,7 @@ pub fn synth_physical_device_zero_initialize_workgroup_memory_features_body(s: &
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_zero_initialize_workgroup_memory_features(s: &mut Synth) {
-    s.i32(-1000325000);
+    s.i32(1000325000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_ZERO_INITIALIZE_WORKGROUP_MEMORY_FEATURES,
@@ -20606,7 +20606,7 @@ pub unsafe fn encode_physical_device_zero_initialize_workgroup_memory_features_p
     e: &mut Encoder<'_>,
     v: &vk::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures<'_>,
 ) {
-    e.i32(-1000325000);
+    e.i32(1000325000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -20638,7 +20638,7 @@ pub unsafe fn decode_into_physical_device_zero_initialize_workgroup_memory_featu
     d: &mut Decoder<'_>,
     out: &mut vk::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures<'_>,
 ) {
-    d.stype(-1000325000);
+    d.stype(1000325000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -20658,7 +20658,7 @@ pub fn decode_physical_device_zero_initialize_workgroup_memory_features_partial<
     a: &'a Bump,
     out: &mut vk::PhysicalDeviceZeroInitializeWorkgroupMemoryFeatures<'a>,
 ) {
-    d.stype(-1000325000);
+    d.stype(1000325000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -20673,7 +20673,7 @@ pub fn synth_physical_device_zero_initialize_workgroup_memory_features_partial_b
 }
 #[cfg(feature = "synth")]
 pub fn synth_physical_device_zero_initialize_workgroup_memory_features_partial(s: &mut Synth) {
-    s.i32(-1000325000);
+    s.i32(1000325000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PHYSICAL_DEVICE_ZERO_INITIALIZE_WORKGROUP_MEMORY_FEATURES,
@@ -20755,7 +20755,7 @@ pub unsafe fn encode_queue_family_properties2(
     e: &mut Encoder<'_>,
     v: &vk::QueueFamilyProperties2<'_>,
 ) {
-    e.i32(-1000059005);
+    e.i32(1000059005);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -20788,7 +20788,7 @@ pub unsafe fn encode_queue_family_properties2_partial(
     e: &mut Encoder<'_>,
     v: &vk::QueueFamilyProperties2<'_>,
 ) {
-    e.i32(-1000059005);
+    e.i32(1000059005);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -20821,7 +20821,7 @@ pub unsafe fn decode_into_queue_family_properties2(
     d: &mut Decoder<'_>,
     out: &mut vk::QueueFamilyProperties2<'_>,
 ) {
-    d.stype(-1000059005);
+    d.stype(1000059005);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -20842,7 +20842,7 @@ pub fn decode_queue_family_properties2_partial<'a>(
     a: &'a Bump,
     out: &mut vk::QueueFamilyProperties2<'a>,
 ) {
-    d.stype(-1000059005);
+    d.stype(1000059005);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -20858,7 +20858,7 @@ pub fn synth_queue_family_properties2_partial_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_queue_family_properties2_partial(s: &mut Synth) {
-    s.i32(-1000059005);
+    s.i32(1000059005);
     crate::chain::synth(s, super::chain_tables::CHAIN_QUEUE_FAMILY_PROPERTIES2, true);
     synth_queue_family_properties2_partial_body(s);
 }
@@ -20881,7 +20881,7 @@ pub unsafe fn encode_sampler_ycbcr_conversion_image_format_properties(
     e: &mut Encoder<'_>,
     v: &vk::SamplerYcbcrConversionImageFormatProperties<'_>,
 ) {
-    e.i32(-1000156005);
+    e.i32(1000156005);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -20912,7 +20912,7 @@ pub unsafe fn encode_sampler_ycbcr_conversion_image_format_properties_partial(
     e: &mut Encoder<'_>,
     v: &vk::SamplerYcbcrConversionImageFormatProperties<'_>,
 ) {
-    e.i32(-1000156005);
+    e.i32(1000156005);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -20944,7 +20944,7 @@ pub unsafe fn decode_into_sampler_ycbcr_conversion_image_format_properties(
     d: &mut Decoder<'_>,
     out: &mut vk::SamplerYcbcrConversionImageFormatProperties<'_>,
 ) {
-    d.stype(-1000156005);
+    d.stype(1000156005);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -20964,7 +20964,7 @@ pub fn decode_sampler_ycbcr_conversion_image_format_properties_partial<'a>(
     a: &'a Bump,
     out: &mut vk::SamplerYcbcrConversionImageFormatProperties<'a>,
 ) {
-    d.stype(-1000156005);
+    d.stype(1000156005);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -20978,7 +20978,7 @@ pub fn decode_sampler_ycbcr_conversion_image_format_properties_partial<'a>(
 pub fn synth_sampler_ycbcr_conversion_image_format_properties_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_sampler_ycbcr_conversion_image_format_properties_partial(s: &mut Synth) {
-    s.i32(-1000156005);
+    s.i32(1000156005);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_SAMPLER_YCBCR_CONVERSION_IMAGE_FORMAT_PROPERTIES,
@@ -21006,7 +21006,7 @@ pub unsafe fn encode_sparse_image_format_properties2(
     e: &mut Encoder<'_>,
     v: &vk::SparseImageFormatProperties2<'_>,
 ) {
-    e.i32(-1000059007);
+    e.i32(1000059007);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -21039,7 +21039,7 @@ pub unsafe fn encode_sparse_image_format_properties2_partial(
     e: &mut Encoder<'_>,
     v: &vk::SparseImageFormatProperties2<'_>,
 ) {
-    e.i32(-1000059007);
+    e.i32(1000059007);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -21072,7 +21072,7 @@ pub unsafe fn decode_into_sparse_image_format_properties2(
     d: &mut Decoder<'_>,
     out: &mut vk::SparseImageFormatProperties2<'_>,
 ) {
-    d.stype(-1000059007);
+    d.stype(1000059007);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -21093,7 +21093,7 @@ pub fn decode_sparse_image_format_properties2_partial<'a>(
     a: &'a Bump,
     out: &mut vk::SparseImageFormatProperties2<'a>,
 ) {
-    d.stype(-1000059007);
+    d.stype(1000059007);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -21109,7 +21109,7 @@ pub fn synth_sparse_image_format_properties2_partial_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_sparse_image_format_properties2_partial(s: &mut Synth) {
-    s.i32(-1000059007);
+    s.i32(1000059007);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_SPARSE_IMAGE_FORMAT_PROPERTIES2,

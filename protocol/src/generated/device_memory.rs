@@ -38,7 +38,7 @@ pub unsafe fn encode_device_memory_opaque_capture_address_info(
     e: &mut Encoder<'_>,
     v: &vk::DeviceMemoryOpaqueCaptureAddressInfo<'_>,
 ) {
-    e.i32(-1000257004);
+    e.i32(1000257004);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -66,7 +66,7 @@ pub fn decode_device_memory_opaque_capture_address_info<'a>(
     a: &'a Bump,
     out: &mut vk::DeviceMemoryOpaqueCaptureAddressInfo<'a>,
 ) {
-    d.stype(-1000257004);
+    d.stype(1000257004);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -82,7 +82,7 @@ pub fn synth_device_memory_opaque_capture_address_info_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_device_memory_opaque_capture_address_info(s: &mut Synth) {
-    s.i32(-1000257004);
+    s.i32(1000257004);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_DEVICE_MEMORY_OPAQUE_CAPTURE_ADDRESS_INFO,
@@ -109,7 +109,7 @@ pub unsafe fn encode_export_memory_allocate_info(
     e: &mut Encoder<'_>,
     v: &vk::ExportMemoryAllocateInfo<'_>,
 ) {
-    e.i32(-1000072002);
+    e.i32(1000072002);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -137,7 +137,7 @@ pub fn decode_export_memory_allocate_info<'a>(
     a: &'a Bump,
     out: &mut vk::ExportMemoryAllocateInfo<'a>,
 ) {
-    d.stype(-1000072002);
+    d.stype(1000072002);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -153,7 +153,7 @@ pub fn synth_export_memory_allocate_info_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_export_memory_allocate_info(s: &mut Synth) {
-    s.i32(-1000072002);
+    s.i32(1000072002);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_EXPORT_MEMORY_ALLOCATE_INFO,
@@ -315,7 +315,7 @@ pub unsafe fn encode_memory_allocate_flags_info(
     e: &mut Encoder<'_>,
     v: &vk::MemoryAllocateFlagsInfo<'_>,
 ) {
-    e.i32(-1000060000);
+    e.i32(1000060000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -344,7 +344,7 @@ pub fn decode_memory_allocate_flags_info<'a>(
     a: &'a Bump,
     out: &mut vk::MemoryAllocateFlagsInfo<'a>,
 ) {
-    d.stype(-1000060000);
+    d.stype(1000060000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -361,7 +361,7 @@ pub fn synth_memory_allocate_flags_info_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_memory_allocate_flags_info(s: &mut Synth) {
-    s.i32(-1000060000);
+    s.i32(1000060000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_MEMORY_ALLOCATE_FLAGS_INFO,
@@ -452,7 +452,7 @@ pub unsafe fn encode_memory_dedicated_allocate_info(
     e: &mut Encoder<'_>,
     v: &vk::MemoryDedicatedAllocateInfo<'_>,
 ) {
-    e.i32(-1000127001);
+    e.i32(1000127001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -481,7 +481,7 @@ pub fn decode_memory_dedicated_allocate_info<'a>(
     a: &'a Bump,
     out: &mut vk::MemoryDedicatedAllocateInfo<'a>,
 ) {
-    d.stype(-1000127001);
+    d.stype(1000127001);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -498,7 +498,7 @@ pub fn synth_memory_dedicated_allocate_info_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_memory_dedicated_allocate_info(s: &mut Synth) {
-    s.i32(-1000127001);
+    s.i32(1000127001);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_MEMORY_DEDICATED_ALLOCATE_INFO,
@@ -525,7 +525,7 @@ pub unsafe fn encode_memory_opaque_capture_address_allocate_info(
     e: &mut Encoder<'_>,
     v: &vk::MemoryOpaqueCaptureAddressAllocateInfo<'_>,
 ) {
-    e.i32(-1000257003);
+    e.i32(1000257003);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -553,7 +553,7 @@ pub fn decode_memory_opaque_capture_address_allocate_info<'a>(
     a: &'a Bump,
     out: &mut vk::MemoryOpaqueCaptureAddressAllocateInfo<'a>,
 ) {
-    d.stype(-1000257003);
+    d.stype(1000257003);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -569,7 +569,7 @@ pub fn synth_memory_opaque_capture_address_allocate_info_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_memory_opaque_capture_address_allocate_info(s: &mut Synth) {
-    s.i32(-1000257003);
+    s.i32(1000257003);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_MEMORY_OPAQUE_CAPTURE_ADDRESS_ALLOCATE_INFO,

@@ -38,7 +38,7 @@ pub unsafe fn encode_export_fence_create_info(
     e: &mut Encoder<'_>,
     v: &vk::ExportFenceCreateInfo<'_>,
 ) {
-    e.i32(-1000113000);
+    e.i32(1000113000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -66,7 +66,7 @@ pub fn decode_export_fence_create_info<'a>(
     a: &'a Bump,
     out: &mut vk::ExportFenceCreateInfo<'a>,
 ) {
-    d.stype(-1000113000);
+    d.stype(1000113000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -82,7 +82,7 @@ pub fn synth_export_fence_create_info_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_export_fence_create_info(s: &mut Synth) {
-    s.i32(-1000113000);
+    s.i32(1000113000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_EXPORT_FENCE_CREATE_INFO,

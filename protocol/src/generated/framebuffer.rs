@@ -53,7 +53,7 @@ pub unsafe fn encode_framebuffer_attachment_image_info(
     e: &mut Encoder<'_>,
     v: &vk::FramebufferAttachmentImageInfo<'_>,
 ) {
-    e.i32(-1000108002);
+    e.i32(1000108002);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -98,7 +98,7 @@ pub fn decode_framebuffer_attachment_image_info<'a>(
     a: &'a Bump,
     out: &mut vk::FramebufferAttachmentImageInfo<'a>,
 ) {
-    d.stype(-1000108002);
+    d.stype(1000108002);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -131,7 +131,7 @@ pub fn synth_framebuffer_attachment_image_info_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_framebuffer_attachment_image_info(s: &mut Synth) {
-    s.i32(-1000108002);
+    s.i32(1000108002);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_FRAMEBUFFER_ATTACHMENT_IMAGE_INFO,
@@ -169,7 +169,7 @@ pub unsafe fn encode_framebuffer_attachments_create_info(
     e: &mut Encoder<'_>,
     v: &vk::FramebufferAttachmentsCreateInfo<'_>,
 ) {
-    e.i32(-1000108001);
+    e.i32(1000108001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -214,7 +214,7 @@ pub fn decode_framebuffer_attachments_create_info<'a>(
     a: &'a Bump,
     out: &mut vk::FramebufferAttachmentsCreateInfo<'a>,
 ) {
-    d.stype(-1000108001);
+    d.stype(1000108001);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -242,7 +242,7 @@ pub fn synth_framebuffer_attachments_create_info_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_framebuffer_attachments_create_info(s: &mut Synth) {
-    s.i32(-1000108001);
+    s.i32(1000108001);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_FRAMEBUFFER_ATTACHMENTS_CREATE_INFO,

@@ -60,7 +60,7 @@ pub unsafe fn encode_bind_image_memory_device_group_info(
     e: &mut Encoder<'_>,
     v: &vk::BindImageMemoryDeviceGroupInfo<'_>,
 ) {
-    e.i32(-1000060014);
+    e.i32(1000060014);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -113,7 +113,7 @@ pub fn decode_bind_image_memory_device_group_info<'a>(
     a: &'a Bump,
     out: &mut vk::BindImageMemoryDeviceGroupInfo<'a>,
 ) {
-    d.stype(-1000060014);
+    d.stype(1000060014);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -154,7 +154,7 @@ pub fn synth_bind_image_memory_device_group_info_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_bind_image_memory_device_group_info(s: &mut Synth) {
-    s.i32(-1000060014);
+    s.i32(1000060014);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_BIND_IMAGE_MEMORY_DEVICE_GROUP_INFO,
@@ -180,7 +180,7 @@ pub unsafe fn encode_bind_image_memory_info_body(
 /// # Safety
 /// Every pointer reachable from `v` must be valid for the lengths its members state.
 pub unsafe fn encode_bind_image_memory_info(e: &mut Encoder<'_>, v: &vk::BindImageMemoryInfo<'_>) {
-    e.i32(-1000157001);
+    e.i32(1000157001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -210,7 +210,7 @@ pub fn decode_bind_image_memory_info<'a>(
     a: &'a Bump,
     out: &mut vk::BindImageMemoryInfo<'a>,
 ) {
-    d.stype(-1000157001);
+    d.stype(1000157001);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -228,7 +228,7 @@ pub fn synth_bind_image_memory_info_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_bind_image_memory_info(s: &mut Synth) {
-    s.i32(-1000157001);
+    s.i32(1000157001);
     crate::chain::synth(s, super::chain_tables::CHAIN_BIND_IMAGE_MEMORY_INFO, false);
     synth_bind_image_memory_info_body(s);
 }
@@ -251,7 +251,7 @@ pub unsafe fn encode_bind_image_plane_memory_info(
     e: &mut Encoder<'_>,
     v: &vk::BindImagePlaneMemoryInfo<'_>,
 ) {
-    e.i32(-1000156002);
+    e.i32(1000156002);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -279,7 +279,7 @@ pub fn decode_bind_image_plane_memory_info<'a>(
     a: &'a Bump,
     out: &mut vk::BindImagePlaneMemoryInfo<'a>,
 ) {
-    d.stype(-1000156002);
+    d.stype(1000156002);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -295,7 +295,7 @@ pub fn synth_bind_image_plane_memory_info_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_bind_image_plane_memory_info(s: &mut Synth) {
-    s.i32(-1000156002);
+    s.i32(1000156002);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_BIND_IMAGE_PLANE_MEMORY_INFO,
@@ -330,7 +330,7 @@ pub unsafe fn encode_device_image_memory_requirements(
     e: &mut Encoder<'_>,
     v: &vk::DeviceImageMemoryRequirements<'_>,
 ) {
-    e.i32(-1000413003);
+    e.i32(1000413003);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -367,7 +367,7 @@ pub fn decode_device_image_memory_requirements<'a>(
     a: &'a Bump,
     out: &mut vk::DeviceImageMemoryRequirements<'a>,
 ) {
-    d.stype(-1000413003);
+    d.stype(1000413003);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -389,7 +389,7 @@ pub fn synth_device_image_memory_requirements_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_device_image_memory_requirements(s: &mut Synth) {
-    s.i32(-1000413003);
+    s.i32(1000413003);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_DEVICE_IMAGE_MEMORY_REQUIREMENTS,
@@ -431,7 +431,7 @@ pub unsafe fn encode_device_image_subresource_info_khr(
     e: &mut Encoder<'_>,
     v: &vk::DeviceImageSubresourceInfoKHR<'_>,
 ) {
-    e.i32(-1000470004);
+    e.i32(1000470004);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -476,7 +476,7 @@ pub fn decode_device_image_subresource_info_khr<'a>(
     a: &'a Bump,
     out: &mut vk::DeviceImageSubresourceInfoKHR<'a>,
 ) {
-    d.stype(-1000470004);
+    d.stype(1000470004);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -503,7 +503,7 @@ pub fn synth_device_image_subresource_info_khr_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_device_image_subresource_info_khr(s: &mut Synth) {
-    s.i32(-1000470004);
+    s.i32(1000470004);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_DEVICE_IMAGE_SUBRESOURCE_INFO_KHR,
@@ -530,7 +530,7 @@ pub unsafe fn encode_external_memory_image_create_info(
     e: &mut Encoder<'_>,
     v: &vk::ExternalMemoryImageCreateInfo<'_>,
 ) {
-    e.i32(-1000072001);
+    e.i32(1000072001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -558,7 +558,7 @@ pub fn decode_external_memory_image_create_info<'a>(
     a: &'a Bump,
     out: &mut vk::ExternalMemoryImageCreateInfo<'a>,
 ) {
-    d.stype(-1000072001);
+    d.stype(1000072001);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -574,7 +574,7 @@ pub fn synth_external_memory_image_create_info_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_external_memory_image_create_info(s: &mut Synth) {
-    s.i32(-1000072001);
+    s.i32(1000072001);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_EXTERNAL_MEMORY_IMAGE_CREATE_INFO,
@@ -739,7 +739,7 @@ pub unsafe fn encode_image_drm_format_modifier_explicit_create_info_ext(
     e: &mut Encoder<'_>,
     v: &vk::ImageDrmFormatModifierExplicitCreateInfoEXT<'_>,
 ) {
-    e.i32(-1000158004);
+    e.i32(1000158004);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -780,7 +780,7 @@ pub fn decode_image_drm_format_modifier_explicit_create_info_ext<'a>(
     a: &'a Bump,
     out: &mut vk::ImageDrmFormatModifierExplicitCreateInfoEXT<'a>,
 ) {
-    d.stype(-1000158004);
+    d.stype(1000158004);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -809,7 +809,7 @@ pub fn synth_image_drm_format_modifier_explicit_create_info_ext_body(s: &mut Syn
 }
 #[cfg(feature = "synth")]
 pub fn synth_image_drm_format_modifier_explicit_create_info_ext(s: &mut Synth) {
-    s.i32(-1000158004);
+    s.i32(1000158004);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_IMAGE_DRM_FORMAT_MODIFIER_EXPLICIT_CREATE_INFO_EXT,
@@ -846,7 +846,7 @@ pub unsafe fn encode_image_drm_format_modifier_list_create_info_ext(
     e: &mut Encoder<'_>,
     v: &vk::ImageDrmFormatModifierListCreateInfoEXT<'_>,
 ) {
-    e.i32(-1000158003);
+    e.i32(1000158003);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -886,7 +886,7 @@ pub fn decode_image_drm_format_modifier_list_create_info_ext<'a>(
     a: &'a Bump,
     out: &mut vk::ImageDrmFormatModifierListCreateInfoEXT<'a>,
 ) {
-    d.stype(-1000158003);
+    d.stype(1000158003);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -914,7 +914,7 @@ pub fn synth_image_drm_format_modifier_list_create_info_ext_body(s: &mut Synth) 
 }
 #[cfg(feature = "synth")]
 pub fn synth_image_drm_format_modifier_list_create_info_ext(s: &mut Synth) {
-    s.i32(-1000158003);
+    s.i32(1000158003);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_IMAGE_DRM_FORMAT_MODIFIER_LIST_CREATE_INFO_EXT,
@@ -941,7 +941,7 @@ pub unsafe fn encode_image_drm_format_modifier_properties_ext(
     e: &mut Encoder<'_>,
     v: &vk::ImageDrmFormatModifierPropertiesEXT<'_>,
 ) {
-    e.i32(-1000158005);
+    e.i32(1000158005);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -972,7 +972,7 @@ pub unsafe fn encode_image_drm_format_modifier_properties_ext_partial(
     e: &mut Encoder<'_>,
     v: &vk::ImageDrmFormatModifierPropertiesEXT<'_>,
 ) {
-    e.i32(-1000158005);
+    e.i32(1000158005);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -1004,7 +1004,7 @@ pub unsafe fn decode_into_image_drm_format_modifier_properties_ext(
     d: &mut Decoder<'_>,
     out: &mut vk::ImageDrmFormatModifierPropertiesEXT<'_>,
 ) {
-    d.stype(-1000158005);
+    d.stype(1000158005);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -1024,7 +1024,7 @@ pub fn decode_image_drm_format_modifier_properties_ext_partial<'a>(
     a: &'a Bump,
     out: &mut vk::ImageDrmFormatModifierPropertiesEXT<'a>,
 ) {
-    d.stype(-1000158005);
+    d.stype(1000158005);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -1038,7 +1038,7 @@ pub fn decode_image_drm_format_modifier_properties_ext_partial<'a>(
 pub fn synth_image_drm_format_modifier_properties_ext_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_image_drm_format_modifier_properties_ext_partial(s: &mut Synth) {
-    s.i32(-1000158005);
+    s.i32(1000158005);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_IMAGE_DRM_FORMAT_MODIFIER_PROPERTIES_EXT,
@@ -1065,7 +1065,7 @@ pub unsafe fn encode_image_memory_requirements_info2(
     e: &mut Encoder<'_>,
     v: &vk::ImageMemoryRequirementsInfo2<'_>,
 ) {
-    e.i32(-1000146001);
+    e.i32(1000146001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -1093,7 +1093,7 @@ pub fn decode_image_memory_requirements_info2<'a>(
     a: &'a Bump,
     out: &mut vk::ImageMemoryRequirementsInfo2<'a>,
 ) {
-    d.stype(-1000146001);
+    d.stype(1000146001);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -1109,7 +1109,7 @@ pub fn synth_image_memory_requirements_info2_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_image_memory_requirements_info2(s: &mut Synth) {
-    s.i32(-1000146001);
+    s.i32(1000146001);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_IMAGE_MEMORY_REQUIREMENTS_INFO2,
@@ -1136,7 +1136,7 @@ pub unsafe fn encode_image_plane_memory_requirements_info(
     e: &mut Encoder<'_>,
     v: &vk::ImagePlaneMemoryRequirementsInfo<'_>,
 ) {
-    e.i32(-1000156003);
+    e.i32(1000156003);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -1164,7 +1164,7 @@ pub fn decode_image_plane_memory_requirements_info<'a>(
     a: &'a Bump,
     out: &mut vk::ImagePlaneMemoryRequirementsInfo<'a>,
 ) {
-    d.stype(-1000156003);
+    d.stype(1000156003);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -1180,7 +1180,7 @@ pub fn synth_image_plane_memory_requirements_info_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_image_plane_memory_requirements_info(s: &mut Synth) {
-    s.i32(-1000156003);
+    s.i32(1000156003);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_IMAGE_PLANE_MEMORY_REQUIREMENTS_INFO,
@@ -1207,7 +1207,7 @@ pub unsafe fn encode_image_sparse_memory_requirements_info2(
     e: &mut Encoder<'_>,
     v: &vk::ImageSparseMemoryRequirementsInfo2<'_>,
 ) {
-    e.i32(-1000146002);
+    e.i32(1000146002);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -1235,7 +1235,7 @@ pub fn decode_image_sparse_memory_requirements_info2<'a>(
     a: &'a Bump,
     out: &mut vk::ImageSparseMemoryRequirementsInfo2<'a>,
 ) {
-    d.stype(-1000146002);
+    d.stype(1000146002);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -1251,7 +1251,7 @@ pub fn synth_image_sparse_memory_requirements_info2_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_image_sparse_memory_requirements_info2(s: &mut Synth) {
-    s.i32(-1000146002);
+    s.i32(1000146002);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_IMAGE_SPARSE_MEMORY_REQUIREMENTS_INFO2,
@@ -1276,7 +1276,7 @@ pub unsafe fn encode_image_subresource2_khr_body(
 /// # Safety
 /// Every pointer reachable from `v` must be valid for the lengths its members state.
 pub unsafe fn encode_image_subresource2_khr(e: &mut Encoder<'_>, v: &vk::ImageSubresource2KHR<'_>) {
-    e.i32(-1000338003);
+    e.i32(1000338003);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -1304,7 +1304,7 @@ pub fn decode_image_subresource2_khr<'a>(
     a: &'a Bump,
     out: &mut vk::ImageSubresource2KHR<'a>,
 ) {
-    d.stype(-1000338003);
+    d.stype(1000338003);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -1320,7 +1320,7 @@ pub fn synth_image_subresource2_khr_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_image_subresource2_khr(s: &mut Synth) {
-    s.i32(-1000338003);
+    s.i32(1000338003);
     crate::chain::synth(s, super::chain_tables::CHAIN_IMAGE_SUBRESOURCE2_KHR, false);
     synth_image_subresource2_khr_body(s);
 }
@@ -1344,7 +1344,7 @@ pub unsafe fn encode_memory_dedicated_requirements(
     e: &mut Encoder<'_>,
     v: &vk::MemoryDedicatedRequirements<'_>,
 ) {
-    e.i32(-1000127000);
+    e.i32(1000127000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -1375,7 +1375,7 @@ pub unsafe fn encode_memory_dedicated_requirements_partial(
     e: &mut Encoder<'_>,
     v: &vk::MemoryDedicatedRequirements<'_>,
 ) {
-    e.i32(-1000127000);
+    e.i32(1000127000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -1408,7 +1408,7 @@ pub unsafe fn decode_into_memory_dedicated_requirements(
     d: &mut Decoder<'_>,
     out: &mut vk::MemoryDedicatedRequirements<'_>,
 ) {
-    d.stype(-1000127000);
+    d.stype(1000127000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -1428,7 +1428,7 @@ pub fn decode_memory_dedicated_requirements_partial<'a>(
     a: &'a Bump,
     out: &mut vk::MemoryDedicatedRequirements<'a>,
 ) {
-    d.stype(-1000127000);
+    d.stype(1000127000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -1442,7 +1442,7 @@ pub fn decode_memory_dedicated_requirements_partial<'a>(
 pub fn synth_memory_dedicated_requirements_partial_body(s: &mut Synth) {}
 #[cfg(feature = "synth")]
 pub fn synth_memory_dedicated_requirements_partial(s: &mut Synth) {
-    s.i32(-1000127000);
+    s.i32(1000127000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_MEMORY_DEDICATED_REQUIREMENTS,
@@ -1529,7 +1529,7 @@ pub unsafe fn encode_sparse_image_memory_requirements2(
     e: &mut Encoder<'_>,
     v: &vk::SparseImageMemoryRequirements2<'_>,
 ) {
-    e.i32(-1000146004);
+    e.i32(1000146004);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -1562,7 +1562,7 @@ pub unsafe fn encode_sparse_image_memory_requirements2_partial(
     e: &mut Encoder<'_>,
     v: &vk::SparseImageMemoryRequirements2<'_>,
 ) {
-    e.i32(-1000146004);
+    e.i32(1000146004);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -1595,7 +1595,7 @@ pub unsafe fn decode_into_sparse_image_memory_requirements2(
     d: &mut Decoder<'_>,
     out: &mut vk::SparseImageMemoryRequirements2<'_>,
 ) {
-    d.stype(-1000146004);
+    d.stype(1000146004);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -1616,7 +1616,7 @@ pub fn decode_sparse_image_memory_requirements2_partial<'a>(
     a: &'a Bump,
     out: &mut vk::SparseImageMemoryRequirements2<'a>,
 ) {
-    d.stype(-1000146004);
+    d.stype(1000146004);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -1632,7 +1632,7 @@ pub fn synth_sparse_image_memory_requirements2_partial_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_sparse_image_memory_requirements2_partial(s: &mut Synth) {
-    s.i32(-1000146004);
+    s.i32(1000146004);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_SPARSE_IMAGE_MEMORY_REQUIREMENTS2,
@@ -1727,7 +1727,7 @@ pub unsafe fn encode_subresource_layout2_khr(
     e: &mut Encoder<'_>,
     v: &vk::SubresourceLayout2KHR<'_>,
 ) {
-    e.i32(-1000338002);
+    e.i32(1000338002);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -1760,7 +1760,7 @@ pub unsafe fn encode_subresource_layout2_khr_partial(
     e: &mut Encoder<'_>,
     v: &vk::SubresourceLayout2KHR<'_>,
 ) {
-    e.i32(-1000338002);
+    e.i32(1000338002);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -1793,7 +1793,7 @@ pub unsafe fn decode_into_subresource_layout2_khr(
     d: &mut Decoder<'_>,
     out: &mut vk::SubresourceLayout2KHR<'_>,
 ) {
-    d.stype(-1000338002);
+    d.stype(1000338002);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -1814,7 +1814,7 @@ pub fn decode_subresource_layout2_khr_partial<'a>(
     a: &'a Bump,
     out: &mut vk::SubresourceLayout2KHR<'a>,
 ) {
-    d.stype(-1000338002);
+    d.stype(1000338002);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -1830,7 +1830,7 @@ pub fn synth_subresource_layout2_khr_partial_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_subresource_layout2_khr_partial(s: &mut Synth) {
-    s.i32(-1000338002);
+    s.i32(1000338002);
     crate::chain::synth(s, super::chain_tables::CHAIN_SUBRESOURCE_LAYOUT2_KHR, true);
     synth_subresource_layout2_khr_partial_body(s);
 }

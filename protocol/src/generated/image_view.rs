@@ -119,7 +119,7 @@ pub unsafe fn encode_image_view_min_lod_create_info_ext(
     e: &mut Encoder<'_>,
     v: &vk::ImageViewMinLodCreateInfoEXT<'_>,
 ) {
-    e.i32(-1000391001);
+    e.i32(1000391001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -147,7 +147,7 @@ pub fn decode_image_view_min_lod_create_info_ext<'a>(
     a: &'a Bump,
     out: &mut vk::ImageViewMinLodCreateInfoEXT<'a>,
 ) {
-    d.stype(-1000391001);
+    d.stype(1000391001);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -163,7 +163,7 @@ pub fn synth_image_view_min_lod_create_info_ext_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_image_view_min_lod_create_info_ext(s: &mut Synth) {
-    s.i32(-1000391001);
+    s.i32(1000391001);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_IMAGE_VIEW_MIN_LOD_CREATE_INFO_EXT,
@@ -190,7 +190,7 @@ pub unsafe fn encode_image_view_usage_create_info(
     e: &mut Encoder<'_>,
     v: &vk::ImageViewUsageCreateInfo<'_>,
 ) {
-    e.i32(-1000117002);
+    e.i32(1000117002);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -218,7 +218,7 @@ pub fn decode_image_view_usage_create_info<'a>(
     a: &'a Bump,
     out: &mut vk::ImageViewUsageCreateInfo<'a>,
 ) {
-    d.stype(-1000117002);
+    d.stype(1000117002);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -234,7 +234,7 @@ pub fn synth_image_view_usage_create_info_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_image_view_usage_create_info(s: &mut Synth) {
-    s.i32(-1000117002);
+    s.i32(1000117002);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_IMAGE_VIEW_USAGE_CREATE_INFO,

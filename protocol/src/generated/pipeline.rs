@@ -498,7 +498,7 @@ pub unsafe fn encode_graphics_pipeline_library_create_info_ext(
     e: &mut Encoder<'_>,
     v: &vk::GraphicsPipelineLibraryCreateInfoEXT<'_>,
 ) {
-    e.i32(-1000320002);
+    e.i32(1000320002);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -526,7 +526,7 @@ pub fn decode_graphics_pipeline_library_create_info_ext<'a>(
     a: &'a Bump,
     out: &mut vk::GraphicsPipelineLibraryCreateInfoEXT<'a>,
 ) {
-    d.stype(-1000320002);
+    d.stype(1000320002);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -542,7 +542,7 @@ pub fn synth_graphics_pipeline_library_create_info_ext_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_graphics_pipeline_library_create_info_ext(s: &mut Synth) {
-    s.i32(-1000320002);
+    s.i32(1000320002);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_GRAPHICS_PIPELINE_LIBRARY_CREATE_INFO_EXT,
@@ -775,7 +775,7 @@ pub unsafe fn encode_pipeline_color_write_create_info_ext(
     e: &mut Encoder<'_>,
     v: &vk::PipelineColorWriteCreateInfoEXT<'_>,
 ) {
-    e.i32(-1000381001);
+    e.i32(1000381001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -815,7 +815,7 @@ pub fn decode_pipeline_color_write_create_info_ext<'a>(
     a: &'a Bump,
     out: &mut vk::PipelineColorWriteCreateInfoEXT<'a>,
 ) {
-    d.stype(-1000381001);
+    d.stype(1000381001);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -843,7 +843,7 @@ pub fn synth_pipeline_color_write_create_info_ext_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_pipeline_color_write_create_info_ext(s: &mut Synth) {
-    s.i32(-1000381001);
+    s.i32(1000381001);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PIPELINE_COLOR_WRITE_CREATE_INFO_EXT,
@@ -870,7 +870,7 @@ pub unsafe fn encode_pipeline_create_flags2_create_info_khr(
     e: &mut Encoder<'_>,
     v: &vk::PipelineCreateFlags2CreateInfoKHR<'_>,
 ) {
-    e.i32(-1000470005);
+    e.i32(1000470005);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -898,7 +898,7 @@ pub fn decode_pipeline_create_flags2_create_info_khr<'a>(
     a: &'a Bump,
     out: &mut vk::PipelineCreateFlags2CreateInfoKHR<'a>,
 ) {
-    d.stype(-1000470005);
+    d.stype(1000470005);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -914,7 +914,7 @@ pub fn synth_pipeline_create_flags2_create_info_khr_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_pipeline_create_flags2_create_info_khr(s: &mut Synth) {
-    s.i32(-1000470005);
+    s.i32(1000470005);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PIPELINE_CREATE_FLAGS2_CREATE_INFO_KHR,
@@ -989,7 +989,7 @@ pub unsafe fn encode_pipeline_creation_feedback_create_info(
     e: &mut Encoder<'_>,
     v: &vk::PipelineCreationFeedbackCreateInfo<'_>,
 ) {
-    e.i32(-1000192000);
+    e.i32(1000192000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -1041,7 +1041,7 @@ pub fn decode_pipeline_creation_feedback_create_info<'a>(
     a: &'a Bump,
     out: &mut vk::PipelineCreationFeedbackCreateInfo<'a>,
 ) {
-    d.stype(-1000192000);
+    d.stype(1000192000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -1075,7 +1075,7 @@ pub fn synth_pipeline_creation_feedback_create_info_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_pipeline_creation_feedback_create_info(s: &mut Synth) {
-    s.i32(-1000192000);
+    s.i32(1000192000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PIPELINE_CREATION_FEEDBACK_CREATE_INFO,
@@ -1315,7 +1315,7 @@ pub unsafe fn encode_pipeline_fragment_shading_rate_state_create_info_khr(
     e: &mut Encoder<'_>,
     v: &vk::PipelineFragmentShadingRateStateCreateInfoKHR<'_>,
 ) {
-    e.i32(-1000226001);
+    e.i32(1000226001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -1347,7 +1347,7 @@ pub fn decode_pipeline_fragment_shading_rate_state_create_info_khr<'a>(
     a: &'a Bump,
     out: &mut vk::PipelineFragmentShadingRateStateCreateInfoKHR<'a>,
 ) {
-    d.stype(-1000226001);
+    d.stype(1000226001);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -1367,7 +1367,7 @@ pub fn synth_pipeline_fragment_shading_rate_state_create_info_khr_body(s: &mut S
 }
 #[cfg(feature = "synth")]
 pub fn synth_pipeline_fragment_shading_rate_state_create_info_khr(s: &mut Synth) {
-    s.i32(-1000226001);
+    s.i32(1000226001);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PIPELINE_FRAGMENT_SHADING_RATE_STATE_CREATE_INFO_KHR,
@@ -1481,7 +1481,7 @@ pub unsafe fn encode_pipeline_library_create_info_khr(
     e: &mut Encoder<'_>,
     v: &vk::PipelineLibraryCreateInfoKHR<'_>,
 ) {
-    e.i32(-1000290000);
+    e.i32(1000290000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -1521,7 +1521,7 @@ pub fn decode_pipeline_library_create_info_khr<'a>(
     a: &'a Bump,
     out: &mut vk::PipelineLibraryCreateInfoKHR<'a>,
 ) {
-    d.stype(-1000290000);
+    d.stype(1000290000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -1549,7 +1549,7 @@ pub fn synth_pipeline_library_create_info_khr_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_pipeline_library_create_info_khr(s: &mut Synth) {
-    s.i32(-1000290000);
+    s.i32(1000290000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PIPELINE_LIBRARY_CREATE_INFO_KHR,
@@ -1701,7 +1701,7 @@ pub unsafe fn encode_pipeline_rasterization_conservative_state_create_info_ext(
     e: &mut Encoder<'_>,
     v: &vk::PipelineRasterizationConservativeStateCreateInfoEXT<'_>,
 ) {
-    e.i32(-1000101001);
+    e.i32(1000101001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -1731,7 +1731,7 @@ pub fn decode_pipeline_rasterization_conservative_state_create_info_ext<'a>(
     a: &'a Bump,
     out: &mut vk::PipelineRasterizationConservativeStateCreateInfoEXT<'a>,
 ) {
-    d.stype(-1000101001);
+    d.stype(1000101001);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -1749,7 +1749,7 @@ pub fn synth_pipeline_rasterization_conservative_state_create_info_ext_body(s: &
 }
 #[cfg(feature = "synth")]
 pub fn synth_pipeline_rasterization_conservative_state_create_info_ext(s: &mut Synth) {
-    s.i32(-1000101001);
+    s.i32(1000101001);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PIPELINE_RASTERIZATION_CONSERVATIVE_STATE_CREATE_INFO_EXT,
@@ -1777,7 +1777,7 @@ pub unsafe fn encode_pipeline_rasterization_depth_clip_state_create_info_ext(
     e: &mut Encoder<'_>,
     v: &vk::PipelineRasterizationDepthClipStateCreateInfoEXT<'_>,
 ) {
-    e.i32(-1000102001);
+    e.i32(1000102001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -1806,7 +1806,7 @@ pub fn decode_pipeline_rasterization_depth_clip_state_create_info_ext<'a>(
     a: &'a Bump,
     out: &mut vk::PipelineRasterizationDepthClipStateCreateInfoEXT<'a>,
 ) {
-    d.stype(-1000102001);
+    d.stype(1000102001);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -1823,7 +1823,7 @@ pub fn synth_pipeline_rasterization_depth_clip_state_create_info_ext_body(s: &mu
 }
 #[cfg(feature = "synth")]
 pub fn synth_pipeline_rasterization_depth_clip_state_create_info_ext(s: &mut Synth) {
-    s.i32(-1000102001);
+    s.i32(1000102001);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PIPELINE_RASTERIZATION_DEPTH_CLIP_STATE_CREATE_INFO_EXT,
@@ -1850,7 +1850,7 @@ pub unsafe fn encode_pipeline_rasterization_provoking_vertex_state_create_info_e
     e: &mut Encoder<'_>,
     v: &vk::PipelineRasterizationProvokingVertexStateCreateInfoEXT<'_>,
 ) {
-    e.i32(-1000254001);
+    e.i32(1000254001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(e, v.p_next as *const core::ffi::c_void, super::chain_tables::CHAIN_PIPELINE_RASTERIZATION_PROVOKING_VERTEX_STATE_CREATE_INFO_EXT, false)
@@ -1873,7 +1873,7 @@ pub fn decode_pipeline_rasterization_provoking_vertex_state_create_info_ext<'a>(
     a: &'a Bump,
     out: &mut vk::PipelineRasterizationProvokingVertexStateCreateInfoEXT<'a>,
 ) {
-    d.stype(-1000254001);
+    d.stype(1000254001);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -1889,7 +1889,7 @@ pub fn synth_pipeline_rasterization_provoking_vertex_state_create_info_ext_body(
 }
 #[cfg(feature = "synth")]
 pub fn synth_pipeline_rasterization_provoking_vertex_state_create_info_ext(s: &mut Synth) {
-    s.i32(-1000254001);
+    s.i32(1000254001);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PIPELINE_RASTERIZATION_PROVOKING_VERTEX_STATE_CREATE_INFO_EXT,
@@ -2018,7 +2018,7 @@ pub unsafe fn encode_pipeline_rasterization_state_stream_create_info_ext(
     e: &mut Encoder<'_>,
     v: &vk::PipelineRasterizationStateStreamCreateInfoEXT<'_>,
 ) {
-    e.i32(-1000028002);
+    e.i32(1000028002);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -2047,7 +2047,7 @@ pub fn decode_pipeline_rasterization_state_stream_create_info_ext<'a>(
     a: &'a Bump,
     out: &mut vk::PipelineRasterizationStateStreamCreateInfoEXT<'a>,
 ) {
-    d.stype(-1000028002);
+    d.stype(1000028002);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -2064,7 +2064,7 @@ pub fn synth_pipeline_rasterization_state_stream_create_info_ext_body(s: &mut Sy
 }
 #[cfg(feature = "synth")]
 pub fn synth_pipeline_rasterization_state_stream_create_info_ext(s: &mut Synth) {
-    s.i32(-1000028002);
+    s.i32(1000028002);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PIPELINE_RASTERIZATION_STATE_STREAM_CREATE_INFO_EXT,
@@ -2104,7 +2104,7 @@ pub unsafe fn encode_pipeline_rendering_create_info(
     e: &mut Encoder<'_>,
     v: &vk::PipelineRenderingCreateInfo<'_>,
 ) {
-    e.i32(-1000044002);
+    e.i32(1000044002);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -2147,7 +2147,7 @@ pub fn decode_pipeline_rendering_create_info<'a>(
     a: &'a Bump,
     out: &mut vk::PipelineRenderingCreateInfo<'a>,
 ) {
-    d.stype(-1000044002);
+    d.stype(1000044002);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -2178,7 +2178,7 @@ pub fn synth_pipeline_rendering_create_info_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_pipeline_rendering_create_info(s: &mut Synth) {
-    s.i32(-1000044002);
+    s.i32(1000044002);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PIPELINE_RENDERING_CREATE_INFO,
@@ -2309,7 +2309,7 @@ pub unsafe fn encode_pipeline_shader_stage_required_subgroup_size_create_info(
     e: &mut Encoder<'_>,
     v: &vk::PipelineShaderStageRequiredSubgroupSizeCreateInfo<'_>,
 ) {
-    e.i32(-1000225001);
+    e.i32(1000225001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -2337,7 +2337,7 @@ pub fn decode_pipeline_shader_stage_required_subgroup_size_create_info<'a>(
     a: &'a Bump,
     out: &mut vk::PipelineShaderStageRequiredSubgroupSizeCreateInfo<'a>,
 ) {
-    d.stype(-1000225001);
+    d.stype(1000225001);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -2353,7 +2353,7 @@ pub fn synth_pipeline_shader_stage_required_subgroup_size_create_info_body(s: &m
 }
 #[cfg(feature = "synth")]
 pub fn synth_pipeline_shader_stage_required_subgroup_size_create_info(s: &mut Synth) {
-    s.i32(-1000225001);
+    s.i32(1000225001);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PIPELINE_SHADER_STAGE_REQUIRED_SUBGROUP_SIZE_CREATE_INFO,
@@ -2380,7 +2380,7 @@ pub unsafe fn encode_pipeline_tessellation_domain_origin_state_create_info(
     e: &mut Encoder<'_>,
     v: &vk::PipelineTessellationDomainOriginStateCreateInfo<'_>,
 ) {
-    e.i32(-1000117003);
+    e.i32(1000117003);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -2408,7 +2408,7 @@ pub fn decode_pipeline_tessellation_domain_origin_state_create_info<'a>(
     a: &'a Bump,
     out: &mut vk::PipelineTessellationDomainOriginStateCreateInfo<'a>,
 ) {
-    d.stype(-1000117003);
+    d.stype(1000117003);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -2424,7 +2424,7 @@ pub fn synth_pipeline_tessellation_domain_origin_state_create_info_body(s: &mut 
 }
 #[cfg(feature = "synth")]
 pub fn synth_pipeline_tessellation_domain_origin_state_create_info(s: &mut Synth) {
-    s.i32(-1000117003);
+    s.i32(1000117003);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PIPELINE_TESSELLATION_DOMAIN_ORIGIN_STATE_CREATE_INFO,
@@ -2675,7 +2675,7 @@ pub unsafe fn encode_pipeline_viewport_depth_clip_control_create_info_ext(
     e: &mut Encoder<'_>,
     v: &vk::PipelineViewportDepthClipControlCreateInfoEXT<'_>,
 ) {
-    e.i32(-1000355001);
+    e.i32(1000355001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -2703,7 +2703,7 @@ pub fn decode_pipeline_viewport_depth_clip_control_create_info_ext<'a>(
     a: &'a Bump,
     out: &mut vk::PipelineViewportDepthClipControlCreateInfoEXT<'a>,
 ) {
-    d.stype(-1000355001);
+    d.stype(1000355001);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -2719,7 +2719,7 @@ pub fn synth_pipeline_viewport_depth_clip_control_create_info_ext_body(s: &mut S
 }
 #[cfg(feature = "synth")]
 pub fn synth_pipeline_viewport_depth_clip_control_create_info_ext(s: &mut Synth) {
-    s.i32(-1000355001);
+    s.i32(1000355001);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PIPELINE_VIEWPORT_DEPTH_CLIP_CONTROL_CREATE_INFO_EXT,

@@ -38,7 +38,7 @@ pub unsafe fn encode_private_data_slot_create_info(
     e: &mut Encoder<'_>,
     v: &vk::PrivateDataSlotCreateInfo<'_>,
 ) {
-    e.i32(-1000295002);
+    e.i32(1000295002);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -66,7 +66,7 @@ pub fn decode_private_data_slot_create_info<'a>(
     a: &'a Bump,
     out: &mut vk::PrivateDataSlotCreateInfo<'a>,
 ) {
-    d.stype(-1000295002);
+    d.stype(1000295002);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -82,7 +82,7 @@ pub fn synth_private_data_slot_create_info_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_private_data_slot_create_info(s: &mut Synth) {
-    s.i32(-1000295002);
+    s.i32(1000295002);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_PRIVATE_DATA_SLOT_CREATE_INFO,

@@ -286,7 +286,7 @@ pub unsafe fn encode_command_buffer_submit_info(
     e: &mut Encoder<'_>,
     v: &vk::CommandBufferSubmitInfo<'_>,
 ) {
-    e.i32(-1000314006);
+    e.i32(1000314006);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -315,7 +315,7 @@ pub fn decode_command_buffer_submit_info<'a>(
     a: &'a Bump,
     out: &mut vk::CommandBufferSubmitInfo<'a>,
 ) {
-    d.stype(-1000314006);
+    d.stype(1000314006);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -332,7 +332,7 @@ pub fn synth_command_buffer_submit_info_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_command_buffer_submit_info(s: &mut Synth) {
-    s.i32(-1000314006);
+    s.i32(1000314006);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_COMMAND_BUFFER_SUBMIT_INFO,
@@ -360,7 +360,7 @@ pub unsafe fn encode_device_group_bind_sparse_info(
     e: &mut Encoder<'_>,
     v: &vk::DeviceGroupBindSparseInfo<'_>,
 ) {
-    e.i32(-1000060006);
+    e.i32(1000060006);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -389,7 +389,7 @@ pub fn decode_device_group_bind_sparse_info<'a>(
     a: &'a Bump,
     out: &mut vk::DeviceGroupBindSparseInfo<'a>,
 ) {
-    d.stype(-1000060006);
+    d.stype(1000060006);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -406,7 +406,7 @@ pub fn synth_device_group_bind_sparse_info_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_device_group_bind_sparse_info(s: &mut Synth) {
-    s.i32(-1000060006);
+    s.i32(1000060006);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_DEVICE_GROUP_BIND_SPARSE_INFO,
@@ -465,7 +465,7 @@ pub unsafe fn encode_device_group_submit_info(
     e: &mut Encoder<'_>,
     v: &vk::DeviceGroupSubmitInfo<'_>,
 ) {
-    e.i32(-1000060005);
+    e.i32(1000060005);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -531,7 +531,7 @@ pub fn decode_device_group_submit_info<'a>(
     a: &'a Bump,
     out: &mut vk::DeviceGroupSubmitInfo<'a>,
 ) {
-    d.stype(-1000060005);
+    d.stype(1000060005);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -585,7 +585,7 @@ pub fn synth_device_group_submit_info_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_device_group_submit_info(s: &mut Synth) {
-    s.i32(-1000060005);
+    s.i32(1000060005);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_DEVICE_GROUP_SUBMIT_INFO,
@@ -609,7 +609,7 @@ pub unsafe fn encode_protected_submit_info_body(
 /// # Safety
 /// Every pointer reachable from `v` must be valid for the lengths its members state.
 pub unsafe fn encode_protected_submit_info(e: &mut Encoder<'_>, v: &vk::ProtectedSubmitInfo<'_>) {
-    e.i32(-1000145000);
+    e.i32(1000145000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -637,7 +637,7 @@ pub fn decode_protected_submit_info<'a>(
     a: &'a Bump,
     out: &mut vk::ProtectedSubmitInfo<'a>,
 ) {
-    d.stype(-1000145000);
+    d.stype(1000145000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -653,7 +653,7 @@ pub fn synth_protected_submit_info_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_protected_submit_info(s: &mut Synth) {
-    s.i32(-1000145000);
+    s.i32(1000145000);
     crate::chain::synth(s, super::chain_tables::CHAIN_PROTECTED_SUBMIT_INFO, false);
     synth_protected_submit_info_body(s);
 }
@@ -676,7 +676,7 @@ pub unsafe fn encode_semaphore_submit_info_body(
 /// # Safety
 /// Every pointer reachable from `v` must be valid for the lengths its members state.
 pub unsafe fn encode_semaphore_submit_info(e: &mut Encoder<'_>, v: &vk::SemaphoreSubmitInfo<'_>) {
-    e.i32(-1000314005);
+    e.i32(1000314005);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -707,7 +707,7 @@ pub fn decode_semaphore_submit_info<'a>(
     a: &'a Bump,
     out: &mut vk::SemaphoreSubmitInfo<'a>,
 ) {
-    d.stype(-1000314005);
+    d.stype(1000314005);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -726,7 +726,7 @@ pub fn synth_semaphore_submit_info_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_semaphore_submit_info(s: &mut Synth) {
-    s.i32(-1000314005);
+    s.i32(1000314005);
     crate::chain::synth(s, super::chain_tables::CHAIN_SEMAPHORE_SUBMIT_INFO, false);
     synth_semaphore_submit_info_body(s);
 }
@@ -1236,7 +1236,7 @@ pub unsafe fn encode_submit_info2_body(e: &mut Encoder<'_>, v: &vk::SubmitInfo2<
 /// # Safety
 /// Every pointer reachable from `v` must be valid for the lengths its members state.
 pub unsafe fn encode_submit_info2(e: &mut Encoder<'_>, v: &vk::SubmitInfo2<'_>) {
-    e.i32(-1000314004);
+    e.i32(1000314004);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -1299,7 +1299,7 @@ pub fn decode_submit_info2_body<'a>(
 }
 /// Decodes `VkSubmitInfo2` (full form) into the arena.
 pub fn decode_submit_info2<'a>(d: &mut Decoder<'_>, a: &'a Bump, out: &mut vk::SubmitInfo2<'a>) {
-    d.stype(-1000314004);
+    d.stype(1000314004);
     out.p_next = crate::chain::decode(d, a, super::chain_tables::CHAIN_SUBMIT_INFO2, false) as _;
     decode_submit_info2_body(d, a, out);
 }
@@ -1349,7 +1349,7 @@ pub fn synth_submit_info2_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_submit_info2(s: &mut Synth) {
-    s.i32(-1000314004);
+    s.i32(1000314004);
     crate::chain::synth(s, super::chain_tables::CHAIN_SUBMIT_INFO2, false);
     synth_submit_info2_body(s);
 }
@@ -1393,7 +1393,7 @@ pub unsafe fn encode_timeline_semaphore_submit_info(
     e: &mut Encoder<'_>,
     v: &vk::TimelineSemaphoreSubmitInfo<'_>,
 ) {
-    e.i32(-1000207003);
+    e.i32(1000207003);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -1446,7 +1446,7 @@ pub fn decode_timeline_semaphore_submit_info<'a>(
     a: &'a Bump,
     out: &mut vk::TimelineSemaphoreSubmitInfo<'a>,
 ) {
-    d.stype(-1000207003);
+    d.stype(1000207003);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -1487,7 +1487,7 @@ pub fn synth_timeline_semaphore_submit_info_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_timeline_semaphore_submit_info(s: &mut Synth) {
-    s.i32(-1000207003);
+    s.i32(1000207003);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_TIMELINE_SEMAPHORE_SUBMIT_INFO,

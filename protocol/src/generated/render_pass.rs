@@ -93,7 +93,7 @@ pub unsafe fn encode_attachment_description2(
     e: &mut Encoder<'_>,
     v: &vk::AttachmentDescription2<'_>,
 ) {
-    e.i32(-1000109000);
+    e.i32(1000109000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -129,7 +129,7 @@ pub fn decode_attachment_description2<'a>(
     a: &'a Bump,
     out: &mut vk::AttachmentDescription2<'a>,
 ) {
-    d.stype(-1000109000);
+    d.stype(1000109000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -153,7 +153,7 @@ pub fn synth_attachment_description2_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_attachment_description2(s: &mut Synth) {
-    s.i32(-1000109000);
+    s.i32(1000109000);
     crate::chain::synth(s, super::chain_tables::CHAIN_ATTACHMENT_DESCRIPTION2, false);
     synth_attachment_description2_body(s);
 }
@@ -177,7 +177,7 @@ pub unsafe fn encode_attachment_description_stencil_layout(
     e: &mut Encoder<'_>,
     v: &vk::AttachmentDescriptionStencilLayout<'_>,
 ) {
-    e.i32(-1000241002);
+    e.i32(1000241002);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -206,7 +206,7 @@ pub fn decode_attachment_description_stencil_layout<'a>(
     a: &'a Bump,
     out: &mut vk::AttachmentDescriptionStencilLayout<'a>,
 ) {
-    d.stype(-1000241002);
+    d.stype(1000241002);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -223,7 +223,7 @@ pub fn synth_attachment_description_stencil_layout_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_attachment_description_stencil_layout(s: &mut Synth) {
-    s.i32(-1000241002);
+    s.i32(1000241002);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_ATTACHMENT_DESCRIPTION_STENCIL_LAYOUT,
@@ -275,7 +275,7 @@ pub unsafe fn encode_attachment_reference2_body(
 /// # Safety
 /// Every pointer reachable from `v` must be valid for the lengths its members state.
 pub unsafe fn encode_attachment_reference2(e: &mut Encoder<'_>, v: &vk::AttachmentReference2<'_>) {
-    e.i32(-1000109001);
+    e.i32(1000109001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -305,7 +305,7 @@ pub fn decode_attachment_reference2<'a>(
     a: &'a Bump,
     out: &mut vk::AttachmentReference2<'a>,
 ) {
-    d.stype(-1000109001);
+    d.stype(1000109001);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -323,7 +323,7 @@ pub fn synth_attachment_reference2_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_attachment_reference2(s: &mut Synth) {
-    s.i32(-1000109001);
+    s.i32(1000109001);
     crate::chain::synth(s, super::chain_tables::CHAIN_ATTACHMENT_REFERENCE2, false);
     synth_attachment_reference2_body(s);
 }
@@ -346,7 +346,7 @@ pub unsafe fn encode_attachment_reference_stencil_layout(
     e: &mut Encoder<'_>,
     v: &vk::AttachmentReferenceStencilLayout<'_>,
 ) {
-    e.i32(-1000241001);
+    e.i32(1000241001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -374,7 +374,7 @@ pub fn decode_attachment_reference_stencil_layout<'a>(
     a: &'a Bump,
     out: &mut vk::AttachmentReferenceStencilLayout<'a>,
 ) {
-    d.stype(-1000241001);
+    d.stype(1000241001);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -390,7 +390,7 @@ pub fn synth_attachment_reference_stencil_layout_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_attachment_reference_stencil_layout(s: &mut Synth) {
-    s.i32(-1000241001);
+    s.i32(1000241001);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_ATTACHMENT_REFERENCE_STENCIL_LAYOUT,
@@ -426,7 +426,7 @@ pub unsafe fn encode_fragment_shading_rate_attachment_info_khr(
     e: &mut Encoder<'_>,
     v: &vk::FragmentShadingRateAttachmentInfoKHR<'_>,
 ) {
-    e.i32(-1000226000);
+    e.i32(1000226000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -463,7 +463,7 @@ pub fn decode_fragment_shading_rate_attachment_info_khr<'a>(
     a: &'a Bump,
     out: &mut vk::FragmentShadingRateAttachmentInfoKHR<'a>,
 ) {
-    d.stype(-1000226000);
+    d.stype(1000226000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -485,7 +485,7 @@ pub fn synth_fragment_shading_rate_attachment_info_khr_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_fragment_shading_rate_attachment_info_khr(s: &mut Synth) {
-    s.i32(-1000226000);
+    s.i32(1000226000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_FRAGMENT_SHADING_RATE_ATTACHMENT_INFO_KHR,
@@ -772,7 +772,7 @@ pub unsafe fn encode_render_pass_create_info2(
     e: &mut Encoder<'_>,
     v: &vk::RenderPassCreateInfo2<'_>,
 ) {
-    e.i32(-1000109004);
+    e.i32(1000109004);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -852,7 +852,7 @@ pub fn decode_render_pass_create_info2<'a>(
     a: &'a Bump,
     out: &mut vk::RenderPassCreateInfo2<'a>,
 ) {
-    d.stype(-1000109004);
+    d.stype(1000109004);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -920,7 +920,7 @@ pub fn synth_render_pass_create_info2_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_render_pass_create_info2(s: &mut Synth) {
-    s.i32(-1000109004);
+    s.i32(1000109004);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_RENDER_PASS_CREATE_INFO2,
@@ -958,7 +958,7 @@ pub unsafe fn encode_render_pass_input_attachment_aspect_create_info(
     e: &mut Encoder<'_>,
     v: &vk::RenderPassInputAttachmentAspectCreateInfo<'_>,
 ) {
-    e.i32(-1000117001);
+    e.i32(1000117001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -998,7 +998,7 @@ pub fn decode_render_pass_input_attachment_aspect_create_info<'a>(
     a: &'a Bump,
     out: &mut vk::RenderPassInputAttachmentAspectCreateInfo<'a>,
 ) {
-    d.stype(-1000117001);
+    d.stype(1000117001);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -1026,7 +1026,7 @@ pub fn synth_render_pass_input_attachment_aspect_create_info_body(s: &mut Synth)
 }
 #[cfg(feature = "synth")]
 pub fn synth_render_pass_input_attachment_aspect_create_info(s: &mut Synth) {
-    s.i32(-1000117001);
+    s.i32(1000117001);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_RENDER_PASS_INPUT_ATTACHMENT_ASPECT_CREATE_INFO,
@@ -1085,7 +1085,7 @@ pub unsafe fn encode_render_pass_multiview_create_info(
     e: &mut Encoder<'_>,
     v: &vk::RenderPassMultiviewCreateInfo<'_>,
 ) {
-    e.i32(-1000053000);
+    e.i32(1000053000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -1151,7 +1151,7 @@ pub fn decode_render_pass_multiview_create_info<'a>(
     a: &'a Bump,
     out: &mut vk::RenderPassMultiviewCreateInfo<'a>,
 ) {
-    d.stype(-1000053000);
+    d.stype(1000053000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -1205,7 +1205,7 @@ pub fn synth_render_pass_multiview_create_info_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_render_pass_multiview_create_info(s: &mut Synth) {
-    s.i32(-1000053000);
+    s.i32(1000053000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_RENDER_PASS_MULTIVIEW_CREATE_INFO,
@@ -1245,7 +1245,7 @@ pub unsafe fn encode_rendering_area_info_khr(
     e: &mut Encoder<'_>,
     v: &vk::RenderingAreaInfoKHR<'_>,
 ) {
-    e.i32(-1000470003);
+    e.i32(1000470003);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -1288,7 +1288,7 @@ pub fn decode_rendering_area_info_khr<'a>(
     a: &'a Bump,
     out: &mut vk::RenderingAreaInfoKHR<'a>,
 ) {
-    d.stype(-1000470003);
+    d.stype(1000470003);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -1319,7 +1319,7 @@ pub fn synth_rendering_area_info_khr_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_rendering_area_info_khr(s: &mut Synth) {
-    s.i32(-1000470003);
+    s.i32(1000470003);
     crate::chain::synth(s, super::chain_tables::CHAIN_RENDERING_AREA_INFO_KHR, false);
     synth_rendering_area_info_khr_body(s);
 }
@@ -1384,7 +1384,7 @@ pub unsafe fn encode_subpass_dependency2_body(e: &mut Encoder<'_>, v: &vk::Subpa
 /// # Safety
 /// Every pointer reachable from `v` must be valid for the lengths its members state.
 pub unsafe fn encode_subpass_dependency2(e: &mut Encoder<'_>, v: &vk::SubpassDependency2<'_>) {
-    e.i32(-1000109003);
+    e.i32(1000109003);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -1419,7 +1419,7 @@ pub fn decode_subpass_dependency2<'a>(
     a: &'a Bump,
     out: &mut vk::SubpassDependency2<'a>,
 ) {
-    d.stype(-1000109003);
+    d.stype(1000109003);
     out.p_next =
         crate::chain::decode(d, a, super::chain_tables::CHAIN_SUBPASS_DEPENDENCY2, false) as _;
     decode_subpass_dependency2_body(d, a, out);
@@ -1438,7 +1438,7 @@ pub fn synth_subpass_dependency2_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_subpass_dependency2(s: &mut Synth) {
-    s.i32(-1000109003);
+    s.i32(1000109003);
     crate::chain::synth(s, super::chain_tables::CHAIN_SUBPASS_DEPENDENCY2, false);
     synth_subpass_dependency2_body(s);
 }
@@ -1710,7 +1710,7 @@ pub unsafe fn encode_subpass_description2_body(
 /// # Safety
 /// Every pointer reachable from `v` must be valid for the lengths its members state.
 pub unsafe fn encode_subpass_description2(e: &mut Encoder<'_>, v: &vk::SubpassDescription2<'_>) {
-    e.i32(-1000109002);
+    e.i32(1000109002);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -1800,7 +1800,7 @@ pub fn decode_subpass_description2<'a>(
     a: &'a Bump,
     out: &mut vk::SubpassDescription2<'a>,
 ) {
-    d.stype(-1000109002);
+    d.stype(1000109002);
     out.p_next =
         crate::chain::decode(d, a, super::chain_tables::CHAIN_SUBPASS_DESCRIPTION2, false) as _;
     decode_subpass_description2_body(d, a, out);
@@ -1870,7 +1870,7 @@ pub fn synth_subpass_description2_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_subpass_description2(s: &mut Synth) {
-    s.i32(-1000109002);
+    s.i32(1000109002);
     crate::chain::synth(s, super::chain_tables::CHAIN_SUBPASS_DESCRIPTION2, false);
     synth_subpass_description2_body(s);
 }
@@ -1902,7 +1902,7 @@ pub unsafe fn encode_subpass_description_depth_stencil_resolve(
     e: &mut Encoder<'_>,
     v: &vk::SubpassDescriptionDepthStencilResolve<'_>,
 ) {
-    e.i32(-1000199001);
+    e.i32(1000199001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -1940,7 +1940,7 @@ pub fn decode_subpass_description_depth_stencil_resolve<'a>(
     a: &'a Bump,
     out: &mut vk::SubpassDescriptionDepthStencilResolve<'a>,
 ) {
-    d.stype(-1000199001);
+    d.stype(1000199001);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -1963,7 +1963,7 @@ pub fn synth_subpass_description_depth_stencil_resolve_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_subpass_description_depth_stencil_resolve(s: &mut Synth) {
-    s.i32(-1000199001);
+    s.i32(1000199001);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_SUBPASS_DESCRIPTION_DEPTH_STENCIL_RESOLVE,

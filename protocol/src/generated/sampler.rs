@@ -40,7 +40,7 @@ pub unsafe fn encode_sampler_border_color_component_mapping_create_info_ext(
     e: &mut Encoder<'_>,
     v: &vk::SamplerBorderColorComponentMappingCreateInfoEXT<'_>,
 ) {
-    e.i32(-1000411001);
+    e.i32(1000411001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -69,7 +69,7 @@ pub fn decode_sampler_border_color_component_mapping_create_info_ext<'a>(
     a: &'a Bump,
     out: &mut vk::SamplerBorderColorComponentMappingCreateInfoEXT<'a>,
 ) {
-    d.stype(-1000411001);
+    d.stype(1000411001);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -86,7 +86,7 @@ pub fn synth_sampler_border_color_component_mapping_create_info_ext_body(s: &mut
 }
 #[cfg(feature = "synth")]
 pub fn synth_sampler_border_color_component_mapping_create_info_ext(s: &mut Synth) {
-    s.i32(-1000411001);
+    s.i32(1000411001);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_SAMPLER_BORDER_COLOR_COMPONENT_MAPPING_CREATE_INFO_EXT,
@@ -217,7 +217,7 @@ pub unsafe fn encode_sampler_custom_border_color_create_info_ext(
     e: &mut Encoder<'_>,
     v: &vk::SamplerCustomBorderColorCreateInfoEXT<'_>,
 ) {
-    e.i32(-1000287000);
+    e.i32(1000287000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -246,7 +246,7 @@ pub fn decode_sampler_custom_border_color_create_info_ext<'a>(
     a: &'a Bump,
     out: &mut vk::SamplerCustomBorderColorCreateInfoEXT<'a>,
 ) {
-    d.stype(-1000287000);
+    d.stype(1000287000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -263,7 +263,7 @@ pub fn synth_sampler_custom_border_color_create_info_ext_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_sampler_custom_border_color_create_info_ext(s: &mut Synth) {
-    s.i32(-1000287000);
+    s.i32(1000287000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_SAMPLER_CUSTOM_BORDER_COLOR_CREATE_INFO_EXT,
@@ -290,7 +290,7 @@ pub unsafe fn encode_sampler_reduction_mode_create_info(
     e: &mut Encoder<'_>,
     v: &vk::SamplerReductionModeCreateInfo<'_>,
 ) {
-    e.i32(-1000130001);
+    e.i32(1000130001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -318,7 +318,7 @@ pub fn decode_sampler_reduction_mode_create_info<'a>(
     a: &'a Bump,
     out: &mut vk::SamplerReductionModeCreateInfo<'a>,
 ) {
-    d.stype(-1000130001);
+    d.stype(1000130001);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -334,7 +334,7 @@ pub fn synth_sampler_reduction_mode_create_info_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_sampler_reduction_mode_create_info(s: &mut Synth) {
-    s.i32(-1000130001);
+    s.i32(1000130001);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_SAMPLER_REDUCTION_MODE_CREATE_INFO,

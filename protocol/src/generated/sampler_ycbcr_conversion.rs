@@ -46,7 +46,7 @@ pub unsafe fn encode_sampler_ycbcr_conversion_create_info(
     e: &mut Encoder<'_>,
     v: &vk::SamplerYcbcrConversionCreateInfo<'_>,
 ) {
-    e.i32(-1000156000);
+    e.i32(1000156000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -81,7 +81,7 @@ pub fn decode_sampler_ycbcr_conversion_create_info<'a>(
     a: &'a Bump,
     out: &mut vk::SamplerYcbcrConversionCreateInfo<'a>,
 ) {
-    d.stype(-1000156000);
+    d.stype(1000156000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -104,7 +104,7 @@ pub fn synth_sampler_ycbcr_conversion_create_info_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_sampler_ycbcr_conversion_create_info(s: &mut Synth) {
-    s.i32(-1000156000);
+    s.i32(1000156000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_SAMPLER_YCBCR_CONVERSION_CREATE_INFO,

@@ -38,7 +38,7 @@ pub unsafe fn encode_export_semaphore_create_info(
     e: &mut Encoder<'_>,
     v: &vk::ExportSemaphoreCreateInfo<'_>,
 ) {
-    e.i32(-1000077000);
+    e.i32(1000077000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -66,7 +66,7 @@ pub fn decode_export_semaphore_create_info<'a>(
     a: &'a Bump,
     out: &mut vk::ExportSemaphoreCreateInfo<'a>,
 ) {
-    d.stype(-1000077000);
+    d.stype(1000077000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -82,7 +82,7 @@ pub fn synth_export_semaphore_create_info_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_export_semaphore_create_info(s: &mut Synth) {
-    s.i32(-1000077000);
+    s.i32(1000077000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_EXPORT_SEMAPHORE_CREATE_INFO,
@@ -245,7 +245,7 @@ pub unsafe fn encode_semaphore_signal_info_body(
 /// # Safety
 /// Every pointer reachable from `v` must be valid for the lengths its members state.
 pub unsafe fn encode_semaphore_signal_info(e: &mut Encoder<'_>, v: &vk::SemaphoreSignalInfo<'_>) {
-    e.i32(-1000207005);
+    e.i32(1000207005);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -274,7 +274,7 @@ pub fn decode_semaphore_signal_info<'a>(
     a: &'a Bump,
     out: &mut vk::SemaphoreSignalInfo<'a>,
 ) {
-    d.stype(-1000207005);
+    d.stype(1000207005);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -291,7 +291,7 @@ pub fn synth_semaphore_signal_info_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_semaphore_signal_info(s: &mut Synth) {
-    s.i32(-1000207005);
+    s.i32(1000207005);
     crate::chain::synth(s, super::chain_tables::CHAIN_SEMAPHORE_SIGNAL_INFO, false);
     synth_semaphore_signal_info_body(s);
 }
@@ -329,7 +329,7 @@ pub unsafe fn encode_semaphore_wait_info_body(e: &mut Encoder<'_>, v: &vk::Semap
 /// # Safety
 /// Every pointer reachable from `v` must be valid for the lengths its members state.
 pub unsafe fn encode_semaphore_wait_info(e: &mut Encoder<'_>, v: &vk::SemaphoreWaitInfo<'_>) {
-    e.i32(-1000207004);
+    e.i32(1000207004);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -382,7 +382,7 @@ pub fn decode_semaphore_wait_info<'a>(
     a: &'a Bump,
     out: &mut vk::SemaphoreWaitInfo<'a>,
 ) {
-    d.stype(-1000207004);
+    d.stype(1000207004);
     out.p_next =
         crate::chain::decode(d, a, super::chain_tables::CHAIN_SEMAPHORE_WAIT_INFO, false) as _;
     decode_semaphore_wait_info_body(d, a, out);
@@ -418,7 +418,7 @@ pub fn synth_semaphore_wait_info_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_semaphore_wait_info(s: &mut Synth) {
-    s.i32(-1000207004);
+    s.i32(1000207004);
     crate::chain::synth(s, super::chain_tables::CHAIN_SEMAPHORE_WAIT_INFO, false);
     synth_semaphore_wait_info_body(s);
 }

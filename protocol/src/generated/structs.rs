@@ -38,7 +38,7 @@ pub unsafe fn encode_buffer_usage_flags2_create_info_khr(
     e: &mut Encoder<'_>,
     v: &vk::BufferUsageFlags2CreateInfoKHR<'_>,
 ) {
-    e.i32(-1000470006);
+    e.i32(1000470006);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -66,7 +66,7 @@ pub fn decode_buffer_usage_flags2_create_info_khr<'a>(
     a: &'a Bump,
     out: &mut vk::BufferUsageFlags2CreateInfoKHR<'a>,
 ) {
-    d.stype(-1000470006);
+    d.stype(1000470006);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -82,7 +82,7 @@ pub fn synth_buffer_usage_flags2_create_info_khr_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_buffer_usage_flags2_create_info_khr(s: &mut Synth) {
-    s.i32(-1000470006);
+    s.i32(1000470006);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_BUFFER_USAGE_FLAGS2_CREATE_INFO_KHR,
@@ -336,7 +336,7 @@ pub unsafe fn encode_image_format_list_create_info(
     e: &mut Encoder<'_>,
     v: &vk::ImageFormatListCreateInfo<'_>,
 ) {
-    e.i32(-1000147000);
+    e.i32(1000147000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -376,7 +376,7 @@ pub fn decode_image_format_list_create_info<'a>(
     a: &'a Bump,
     out: &mut vk::ImageFormatListCreateInfo<'a>,
 ) {
-    d.stype(-1000147000);
+    d.stype(1000147000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -404,7 +404,7 @@ pub fn synth_image_format_list_create_info_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_image_format_list_create_info(s: &mut Synth) {
-    s.i32(-1000147000);
+    s.i32(1000147000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_IMAGE_FORMAT_LIST_CREATE_INFO,
@@ -431,7 +431,7 @@ pub unsafe fn encode_image_stencil_usage_create_info(
     e: &mut Encoder<'_>,
     v: &vk::ImageStencilUsageCreateInfo<'_>,
 ) {
-    e.i32(-1000246000);
+    e.i32(1000246000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -459,7 +459,7 @@ pub fn decode_image_stencil_usage_create_info<'a>(
     a: &'a Bump,
     out: &mut vk::ImageStencilUsageCreateInfo<'a>,
 ) {
-    d.stype(-1000246000);
+    d.stype(1000246000);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -475,7 +475,7 @@ pub fn synth_image_stencil_usage_create_info_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_image_stencil_usage_create_info(s: &mut Synth) {
-    s.i32(-1000246000);
+    s.i32(1000246000);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_IMAGE_STENCIL_USAGE_CREATE_INFO,
@@ -609,7 +609,7 @@ pub unsafe fn encode_memory_barrier2_body(e: &mut Encoder<'_>, v: &vk::MemoryBar
 /// # Safety
 /// Every pointer reachable from `v` must be valid for the lengths its members state.
 pub unsafe fn encode_memory_barrier2(e: &mut Encoder<'_>, v: &vk::MemoryBarrier2<'_>) {
-    e.i32(-1000314000);
+    e.i32(1000314000);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -640,7 +640,7 @@ pub fn decode_memory_barrier2<'a>(
     a: &'a Bump,
     out: &mut vk::MemoryBarrier2<'a>,
 ) {
-    d.stype(-1000314000);
+    d.stype(1000314000);
     out.p_next = crate::chain::decode(d, a, super::chain_tables::CHAIN_MEMORY_BARRIER2, false) as _;
     decode_memory_barrier2_body(d, a, out);
 }
@@ -654,7 +654,7 @@ pub fn synth_memory_barrier2_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_memory_barrier2(s: &mut Synth) {
-    s.i32(-1000314000);
+    s.i32(1000314000);
     crate::chain::synth(s, super::chain_tables::CHAIN_MEMORY_BARRIER2, false);
     synth_memory_barrier2_body(s);
 }
@@ -718,7 +718,7 @@ pub unsafe fn encode_memory_requirements2_body(
 /// # Safety
 /// Every pointer reachable from `v` must be valid for the lengths its members state.
 pub unsafe fn encode_memory_requirements2(e: &mut Encoder<'_>, v: &vk::MemoryRequirements2<'_>) {
-    e.i32(-1000146003);
+    e.i32(1000146003);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -751,7 +751,7 @@ pub unsafe fn encode_memory_requirements2_partial(
     e: &mut Encoder<'_>,
     v: &vk::MemoryRequirements2<'_>,
 ) {
-    e.i32(-1000146003);
+    e.i32(1000146003);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -784,7 +784,7 @@ pub unsafe fn decode_into_memory_requirements2(
     d: &mut Decoder<'_>,
     out: &mut vk::MemoryRequirements2<'_>,
 ) {
-    d.stype(-1000146003);
+    d.stype(1000146003);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
@@ -805,7 +805,7 @@ pub fn decode_memory_requirements2_partial<'a>(
     a: &'a Bump,
     out: &mut vk::MemoryRequirements2<'a>,
 ) {
-    d.stype(-1000146003);
+    d.stype(1000146003);
     out.p_next =
         crate::chain::decode(d, a, super::chain_tables::CHAIN_MEMORY_REQUIREMENTS2, true) as _;
     decode_memory_requirements2_partial_body(d, a, out);
@@ -817,7 +817,7 @@ pub fn synth_memory_requirements2_partial_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_memory_requirements2_partial(s: &mut Synth) {
-    s.i32(-1000146003);
+    s.i32(1000146003);
     crate::chain::synth(s, super::chain_tables::CHAIN_MEMORY_REQUIREMENTS2, true);
     synth_memory_requirements2_partial_body(s);
 }
@@ -851,7 +851,7 @@ pub unsafe fn encode_mutable_descriptor_type_create_info_ext(
     e: &mut Encoder<'_>,
     v: &vk::MutableDescriptorTypeCreateInfoEXT<'_>,
 ) {
-    e.i32(-1000351002);
+    e.i32(1000351002);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -894,7 +894,7 @@ pub fn decode_mutable_descriptor_type_create_info_ext<'a>(
     a: &'a Bump,
     out: &mut vk::MutableDescriptorTypeCreateInfoEXT<'a>,
 ) {
-    d.stype(-1000351002);
+    d.stype(1000351002);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -922,7 +922,7 @@ pub fn synth_mutable_descriptor_type_create_info_ext_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_mutable_descriptor_type_create_info_ext(s: &mut Synth) {
-    s.i32(-1000351002);
+    s.i32(1000351002);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_MUTABLE_DESCRIPTOR_TYPE_CREATE_INFO_EXT,
@@ -998,7 +998,7 @@ pub unsafe fn encode_sampler_ycbcr_conversion_info(
     e: &mut Encoder<'_>,
     v: &vk::SamplerYcbcrConversionInfo<'_>,
 ) {
-    e.i32(-1000156001);
+    e.i32(1000156001);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -1026,7 +1026,7 @@ pub fn decode_sampler_ycbcr_conversion_info<'a>(
     a: &'a Bump,
     out: &mut vk::SamplerYcbcrConversionInfo<'a>,
 ) {
-    d.stype(-1000156001);
+    d.stype(1000156001);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -1042,7 +1042,7 @@ pub fn synth_sampler_ycbcr_conversion_info_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_sampler_ycbcr_conversion_info(s: &mut Synth) {
-    s.i32(-1000156001);
+    s.i32(1000156001);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_SAMPLER_YCBCR_CONVERSION_INFO,
@@ -1070,7 +1070,7 @@ pub unsafe fn encode_semaphore_type_create_info(
     e: &mut Encoder<'_>,
     v: &vk::SemaphoreTypeCreateInfo<'_>,
 ) {
-    e.i32(-1000207002);
+    e.i32(1000207002);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     unsafe {
         crate::chain::encode(
@@ -1099,7 +1099,7 @@ pub fn decode_semaphore_type_create_info<'a>(
     a: &'a Bump,
     out: &mut vk::SemaphoreTypeCreateInfo<'a>,
 ) {
-    d.stype(-1000207002);
+    d.stype(1000207002);
     out.p_next = crate::chain::decode(
         d,
         a,
@@ -1116,7 +1116,7 @@ pub fn synth_semaphore_type_create_info_body(s: &mut Synth) {
 }
 #[cfg(feature = "synth")]
 pub fn synth_semaphore_type_create_info(s: &mut Synth) {
-    s.i32(-1000207002);
+    s.i32(1000207002);
     crate::chain::synth(
         s,
         super::chain_tables::CHAIN_SEMAPHORE_TYPE_CREATE_INFO,
