@@ -61,6 +61,18 @@ pub fn emit_command(model: &Model, entry: &CommandEntry, params: &[Param], ret: 
     for p in params {
         let x = field(&p.name);
         if !p.output {
+            if let (Some(_), Kind::Array(el, l)) = (&p.decl.stride, &p.kind) {
+                // Walked with the caller's byte stride, sent packed.
+                let stride = field(p.decl.stride.as_deref().unwrap_or(""));
+                let mut inner = String::new();
+                enc_value(model, el, "(*el)", &mut inner)?;
+                writeln!(body, "if {x}.is_null() {{ e.size(0); }} else {{ let n = {};\ne.size(n);\nfor i in 0..n {{ {SAFETY}\nlet el = unsafe {{ &*({x}.cast::<u8>().add(i * {stride} as usize).cast::<{}>()) }};\n{inner} }} }}", local.len(l), elem_ty(model, el, "'_"))?;
+                continue;
+            }
+            if let Some(arr) = params.iter().find(|q| q.decl.stride.as_deref() == Some(p.name.as_str())) {
+                writeln!(body, "e.u32(core::mem::size_of::<{}>() as u32);", match &arr.kind { Kind::Array(el, _) => elem_ty(model, el, "'_"), _ => "u8".into() })?;
+                continue;
+            }
             enc_member(model, &local, &p.decl, &p.kind, &mut body)?;
             continue;
         }
@@ -217,6 +229,10 @@ pub fn emit_command(model: &Model, entry: &CommandEntry, params: &[Param], ret: 
     let mut body = String::new();
     for p in params {
         if !p.output {
+            if let Some(arr) = params.iter().find(|q| q.decl.stride.as_deref() == Some(p.name.as_str())) {
+                writeln!(body, "s.u32(core::mem::size_of::<{}>() as u32);", match &arr.kind { Kind::Array(el, _) => elem_ty(model, el, "'_"), _ => "u8".into() })?;
+                continue;
+            }
             synth_member(model, &local, &p.decl, &p.kind, false, &mut body)?;
             continue;
         }

@@ -135,6 +135,8 @@ pub fn enc_member(model: &Model, sc: &Scope, m: &Decl, k: &Kind, out: &mut Strin
         Kind::Array(el, l) => {
             let cond = if sharing_rule(sc.owner, &m.name) {
                 format!("{x}.is_null() || {} != vk::SharingMode::CONCURRENT", sc.val("sharingMode"))
+            } else if imageless_rule(sc.owner, &m.name) {
+                format!("{x}.is_null() || {}.contains(vk::FramebufferCreateFlags::IMAGELESS)", sc.val("flags"))
             } else {
                 format!("{x}.is_null()")
             };
@@ -150,6 +152,11 @@ pub fn enc_member(model: &Model, sc: &Scope, m: &Decl, k: &Kind, out: &mut Strin
         Kind::Allocator => writeln!(out, "e.size(0);")?,
     }
     Ok(())
+}
+
+/// `pAttachments` of an imageless framebuffer is never sent.
+pub fn imageless_rule(owner: &str, member: &str) -> bool {
+    owner == "VkFramebufferCreateInfo" && member == "pAttachments"
 }
 
 pub fn sharing_rule(owner: &str, member: &str) -> bool {
@@ -342,6 +349,8 @@ pub fn synth_member(model: &Model, sc: &Scope, m: &Decl, k: &Kind, partial: bool
                     _ => format!("s.count(\"{}\")", m.name),
                 };
                 writeln!(out, "let {local} = {v}; {}", synth_scalar_write(s, &local))?
+            } else if m.name == "flags" && sc.owner == "VkFramebufferCreateInfo" {
+                writeln!(out, "let c_flags = s.below(2); s.u32(c_flags as u32);")?
             } else if m.name == "sharingMode" {
                 writeln!(out, "let c_sharing_mode = s.below(2); s.u32(c_sharing_mode as u32);")?
             } else {
@@ -362,7 +371,13 @@ pub fn synth_member(model: &Model, sc: &Scope, m: &Decl, k: &Kind, partial: bool
             let mut body = String::new();
             synth_elem(el, &mut body)?;
             let null_ok = if required(m) { "false" } else { "s.coin()" };
-            let cond = if sharing_rule(sc.owner, &m.name) { "n == 0 || c_sharing_mode != 1".to_string() } else { format!("n == 0 || {null_ok}") };
+            let cond = if sharing_rule(sc.owner, &m.name) {
+                "n == 0 || c_sharing_mode != 1".to_string()
+            } else if imageless_rule(sc.owner, &m.name) {
+                "n == 0 || c_flags & 1 != 0".to_string()
+            } else {
+                format!("n == 0 || {null_ok}")
+            };
             writeln!(out, "{{ let n = {}; if {cond} {{ s.size(0); }} else {{ s.size(n); for _ in 0..n {{ {body} }} }} }}", slen(l))?;
         }
         Kind::Pointer(el) => {

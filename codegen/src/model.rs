@@ -63,6 +63,8 @@ pub struct Decl {
     pub noautovalidity: bool,
     /// For `sType` members: the structure type constant name.
     pub stype_value: Option<String>,
+    /// For array parameters walked with a byte stride: the stride parameter.
+    pub stride: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -391,6 +393,7 @@ impl Model {
                     optional: def.optional.as_deref().is_some_and(|o| o.starts_with("true")),
                     noautovalidity: def.noautovalidity.is_some(),
                     stype_value: def.values.clone(),
+                    stride: None,
                 });
             }
             if unusable {
@@ -441,6 +444,7 @@ impl Model {
                     optional: false,
                     noautovalidity: false,
                     stype_value,
+                    stride: None,
                 });
             }
             if let Some(v) = s.stype {
@@ -474,6 +478,7 @@ impl Model {
                     altlen: None,
                     noautovalidity: false,
                     stype_value: None,
+                    stride: None,
                 });
             }
             model.commands.insert(
@@ -612,6 +617,7 @@ impl Resolver<'_> {
                 optional: p.optional.as_deref().is_some_and(|o| o.starts_with("true")),
                 noautovalidity: p.noautovalidity.is_some(),
                 stype_value: None,
+                stride: p.stride.clone(),
             });
         }
         let ret = c.proto.type_name.clone().filter(|t| t != "void");

@@ -14524,15 +14524,21 @@ pub unsafe fn encode_vk_cmd_draw_multi_ext(
     } else {
         let n = (draw_count as usize);
         e.size(n);
-        // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
-        for el in unsafe { crate::slice(p_vertex_info, n) } {
+        for i in 0..n {
+            // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
+            let el = unsafe {
+                &*(p_vertex_info
+                    .cast::<u8>()
+                    .add(i * stride as usize)
+                    .cast::<vk::MultiDrawInfoEXT>())
+            };
             // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
             unsafe { encode_multi_draw_info_ext(e, &(*el)) };
         }
     }
     e.u32(instance_count);
     e.u32(first_instance);
-    e.u32(stride);
+    e.u32(core::mem::size_of::<vk::MultiDrawInfoEXT>() as u32);
 }
 /// The parameters of `vkCmdDrawMultiEXT` as the host decoded them; pointers point into the decode arena.
 #[derive(Clone, Copy, Debug)]
@@ -14642,7 +14648,7 @@ pub fn synth_vk_cmd_draw_multi_ext(s: &mut Synth, cmd_flags: u32) {
     }
     s.random_u32();
     s.random_u32();
-    s.random_u32();
+    s.u32(core::mem::size_of::<vk::MultiDrawInfoEXT>() as u32);
 }
 /// Encodes `vkCmdDrawMultiIndexedEXT` (command type 248).
 ///
@@ -14669,15 +14675,21 @@ pub unsafe fn encode_vk_cmd_draw_multi_indexed_ext(
     } else {
         let n = (draw_count as usize);
         e.size(n);
-        // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
-        for el in unsafe { crate::slice(p_index_info, n) } {
+        for i in 0..n {
+            // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
+            let el = unsafe {
+                &*(p_index_info
+                    .cast::<u8>()
+                    .add(i * stride as usize)
+                    .cast::<vk::MultiDrawIndexedInfoEXT>())
+            };
             // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
             unsafe { encode_multi_draw_indexed_info_ext(e, &(*el)) };
         }
     }
     e.u32(instance_count);
     e.u32(first_instance);
-    e.u32(stride);
+    e.u32(core::mem::size_of::<vk::MultiDrawIndexedInfoEXT>() as u32);
     // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
     match unsafe { p_vertex_offset.as_ref() } {
         None => e.present(false),
@@ -14807,7 +14819,7 @@ pub fn synth_vk_cmd_draw_multi_indexed_ext(s: &mut Synth, cmd_flags: u32) {
     }
     s.random_u32();
     s.random_u32();
-    s.random_u32();
+    s.u32(core::mem::size_of::<vk::MultiDrawIndexedInfoEXT>() as u32);
     if s.coin() {
         s.present(true);
         s.random_u32();

@@ -262,7 +262,7 @@ pub unsafe fn encode_framebuffer_create_info_body(
     e.u32(v.flags.as_raw());
     e.u64(v.render_pass.as_raw());
     e.u32(v.attachment_count);
-    if v.p_attachments.is_null() {
+    if v.p_attachments.is_null() || v.flags.contains(vk::FramebufferCreateFlags::IMAGELESS) {
         e.size(0);
     } else {
         let n = (v.attachment_count as usize);
@@ -341,13 +341,14 @@ pub fn decode_framebuffer_create_info<'a>(
 #[cfg(feature = "synth")]
 #[allow(unused_variables)]
 pub fn synth_framebuffer_create_info_body(s: &mut Synth) {
-    s.random_u32();
+    let c_flags = s.below(2);
+    s.u32(c_flags as u32);
     s.id();
     let c_attachment_count = s.count("attachmentCount");
     s.u32(c_attachment_count as u32);
     {
         let n = (c_attachment_count as usize);
-        if n == 0 || s.coin() {
+        if n == 0 || c_flags & 1 != 0 {
             s.size(0);
         } else {
             s.size(n);
