@@ -39,24 +39,44 @@ pub struct CommandOut {
     pub code: String,
 }
 
-pub fn emit_command(model: &Model, entry: &CommandEntry, params: &[Param], ret: Option<&str>) -> Result<CommandOut> {
+pub fn emit_command(
+    model: &Model,
+    entry: &CommandEntry,
+    params: &[Param],
+    ret: Option<&str>,
+) -> Result<CommandOut> {
     let mut out = String::new();
     let name = &entry.name;
     let num = entry.number;
     let f = cmd_fn(name);
     let args = args_struct(name);
     let decls: Vec<Decl> = params.iter().map(|p| p.decl.clone()).collect();
-    let local = Scope { decls: &decls, prefix: "", owner: name };
-    let scope_a = Scope { decls: &decls, prefix: "args.", owner: name };
+    let local = Scope {
+        decls: &decls,
+        prefix: "",
+        owner: name,
+    };
+    let scope_a = Scope {
+        decls: &decls,
+        prefix: "args.",
+        owner: name,
+    };
     let ret_ty = match ret {
         None => None,
-        Some("VkResult") => Some(("vk::Result", "e.i32(ret.as_raw());", "vk::Result::from_raw(d.i32())")),
+        Some("VkResult") => Some((
+            "vk::Result",
+            "e.i32(ret.as_raw());",
+            "vk::Result::from_raw(d.i32())",
+        )),
         Some("uint64_t") | Some("VkDeviceAddress") => Some(("u64", "e.u64(ret);", "d.u64()")),
         Some(other) => return Err(anyhow!("{name}: unsupported return type {other}")),
     };
 
     // ---- guest: command encoder
-    let sig: Vec<String> = params.iter().map(|p| format!("{}: {}", field(&p.name), param_ty(model, p, "'_"))).collect();
+    let sig: Vec<String> = params
+        .iter()
+        .map(|p| format!("{}: {}", field(&p.name), param_ty(model, p, "'_")))
+        .collect();
     let mut body = String::new();
     for p in params {
         let x = field(&p.name);
@@ -69,8 +89,18 @@ pub fn emit_command(model: &Model, entry: &CommandEntry, params: &[Param], ret: 
                 writeln!(body, "if {x}.is_null() {{ e.size(0); }} else {{ let n = {};\ne.size(n);\nfor i in 0..n {{ {SAFETY}\nlet el = unsafe {{ &*({x}.cast::<u8>().add(i * {stride} as usize).cast::<{}>()) }};\n{inner} }} }}", local.len(l), elem_ty(model, el, "'_"))?;
                 continue;
             }
-            if let Some(arr) = params.iter().find(|q| q.decl.stride.as_deref() == Some(p.name.as_str())) {
-                writeln!(body, "e.u32(core::mem::size_of::<{}>() as u32);", match &arr.kind { Kind::Array(el, _) => elem_ty(model, el, "'_"), _ => "u8".into() })?;
+            if let Some(arr) = params
+                .iter()
+                .find(|q| q.decl.stride.as_deref() == Some(p.name.as_str()))
+            {
+                writeln!(
+                    body,
+                    "e.u32(core::mem::size_of::<{}>() as u32);",
+                    match &arr.kind {
+                        Kind::Array(el, _) => elem_ty(model, el, "'_"),
+                        _ => "u8".into(),
+                    }
+                )?;
                 continue;
             }
             enc_member(model, &local, &p.decl, &p.kind, &mut body)?;
@@ -104,12 +134,19 @@ pub fn emit_command(model: &Model, entry: &CommandEntry, params: &[Param], ret: 
     writeln!(out, "/// Encodes `{name}` (command type {num}).\n///\n/// # Safety\n/// Pointer arguments must be valid as the Vulkan specification requires of `{name}`.\n#[allow(clippy::too_many_arguments, unused_variables)]\npub unsafe fn encode_{f}(e: &mut Encoder<'_>, cmd_flags: u32, {}) {{\ne.i32({num});\ne.u32(cmd_flags);\n{body}}}", sig.join(", "))?;
 
     // ---- args struct
-    let fields: Vec<String> = params.iter().map(|p| format!("pub {}: {},", field(&p.name), param_ty(model, p, "'a"))).collect();
+    let fields: Vec<String> = params
+        .iter()
+        .map(|p| format!("pub {}: {},", field(&p.name), param_ty(model, p, "'a")))
+        .collect();
     let defaults: Vec<String> = params
         .iter()
         .map(|p| {
             let v = match &p.kind {
-                Kind::Scalar(_) | Kind::Handle { .. } | Kind::Struct(_) | Kind::Union(_) | Kind::FixedScalars(..) => "Default::default()".to_string(),
+                Kind::Scalar(_)
+                | Kind::Handle { .. }
+                | Kind::Struct(_)
+                | Kind::Union(_)
+                | Kind::FixedScalars(..) => "Default::default()".to_string(),
                 _ => "core::ptr::null_mut()".to_string(),
             };
             format!("{}: {v},", field(&p.name))
@@ -130,9 +167,13 @@ pub fn emit_command(model: &Model, entry: &CommandEntry, params: &[Param], ret: 
             Kind::Pointer(el) => {
                 let init = init_of(model, el);
                 let fill = match &**el {
-                    Kind::Scalar(s) if is_counter(params, &p.name) => format!("*el = {};", dec_scalar(s)),
+                    Kind::Scalar(s) if is_counter(params, &p.name) => {
+                        format!("*el = {};", dec_scalar(s))
+                    }
                     Kind::Scalar(_) => String::new(),
-                    Kind::Handle { name: h, .. } => format!("*el = {}::from_raw(d.u64());", type_path(model, h)),
+                    Kind::Handle { name: h, .. } => {
+                        format!("*el = {}::from_raw(d.u64());", type_path(model, h))
+                    }
                     Kind::Struct(s) => format!("decode_{}_partial(d, a, el);", fn_suffix(s)),
                     k => return Err(anyhow!("{k:?}")),
                 };
@@ -141,8 +182,14 @@ pub fn emit_command(model: &Model, entry: &CommandEntry, params: &[Param], ret: 
             Kind::Array(el, l) => {
                 let init = init_of(model, el);
                 let fill = match &**el {
-                    Kind::Handle { name: h, .. } => format!("for el in arr.iter_mut() {{ *el = {}::from_raw(d.u64()); }}", type_path(model, h)),
-                    Kind::Struct(s) => format!("for el in arr.iter_mut() {{ decode_{}_partial(d, a, el); }}", fn_suffix(s)),
+                    Kind::Handle { name: h, .. } => format!(
+                        "for el in arr.iter_mut() {{ *el = {}::from_raw(d.u64()); }}",
+                        type_path(model, h)
+                    ),
+                    Kind::Struct(s) => format!(
+                        "for el in arr.iter_mut() {{ decode_{}_partial(d, a, el); }}",
+                        fn_suffix(s)
+                    ),
                     _ => String::new(),
                 };
                 writeln!(body, "{{ let n = d.array_len({} as u64, false);\nif n != 0 {{ let arr = d.alloc_output(a, n, {init});\n{fill}\nif !arr.is_empty() {{ {x} = arr.as_mut_ptr(); }} }} }}", scope_a.len(l))?;
@@ -160,7 +207,11 @@ pub fn emit_command(model: &Model, entry: &CommandEntry, params: &[Param], ret: 
     let mut body = String::new();
     for p in params.iter().filter(|p| p.output) {
         let x = format!("args.{}", field(&p.name));
-        let sc = Scope { decls: &decls, prefix: "args.", owner: name };
+        let sc = Scope {
+            decls: &decls,
+            prefix: "args.",
+            owner: name,
+        };
         match &p.kind {
             Kind::Pointer(el) => {
                 let mut inner = String::new();
@@ -192,20 +243,32 @@ pub fn emit_command(model: &Model, entry: &CommandEntry, params: &[Param], ret: 
                 let fill = match &**el {
                     Kind::Scalar(s) => format!("{SAFETY}\nunsafe {{ *{x} = {} }};", dec_scalar(s)),
                     Kind::Handle { .. } => "d.u64();".into(),
-                    Kind::Struct(s) => format!("{SAFETY}\nunsafe {{ decode_into_{}(d, &mut *{x}) }};", fn_suffix(s)),
+                    Kind::Struct(s) => format!(
+                        "{SAFETY}\nunsafe {{ decode_into_{}(d, &mut *{x}) }};",
+                        fn_suffix(s)
+                    ),
                     k => return Err(anyhow!("{k:?}")),
                 };
                 writeln!(body, "if d.present() {{ if {x}.is_null() {{ d.fail(crate::DecodeError::ReplyOverflow); }} else {{ {fill} }} }}")?;
             }
             Kind::Array(_, l) | Kind::Blob(l) => {
                 let is_blob = matches!(p.kind, Kind::Blob(_));
-                let el: &Kind = match &p.kind { Kind::Array(el, _) => el, _ => &Kind::Chain };
+                let el: &Kind = match &p.kind {
+                    Kind::Array(el, _) => el,
+                    _ => &Kind::Chain,
+                };
                 let cap = match l {
-                    Len::Member(c) | Len::Deref(c) if params.iter().any(|q| q.name == *c && q.output) => format!("cap_{}", field(c)),
+                    Len::Member(c) | Len::Deref(c)
+                        if params.iter().any(|q| q.name == *c && q.output) =>
+                    {
+                        format!("cap_{}", field(c))
+                    }
                     _ => local.len(l),
                 };
                 let fill = if is_blob {
-                    format!("{SAFETY}\nd.read_bytes(unsafe {{ crate::slice_mut({x} as *mut u8, n) }});")
+                    format!(
+                        "{SAFETY}\nd.read_bytes(unsafe {{ crate::slice_mut({x} as *mut u8, n) }});"
+                    )
                 } else {
                     match el {
                         Kind::Scalar(s) => format!("{SAFETY}\nfor el in unsafe {{ crate::slice_mut({x}, n) }} {{ *el = {}; }}", dec_scalar(s)),
@@ -220,7 +283,11 @@ pub fn emit_command(model: &Model, entry: &CommandEntry, params: &[Param], ret: 
         }
     }
     let (rt, rdec, rend) = match ret_ty {
-        Some((t, _, dec)) => (format!(" -> {t}"), format!("let ret = {dec};"), "ret".to_string()),
+        Some((t, _, dec)) => (
+            format!(" -> {t}"),
+            format!("let ret = {dec};"),
+            "ret".to_string(),
+        ),
         None => (String::new(), String::new(), String::new()),
     };
     writeln!(out, "/// Decodes the reply of `{name}` into the caller's output parameters.\n///\n/// # Safety\n/// Output pointers must be valid for the counts the caller passed.\n#[allow(clippy::too_many_arguments, unused_variables)]\npub unsafe fn decode_reply_{f}(d: &mut Decoder<'_>, {}){rt} {{\nd.reply_header({num});\n{rdec}\n{body}{rend}\n}}", sig.join(", "))?;
@@ -229,8 +296,18 @@ pub fn emit_command(model: &Model, entry: &CommandEntry, params: &[Param], ret: 
     let mut body = String::new();
     for p in params {
         if !p.output {
-            if let Some(arr) = params.iter().find(|q| q.decl.stride.as_deref() == Some(p.name.as_str())) {
-                writeln!(body, "s.u32(core::mem::size_of::<{}>() as u32);", match &arr.kind { Kind::Array(el, _) => elem_ty(model, el, "'_"), _ => "u8".into() })?;
+            if let Some(arr) = params
+                .iter()
+                .find(|q| q.decl.stride.as_deref() == Some(p.name.as_str()))
+            {
+                writeln!(
+                    body,
+                    "s.u32(core::mem::size_of::<{}>() as u32);",
+                    match &arr.kind {
+                        Kind::Array(el, _) => elem_ty(model, el, "'_"),
+                        _ => "u8".into(),
+                    }
+                )?;
                 continue;
             }
             synth_member(model, &local, &p.decl, &p.kind, false, &mut body)?;
@@ -239,22 +316,36 @@ pub fn emit_command(model: &Model, entry: &CommandEntry, params: &[Param], ret: 
         let cx = format!("c_{}", field(&p.name));
         match &p.kind {
             Kind::Pointer(el) => match &**el {
-                Kind::Scalar(s) if is_counter(params, &p.name) => writeln!(body, "s.present(true); let {cx} = s.count(\"{}\"); {}", p.name, synth_scalar_write(s, &cx))?,
+                Kind::Scalar(s) if is_counter(params, &p.name) => writeln!(
+                    body,
+                    "s.present(true); let {cx} = s.count(\"{}\"); {}",
+                    p.name,
+                    synth_scalar_write(s, &cx)
+                )?,
                 Kind::Scalar(_) => writeln!(body, "s.present(true);")?,
                 Kind::Handle { .. } => writeln!(body, "s.present(true); s.id();")?,
-                Kind::Struct(s) => writeln!(body, "s.present(true); synth_{}_partial(s);", fn_suffix(s))?,
+                Kind::Struct(s) => {
+                    writeln!(body, "s.present(true); synth_{}_partial(s);", fn_suffix(s))?
+                }
                 _ => {}
             },
             Kind::Array(_, l) | Kind::Blob(l) => {
-                let el: &Kind = match &p.kind { Kind::Array(el, _) => el, _ => &Kind::Chain };
+                let el: &Kind = match &p.kind {
+                    Kind::Array(el, _) => el,
+                    _ => &Kind::Chain,
+                };
                 let n = match l {
                     Len::Member(c) | Len::Deref(c) => format!("(c_{} as usize)", field(c)),
                     Len::Field(_, fl) => format!("(s.last(\"{fl}\") as usize)"),
                     _ => "0".into(),
                 };
                 let inner = match (&p.kind, el) {
-                    (Kind::Array(..), Kind::Handle { .. }) => "for _ in 0..n { s.id(); }".to_string(),
-                    (Kind::Array(..), Kind::Struct(s)) => format!("for _ in 0..n {{ synth_{}_partial(s); }}", fn_suffix(s)),
+                    (Kind::Array(..), Kind::Handle { .. }) => {
+                        "for _ in 0..n { s.id(); }".to_string()
+                    }
+                    (Kind::Array(..), Kind::Struct(s)) => {
+                        format!("for _ in 0..n {{ synth_{}_partial(s); }}", fn_suffix(s))
+                    }
                     _ => String::new(),
                 };
                 writeln!(body, "{{ let n = {n}; s.size(n); {inner} }}")?;
@@ -267,5 +358,9 @@ pub fn emit_command(model: &Model, entry: &CommandEntry, params: &[Param], ret: 
 }
 
 pub fn emit_param_call_list(params: &[Param], prefix: &str) -> String {
-    params.iter().map(|p| format!("{prefix}{}", field(&p.name))).collect::<Vec<_>>().join(", ")
+    params
+        .iter()
+        .map(|p| format!("{prefix}{}", field(&p.name)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -50,7 +50,9 @@ impl Scope<'_> {
     pub fn is_counter(&self, model: &Model, name: &str) -> bool {
         self.decls.iter().any(|d| {
             kind_of(model, self.owner, d).ok().is_some_and(|k| match k {
-                Kind::Array(_, l) | Kind::Blob(l) | Kind::StringArray(l) => l.counter() == Some(name),
+                Kind::Array(_, l) | Kind::Blob(l) | Kind::StringArray(l) => {
+                    l.counter() == Some(name)
+                }
                 _ => false,
             })
         })
@@ -89,18 +91,25 @@ pub fn min_wire(model: &Model, k: &Kind, depth: usize) -> usize {
 }
 
 fn chain_const(owner: &str) -> String {
-    format!("super::chain_tables::CHAIN_{}", fn_suffix(owner).to_uppercase())
+    format!(
+        "super::chain_tables::CHAIN_{}",
+        fn_suffix(owner).to_uppercase()
+    )
 }
 
 /// Encodes one value of kind `k` held in expression `x` (full form).
-pub fn enc_value(model: &Model, k: &Kind, x: &str, out: &mut String) -> Result<()> {
+pub fn enc_value(_model: &Model, k: &Kind, x: &str, out: &mut String) -> Result<()> {
     match k {
         Kind::Scalar(s) => writeln!(out, "{}", enc_scalar(s, x))?,
-        Kind::Handle { dispatchable: true, .. } => writeln!(out, "e.dispatchable({x}.as_raw());")?,
+        Kind::Handle {
+            dispatchable: true, ..
+        } => writeln!(out, "e.dispatchable({x}.as_raw());")?,
         Kind::Handle { .. } => writeln!(out, "e.u64({x}.as_raw());")?,
-        Kind::Struct(s) | Kind::Union(s) => {
-            writeln!(out, "{SAFETY}\nunsafe {{ encode_{}(e, &{x}) }};", fn_suffix(s))?
-        }
+        Kind::Struct(s) | Kind::Union(s) => writeln!(
+            out,
+            "{SAFETY}\nunsafe {{ encode_{}(e, &{x}) }};",
+            fn_suffix(s)
+        )?,
         _ => return Err(anyhow!("cannot encode element {k:?}")),
     }
     Ok(())
@@ -161,11 +170,22 @@ pub fn imageless_rule(owner: &str, member: &str) -> bool {
 
 pub fn sharing_rule(owner: &str, member: &str) -> bool {
     member == "pQueueFamilyIndices"
-        && matches!(owner, "VkBufferCreateInfo" | "VkImageCreateInfo" | "VkPhysicalDeviceImageDrmFormatModifierInfoEXT")
+        && matches!(
+            owner,
+            "VkBufferCreateInfo"
+                | "VkImageCreateInfo"
+                | "VkPhysicalDeviceImageDrmFormatModifierInfoEXT"
+        )
 }
 
 /// Partial encoding of an output member.
-pub fn enc_member_partial(model: &Model, sc: &Scope, m: &Decl, k: &Kind, out: &mut String) -> Result<()> {
+pub fn enc_member_partial(
+    model: &Model,
+    sc: &Scope,
+    m: &Decl,
+    k: &Kind,
+    out: &mut String,
+) -> Result<()> {
     let x = sc.val(&m.name);
     match k {
         Kind::Scalar(s) if sc.is_counter(model, &m.name) => writeln!(out, "{}", enc_scalar(s, &x))?,
@@ -195,7 +215,9 @@ pub fn enc_member_partial(model: &Model, sc: &Scope, m: &Decl, k: &Kind, out: &m
 pub fn dec_value(model: &Model, k: &Kind, p: &str, partial: bool, out: &mut String) -> Result<()> {
     match k {
         Kind::Scalar(s) => writeln!(out, "*{p} = {};", dec_scalar(s))?,
-        Kind::Handle { name, .. } => writeln!(out, "*{p} = {}::from_raw(d.u64());", type_path(model, name))?,
+        Kind::Handle { name, .. } => {
+            writeln!(out, "*{p} = {}::from_raw(d.u64());", type_path(model, name))?
+        }
         Kind::Struct(s) | Kind::Union(s) => {
             let suffix = if partial { "_partial" } else { "" };
             writeln!(out, "decode_{}{suffix}(d, a, {p});", fn_suffix(s))?
@@ -215,19 +237,42 @@ pub fn dec_member(model: &Model, sc: &Scope, m: &Decl, k: &Kind, out: &mut Strin
     let x = sc.val(&m.name);
     match k {
         Kind::Scalar(s) => writeln!(out, "{x} = {};", dec_scalar(s))?,
-        Kind::Handle { name, .. } => writeln!(out, "{x} = {}::from_raw(d.u64());", type_path(model, name))?,
+        Kind::Handle { name, .. } => {
+            writeln!(out, "{x} = {}::from_raw(d.u64());", type_path(model, name))?
+        }
         Kind::Struct(_) | Kind::Union(_) => dec_value(model, k, &format!("&mut {x}"), false, out)?,
         Kind::FixedBytes(n) => writeln!(out, "d.fixed_size({n});\nd.fixed_bytes(&mut {x});")?,
-        Kind::FixedScalars(s, n) => writeln!(out, "d.fixed_size({n});\nfor el in {x}.iter_mut() {{ *el = {}; }}", dec_scalar(s))?,
-        Kind::FixedStructs(s, n) => writeln!(out, "d.fixed_size({n});\nfor el in {x}.iter_mut() {{ decode_{}(d, a, el); }}", fn_suffix(s))?,
-        Kind::FixedHandles(name, _, n) => writeln!(out, "d.fixed_size({n});\nfor el in {x}.iter_mut() {{ *el = {}::from_raw(d.u64()); }}", type_path(model, name))?,
-        Kind::Chain => writeln!(out, "{x} = crate::chain::decode(d, a, {}, false) as _;", chain_const(sc.owner))?,
+        Kind::FixedScalars(s, n) => writeln!(
+            out,
+            "d.fixed_size({n});\nfor el in {x}.iter_mut() {{ *el = {}; }}",
+            dec_scalar(s)
+        )?,
+        Kind::FixedStructs(s, n) => writeln!(
+            out,
+            "d.fixed_size({n});\nfor el in {x}.iter_mut() {{ decode_{}(d, a, el); }}",
+            fn_suffix(s)
+        )?,
+        Kind::FixedHandles(name, _, n) => writeln!(
+            out,
+            "d.fixed_size({n});\nfor el in {x}.iter_mut() {{ *el = {}::from_raw(d.u64()); }}",
+            type_path(model, name)
+        )?,
+        Kind::Chain => writeln!(
+            out,
+            "{x} = crate::chain::decode(d, a, {}, false) as _;",
+            chain_const(sc.owner)
+        )?,
         Kind::String => writeln!(out, "{x} = d.string(a);")?,
         Kind::StringArray(l) => {
             writeln!(out, "{{ let n = d.array_len({} as u64, {});\nif n != 0 {{ let arr = d.alloc_slice(a, n, 8, core::ptr::null());\nfor el in arr.iter_mut() {{ *el = d.string(a); }}\nif !arr.is_empty() {{ {x} = arr.as_ptr(); }} }} }}", sc.len(l), required(m))?;
         }
         Kind::Blob(l) => {
-            writeln!(out, "{{ let n = d.array_len({} as u64, {});\n{x} = d.blob(a, n) as _; }}", sc.len(l), required(m))?;
+            writeln!(
+                out,
+                "{{ let n = d.array_len({} as u64, {});\n{x} = d.blob(a, n) as _; }}",
+                sc.len(l),
+                required(m)
+            )?;
         }
         Kind::Array(el, l) => {
             let mut body = String::new();
@@ -255,18 +300,44 @@ pub fn init_of(model: &Model, k: &Kind) -> String {
 }
 
 /// Host decode of the partial form of an output member.
-pub fn dec_member_partial(model: &Model, sc: &Scope, m: &Decl, k: &Kind, out: &mut String) -> Result<()> {
+pub fn dec_member_partial(
+    model: &Model,
+    sc: &Scope,
+    m: &Decl,
+    k: &Kind,
+    out: &mut String,
+) -> Result<()> {
     let x = sc.val(&m.name);
     match k {
-        Kind::Scalar(s) if sc.is_counter(model, &m.name) => writeln!(out, "{x} = {};", dec_scalar(s))?,
+        Kind::Scalar(s) if sc.is_counter(model, &m.name) => {
+            writeln!(out, "{x} = {};", dec_scalar(s))?
+        }
         Kind::Struct(_) => dec_value(model, k, &format!("&mut {x}"), true, out)?,
-        Kind::FixedStructs(s, n) => writeln!(out, "d.fixed_size({n});\nfor el in {x}.iter_mut() {{ decode_{}_partial(d, a, el); }}", fn_suffix(s))?,
-        Kind::FixedHandles(name, _, n) => writeln!(out, "d.fixed_size({n});\nfor el in {x}.iter_mut() {{ *el = {}::from_raw(d.u64()); }}", type_path(model, name))?,
-        Kind::Chain => writeln!(out, "{x} = crate::chain::decode(d, a, {}, true) as _;", chain_const(sc.owner))?,
+        Kind::FixedStructs(s, n) => writeln!(
+            out,
+            "d.fixed_size({n});\nfor el in {x}.iter_mut() {{ decode_{}_partial(d, a, el); }}",
+            fn_suffix(s)
+        )?,
+        Kind::FixedHandles(name, _, n) => writeln!(
+            out,
+            "d.fixed_size({n});\nfor el in {x}.iter_mut() {{ *el = {}::from_raw(d.u64()); }}",
+            type_path(model, name)
+        )?,
+        Kind::Chain => writeln!(
+            out,
+            "{x} = crate::chain::decode(d, a, {}, true) as _;",
+            chain_const(sc.owner)
+        )?,
         Kind::Array(el, l) => {
             let body = match &**el {
-                Kind::Struct(s) => format!("for el in arr.iter_mut() {{ decode_{}_partial(d, a, el); }}", fn_suffix(s)),
-                Kind::Handle { name, .. } => format!("for el in arr.iter_mut() {{ *el = {}::from_raw(d.u64()); }}", type_path(model, name)),
+                Kind::Struct(s) => format!(
+                    "for el in arr.iter_mut() {{ decode_{}_partial(d, a, el); }}",
+                    fn_suffix(s)
+                ),
+                Kind::Handle { name, .. } => format!(
+                    "for el in arr.iter_mut() {{ *el = {}::from_raw(d.u64()); }}",
+                    type_path(model, name)
+                ),
                 _ => String::new(),
             };
             let init = init_of(model, el);
@@ -278,7 +349,13 @@ pub fn dec_member_partial(model: &Model, sc: &Scope, m: &Decl, k: &Kind, out: &m
 }
 
 /// Guest decode of a reply member into caller memory.
-pub fn dec_member_into(model: &Model, sc: &Scope, m: &Decl, k: &Kind, out: &mut String) -> Result<()> {
+pub fn dec_member_into(
+    model: &Model,
+    sc: &Scope,
+    m: &Decl,
+    k: &Kind,
+    out: &mut String,
+) -> Result<()> {
     let x = sc.val(&m.name);
     match k {
         Kind::Scalar(s) => {
@@ -310,7 +387,14 @@ pub fn dec_member_into(model: &Model, sc: &Scope, m: &Decl, k: &Kind, out: &mut 
 }
 
 /// Synthesizes a random valid encoding of a member (tests only).
-pub fn synth_member(model: &Model, sc: &Scope, m: &Decl, k: &Kind, partial: bool, out: &mut String) -> Result<()> {
+pub fn synth_member(
+    model: &Model,
+    sc: &Scope,
+    m: &Decl,
+    k: &Kind,
+    partial: bool,
+    out: &mut String,
+) -> Result<()> {
     let local = format!("c_{}", field(&m.name));
     let counter = sc.is_counter(model, &m.name);
     let slen = |l: &Len| -> String {
@@ -323,14 +407,31 @@ pub fn synth_member(model: &Model, sc: &Scope, m: &Decl, k: &Kind, partial: bool
     };
     if partial {
         match k {
-            Kind::Scalar(s) if counter => writeln!(out, "let {local} = s.count(\"{}\"); {}", m.name, synth_scalar_write(s, &local))?,
+            Kind::Scalar(s) if counter => writeln!(
+                out,
+                "let {local} = s.count(\"{}\"); {}",
+                m.name,
+                synth_scalar_write(s, &local)
+            )?,
             Kind::Struct(s) => writeln!(out, "synth_{}_partial(s);", fn_suffix(s))?,
-            Kind::FixedStructs(s, n) => writeln!(out, "s.size({n});\nfor _ in 0..{n} {{ synth_{}_partial(s); }}", fn_suffix(s))?,
-            Kind::FixedHandles(_, _, n) => writeln!(out, "s.size({n});\nfor _ in 0..{n} {{ s.id(); }}")?,
-            Kind::Chain => writeln!(out, "crate::chain::synth(s, {}, true);", chain_const(sc.owner))?,
+            Kind::FixedStructs(s, n) => writeln!(
+                out,
+                "s.size({n});\nfor _ in 0..{n} {{ synth_{}_partial(s); }}",
+                fn_suffix(s)
+            )?,
+            Kind::FixedHandles(_, _, n) => {
+                writeln!(out, "s.size({n});\nfor _ in 0..{n} {{ s.id(); }}")?
+            }
+            Kind::Chain => writeln!(
+                out,
+                "crate::chain::synth(s, {}, true);",
+                chain_const(sc.owner)
+            )?,
             Kind::Array(el, l) => {
                 let body = match &**el {
-                    Kind::Struct(s) => format!("for _ in 0..n {{ synth_{}_partial(s); }}", fn_suffix(s)),
+                    Kind::Struct(s) => {
+                        format!("for _ in 0..n {{ synth_{}_partial(s); }}", fn_suffix(s))
+                    }
                     Kind::Handle { .. } => "for _ in 0..n { s.id(); }".into(),
                     _ => String::new(),
                 };
@@ -420,36 +521,83 @@ pub fn synth_scalar_random(s: &Scalar) -> String {
 }
 
 /// Emits all functions of one struct.
-pub fn emit_struct(model: &Model, plan: &Plan, def: &StructDef, union_tag: Option<u32>, out: &mut String) -> Result<()> {
+pub fn emit_struct(
+    model: &Model,
+    plan: &Plan,
+    def: &StructDef,
+    union_tag: Option<u32>,
+    out: &mut String,
+) -> Result<()> {
     let usage = plan.structs.get(&def.name).copied().unwrap_or_default();
     let name = &def.name;
     let sfx = fn_suffix(name);
     let ty_any = struct_ty(model, name, "'_");
     let ty_a = struct_ty(model, name, "'a");
-    let stype = def.stype().map(|s| {
-        model.stype_values.get(s).copied().ok_or_else(|| anyhow!("no value for {s}"))
-    }).transpose()?;
+    let stype = def
+        .stype()
+        .map(|s| {
+            model
+                .stype_values
+                .get(s)
+                .copied()
+                .ok_or_else(|| anyhow!("no value for {s}"))
+        })
+        .transpose()?;
     let members: Vec<(&Decl, Kind)> = def
         .members
         .iter()
         .filter(|m| m.name != "sType")
         .map(|m| kind_of(model, name, m).map(|k| (m, k)))
         .collect::<Result<_>>()?;
-    let scope_v = Scope { decls: &def.members, prefix: "v.", owner: name };
-    let scope_out = Scope { decls: &def.members, prefix: "out.", owner: name };
+    let scope_v = Scope {
+        decls: &def.members,
+        prefix: "v.",
+        owner: name,
+    };
+    let scope_out = Scope {
+        decls: &def.members,
+        prefix: "out.",
+        owner: name,
+    };
 
     if def.is_union {
         let tag = union_tag.ok_or_else(|| anyhow!("no default tag for union {name}"))?;
-        let (m, k) = members.get(tag as usize).ok_or_else(|| anyhow!("bad tag for {name}"))?;
+        let (m, k) = members
+            .get(tag as usize)
+            .ok_or_else(|| anyhow!("bad tag for {name}"))?;
         let mut enc = String::new();
-        enc_member(model, &Scope { decls: &def.members, prefix: "u.", owner: name }, m, k, &mut enc)?;
+        enc_member(
+            model,
+            &Scope {
+                decls: &def.members,
+                prefix: "u.",
+                owner: name,
+            },
+            m,
+            k,
+            &mut enc,
+        )?;
         let mut dec = String::new();
-        dec_member(model, &Scope { decls: &def.members, prefix: "u.", owner: name }, m, k, &mut dec)?;
+        dec_member(
+            model,
+            &Scope {
+                decls: &def.members,
+                prefix: "u.",
+                owner: name,
+            },
+            m,
+            k,
+            &mut dec,
+        )?;
         let mut syn = String::new();
         synth_member(model, &scope_v, m, k, false, &mut syn)?;
         let f = field(&m.name);
         writeln!(out, "/// Encodes `{name}` with its default tag {tag} (`{}`), as Mesa does.\n///\n/// # Safety\n/// Reads the `{}` member of the union.\npub unsafe fn encode_{sfx}(e: &mut Encoder<'_>, v: &{ty_any}) {{\ne.u32({tag});\n// SAFETY: the caller guarantees the tag's member is the one stored; every member is plain data.\nlet u = unsafe {{ V{sfx} {{ {f}: v.{f} }} }};\n{enc}}}", m.name, m.name)?;
-        writeln!(out, "#[allow(non_camel_case_types)] struct V{sfx} {{ {f}: {} }}", member_rust_ty(model, m, k))?;
+        writeln!(
+            out,
+            "#[allow(non_camel_case_types)] struct V{sfx} {{ {f}: {} }}",
+            member_rust_ty(model, m, k)
+        )?;
         writeln!(out, "/// Decodes `{name}`; only the default tag {tag} is accepted.\npub fn decode_{sfx}(d: &mut Decoder<'_>, a: &Bump, out: &mut {ty_any}) {{\nlet _ = a;\nif d.u32() != {tag} {{ d.fail(crate::DecodeError::BadUnionTag); return; }}\nlet mut u = V{sfx} {{ {f}: Default::default() }};\n{dec}out.{f} = u.{f};\n}}")?;
         writeln!(out, "#[cfg(feature = \"synth\")]\npub fn synth_{sfx}(s: &mut Synth) {{ s.u32({tag}); {syn} }}")?;
         return Ok(());
@@ -485,8 +633,30 @@ pub fn emit_struct(model: &Model, plan: &Plan, def: &StructDef, union_tag: Optio
             dec_member(model, &scope_out, m, k, &mut body)?;
             synth_member(model, &scope_v, m, k, false, &mut syn)?;
         }
-        emit_dec_pair(model, name, &sfx, &ty_a, stype, chain_member, &scope_out, "", &body, false, out)?;
-        emit_synth_pair(model, &sfx, stype, chain_member, &scope_v, "", &syn, false, out)?;
+        emit_dec_pair(
+            model,
+            name,
+            &sfx,
+            &ty_a,
+            stype,
+            chain_member,
+            &scope_out,
+            "",
+            &body,
+            false,
+            out,
+        )?;
+        emit_synth_pair(
+            model,
+            &sfx,
+            stype,
+            chain_member,
+            &scope_v,
+            "",
+            &syn,
+            false,
+            out,
+        )?;
     }
     if usage.output {
         let mut enc = String::new();
@@ -516,8 +686,30 @@ pub fn emit_struct(model: &Model, plan: &Plan, def: &StructDef, union_tag: Optio
             writeln!(out, "/// Encodes `{name}` in its partial form.\n{doc_safety}\npub unsafe fn encode_{sfx}_partial(e: &mut Encoder<'_>, v: &{ty_any}) {{\nlet _ = (&e, &v);\n{enc}}}")?;
             writeln!(out, "/// Decodes a `{name}` reply into caller memory.\n///\n/// # Safety\n/// Arrays reachable from `out` must hold as many elements as their counts say.\npub unsafe fn decode_into_{sfx}(d: &mut Decoder<'_>, out: &mut {ty_any}) {{\nlet _ = (&d, &out);\n{into}}}")?;
         }
-        emit_dec_pair(model, name, &sfx, &ty_a, stype, chain_member, &scope_out, "_partial", &dec, true, out)?;
-        emit_synth_pair(model, &sfx, stype, chain_member, &scope_v, "_partial", &syn, true, out)?;
+        emit_dec_pair(
+            model,
+            name,
+            &sfx,
+            &ty_a,
+            stype,
+            chain_member,
+            &scope_out,
+            "_partial",
+            &dec,
+            true,
+            out,
+        )?;
+        emit_synth_pair(
+            model,
+            &sfx,
+            stype,
+            chain_member,
+            &scope_v,
+            "_partial",
+            &syn,
+            true,
+            out,
+        )?;
     }
     Ok(())
 }
@@ -544,7 +736,11 @@ fn emit_dec_pair(
     partial: bool,
     out: &mut String,
 ) -> Result<()> {
-    let what = if partial { "partial (output) form" } else { "full form" };
+    let what = if partial {
+        "partial (output) form"
+    } else {
+        "full form"
+    };
     if let Some(st) = stype {
         let (cm, ck) = chain_member.ok_or_else(|| anyhow!("{name}: no pNext"))?;
         let mut ch = String::new();

@@ -71,12 +71,22 @@ fn generate(registry: &Path, venus: &Path, out: &Path) -> Result<()> {
     let prelude = "#![allow(unused_imports, unused_mut, unused_parens, unused_variables, deprecated, clippy::all)]\nuse super::*;\nuse crate::decoder::Decoder;\nuse crate::encoder::Encoder;\n#[cfg(feature = \"synth\")]\nuse crate::synth::Synth;\nuse ash::vk;\nuse ash::vk::Handle;\nuse bumpalo::Bump;\n\n";
 
     // structs, by group
-    for (name, _usage) in &plan.structs {
+    for name in plan.structs.keys() {
         let def = plan::struct_def(&model, name)?;
-        let group = plan.group_of_struct.get(name).cloned().unwrap_or_else(|| "structs".into());
+        let group = plan
+            .group_of_struct
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| "structs".into());
         let f = files.entry(group).or_default();
-        emit_struct::emit_struct(&model, &plan, def, rules.union_default_tag.get(name).copied(), f)
-            .with_context(|| format!("struct {name}"))?;
+        emit_struct::emit_struct(
+            &model,
+            &plan,
+            def,
+            rules.union_default_tag.get(name).copied(),
+            f,
+        )
+        .with_context(|| format!("struct {name}"))?;
     }
     // commands
     for (entry, params, ret) in &plan.commands {
@@ -93,18 +103,37 @@ fn generate(registry: &Path, venus: &Path, out: &Path) -> Result<()> {
     }
     modrs.push_str("pub mod chain_tables;\npub mod mesa_types;\npub mod commands;\npub use self::commands::*;\n");
     for (g, body) in &files {
-        let text = format!("{hdr}//! Venus `{g}` commands and the structs only they reach.\n{prelude}{body}");
+        let text = format!(
+            "{hdr}//! Venus `{g}` commands and the structs only they reach.\n{prelude}{body}"
+        );
         write_file(out, &format!("{g}.rs"), &text)?;
     }
     write_file(out, "mod.rs", &modrs)?;
-    write_file(out, "chain_tables.rs", &format!("{hdr}{}", chain_tables(&model, &plan)?))?;
-    write_file(out, "mesa_types.rs", &format!("{hdr}{}", mesa_types(&model)?))?;
-    write_file(out, "commands.rs", &format!("{hdr}{}", commands_rs(&model, &plan)?))?;
+    write_file(
+        out,
+        "chain_tables.rs",
+        &format!("{hdr}{}", chain_tables(&model, &plan)?),
+    )?;
+    write_file(
+        out,
+        "mesa_types.rs",
+        &format!("{hdr}{}", mesa_types(&model)?),
+    )?;
+    write_file(
+        out,
+        "commands.rs",
+        &format!("{hdr}{}", commands_rs(&model, &plan)?),
+    )?;
 
     let status = Command::new("rustfmt")
         .arg("--edition")
         .arg("2021")
-        .args(std::fs::read_dir(out)?.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "rs")))
+        .args(
+            std::fs::read_dir(out)?
+                .filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "rs")),
+        )
         .status()
         .context("running rustfmt")?;
     if !status.success() {
@@ -122,16 +151,22 @@ fn gate_expr(g: &Gate) -> String {
         Gate::Always => "true".into(),
         Gate::Api13 => "info.api_1_3()".into(),
         Gate::Ext(n) => format!("info.has_extension({n})"),
-        Gate::All(v) => format!("({})", v.iter().map(gate_expr).collect::<Vec<_>>().join(" && ")),
+        Gate::All(v) => format!(
+            "({})",
+            v.iter().map(gate_expr).collect::<Vec<_>>().join(" && ")
+        ),
         Gate::Any(v) if v.is_empty() => "false".into(),
-        Gate::Any(v) => format!("({})", v.iter().map(gate_expr).collect::<Vec<_>>().join(" || ")),
+        Gate::Any(v) => format!(
+            "({})",
+            v.iter().map(gate_expr).collect::<Vec<_>>().join(" || ")
+        ),
     }
 }
 
 fn chain_tables(model: &Model, plan: &Plan) -> Result<String> {
     let mut s = String::from("//! pNext chains: the members each parent accepts, their gates, and dispatch by sType.\n#![allow(unused_imports, unused_variables, unused_parens, deprecated, clippy::all)]\nuse super::*;\nuse crate::decoder::Decoder;\nuse crate::encoder::{Encoder, ProtocolInfo};\n#[cfg(feature = \"synth\")]\nuse crate::synth::Synth;\nuse ash::vk;\nuse bumpalo::Bump;\nuse core::ffi::c_void;\n\n");
     // every struct with pNext gets a table (possibly empty)
-    for (name, _) in &plan.structs {
+    for name in plan.structs.keys() {
         let def = plan::struct_def(model, name)?;
         if def.stype().is_none() {
             continue;
@@ -140,17 +175,33 @@ fn chain_tables(model: &Model, plan: &Plan) -> Result<String> {
         let vals: Vec<String> = members
             .iter()
             .map(|m| {
-                let st = model.structs.get(m).and_then(|d| d.stype()).and_then(|s| model.stype_values.get(s)).copied();
-                st.map(|v| v.to_string()).ok_or_else(|| anyhow!("no sType for {m}"))
+                let st = model
+                    .structs
+                    .get(m)
+                    .and_then(|d| d.stype())
+                    .and_then(|s| model.stype_values.get(s))
+                    .copied();
+                st.map(|v| v.to_string())
+                    .ok_or_else(|| anyhow!("no sType for {m}"))
             })
             .collect::<Result<_>>()?;
-        writeln!(s, "/// Chain members `{name}` accepts.\npub const CHAIN_{}: &[i32] = &[{}];", fn_suffix(name).to_uppercase(), vals.join(", "))?;
+        writeln!(
+            s,
+            "/// Chain members `{name}` accepts.\npub const CHAIN_{}: &[i32] = &[{}];",
+            fn_suffix(name).to_uppercase(),
+            vals.join(", ")
+        )?;
     }
     // the set of chainable structs (members of any chain)
     let mut members: BTreeMap<i64, String> = BTreeMap::new();
     for list in plan.chains.values() {
         for m in list {
-            if let Some(v) = model.structs.get(m).and_then(|d| d.stype()).and_then(|s| model.stype_values.get(s)) {
+            if let Some(v) = model
+                .structs
+                .get(m)
+                .and_then(|d| d.stype())
+                .and_then(|s| model.stype_values.get(s))
+            {
                 members.insert(*v, m.clone());
             }
         }
@@ -165,18 +216,48 @@ fn chain_tables(model: &Model, plan: &Plan) -> Result<String> {
         let sfx = fn_suffix(m);
         let ty = struct_ty(model, m, "'_");
         let ty_a = struct_ty(model, m, "'a");
-        writeln!(gate, "{v} => {},", gate_expr(plan.gates.get(m).unwrap_or(&Gate::Always)))?;
-        let partial_enc = if u.output { format!("encode_{sfx}_partial_body(e, &*(p as *const {ty}))") } else { "()".into() };
+        writeln!(
+            gate,
+            "{v} => {},",
+            gate_expr(plan.gates.get(m).unwrap_or(&Gate::Always))
+        )?;
+        let partial_enc = if u.output {
+            format!("encode_{sfx}_partial_body(e, &*(p as *const {ty}))")
+        } else {
+            "()".into()
+        };
         writeln!(enc, "{v} => {{ if partial {{ {partial_enc} }} else {{ encode_{sfx}_body(e, &*(p as *const {ty})) }} }}")?;
-        let full_dec = if u.input { format!("decode_{sfx}_body(d, a, x)") } else { "d.fail(crate::DecodeError::UnknownStructType(stype))".into() };
-        let part_dec = if u.output { format!("decode_{sfx}_partial_body(d, a, x)") } else { "d.fail(crate::DecodeError::UnknownStructType(stype))".into() };
+        let full_dec = if u.input {
+            format!("decode_{sfx}_body(d, a, x)")
+        } else {
+            "d.fail(crate::DecodeError::UnknownStructType(stype))".into()
+        };
+        let part_dec = if u.output {
+            format!("decode_{sfx}_partial_body(d, a, x)")
+        } else {
+            "d.fail(crate::DecodeError::UnknownStructType(stype))".into()
+        };
         writeln!(dec, "{v} => {{ let x: &'a mut {ty_a} = a.alloc(<{ty_a}>::default()); if partial {{ {part_dec} }} else {{ {full_dec} }} (x as *mut {ty_a}).cast() }}")?;
         if u.output {
-            writeln!(into, "{v} => decode_into_{sfx}_body(d, &mut *(p as *mut {ty})),")?;
+            writeln!(
+                into,
+                "{v} => decode_into_{sfx}_body(d, &mut *(p as *mut {ty})),"
+            )?;
         }
-        let full_syn = if u.input { format!("synth_{sfx}_body(s)") } else { "()".into() };
-        let part_syn = if u.output { format!("synth_{sfx}_partial_body(s)") } else { "()".into() };
-        writeln!(syn, "{v} => {{ if partial {{ {part_syn} }} else {{ {full_syn} }} }}")?;
+        let full_syn = if u.input {
+            format!("synth_{sfx}_body(s)")
+        } else {
+            "()".into()
+        };
+        let part_syn = if u.output {
+            format!("synth_{sfx}_partial_body(s)")
+        } else {
+            "()".into()
+        };
+        writeln!(
+            syn,
+            "{v} => {{ if partial {{ {part_syn} }} else {{ {full_syn} }} }}"
+        )?;
     }
     writeln!(s, "/// Whether chain member `stype` may be sent to a renderer with `info`.\npub fn gate_ok(info: &ProtocolInfo, stype: i32) -> bool {{\nmatch stype {{\n{gate}_ => false,\n}}\n}}")?;
     writeln!(s, "/// Encodes the members of chain element `p` (of type `stype`).\n///\n/// # Safety\n/// `p` must point to a valid struct of that type.\npub unsafe fn encode_body(e: &mut Encoder<'_>, stype: i32, p: *const c_void, partial: bool) {{\n// SAFETY: the caller guarantees `p` is a valid struct of type `stype`.\nunsafe {{\nmatch stype {{\n{enc}_ => {{}}\n}}\n}}\n}}")?;
@@ -198,13 +279,19 @@ fn mesa_types(model: &Model) -> Result<String> {
                 (Base::Void, 1) => "*mut core::ffi::c_void".to_string(),
                 (Base::Scalar(sc), 0) => scalar_ty(sc),
                 (Base::Handle { name, .. }, 0) => type_path(model, name),
-                (Base::Scalar(_), _) | (Base::Struct(_), _) if m.name == "sType" => "vk::StructureType".into(),
+                (Base::Scalar(_), _) | (Base::Struct(_), _) if m.name == "sType" => {
+                    "vk::StructureType".into()
+                }
                 _ if m.name == "sType" => "vk::StructureType".into(),
                 other => bail!("private member {:?} of {}", other, d.name),
             };
             writeln!(fields, "    pub {}: {ty},", field(&m.name))?;
             let dv = if m.name == "sType" {
-                let v = model.stype_values.get(&format!("VK_STRUCTURE_TYPE_{}", d.name)).copied().unwrap_or(0);
+                let v = model
+                    .stype_values
+                    .get(&format!("VK_STRUCTURE_TYPE_{}", d.name))
+                    .copied()
+                    .unwrap_or(0);
                 format!("vk::StructureType::from_raw({v})")
             } else if m.pointers > 0 {
                 "core::ptr::null_mut()".into()
@@ -221,7 +308,11 @@ fn mesa_types(model: &Model) -> Result<String> {
 fn commands_rs(model: &Model, plan: &Plan) -> Result<String> {
     let mut s = String::from("//! The command table, the decoded-command enum and dispatch by command type.\n#![allow(clippy::all)]\nuse super::*;\nuse crate::decoder::Decoder;\nuse crate::encoder::Encoder;\n#[cfg(feature = \"synth\")]\nuse crate::synth::Synth;\nuse bumpalo::Bump;\n\n");
     let _ = model;
-    writeln!(s, "/// Wire format version of this protocol level.\npub const WIRE_FORMAT_VERSION: u32 = {};", plan.wire_format_version)?;
+    writeln!(
+        s,
+        "/// Wire format version of this protocol level.\npub const WIRE_FORMAT_VERSION: u32 = {};",
+        plan.wire_format_version
+    )?;
     let [a, b, c] = plan.vk_xml_version;
     writeln!(s, "/// vk.xml version of this protocol level.\npub const VK_XML_VERSION: u32 = ash::vk::make_api_version(0, {a}, {b}, {c});")?;
     writeln!(s, "/// (name, registry number, spec version) of every extension the protocol carries.\npub const EXTENSIONS: &[(&str, u32, u32)] = &[")?;
@@ -238,7 +329,10 @@ fn commands_rs(model: &Model, plan: &Plan) -> Result<String> {
         }
     }
     writeln!(s, "];")?;
-    writeln!(s, "/// A decoded command.\n#[derive(Clone, Copy, Debug)]\npub enum Command<'a> {{")?;
+    writeln!(
+        s,
+        "/// A decoded command.\n#[derive(Clone, Copy, Debug)]\npub enum Command<'a> {{"
+    )?;
     for (e, _, _) in &plan.commands {
         writeln!(s, "    {}({}<'a>),", variant(&e.name), args_struct(&e.name))?;
     }
@@ -259,7 +353,10 @@ fn commands_rs(model: &Model, plan: &Plan) -> Result<String> {
         writeln!(num, "Command::{v}(_) => {},", e.number)?;
         writeln!(name, "Command::{v}(_) => \"{}\",", e.name)?;
         writeln!(syn, "{} => synth_{f}(s, flags),", e.number)?;
-        let ptrs: Vec<String> = params.iter().map(|p| format!("core::ptr::addr_of!(x.{}).cast()", field(&p.name))).collect();
+        let ptrs: Vec<String> = params
+            .iter()
+            .map(|p| format!("core::ptr::addr_of!(x.{}).cast()", field(&p.name)))
+            .collect();
         writeln!(ptrs_s, "Command::{v}(x) => vec![{}],", ptrs.join(", "))?;
         let _ = Kind::Chain;
     }

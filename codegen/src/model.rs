@@ -47,6 +47,7 @@ pub enum Base {
 
 /// One parsed C declaration (struct member or command parameter).
 #[derive(Clone, Debug)]
+#[allow(dead_code)] // complete description; not every field drives emission yet
 pub struct Decl {
     pub name: String,
     pub c_type: String,
@@ -68,6 +69,7 @@ pub struct Decl {
 }
 
 #[derive(Clone, Debug)]
+#[allow(dead_code)] // complete description; not every field drives emission yet
 pub struct StructDef {
     pub name: String,
     pub members: Vec<Decl>,
@@ -87,6 +89,7 @@ impl StructDef {
 }
 
 #[derive(Clone, Debug)]
+#[allow(dead_code)] // complete description; not every field drives emission yet
 pub struct CommandDef {
     pub name: String,
     pub ret: Option<String>,
@@ -101,6 +104,7 @@ pub struct Requirement {
     pub depends: Option<String>,
 }
 
+#[allow(dead_code)] // complete description; not every field drives emission yet
 pub struct Model {
     pub structs: BTreeMap<String, StructDef>,
     pub commands: BTreeMap<String, CommandDef>,
@@ -149,7 +153,10 @@ struct TypeInfo {
 
 /// Splits a C declaration such as `const VkFoo* const* ppBar[4]` into its parts.
 fn parse_c_decl(code: &str) -> Result<(String, usize, bool, String, Option<String>)> {
-    let code = code.replace('*', " * ").replace('[', " [ ").replace(']', " ] ");
+    let code = code
+        .replace('*', " * ")
+        .replace('[', " [ ")
+        .replace(']', " ] ");
     let toks: Vec<&str> = code.split_whitespace().collect();
     let mut i = 0;
     let mut is_const = false;
@@ -160,7 +167,10 @@ fn parse_c_decl(code: &str) -> Result<(String, usize, bool, String, Option<Strin
     if toks.get(i) == Some(&"struct") {
         i += 1;
     }
-    let ty = toks.get(i).ok_or_else(|| anyhow!("no type in {code}"))?.to_string();
+    let ty = toks
+        .get(i)
+        .ok_or_else(|| anyhow!("no type in {code}"))?
+        .to_string();
     i += 1;
     let mut pointers = 0;
     while let Some(t) = toks.get(i) {
@@ -171,7 +181,10 @@ fn parse_c_decl(code: &str) -> Result<(String, usize, bool, String, Option<Strin
         }
         i += 1;
     }
-    let name = toks.get(i).ok_or_else(|| anyhow!("no name in {code}"))?.to_string();
+    let name = toks
+        .get(i)
+        .ok_or_else(|| anyhow!("no name in {code}"))?
+        .to_string();
     i += 1;
     let mut fixed = None;
     if toks.get(i) == Some(&"[") {
@@ -214,7 +227,10 @@ impl Model {
                                 .unwrap_or_default(),
                             _ => continue,
                         };
-                        if t.api.as_deref().is_some_and(|a| !a.split(',').any(|x| x == "vulkan")) {
+                        if t.api
+                            .as_deref()
+                            .is_some_and(|a| !a.split(',').any(|x| x == "vulkan"))
+                        {
                             continue;
                         }
                         if let Some(a) = &t.alias {
@@ -270,7 +286,10 @@ impl Model {
                     for c in &cmds.children {
                         match c {
                             vk_parse::Command::Definition(d) => {
-                                if d.api.as_deref().is_some_and(|a| !a.split(',').any(|x| x == "vulkan")) {
+                                if d.api
+                                    .as_deref()
+                                    .is_some_and(|a| !a.split(',').any(|x| x == "vulkan"))
+                                {
                                     continue;
                                 }
                                 if let Some(a) = &d.alias {
@@ -320,19 +339,33 @@ impl Model {
         // Structure type values added by features and extensions.
         for (name, spec, extnum) in &enum_ext_values {
             match spec {
-                EnumSpec::Offset { offset, extends, extnumber, dir } if extends == "VkStructureType" => {
-                    let ext = extnumber.or(*extnum).ok_or_else(|| anyhow!("no extnumber for {name}"))?;
+                EnumSpec::Offset {
+                    offset,
+                    extends,
+                    extnumber,
+                    dir,
+                } if extends == "VkStructureType" => {
+                    let ext = extnumber
+                        .or(*extnum)
+                        .ok_or_else(|| anyhow!("no extnumber for {name}"))?;
                     let v = 1_000_000_000 + (ext - 1) * 1000 + offset;
                     stype_values.insert(name.clone(), if *dir { v } else { -v });
                 }
-                EnumSpec::Value { value, extends: Some(e) } if e == "VkStructureType" => {
+                EnumSpec::Value {
+                    value,
+                    extends: Some(e),
+                } if e == "VkStructureType" => {
                     stype_values.insert(name.clone(), value.parse::<i64>()?);
                 }
                 _ => {}
             }
         }
         for (name, spec, _) in &enum_ext_values {
-            if let EnumSpec::Alias { alias, extends: Some(e) } = spec {
+            if let EnumSpec::Alias {
+                alias,
+                extends: Some(e),
+            } = spec
+            {
                 if e == "VkStructureType" {
                     if let Some(v) = stype_values.get(alias).copied() {
                         stype_values.insert(name.clone(), v);
@@ -354,16 +387,30 @@ impl Model {
         let private_structs: BTreeSet<String> =
             private.structs.iter().map(|s| s.name.clone()).collect();
         let alias_copy = model.type_alias.clone();
-        let resolver = Resolver { infos: &infos, type_alias: &alias_copy, flagbits_to_flags: &flagbits_to_flags, private_flags: &private_flags, private_structs: &private_structs };
+        let resolver = Resolver {
+            infos: &infos,
+            type_alias: &alias_copy,
+            flagbits_to_flags: &flagbits_to_flags,
+            private_flags: &private_flags,
+            private_structs: &private_structs,
+        };
 
         for t in &raw_structs {
             let Some(name) = &t.name else { continue };
-            let TypeSpec::Members(members) = &t.spec else { continue };
+            let TypeSpec::Members(members) = &t.spec else {
+                continue;
+            };
             let mut decls = Vec::new();
             let mut unusable = false;
             for m in members {
-                let TypeMember::Definition(def) = m else { continue };
-                if def.api.as_deref().is_some_and(|a| !a.split(',').any(|x| x == "vulkan")) {
+                let TypeMember::Definition(def) = m else {
+                    continue;
+                };
+                if def
+                    .api
+                    .as_deref()
+                    .is_some_and(|a| !a.split(',').any(|x| x == "vulkan"))
+                {
                     continue;
                 }
                 let code: String = def.code.clone();
@@ -374,7 +421,10 @@ impl Model {
                 });
                 let fixed = match fixed {
                     None => None,
-                    Some(f) => Some(resolve_const(&model.constants, enum_in_markup.as_deref().unwrap_or(&f))?),
+                    Some(f) => Some(resolve_const(
+                        &model.constants,
+                        enum_in_markup.as_deref().unwrap_or(&f),
+                    )?),
                 };
                 let Ok(base) = resolver.base(&ty) else {
                     // function pointers, platform types: never part of Venus
@@ -390,7 +440,10 @@ impl Model {
                     fixed,
                     len: def.len.clone(),
                     altlen: def.altlen.clone(),
-                    optional: def.optional.as_deref().is_some_and(|o| o.starts_with("true")),
+                    optional: def
+                        .optional
+                        .as_deref()
+                        .is_some_and(|o| o.starts_with("true")),
                     noautovalidity: def.noautovalidity.is_some(),
                     stype_value: def.values.clone(),
                     stride: None,
@@ -422,7 +475,10 @@ impl Model {
         }
         for (alias, target) in &command_alias {
             if let Some(c) = model.commands.get(target).cloned() {
-                model.commands.entry(alias.clone()).or_insert(CommandDef { name: alias.clone(), ..c });
+                model.commands.entry(alias.clone()).or_insert(CommandDef {
+                    name: alias.clone(),
+                    ..c
+                });
             }
         }
 
@@ -431,7 +487,8 @@ impl Model {
             let mut members = Vec::new();
             for m in &s.members {
                 let (ty, pointers, is_const, name, _) = parse_c_decl(m)?;
-                let stype_value = (name == "sType").then(|| format!("VK_STRUCTURE_TYPE_{}", s.name));
+                let stype_value =
+                    (name == "sType").then(|| format!("VK_STRUCTURE_TYPE_{}", s.name));
                 members.push(Decl {
                     name,
                     base: resolver.base(&ty)?,
@@ -448,7 +505,9 @@ impl Model {
                 });
             }
             if let Some(v) = s.stype {
-                model.stype_values.insert(format!("VK_STRUCTURE_TYPE_{}", s.name), v);
+                model
+                    .stype_values
+                    .insert(format!("VK_STRUCTURE_TYPE_{}", s.name), v);
             }
             model.structs.insert(
                 s.name.clone(),
@@ -483,7 +542,11 @@ impl Model {
             }
             model.commands.insert(
                 c.name.clone(),
-                CommandDef { name: c.name.clone(), ret: c.returns.clone(), params },
+                CommandDef {
+                    name: c.name.clone(),
+                    ret: c.returns.clone(),
+                    params,
+                },
             );
         }
         Ok(model)
@@ -502,7 +565,10 @@ fn resolve_const(constants: &BTreeMap<String, usize>, s: &str) -> Result<usize> 
     if let Ok(v) = s.parse::<usize>() {
         return Ok(v);
     }
-    constants.get(s).copied().ok_or_else(|| anyhow!("unknown array size {s}"))
+    constants
+        .get(s)
+        .copied()
+        .ok_or_else(|| anyhow!("unknown array size {s}"))
 }
 
 fn collect_requirements(
@@ -514,18 +580,33 @@ fn collect_requirements(
     enum_values: &mut Vec<(String, EnumSpec, Option<i64>)>,
 ) {
     for ch in children {
-        let ExtensionChild::Require { items, depends, api, .. } = ch else { continue };
-        if api.as_deref().is_some_and(|a| !a.split(',').any(|x| x == "vulkan")) {
+        let ExtensionChild::Require {
+            items,
+            depends,
+            api,
+            ..
+        } = ch
+        else {
+            continue;
+        };
+        if api
+            .as_deref()
+            .is_some_and(|a| !a.split(',').any(|x| x == "vulkan"))
+        {
             continue;
         }
         for it in items {
             match it {
-                InterfaceItem::Type { name, .. } => reqs.entry(name.clone()).or_default().push(Requirement {
-                    feature: feature.cloned(),
-                    extension: extension.cloned(),
-                    depends: depends.clone(),
-                }),
-                InterfaceItem::Enum(e) => enum_values.push((e.name.clone(), e.spec.clone(), extnum)),
+                InterfaceItem::Type { name, .. } => {
+                    reqs.entry(name.clone()).or_default().push(Requirement {
+                        feature: feature.cloned(),
+                        extension: extension.cloned(),
+                        depends: depends.clone(),
+                    })
+                }
+                InterfaceItem::Enum(e) => {
+                    enum_values.push((e.name.clone(), e.spec.clone(), extnum))
+                }
                 _ => {}
             }
         }
@@ -554,7 +635,9 @@ impl Resolver<'_> {
             "uint8_t" => return s(Scalar::U8),
             "uint16_t" => return s(Scalar::U16),
             "VkBool32" | "VkSampleMask" | "VkFlags" => return s(Scalar::U32Alias(ty.into())),
-            "VkDeviceSize" | "VkDeviceAddress" | "VkFlags64" => return s(Scalar::U64Alias(ty.into())),
+            "VkDeviceSize" | "VkDeviceAddress" | "VkFlags64" => {
+                return s(Scalar::U64Alias(ty.into()))
+            }
             _ => {}
         }
         if self.private_flags.contains(ty) {
@@ -567,11 +650,17 @@ impl Resolver<'_> {
         while let Some(a) = self.type_alias.get(ty) {
             ty = a;
         }
-        let info = self.infos.get(ty).ok_or_else(|| anyhow!("unknown type {ty}"))?;
+        let info = self
+            .infos
+            .get(ty)
+            .ok_or_else(|| anyhow!("unknown type {ty}"))?;
         Ok(match info.category.as_str() {
             "struct" => Base::Struct(ty.into()),
             "union" => Base::Union(ty.into()),
-            "handle" => Base::Handle { name: ty.into(), dispatchable: info.dispatchable },
+            "handle" => Base::Handle {
+                name: ty.into(),
+                dispatchable: info.dispatchable,
+            },
             "bitmask" => {
                 if info.flags64 {
                     Base::Scalar(Scalar::Flags64(ty.into()))
@@ -599,7 +688,10 @@ impl Resolver<'_> {
     fn command(&self, c: &CommandDefinition) -> Result<CommandDef> {
         let mut params = Vec::new();
         for p in &c.params {
-            if p.api.as_deref().is_some_and(|a| !a.split(',').any(|x| x == "vulkan")) {
+            if p.api
+                .as_deref()
+                .is_some_and(|a| !a.split(',').any(|x| x == "vulkan"))
+            {
                 continue;
             }
             let (ty, pointers, is_const, name, fixed) = parse_c_decl(&p.definition.code)
@@ -621,6 +713,10 @@ impl Resolver<'_> {
             });
         }
         let ret = c.proto.type_name.clone().filter(|t| t != "void");
-        Ok(CommandDef { name: c.proto.name.clone(), ret, params })
+        Ok(CommandDef {
+            name: c.proto.name.clone(),
+            ret,
+            params,
+        })
     }
 }

@@ -46,7 +46,9 @@ pub fn type_path(model: &Model, c_name: &str) -> String {
 
 /// Whether the ash (or our private) struct carries a lifetime parameter.
 pub fn has_lifetime(model: &Model, c_name: &str) -> bool {
-    let Some(s) = model.structs.get(c_name) else { return false };
+    let Some(s) = model.structs.get(c_name) else {
+        return false;
+    };
     if s.private {
         return false;
     }
@@ -73,7 +75,11 @@ pub fn scalar_ty(s: &Scalar) -> String {
         Scalar::Usize => "usize".into(),
         Scalar::U8 => "u8".into(),
         Scalar::U16 => "u16".into(),
-        Scalar::U32Alias(n) | Scalar::U64Alias(n) | Scalar::Enum(n) | Scalar::Flags(n) | Scalar::Flags64(n) => {
+        Scalar::U32Alias(n)
+        | Scalar::U64Alias(n)
+        | Scalar::Enum(n)
+        | Scalar::Flags(n)
+        | Scalar::Flags64(n) => {
             format!("vk::{}", n.strip_prefix("Vk").unwrap_or(n))
         }
     }

@@ -55,7 +55,10 @@ pub enum Gate {
 #[derive(Clone, Debug)]
 pub enum Kind {
     Scalar(Scalar),
-    Handle { name: String, dispatchable: bool },
+    Handle {
+        name: String,
+        dispatchable: bool,
+    },
     Struct(String),
     Union(String),
     /// `char x[N]` / `uint8_t x[N]`.
@@ -76,6 +79,7 @@ pub enum Kind {
 
 /// The length of an array, as a Rust expression builder.
 #[derive(Clone, Debug)]
+#[allow(dead_code)] // complete description; not every field drives emission yet
 pub enum Len {
     /// Another member or parameter (a u32 count or a size_t).
     Member(String),
@@ -117,6 +121,7 @@ pub struct Usage {
 }
 
 #[derive(Clone, Debug)]
+#[allow(dead_code)] // complete description; not every field drives emission yet
 pub struct Param {
     pub name: String,
     pub kind: Kind,
@@ -136,7 +141,10 @@ pub fn kind_of(model: &Model, owner: &str, d: &Decl) -> Result<Kind> {
     let elem = |b: &Base| -> Result<Kind> {
         Ok(match b {
             Base::Scalar(s) => Kind::Scalar(s.clone()),
-            Base::Handle { name, dispatchable } => Kind::Handle { name: name.clone(), dispatchable: *dispatchable },
+            Base::Handle { name, dispatchable } => Kind::Handle {
+                name: name.clone(),
+                dispatchable: *dispatchable,
+            },
             Base::Struct(s) => Kind::Struct(model.canonical_type(s).to_string()),
             Base::Union(s) => Kind::Union(s.clone()),
             Base::Char => Kind::Scalar(Scalar::U8),
@@ -148,7 +156,9 @@ pub fn kind_of(model: &Model, owner: &str, d: &Decl) -> Result<Kind> {
             Base::Char | Base::Scalar(Scalar::U8) => Kind::FixedBytes(n),
             Base::Scalar(s) => Kind::FixedScalars(s.clone(), n),
             Base::Struct(s) => Kind::FixedStructs(model.canonical_type(s).to_string(), n),
-            Base::Handle { name, dispatchable } => Kind::FixedHandles(name.clone(), *dispatchable, n),
+            Base::Handle { name, dispatchable } => {
+                Kind::FixedHandles(name.clone(), *dispatchable, n)
+            }
             _ => return Err(anyhow!("fixed array of {:?} in {owner}", d.base)),
         });
     }
@@ -170,7 +180,9 @@ pub fn kind_of(model: &Model, owner: &str, d: &Decl) -> Result<Kind> {
 }
 
 fn parse_len(d: &Decl) -> Result<Option<Len>> {
-    let Some(len) = d.len.as_deref() else { return Ok(None) };
+    let Some(len) = d.len.as_deref() else {
+        return Ok(None);
+    };
     let first = len.split(',').next().unwrap_or("");
     if first == "null-terminated" {
         return Ok(None);
@@ -195,7 +207,11 @@ fn parse_len(d: &Decl) -> Result<Option<Len>> {
 
 /// Evaluates a vk.xml `depends` expression: `,` is OR, `+` is AND, parentheses group.
 fn eval_depends(expr: &str, atom: &dyn Fn(&str) -> Option<Gate>) -> Option<Gate> {
-    fn parse(s: &[u8], i: &mut usize, atom: &dyn Fn(&str) -> Option<Gate>) -> Vec<Vec<Option<Gate>>> {
+    fn parse(
+        s: &[u8],
+        i: &mut usize,
+        atom: &dyn Fn(&str) -> Option<Gate>,
+    ) -> Vec<Vec<Option<Gate>>> {
         // returns OR of ANDs
         let mut ors = vec![vec![]];
         while *i < s.len() {
@@ -203,7 +219,9 @@ fn eval_depends(expr: &str, atom: &dyn Fn(&str) -> Option<Gate>) -> Option<Gate>
                 b'(' => {
                     *i += 1;
                     let inner = parse(s, i, atom);
-                    ors.last_mut().map(|v| v.push(combine(inner)));
+                    if let Some(v) = ors.last_mut() {
+                        v.push(combine(inner));
+                    }
                 }
                 b')' => {
                     *i += 1;
@@ -220,7 +238,9 @@ fn eval_depends(expr: &str, atom: &dyn Fn(&str) -> Option<Gate>) -> Option<Gate>
                         *i += 1;
                     }
                     let name = String::from_utf8_lossy(&s[start..*i]).to_string();
-                    ors.last_mut().map(|v| v.push(atom(&name)));
+                    if let Some(v) = ors.last_mut() {
+                        v.push(atom(&name));
+                    }
                 }
             }
         }
@@ -238,7 +258,11 @@ fn eval_depends(expr: &str, atom: &dyn Fn(&str) -> Option<Gate>) -> Option<Gate>
             }
         }
         if any.is_empty() {
-            return if any_true { None } else { Some(Gate::Any(vec![])) };
+            return if any_true {
+                None
+            } else {
+                Some(Gate::Any(vec![]))
+            };
         }
         if any.len() == 1 {
             return any.pop();
@@ -250,9 +274,17 @@ fn eval_depends(expr: &str, atom: &dyn Fn(&str) -> Option<Gate>) -> Option<Gate>
 }
 
 pub fn build(model: &Model, cmds: &CommandsToml, exts: &ExtensionsToml) -> Result<Plan> {
-    let supported: BTreeMap<String, u32> =
-        exts.extensions.iter().map(|e| (e.name.clone(), e.number)).collect();
-    let version_ok = |f: &str| matches!(f, "VK_VERSION_1_0" | "VK_VERSION_1_1" | "VK_VERSION_1_2" | "VK_VERSION_1_3");
+    let supported: BTreeMap<String, u32> = exts
+        .extensions
+        .iter()
+        .map(|e| (e.name.clone(), e.number))
+        .collect();
+    let version_ok = |f: &str| {
+        matches!(
+            f,
+            "VK_VERSION_1_0" | "VK_VERSION_1_1" | "VK_VERSION_1_2" | "VK_VERSION_1_3"
+        )
+    };
     let satisfied = |dep: &Option<String>| -> bool {
         match dep {
             None => true,
@@ -290,9 +322,10 @@ pub fn build(model: &Model, cmds: &CommandsToml, exts: &ExtensionsToml) -> Resul
                 if !satisfied(&r.depends) {
                     continue;
                 }
-                let dep = r.depends.as_deref().and_then(|d| {
-                    eval_depends(d, &|a| supported.get(a).map(|&n| Gate::Ext(n)))
-                });
+                let dep = r
+                    .depends
+                    .as_deref()
+                    .and_then(|d| eval_depends(d, &|a| supported.get(a).map(|&n| Gate::Ext(n))));
                 ext_gates.push(match dep {
                     None => Gate::Ext(n),
                     Some(g) => Gate::All(vec![Gate::Ext(n), g]),
@@ -327,7 +360,10 @@ pub fn build(model: &Model, cmds: &CommandsToml, exts: &ExtensionsToml) -> Resul
             continue;
         }
         for p in &s.structextends {
-            chains.entry(model.canonical_type(p).to_string()).or_default().push(s.name.clone());
+            chains
+                .entry(model.canonical_type(p).to_string())
+                .or_default()
+                .push(s.name.clone());
         }
     }
 
@@ -343,22 +379,43 @@ pub fn build(model: &Model, cmds: &CommandsToml, exts: &ExtensionsToml) -> Resul
     };
     let mut group_sets: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for c in cmds.commands.iter().filter(|c| !c.never_sent) {
-        let def = model.commands.get(&c.name).ok_or_else(|| anyhow!("command {} not in vk.xml", c.name))?;
+        let def = model
+            .commands
+            .get(&c.name)
+            .ok_or_else(|| anyhow!("command {} not in vk.xml", c.name))?;
         let group = c.group.clone().unwrap_or_else(|| "misc".into());
         let mut params = Vec::new();
         // output counts: a non-const scalar pointer that is the len of another param
         for p in &def.params {
             let kind = kind_of(model, &c.name, p)?;
             let output = p.pointers > 0 && !p.is_const;
-            params.push(Param { name: p.name.clone(), kind, output, optional: p.optional || p.noautovalidity, decl: p.clone() });
+            params.push(Param {
+                name: p.name.clone(),
+                kind,
+                output,
+                optional: p.optional || p.noautovalidity,
+                decl: p.clone(),
+            });
         }
         for p in &params {
-            walk(model, &chains, &mut plan, &group, &mut group_sets, &p.kind, p.output);
+            walk(
+                model,
+                &chains,
+                &mut plan,
+                &group,
+                &mut group_sets,
+                &p.kind,
+                p.output,
+            );
         }
         plan.commands.push((c.clone(), params, def.ret.clone()));
     }
     for (s, groups) in group_sets {
-        let g = if groups.len() == 1 { groups.into_iter().next().unwrap_or_default() } else { "structs".into() };
+        let g = if groups.len() == 1 {
+            groups.into_iter().next().unwrap_or_default()
+        } else {
+            "structs".into()
+        };
         plan.group_of_struct.insert(s, g);
     }
     for (p, members) in chains {
@@ -392,11 +449,16 @@ fn walk(
             } else {
                 u.input = true;
             }
-            groups.entry(s.clone()).or_default().insert(group.to_string());
+            groups
+                .entry(s.clone())
+                .or_default()
+                .insert(group.to_string());
             if seen {
                 return;
             }
-            let Some(def) = model.structs.get(s) else { return };
+            let Some(def) = model.structs.get(s) else {
+                return;
+            };
             for m in &def.members {
                 if let Ok(k) = kind_of(model, s, m) {
                     walk(model, chains, plan, group, groups, &k, output);
@@ -414,5 +476,8 @@ fn walk(
 }
 
 pub fn struct_def<'a>(model: &'a Model, name: &str) -> Result<&'a StructDef> {
-    model.structs.get(name).ok_or_else(|| anyhow!("unknown struct {name}"))
+    model
+        .structs
+        .get(name)
+        .ok_or_else(|| anyhow!("unknown struct {name}"))
 }

@@ -7,7 +7,12 @@ fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
         .expect("read dir")
         .filter_map(|e| e.ok())
-        .map(|e| (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).expect("read")))
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).expect("read"),
+            )
+        })
         .collect();
     v.sort();
     v
@@ -19,7 +24,11 @@ fn generated_code_is_reproducible() {
     let vk_xml = std::env::var_os("VENUS_VK_XML")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("../shared/registry/vk.xml"));
-    assert!(vk_xml.exists(), "vk.xml not found at {} (set VENUS_VK_XML)", vk_xml.display());
+    assert!(
+        vk_xml.exists(),
+        "vk.xml not found at {} (set VENUS_VK_XML)",
+        vk_xml.display()
+    );
     let out = std::env::temp_dir().join(format!("venus-regen-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
     let status = Command::new(env!("CARGO_BIN_EXE_venus-codegen"))
@@ -35,9 +44,16 @@ fn generated_code_is_reproducible() {
     let fresh = files(&out);
     let committed = files(&root.join("protocol/src/generated"));
     let names = |v: &[(String, Vec<u8>)]| v.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
-    assert_eq!(names(&fresh), names(&committed), "generated file set differs");
+    assert_eq!(
+        names(&fresh),
+        names(&committed),
+        "generated file set differs"
+    );
     for ((n, a), (_, b)) in fresh.iter().zip(&committed) {
-        assert!(a == b, "protocol/src/generated/{n} differs from the generator's output; regenerate");
+        assert!(
+            a == b,
+            "protocol/src/generated/{n} differs from the generator's output; regenerate"
+        );
     }
     let _ = std::fs::remove_dir_all(&out);
 }

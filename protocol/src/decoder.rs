@@ -24,7 +24,12 @@ pub struct Decoder<'d> {
 impl<'d> Decoder<'d> {
     /// A decoder over `data`.
     pub fn new(data: &'d [u8]) -> Self {
-        Decoder { data, pos: 0, fatal: None, output_budget: DEFAULT_OUTPUT_BUDGET }
+        Decoder {
+            data,
+            pos: 0,
+            fatal: None,
+            output_budget: DEFAULT_OUTPUT_BUDGET,
+        }
     }
     /// Sets the budget for host-side output allocations.
     pub fn set_output_budget(&mut self, bytes: usize) {
@@ -128,14 +133,20 @@ impl<'d> Decoder<'d> {
     pub fn stype(&mut self, expected: i64) {
         let v = self.i32();
         if i64::from(v) != expected && !self.is_fatal() {
-            self.fail(DecodeError::WrongStructType { expected: expected as i32, found: v });
+            self.fail(DecodeError::WrongStructType {
+                expected: expected as i32,
+                found: v,
+            });
         }
     }
     /// Checks a reply's command type.
     pub fn reply_header(&mut self, number: u32) {
         let v = self.i32();
         if v as u32 != number && !self.is_fatal() {
-            self.fail(DecodeError::WrongReply { expected: number, found: v });
+            self.fail(DecodeError::WrongReply {
+                expected: number,
+                found: v,
+            });
         }
     }
     /// An array size: nonzero must equal `expected`; zero means NULL, which a
@@ -155,7 +166,10 @@ impl<'d> Decoder<'d> {
     pub fn fixed_size(&mut self, n: usize) {
         let v = self.u64();
         if v != n as u64 && !self.is_fatal() {
-            self.fail(DecodeError::ArraySizeMismatch { expected: n as u64, found: v });
+            self.fail(DecodeError::ArraySizeMismatch {
+                expected: n as u64,
+                found: v,
+            });
         }
     }
     fn skip_pad(&mut self, n: usize) {
@@ -191,8 +205,16 @@ impl<'d> Decoder<'d> {
         }
     }
     /// Allocates `n` elements in the arena if the input can justify them.
-    pub fn alloc_slice<'a, T: Copy>(&mut self, a: &'a Bump, n: usize, min_wire: usize, init: T) -> &'a mut [T] {
-        let ok = n.checked_mul(min_wire.max(1)).is_some_and(|need| need <= self.remaining());
+    pub fn alloc_slice<'a, T: Copy>(
+        &mut self,
+        a: &'a Bump,
+        n: usize,
+        min_wire: usize,
+        init: T,
+    ) -> &'a mut [T] {
+        let ok = n
+            .checked_mul(min_wire.max(1))
+            .is_some_and(|need| need <= self.remaining());
         if !ok || self.is_fatal() {
             self.fail(DecodeError::Truncated);
             return &mut [];

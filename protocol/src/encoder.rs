@@ -19,12 +19,17 @@ pub struct ProtocolInfo {
 impl ProtocolInfo {
     /// Every extension of the protocol level and Vulkan 1.3.
     pub fn all() -> Self {
-        ProtocolInfo { extensions: [u32::MAX; 32], vk_xml_version: crate::generated::VK_XML_VERSION }
+        ProtocolInfo {
+            extensions: [u32::MAX; 32],
+            vk_xml_version: crate::generated::VK_XML_VERSION,
+        }
     }
     /// Whether extension `number` may be used.
     pub fn has_extension(&self, number: u32) -> bool {
         let w = (number / 32) as usize;
-        self.extensions.get(w).is_some_and(|m| m & (1 << (number % 32)) != 0)
+        self.extensions
+            .get(w)
+            .is_some_and(|m| m & (1 << (number % 32)) != 0)
     }
     /// Whether Vulkan 1.3 structs may be used.
     pub fn api_1_3(&self) -> bool {
@@ -68,11 +73,21 @@ static ALL: std::sync::OnceLock<ProtocolInfo> = std::sync::OnceLock::new();
 impl<'b> Encoder<'b> {
     /// An encoder over `buf` with the given protocol info.
     pub fn new(buf: &'b mut [u8], info: &'b ProtocolInfo) -> Self {
-        Encoder { buf, pos: 0, info, dispatchable: raw_id }
+        Encoder {
+            buf,
+            pos: 0,
+            info,
+            dispatchable: raw_id,
+        }
     }
     /// An encoder with every extension enabled (host replies, tests).
     pub fn with_all(buf: &'b mut [u8]) -> Self {
-        Encoder { buf, pos: 0, info: ALL.get_or_init(ProtocolInfo::all), dispatchable: raw_id }
+        Encoder {
+            buf,
+            pos: 0,
+            info: ALL.get_or_init(ProtocolInfo::all),
+            dispatchable: raw_id,
+        }
     }
     /// Sets how dispatchable handles become object ids (default: the raw value).
     pub fn set_dispatchable_id(&mut self, f: DispatchableId) {
@@ -93,7 +108,10 @@ impl<'b> Encoder<'b> {
     /// The encoded length, or the size needed if the buffer was too small.
     pub fn finish(&self) -> Result<usize, EncodeError> {
         if self.overflowed() {
-            Err(EncodeError { needed: self.pos, capacity: self.buf.len() })
+            Err(EncodeError {
+                needed: self.pos,
+                capacity: self.buf.len(),
+            })
         } else {
             Ok(self.pos)
         }

@@ -14,7 +14,11 @@ pub struct Synth {
 impl Synth {
     /// A synthesizer seeded with `seed`.
     pub fn new(seed: u64) -> Self {
-        Synth { out: Vec::new(), state: seed ^ 0x9e37_79b9_7f4a_7c15, last: HashMap::new() }
+        Synth {
+            out: Vec::new(),
+            state: seed ^ 0x9e37_79b9_7f4a_7c15,
+            last: HashMap::new(),
+        }
     }
     fn next(&mut self) -> u64 {
         // xorshift64*

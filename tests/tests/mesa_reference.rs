@@ -13,7 +13,9 @@ use venus_tests::mesa_ref::{MesaRef, ALL_EXTENSIONS, VK_XML_VERSION_1_3_269};
 
 #[test]
 fn every_command_matches_mesa_byte_for_byte() {
-    let Some(mut mesa) = MesaRef::for_tests() else { return };
+    let Some(mut mesa) = MesaRef::for_tests() else {
+        return;
+    };
     mesa.set_protocol(&ALL_EXTENSIONS, VK_XML_VERSION_1_3_269);
     let mut nums: Vec<u32> = COMMAND_NAMES.iter().map(|&(_, n)| n).collect();
     nums.dedup();
@@ -29,9 +31,13 @@ fn every_command_matches_mesa_byte_for_byte() {
             let ours = s.out;
             let arena = Bump::new();
             let mut d = Decoder::new(&ours);
-            let (flags, cmd) = decode_command(&mut d, &arena).expect("our decoder accepts our synth");
+            let (flags, cmd) =
+                decode_command(&mut d, &arena).expect("our decoder accepts our synth");
             let name = cmd.name();
-            assert!(mesa_names.iter().any(|m| m == name), "Mesa has no encoder named {name}");
+            assert!(
+                mesa_names.iter().any(|m| m == name),
+                "Mesa has no encoder named {name}"
+            );
             covered.insert(name);
             if std::env::var_os("VENUS_TRACE_REF").is_some() {
                 eprintln!("{name} seed {seed}");
@@ -42,7 +48,9 @@ fn every_command_matches_mesa_byte_for_byte() {
             for (i, decl) in mesa.params(name).unwrap_or_default().iter().enumerate() {
                 if decl.contains('[') {
                     holders.push(Box::new(ptrs[i]));
-                    ptrs[i] = (&**holders.last().expect("just pushed") as *const *const core::ffi::c_void).cast();
+                    ptrs[i] = (&**holders.last().expect("just pushed")
+                        as *const *const core::ffi::c_void)
+                        .cast();
                 }
             }
             // SAFETY: the pointers point at the decoded arguments, which live in `arena`/`cmd`.
@@ -51,7 +59,11 @@ fn every_command_matches_mesa_byte_for_byte() {
             };
             let same_len = theirs.len() == ours.len();
             let mismatch = same_len
-                && theirs.iter().zip(&ours).zip(&pad).any(|((a, b), p)| !p && a != b);
+                && theirs
+                    .iter()
+                    .zip(&ours)
+                    .zip(&pad)
+                    .any(|((a, b), p)| !p && a != b);
             if !same_len || mismatch {
                 let first = (0..theirs.len().min(ours.len()))
                     .find(|&i| !pad[i] && theirs[i] != ours[i])
@@ -76,6 +88,16 @@ fn every_command_matches_mesa_byte_for_byte() {
         "compared {compared} encodings ({bytes_compared} bytes) of {} command types with Mesa",
         covered.len()
     );
-    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.iter().take(40).cloned().collect::<Vec<_>>().join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures
+            .iter()
+            .take(40)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
     assert_eq!(covered.len(), 271, "every command type with a wire form");
 }

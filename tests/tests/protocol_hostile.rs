@@ -37,7 +37,11 @@ fn truncation_at_every_offset_is_an_error() {
         for cut in 0..full.len() {
             let (_, err, _) = decode_all(&full[..cut]);
             if cut > 0 {
-                assert!(err.is_some(), "command {n} truncated at {cut} of {} decoded", full.len());
+                assert!(
+                    err.is_some(),
+                    "command {n} truncated at {cut} of {} decoded",
+                    full.len()
+                );
             }
             cases += 1;
         }
@@ -49,7 +53,10 @@ fn truncation_at_every_offset_is_an_error() {
 fn counts_near_2_pow_63_are_rejected_without_allocating() {
     // vkCmdBindVertexBuffers(cb, first, count, pBuffers[count], pOffsets[count])
     let mut b = Vec::new();
-    let cmd_number = COMMAND_NAMES.iter().find(|(n, _)| *n == "vkCmdBindVertexBuffers").map(|x| x.1);
+    let cmd_number = COMMAND_NAMES
+        .iter()
+        .find(|(n, _)| *n == "vkCmdBindVertexBuffers")
+        .map(|x| x.1);
     let cmd_number = cmd_number.expect("known command");
     b.clear();
     b.extend_from_slice(&(cmd_number as i32).to_le_bytes());
@@ -61,18 +68,28 @@ fn counts_near_2_pow_63_are_rejected_without_allocating() {
     b.extend_from_slice(&[0u8; 64]);
     let (_, err, alloc) = decode_all(&b);
     assert_eq!(err, Some(DecodeError::Truncated));
-    assert!(alloc < 4096, "allocated {alloc} bytes for a 100-byte stream");
+    assert!(
+        alloc < 4096,
+        "allocated {alloc} bytes for a 100-byte stream"
+    );
     // A size near 2^63 that does not match its count.
     let mut c = b[..20].to_vec();
     c.extend_from_slice(&3u32.to_le_bytes());
     c.extend_from_slice(&(1u64 << 63).to_le_bytes());
     let (_, err, _) = decode_all(&c);
-    assert!(matches!(err, Some(DecodeError::ArraySizeMismatch { .. })), "{err:?}");
+    assert!(
+        matches!(err, Some(DecodeError::ArraySizeMismatch { .. })),
+        "{err:?}"
+    );
 }
 
 #[test]
 fn wrong_stype_and_unknown_chain_members_are_fatal() {
-    let n = COMMAND_NAMES.iter().find(|(n, _)| *n == "vkCreateBuffer").map(|x| x.1).expect("known");
+    let n = COMMAND_NAMES
+        .iter()
+        .find(|(n, _)| *n == "vkCreateBuffer")
+        .map(|x| x.1)
+        .expect("known");
     let mut b = Vec::new();
     b.extend_from_slice(&(n as i32).to_le_bytes());
     b.extend_from_slice(&1u32.to_le_bytes());
@@ -80,13 +97,22 @@ fn wrong_stype_and_unknown_chain_members_are_fatal() {
     b.extend_from_slice(&1u64.to_le_bytes()); // pCreateInfo present
     b.extend_from_slice(&13i32.to_le_bytes()); // wrong sType (BufferCreateInfo is 12)
     b.extend_from_slice(&[0u8; 80]);
-    assert!(matches!(decode_all(&b).1, Some(DecodeError::WrongStructType { expected: 12, found: 13 })));
+    assert!(matches!(
+        decode_all(&b).1,
+        Some(DecodeError::WrongStructType {
+            expected: 12,
+            found: 13
+        })
+    ));
     let mut c = b[..24].to_vec();
     c.extend_from_slice(&12i32.to_le_bytes());
     c.extend_from_slice(&1u64.to_le_bytes()); // chain present
     c.extend_from_slice(&1_000_001_000i32.to_le_bytes()); // a swapchain sType: not allowed
     c.extend_from_slice(&[0u8; 80]);
-    assert_eq!(decode_all(&c).1, Some(DecodeError::UnknownStructType(1_000_001_000)));
+    assert_eq!(
+        decode_all(&c).1,
+        Some(DecodeError::UnknownStructType(1_000_001_000))
+    );
 }
 
 #[test]

@@ -20,7 +20,10 @@ fn every_command_round_trips() {
     for &n in &nums {
         for seed in 0..40u64 {
             let mut s = Synth::new(seed * 1000 + u64::from(n));
-            assert!(synth_command(&mut s, n, (seed & 1) as u32), "no synth for {n}");
+            assert!(
+                synth_command(&mut s, n, (seed & 1) as u32),
+                "no synth for {n}"
+            );
             let bytes = s.out;
             let arena = Bump::new();
             let mut d = Decoder::new(&bytes);
@@ -35,9 +38,17 @@ fn every_command_round_trips() {
             // SAFETY: the pointers in `cmd` point into `arena`, alive here.
             unsafe { encode_command(&mut e, flags, &cmd) };
             let len = e.finish().expect("fits");
-            assert_eq!(&buf[..len], &bytes[..], "command {} seed {seed}: re-encoding differs", cmd.name());
+            assert_eq!(
+                &buf[..len],
+                &bytes[..],
+                "command {} seed {seed}: re-encoding differs",
+                cmd.name()
+            );
             checked += 1;
         }
     }
-    println!("round-tripped {checked} encodings of {} command types", nums.len());
+    println!(
+        "round-tripped {checked} encodings of {} command types",
+        nums.len()
+    );
 }
