@@ -8,12 +8,18 @@
 use std::time::Instant;
 
 use bumpalo::Bump;
-use venus_protocol::generated::{decode_command, encode_command, synth_command, Command, COMMAND_NAMES};
+use venus_protocol::generated::{
+    decode_command, encode_command, synth_command, Command, COMMAND_NAMES,
+};
 use venus_protocol::synth::Synth;
 use venus_protocol::{Decoder, Encoder};
 
 fn number(name: &str) -> u32 {
-    COMMAND_NAMES.iter().find(|(n, _)| *n == name).map(|x| x.1).unwrap_or(0)
+    COMMAND_NAMES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|x| x.1)
+        .unwrap_or(0)
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -89,10 +95,18 @@ fn main() {
     }
     assert_eq!(out, stream);
     let (e, dd, c) = (median(enc), median(dec), median(cpy));
-    println!("protocol throughput, {} commands, {} bytes per pass, median of {reps} runs", cmds.len(), bytes);
+    println!(
+        "protocol throughput, {} commands, {} bytes per pass, median of {reps} runs",
+        cmds.len(),
+        bytes
+    );
     println!("| operation | MB/s | vs memcpy |");
     println!("|---|---:|---:|");
     println!("| memcpy | {:.0} | 1.000 |", c / 1e6);
     println!("| encode | {:.0} | {:.3} |", e / 1e6, e / c);
-    println!("| decode (host, into arena) | {:.0} | {:.3} |", dd / 1e6, dd / c);
+    println!(
+        "| decode (host, into arena) | {:.0} | {:.3} |",
+        dd / 1e6,
+        dd / c
+    );
 }
