@@ -35,8 +35,15 @@ fn is_counter(params: &[Param], name: &str) -> bool {
     })
 }
 
-pub struct CommandOut {
-    pub code: String,
+/// If `stride_param` is the byte stride of an array parameter, that array's element type.
+fn strided_elem(model: &Model, params: &[Param], stride_param: &str) -> Option<String> {
+    params
+        .iter()
+        .find(|q| q.decl.stride.as_deref() == Some(stride_param))
+        .and_then(|q| match &q.kind {
+            Kind::Array(el, _) => Some(elem_ty(model, el, "'_")),
+            _ => None,
+        })
 }
 
 pub fn emit_command(
@@ -44,7 +51,7 @@ pub fn emit_command(
     entry: &CommandEntry,
     params: &[Param],
     ret: Option<&str>,
-) -> Result<CommandOut> {
+) -> Result<String> {
     let mut out = String::new();
     let name = &entry.name;
     let num = entry.number;
@@ -89,18 +96,8 @@ pub fn emit_command(
                 writeln!(body, "if {x}.is_null() {{ e.size(0); }} else {{ let n = {};\ne.size(n);\nfor i in 0..n {{ {SAFETY}\nlet el = unsafe {{ &*({x}.cast::<u8>().add(i * {stride} as usize).cast::<{}>()) }};\n{inner} }} }}", local.len(l), elem_ty(model, el, "'_"))?;
                 continue;
             }
-            if let Some(arr) = params
-                .iter()
-                .find(|q| q.decl.stride.as_deref() == Some(p.name.as_str()))
-            {
-                writeln!(
-                    body,
-                    "e.u32(core::mem::size_of::<{}>() as u32);",
-                    match &arr.kind {
-                        Kind::Array(el, _) => elem_ty(model, el, "'_"),
-                        _ => "u8".into(),
-                    }
-                )?;
+            if let Some(el) = strided_elem(model, params, &p.name) {
+                writeln!(body, "e.u32(core::mem::size_of::<{el}>() as u32);")?;
                 continue;
             }
             enc_member(model, &local, &p.decl, &p.kind, &mut body)?;
@@ -296,18 +293,8 @@ pub fn emit_command(
     let mut body = String::new();
     for p in params {
         if !p.output {
-            if let Some(arr) = params
-                .iter()
-                .find(|q| q.decl.stride.as_deref() == Some(p.name.as_str()))
-            {
-                writeln!(
-                    body,
-                    "s.u32(core::mem::size_of::<{}>() as u32);",
-                    match &arr.kind {
-                        Kind::Array(el, _) => elem_ty(model, el, "'_"),
-                        _ => "u8".into(),
-                    }
-                )?;
+            if let Some(el) = strided_elem(model, params, &p.name) {
+                writeln!(body, "s.u32(core::mem::size_of::<{el}>() as u32);")?;
                 continue;
             }
             synth_member(model, &local, &p.decl, &p.kind, false, &mut body)?;
@@ -354,7 +341,7 @@ pub fn emit_command(
         }
     }
     writeln!(out, "#[cfg(feature = \"synth\")]\n#[allow(unused_variables)]\npub fn synth_{f}(s: &mut Synth, cmd_flags: u32) {{\ns.i32({num});\ns.u32(cmd_flags);\n{body}}}")?;
-    Ok(CommandOut { code: out })
+    Ok(out)
 }
 
 pub fn emit_param_call_list(params: &[Param], prefix: &str) -> String {

@@ -19,7 +19,7 @@ use serde::Deserialize;
 
 use model::{Base, Model, PrivateToml};
 use names::*;
-use plan::{Gate, Kind, Plan};
+use plan::{Gate, Plan};
 
 #[derive(Deserialize)]
 struct RulesToml {
@@ -93,7 +93,7 @@ fn generate(registry: &Path, venus: &Path, out: &Path) -> Result<()> {
         let group = entry.group.clone().unwrap_or_else(|| "misc".into());
         let c = emit_cmd::emit_command(&model, entry, params, ret.as_deref())
             .with_context(|| format!("command {}", entry.name))?;
-        files.entry(group).or_default().push_str(&c.code);
+        files.entry(group).or_default().push_str(&c);
     }
 
     let mut modrs = hdr.clone();
@@ -119,11 +119,7 @@ fn generate(registry: &Path, venus: &Path, out: &Path) -> Result<()> {
         "mesa_types.rs",
         &format!("{hdr}{}", mesa_types(&model)?),
     )?;
-    write_file(
-        out,
-        "commands.rs",
-        &format!("{hdr}{}", commands_rs(&model, &plan)?),
-    )?;
+    write_file(out, "commands.rs", &format!("{hdr}{}", commands_rs(&plan)?))?;
 
     let status = Command::new("rustfmt")
         .arg("--edition")
@@ -305,9 +301,8 @@ fn mesa_types(model: &Model) -> Result<String> {
     Ok(s)
 }
 
-fn commands_rs(model: &Model, plan: &Plan) -> Result<String> {
+fn commands_rs(plan: &Plan) -> Result<String> {
     let mut s = String::from("//! The command table, the decoded-command enum and dispatch by command type.\n#![allow(clippy::all)]\nuse super::*;\nuse crate::decoder::Decoder;\nuse crate::encoder::Encoder;\n#[cfg(feature = \"synth\")]\nuse crate::synth::Synth;\nuse bumpalo::Bump;\n\n");
-    let _ = model;
     writeln!(
         s,
         "/// Wire format version of this protocol level.\npub const WIRE_FORMAT_VERSION: u32 = {};",
@@ -358,7 +353,6 @@ fn commands_rs(model: &Model, plan: &Plan) -> Result<String> {
             .map(|p| format!("core::ptr::addr_of!(x.{}).cast()", field(&p.name)))
             .collect();
         writeln!(ptrs_s, "Command::{v}(x) => vec![{}],", ptrs.join(", "))?;
-        let _ = Kind::Chain;
     }
     writeln!(s, "/// Decodes one command (header included). `None` at the end of input or on a fatal error.\npub fn decode_command<'a>(d: &mut Decoder<'_>, a: &'a Bump) -> Option<(u32, Command<'a>)> {{\nif d.is_fatal() || d.remaining() == 0 {{ return None; }}\nlet ty = d.i32();\nlet flags = d.u32();\nlet cmd = match ty {{\n{dec}_ => {{ d.fail(crate::DecodeError::UnknownCommand(ty)); return None; }}\n}};\nif d.is_fatal() {{ None }} else {{ Some((flags, cmd)) }}\n}}")?;
     writeln!(s, "/// Re-encodes a decoded command.\n///\n/// # Safety\n/// Pointers in `cmd` must be valid (as the decoder leaves them).\npub unsafe fn encode_command(e: &mut Encoder<'_>, flags: u32, cmd: &Command<'_>) {{\n// SAFETY: forwarded caller contract.\nunsafe {{\nmatch cmd {{\n{enc}}}\n}}\n}}")?;
