@@ -1,5 +1,24 @@
-//! Placeholder crate: the Venus protocol crate (issue 2) is in place; this end is
-//! built by a later issue. Only logging setup lives here so far.
+//! Host side of Venus: decodes the commands a guest sends and calls the host's
+//! Vulkan driver through ash.
+//!
+//! The front ends (the `venus-vtest-server` binary, later the QEMU C ABI) use
+//! only this surface:
+//!
+//! * [`Renderer`] — process-wide: loads the host Vulkan library, builds the capset;
+//! * [`Context`] — one per guest context: [`Context::submit_cmd`] runs a command
+//!   stream, [`Context::create_blob`] hands out shared memory as an fd,
+//!   [`Context::submit_fence`] retires a fence on a timeline through a
+//!   [`FenceSink`].
+//!
+//! A guest that sends malformed or forbidden input makes its own context fatal
+//! ([`Error::Fatal`]); nothing else is affected.
+
+pub mod error;
+mod renderer;
+pub mod vtest_server;
+
+pub use error::{Error, Result};
+pub use renderer::{Blob, Context, FenceSink, Renderer, RendererConfig};
 
 /// Installs the `tracing` subscriber once, filtered by the `VENUS_LOG` environment
 /// variable (EnvFilter syntax, e.g. `VENUS_LOG=debug` or `VENUS_LOG=venus=trace`).

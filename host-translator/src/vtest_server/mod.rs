@@ -1,0 +1,1 @@
+//! vtest front end (being written).
