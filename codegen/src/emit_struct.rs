@@ -215,9 +215,12 @@ pub fn enc_member_partial(
 pub fn dec_value(model: &Model, k: &Kind, p: &str, partial: bool, out: &mut String) -> Result<()> {
     match k {
         Kind::Scalar(s) => writeln!(out, "*{p} = {};", dec_scalar(s))?,
-        Kind::Handle { name, .. } => {
-            writeln!(out, "*{p} = {}::from_raw(d.u64());", type_path(model, name))?
-        }
+        Kind::Handle { name, .. } => writeln!(
+            out,
+            "*{p} = {}::from_raw(d.handle({}));",
+            type_path(model, name),
+            object_type(name)
+        )?,
         Kind::Struct(s) | Kind::Union(s) => {
             let suffix = if partial { "_partial" } else { "" };
             writeln!(out, "decode_{}{suffix}(d, a, {p});", fn_suffix(s))?
@@ -237,9 +240,12 @@ pub fn dec_member(model: &Model, sc: &Scope, m: &Decl, k: &Kind, out: &mut Strin
     let x = sc.val(&m.name);
     match k {
         Kind::Scalar(s) => writeln!(out, "{x} = {};", dec_scalar(s))?,
-        Kind::Handle { name, .. } => {
-            writeln!(out, "{x} = {}::from_raw(d.u64());", type_path(model, name))?
-        }
+        Kind::Handle { name, .. } => writeln!(
+            out,
+            "{x} = {}::from_raw(d.handle({}));",
+            type_path(model, name),
+            object_type(name)
+        )?,
         Kind::Struct(_) | Kind::Union(_) => dec_value(model, k, &format!("&mut {x}"), false, out)?,
         Kind::FixedBytes(n) => writeln!(out, "d.fixed_size({n});\nd.fixed_bytes(&mut {x});")?,
         Kind::FixedScalars(s, n) => writeln!(
@@ -254,8 +260,9 @@ pub fn dec_member(model: &Model, sc: &Scope, m: &Decl, k: &Kind, out: &mut Strin
         )?,
         Kind::FixedHandles(name, _, n) => writeln!(
             out,
-            "d.fixed_size({n});\nfor el in {x}.iter_mut() {{ *el = {}::from_raw(d.u64()); }}",
-            type_path(model, name)
+            "d.fixed_size({n});\nfor el in {x}.iter_mut() {{ *el = {}::from_raw(d.handle({})); }}",
+            type_path(model, name),
+            object_type(name)
         )?,
         Kind::Chain => writeln!(
             out,

@@ -109,6 +109,8 @@ pub struct Model {
     pub structs: BTreeMap<String, StructDef>,
     pub commands: BTreeMap<String, CommandDef>,
     pub type_alias: BTreeMap<String, String>,
+    /// command alias -> the command it aliases (ash names PFN types after the latter).
+    pub command_alias: BTreeMap<String, String>,
     pub stype_values: BTreeMap<String, i64>,
     pub extension_numbers: BTreeMap<String, i64>,
     /// type name -> where it is required.
@@ -378,6 +380,7 @@ impl Model {
             structs: BTreeMap::new(),
             commands: BTreeMap::new(),
             type_alias,
+            command_alias: BTreeMap::new(),
             stype_values,
             extension_numbers,
             type_requirements,
@@ -481,6 +484,7 @@ impl Model {
                 });
             }
         }
+        model.command_alias = command_alias;
 
         // The private part.
         for s in &private.structs {

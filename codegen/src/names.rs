@@ -138,3 +138,10 @@ pub fn elem_ty(model: &Model, k: &Kind, lt: &str) -> String {
         _ => "u8".into(),
     }
 }
+
+/// The `vk::ObjectType` constant of handle type `c_name` (e.g. `vk::ObjectType::DEVICE_MEMORY`).
+pub fn object_type(c_name: &str) -> String {
+    use heck::ToShoutySnakeCase;
+    let stripped = c_name.strip_prefix("Vk").unwrap_or(c_name);
+    format!("vk::ObjectType::{}", stripped.to_shouty_snake_case())
+}

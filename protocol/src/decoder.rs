@@ -13,12 +13,24 @@ use crate::DecodeError;
 /// Default budget for host-side output buffers of one command stream (64 MiB).
 pub const DEFAULT_OUTPUT_BUDGET: usize = 64 << 20;
 
+/// Translates the guest's object ids into host handles while a command decodes.
+///
+/// The host installs one so that every input handle — parameters and handles
+/// nested in structs — arrives as the host's own handle. Output handle slots (the
+/// ids of objects being created) are never translated.
+pub trait HandleResolver {
+    /// The host handle of guest id `id` (nonzero) of type `ty`, or `None` if this
+    /// context has no live object of that type with that id.
+    fn resolve(&self, ty: ash::vk::ObjectType, id: u64) -> Option<u64>;
+}
+
 /// Reads Venus values from a byte slice.
 pub struct Decoder<'d> {
     data: &'d [u8],
     pos: usize,
     fatal: Option<DecodeError>,
     output_budget: usize,
+    resolver: Option<&'d dyn HandleResolver>,
 }
 
 impl<'d> Decoder<'d> {
@@ -29,6 +41,32 @@ impl<'d> Decoder<'d> {
             pos: 0,
             fatal: None,
             output_budget: DEFAULT_OUTPUT_BUDGET,
+            resolver: None,
+        }
+    }
+    /// A decoder over `data` that translates input handles with `resolver`.
+    pub fn with_resolver(data: &'d [u8], resolver: &'d dyn HandleResolver) -> Self {
+        let mut d = Decoder::new(data);
+        d.resolver = Some(resolver);
+        d
+    }
+    /// An input handle of type `ty`: the raw id, or with a resolver installed the
+    /// host handle (an unknown nonzero id is fatal; 0 stays `VK_NULL_HANDLE`).
+    #[inline]
+    pub fn handle(&mut self, ty: ash::vk::ObjectType) -> u64 {
+        let id = self.u64();
+        match self.resolver {
+            Some(r) if id != 0 => match r.resolve(ty, id) {
+                Some(h) => h,
+                None => {
+                    self.fail(DecodeError::UnknownObject {
+                        ty: ty.as_raw(),
+                        id,
+                    });
+                    0
+                }
+            },
+            _ => id,
         }
     }
     /// Sets the budget for host-side output allocations.

@@ -18,7 +18,7 @@ pub mod ring;
 pub mod synth;
 pub mod vtest;
 
-pub use decoder::Decoder;
+pub use decoder::{Decoder, HandleResolver};
 pub use encoder::{EncodeError, Encoder, ProtocolInfo};
 pub use generated::mesa_types as mesa;
 
@@ -56,6 +56,14 @@ pub enum DecodeError {
     /// A union tag other than the one Mesa sends.
     #[error("unsupported union tag")]
     BadUnionTag,
+    /// A handle id this context has no live object of that type for.
+    #[error("unknown object id {id} of type {ty}")]
+    UnknownObject {
+        /// The `VkObjectType` expected.
+        ty: i32,
+        /// The guest's id.
+        id: u64,
+    },
     /// A command type with no wire form.
     #[error("unknown command type {0}")]
     UnknownCommand(i32),

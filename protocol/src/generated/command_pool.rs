@@ -165,7 +165,7 @@ fn decode_vk_create_command_pool_into_args<'a>(
     args: &mut CreateCommandPoolArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.u64());
+    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
     if d.present() {
         let arr = d.alloc_slice(a, 1, 20, <vk::CommandPoolCreateInfo<'_>>::default());
         if let Some(el) = arr.first_mut() {
@@ -300,8 +300,8 @@ fn decode_vk_destroy_command_pool_into_args<'a>(
     args: &mut DestroyCommandPoolArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.u64());
-    args.command_pool = vk::CommandPool::from_raw(d.u64());
+    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.command_pool = vk::CommandPool::from_raw(d.handle(vk::ObjectType::COMMAND_POOL));
     d.expect_null();
 }
 /// Encodes the reply of `vkDestroyCommandPool` from the (driver-filled) output parameters.
@@ -391,8 +391,8 @@ fn decode_vk_reset_command_pool_into_args<'a>(
     args: &mut ResetCommandPoolArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.u64());
-    args.command_pool = vk::CommandPool::from_raw(d.u64());
+    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.command_pool = vk::CommandPool::from_raw(d.handle(vk::ObjectType::COMMAND_POOL));
     args.flags = vk::CommandPoolResetFlags::from_raw(d.u32());
 }
 /// Encodes the reply of `vkResetCommandPool` from the (driver-filled) output parameters.
@@ -486,8 +486,8 @@ fn decode_vk_trim_command_pool_into_args<'a>(
     args: &mut TrimCommandPoolArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.u64());
-    args.command_pool = vk::CommandPool::from_raw(d.u64());
+    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.command_pool = vk::CommandPool::from_raw(d.handle(vk::ObjectType::COMMAND_POOL));
     args.flags = vk::CommandPoolTrimFlags::from_raw(d.u32());
 }
 /// Encodes the reply of `vkTrimCommandPool` from the (driver-filled) output parameters.

@@ -58,10 +58,10 @@ pub fn decode_copy_descriptor_set_body<'a>(
     out: &mut vk::CopyDescriptorSet<'a>,
 ) {
     let _ = (&d, &a, &out);
-    out.src_set = vk::DescriptorSet::from_raw(d.u64());
+    out.src_set = vk::DescriptorSet::from_raw(d.handle(vk::ObjectType::DESCRIPTOR_SET));
     out.src_binding = d.u32();
     out.src_array_element = d.u32();
-    out.dst_set = vk::DescriptorSet::from_raw(d.u64());
+    out.dst_set = vk::DescriptorSet::from_raw(d.handle(vk::ObjectType::DESCRIPTOR_SET));
     out.dst_binding = d.u32();
     out.dst_array_element = d.u32();
     out.descriptor_count = d.u32();
@@ -111,7 +111,7 @@ pub fn decode_descriptor_buffer_info<'a>(
     out: &mut vk::DescriptorBufferInfo,
 ) {
     let _ = (&d, &a, &out);
-    out.buffer = vk::Buffer::from_raw(d.u64());
+    out.buffer = vk::Buffer::from_raw(d.handle(vk::ObjectType::BUFFER));
     out.offset = d.u64();
     out.range = d.u64();
 }
@@ -140,8 +140,8 @@ pub fn decode_descriptor_image_info<'a>(
     out: &mut vk::DescriptorImageInfo,
 ) {
     let _ = (&d, &a, &out);
-    out.sampler = vk::Sampler::from_raw(d.u64());
-    out.image_view = vk::ImageView::from_raw(d.u64());
+    out.sampler = vk::Sampler::from_raw(d.handle(vk::ObjectType::SAMPLER));
+    out.image_view = vk::ImageView::from_raw(d.handle(vk::ObjectType::IMAGE_VIEW));
     out.image_layout = vk::ImageLayout::from_raw(d.i32());
 }
 #[cfg(feature = "synth")]
@@ -202,14 +202,16 @@ pub fn decode_descriptor_set_allocate_info_body<'a>(
     out: &mut vk::DescriptorSetAllocateInfo<'a>,
 ) {
     let _ = (&d, &a, &out);
-    out.descriptor_pool = vk::DescriptorPool::from_raw(d.u64());
+    out.descriptor_pool = vk::DescriptorPool::from_raw(d.handle(vk::ObjectType::DESCRIPTOR_POOL));
     out.descriptor_set_count = d.u32();
     {
         let n = d.array_len((out.descriptor_set_count as usize) as u64, true);
         if n != 0 {
             let arr = d.alloc_slice(a, n, 8, <vk::DescriptorSetLayout>::default());
             for el in arr.iter_mut() {
-                *el = vk::DescriptorSetLayout::from_raw(d.u64());
+                *el = vk::DescriptorSetLayout::from_raw(
+                    d.handle(vk::ObjectType::DESCRIPTOR_SET_LAYOUT),
+                );
             }
             if !arr.is_empty() {
                 out.p_set_layouts = arr.as_ptr() as _;
@@ -533,7 +535,7 @@ fn decode_vk_allocate_descriptor_sets_into_args<'a>(
     args: &mut AllocateDescriptorSetsArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.u64());
+    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
     if d.present() {
         let arr = d.alloc_slice(a, 1, 32, <vk::DescriptorSetAllocateInfo<'_>>::default());
         if let Some(el) = arr.first_mut() {
@@ -720,15 +722,15 @@ fn decode_vk_free_descriptor_sets_into_args<'a>(
     args: &mut FreeDescriptorSetsArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.u64());
-    args.descriptor_pool = vk::DescriptorPool::from_raw(d.u64());
+    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.descriptor_pool = vk::DescriptorPool::from_raw(d.handle(vk::ObjectType::DESCRIPTOR_POOL));
     args.descriptor_set_count = d.u32();
     {
         let n = d.array_len((args.descriptor_set_count as usize) as u64, false);
         if n != 0 {
             let arr = d.alloc_slice(a, n, 8, <vk::DescriptorSet>::default());
             for el in arr.iter_mut() {
-                *el = vk::DescriptorSet::from_raw(d.u64());
+                *el = vk::DescriptorSet::from_raw(d.handle(vk::ObjectType::DESCRIPTOR_SET));
             }
             if !arr.is_empty() {
                 args.p_descriptor_sets = arr.as_ptr() as _;
@@ -868,7 +870,7 @@ fn decode_vk_update_descriptor_sets_into_args<'a>(
     args: &mut UpdateDescriptorSetsArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.u64());
+    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
     args.descriptor_write_count = d.u32();
     {
         let n = d.array_len((args.descriptor_write_count as usize) as u64, true);

@@ -59,7 +59,7 @@ pub fn decode_descriptor_set_layout_binding<'a>(
         if n != 0 {
             let arr = d.alloc_slice(a, n, 8, <vk::Sampler>::default());
             for el in arr.iter_mut() {
-                *el = vk::Sampler::from_raw(d.u64());
+                *el = vk::Sampler::from_raw(d.handle(vk::ObjectType::SAMPLER));
             }
             if !arr.is_empty() {
                 out.p_immutable_samplers = arr.as_ptr() as _;
@@ -682,7 +682,7 @@ fn decode_vk_create_descriptor_set_layout_into_args<'a>(
     args: &mut CreateDescriptorSetLayoutArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.u64());
+    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
     if d.present() {
         let arr = d.alloc_slice(a, 1, 28, <vk::DescriptorSetLayoutCreateInfo<'_>>::default());
         if let Some(el) = arr.first_mut() {
@@ -817,8 +817,9 @@ fn decode_vk_destroy_descriptor_set_layout_into_args<'a>(
     args: &mut DestroyDescriptorSetLayoutArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.u64());
-    args.descriptor_set_layout = vk::DescriptorSetLayout::from_raw(d.u64());
+    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.descriptor_set_layout =
+        vk::DescriptorSetLayout::from_raw(d.handle(vk::ObjectType::DESCRIPTOR_SET_LAYOUT));
     d.expect_null();
 }
 /// Encodes the reply of `vkDestroyDescriptorSetLayout` from the (driver-filled) output parameters.
@@ -922,7 +923,7 @@ fn decode_vk_get_descriptor_set_layout_support_into_args<'a>(
     args: &mut GetDescriptorSetLayoutSupportArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.u64());
+    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
     if d.present() {
         let arr = d.alloc_slice(a, 1, 28, <vk::DescriptorSetLayoutCreateInfo<'_>>::default());
         if let Some(el) = arr.first_mut() {

@@ -90,9 +90,10 @@ pub fn decode_descriptor_update_template_create_info_body<'a>(
         }
     }
     out.template_type = vk::DescriptorUpdateTemplateType::from_raw(d.i32());
-    out.descriptor_set_layout = vk::DescriptorSetLayout::from_raw(d.u64());
+    out.descriptor_set_layout =
+        vk::DescriptorSetLayout::from_raw(d.handle(vk::ObjectType::DESCRIPTOR_SET_LAYOUT));
     out.pipeline_bind_point = vk::PipelineBindPoint::from_raw(d.i32());
-    out.pipeline_layout = vk::PipelineLayout::from_raw(d.u64());
+    out.pipeline_layout = vk::PipelineLayout::from_raw(d.handle(vk::ObjectType::PIPELINE_LAYOUT));
     out.set = d.u32();
 }
 /// Decodes `VkDescriptorUpdateTemplateCreateInfo` (full form) into the arena.
@@ -256,7 +257,7 @@ fn decode_vk_create_descriptor_update_template_into_args<'a>(
     args: &mut CreateDescriptorUpdateTemplateArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.u64());
+    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
     if d.present() {
         let arr = d.alloc_slice(
             a,
@@ -396,8 +397,10 @@ fn decode_vk_destroy_descriptor_update_template_into_args<'a>(
     args: &mut DestroyDescriptorUpdateTemplateArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.u64());
-    args.descriptor_update_template = vk::DescriptorUpdateTemplate::from_raw(d.u64());
+    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.descriptor_update_template = vk::DescriptorUpdateTemplate::from_raw(
+        d.handle(vk::ObjectType::DESCRIPTOR_UPDATE_TEMPLATE),
+    );
     d.expect_null();
 }
 /// Encodes the reply of `vkDestroyDescriptorUpdateTemplate` from the (driver-filled) output parameters.

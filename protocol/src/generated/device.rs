@@ -384,7 +384,7 @@ pub fn decode_device_group_device_create_info_body<'a>(
         if n != 0 {
             let arr = d.alloc_slice(a, n, 8, <vk::PhysicalDevice>::default());
             for el in arr.iter_mut() {
-                *el = vk::PhysicalDevice::from_raw(d.u64());
+                *el = vk::PhysicalDevice::from_raw(d.handle(vk::ObjectType::PHYSICAL_DEVICE));
             }
             if !arr.is_empty() {
                 out.p_physical_devices = arr.as_ptr() as _;
@@ -21192,7 +21192,7 @@ fn decode_vk_enumerate_physical_devices_into_args<'a>(
     args: &mut EnumeratePhysicalDevicesArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.instance = vk::Instance::from_raw(d.u64());
+    args.instance = vk::Instance::from_raw(d.handle(vk::ObjectType::INSTANCE));
     if d.present() {
         let arr = d.alloc_output(a, 1, <u32>::default());
         if let Some(el) = arr.first_mut() {
@@ -21382,7 +21382,7 @@ fn decode_vk_get_physical_device_features_into_args<'a>(
     args: &mut GetPhysicalDeviceFeaturesArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.physical_device = vk::PhysicalDevice::from_raw(d.u64());
+    args.physical_device = vk::PhysicalDevice::from_raw(d.handle(vk::ObjectType::PHYSICAL_DEVICE));
     if d.present() {
         let arr = d.alloc_output(a, 1, <vk::PhysicalDeviceFeatures>::default());
         if let Some(el) = arr.first_mut() {
@@ -21504,7 +21504,7 @@ fn decode_vk_get_physical_device_format_properties_into_args<'a>(
     args: &mut GetPhysicalDeviceFormatPropertiesArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.physical_device = vk::PhysicalDevice::from_raw(d.u64());
+    args.physical_device = vk::PhysicalDevice::from_raw(d.handle(vk::ObjectType::PHYSICAL_DEVICE));
     args.format = vk::Format::from_raw(d.i32());
     if d.present() {
         let arr = d.alloc_output(a, 1, <vk::FormatProperties>::default());
@@ -21645,7 +21645,7 @@ fn decode_vk_get_physical_device_image_format_properties_into_args<'a>(
     args: &mut GetPhysicalDeviceImageFormatPropertiesArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.physical_device = vk::PhysicalDevice::from_raw(d.u64());
+    args.physical_device = vk::PhysicalDevice::from_raw(d.handle(vk::ObjectType::PHYSICAL_DEVICE));
     args.format = vk::Format::from_raw(d.i32());
     args.ty = vk::ImageType::from_raw(d.i32());
     args.tiling = vk::ImageTiling::from_raw(d.i32());
@@ -21780,7 +21780,7 @@ fn decode_vk_get_physical_device_properties_into_args<'a>(
     args: &mut GetPhysicalDevicePropertiesArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.physical_device = vk::PhysicalDevice::from_raw(d.u64());
+    args.physical_device = vk::PhysicalDevice::from_raw(d.handle(vk::ObjectType::PHYSICAL_DEVICE));
     if d.present() {
         let arr = d.alloc_output(a, 1, <vk::PhysicalDeviceProperties>::default());
         if let Some(el) = arr.first_mut() {
@@ -21917,7 +21917,7 @@ fn decode_vk_get_physical_device_queue_family_properties_into_args<'a>(
     args: &mut GetPhysicalDeviceQueueFamilyPropertiesArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.physical_device = vk::PhysicalDevice::from_raw(d.u64());
+    args.physical_device = vk::PhysicalDevice::from_raw(d.handle(vk::ObjectType::PHYSICAL_DEVICE));
     if d.present() {
         let arr = d.alloc_output(a, 1, <u32>::default());
         if let Some(el) = arr.first_mut() {
@@ -22108,7 +22108,7 @@ fn decode_vk_get_physical_device_memory_properties_into_args<'a>(
     args: &mut GetPhysicalDeviceMemoryPropertiesArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.physical_device = vk::PhysicalDevice::from_raw(d.u64());
+    args.physical_device = vk::PhysicalDevice::from_raw(d.handle(vk::ObjectType::PHYSICAL_DEVICE));
     if d.present() {
         let arr = d.alloc_output(a, 1, <vk::PhysicalDeviceMemoryProperties>::default());
         if let Some(el) = arr.first_mut() {
@@ -22238,7 +22238,7 @@ fn decode_vk_create_device_into_args<'a>(
     args: &mut CreateDeviceArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.physical_device = vk::PhysicalDevice::from_raw(d.u64());
+    args.physical_device = vk::PhysicalDevice::from_raw(d.handle(vk::ObjectType::PHYSICAL_DEVICE));
     if d.present() {
         let arr = d.alloc_slice(a, 1, 60, <vk::DeviceCreateInfo<'_>>::default());
         if let Some(el) = arr.first_mut() {
@@ -22366,7 +22366,7 @@ fn decode_vk_destroy_device_into_args<'a>(
     args: &mut DestroyDeviceArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.u64());
+    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
     d.expect_null();
 }
 /// Encodes the reply of `vkDestroyDevice` from the (driver-filled) output parameters.
@@ -22478,7 +22478,7 @@ fn decode_vk_enumerate_device_extension_properties_into_args<'a>(
     args: &mut EnumerateDeviceExtensionPropertiesArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.physical_device = vk::PhysicalDevice::from_raw(d.u64());
+    args.physical_device = vk::PhysicalDevice::from_raw(d.handle(vk::ObjectType::PHYSICAL_DEVICE));
     args.p_layer_name = d.string(a);
     if d.present() {
         let arr = d.alloc_output(a, 1, <u32>::default());
@@ -22693,7 +22693,7 @@ fn decode_vk_enumerate_device_layer_properties_into_args<'a>(
     args: &mut EnumerateDeviceLayerPropertiesArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.physical_device = vk::PhysicalDevice::from_raw(d.u64());
+    args.physical_device = vk::PhysicalDevice::from_raw(d.handle(vk::ObjectType::PHYSICAL_DEVICE));
     if d.present() {
         let arr = d.alloc_output(a, 1, <u32>::default());
         if let Some(el) = arr.first_mut() {
@@ -22891,7 +22891,7 @@ fn decode_vk_get_device_queue_into_args<'a>(
     args: &mut GetDeviceQueueArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.u64());
+    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
     args.queue_family_index = d.u32();
     args.queue_index = d.u32();
     if d.present() {
@@ -22993,7 +22993,7 @@ fn decode_vk_device_wait_idle_into_args<'a>(
     args: &mut DeviceWaitIdleArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.u64());
+    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
 }
 /// Encodes the reply of `vkDeviceWaitIdle` from the (driver-filled) output parameters.
 ///
@@ -23124,7 +23124,7 @@ fn decode_vk_get_physical_device_sparse_image_format_properties_into_args<'a>(
     args: &mut GetPhysicalDeviceSparseImageFormatPropertiesArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.physical_device = vk::PhysicalDevice::from_raw(d.u64());
+    args.physical_device = vk::PhysicalDevice::from_raw(d.handle(vk::ObjectType::PHYSICAL_DEVICE));
     args.format = vk::Format::from_raw(d.i32());
     args.ty = vk::ImageType::from_raw(d.i32());
     args.samples = vk::SampleCountFlags::from_raw(d.u32());
@@ -23335,7 +23335,7 @@ fn decode_vk_get_device_group_peer_memory_features_into_args<'a>(
     args: &mut GetDeviceGroupPeerMemoryFeaturesArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.u64());
+    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
     args.heap_index = d.u32();
     args.local_device_index = d.u32();
     args.remote_device_index = d.u32();
@@ -23478,7 +23478,7 @@ fn decode_vk_enumerate_physical_device_groups_into_args<'a>(
     args: &mut EnumeratePhysicalDeviceGroupsArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.instance = vk::Instance::from_raw(d.u64());
+    args.instance = vk::Instance::from_raw(d.handle(vk::ObjectType::INSTANCE));
     if d.present() {
         let arr = d.alloc_output(a, 1, <u32>::default());
         if let Some(el) = arr.first_mut() {
@@ -23671,7 +23671,7 @@ fn decode_vk_get_physical_device_features2_into_args<'a>(
     args: &mut GetPhysicalDeviceFeatures2Args<'a>,
 ) {
     let _ = (&d, &a);
-    args.physical_device = vk::PhysicalDevice::from_raw(d.u64());
+    args.physical_device = vk::PhysicalDevice::from_raw(d.handle(vk::ObjectType::PHYSICAL_DEVICE));
     if d.present() {
         let arr = d.alloc_output(a, 1, <vk::PhysicalDeviceFeatures2<'_>>::default());
         if let Some(el) = arr.first_mut() {
@@ -23789,7 +23789,7 @@ fn decode_vk_get_physical_device_properties2_into_args<'a>(
     args: &mut GetPhysicalDeviceProperties2Args<'a>,
 ) {
     let _ = (&d, &a);
-    args.physical_device = vk::PhysicalDevice::from_raw(d.u64());
+    args.physical_device = vk::PhysicalDevice::from_raw(d.handle(vk::ObjectType::PHYSICAL_DEVICE));
     if d.present() {
         let arr = d.alloc_output(a, 1, <vk::PhysicalDeviceProperties2<'_>>::default());
         if let Some(el) = arr.first_mut() {
@@ -23911,7 +23911,7 @@ fn decode_vk_get_physical_device_format_properties2_into_args<'a>(
     args: &mut GetPhysicalDeviceFormatProperties2Args<'a>,
 ) {
     let _ = (&d, &a);
-    args.physical_device = vk::PhysicalDevice::from_raw(d.u64());
+    args.physical_device = vk::PhysicalDevice::from_raw(d.handle(vk::ObjectType::PHYSICAL_DEVICE));
     args.format = vk::Format::from_raw(d.i32());
     if d.present() {
         let arr = d.alloc_output(a, 1, <vk::FormatProperties2<'_>>::default());
@@ -24043,7 +24043,7 @@ fn decode_vk_get_physical_device_image_format_properties2_into_args<'a>(
     args: &mut GetPhysicalDeviceImageFormatProperties2Args<'a>,
 ) {
     let _ = (&d, &a);
-    args.physical_device = vk::PhysicalDevice::from_raw(d.u64());
+    args.physical_device = vk::PhysicalDevice::from_raw(d.handle(vk::ObjectType::PHYSICAL_DEVICE));
     if d.present() {
         let arr = d.alloc_slice(
             a,
@@ -24203,7 +24203,7 @@ fn decode_vk_get_physical_device_queue_family_properties2_into_args<'a>(
     args: &mut GetPhysicalDeviceQueueFamilyProperties2Args<'a>,
 ) {
     let _ = (&d, &a);
-    args.physical_device = vk::PhysicalDevice::from_raw(d.u64());
+    args.physical_device = vk::PhysicalDevice::from_raw(d.handle(vk::ObjectType::PHYSICAL_DEVICE));
     if d.present() {
         let arr = d.alloc_output(a, 1, <u32>::default());
         if let Some(el) = arr.first_mut() {
@@ -24394,7 +24394,7 @@ fn decode_vk_get_physical_device_memory_properties2_into_args<'a>(
     args: &mut GetPhysicalDeviceMemoryProperties2Args<'a>,
 ) {
     let _ = (&d, &a);
-    args.physical_device = vk::PhysicalDevice::from_raw(d.u64());
+    args.physical_device = vk::PhysicalDevice::from_raw(d.handle(vk::ObjectType::PHYSICAL_DEVICE));
     if d.present() {
         let arr = d.alloc_output(a, 1, <vk::PhysicalDeviceMemoryProperties2<'_>>::default());
         if let Some(el) = arr.first_mut() {
@@ -24542,7 +24542,7 @@ fn decode_vk_get_physical_device_sparse_image_format_properties2_into_args<'a>(
     args: &mut GetPhysicalDeviceSparseImageFormatProperties2Args<'a>,
 ) {
     let _ = (&d, &a);
-    args.physical_device = vk::PhysicalDevice::from_raw(d.u64());
+    args.physical_device = vk::PhysicalDevice::from_raw(d.handle(vk::ObjectType::PHYSICAL_DEVICE));
     if d.present() {
         let arr = d.alloc_slice(
             a,
@@ -24765,7 +24765,7 @@ fn decode_vk_get_device_queue2_into_args<'a>(
     args: &mut GetDeviceQueue2Args<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.u64());
+    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
     if d.present() {
         let arr = d.alloc_slice(a, 1, 24, <vk::DeviceQueueInfo2<'_>>::default());
         if let Some(el) = arr.first_mut() {
@@ -24909,7 +24909,7 @@ fn decode_vk_get_physical_device_external_buffer_properties_into_args<'a>(
     args: &mut GetPhysicalDeviceExternalBufferPropertiesArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.physical_device = vk::PhysicalDevice::from_raw(d.u64());
+    args.physical_device = vk::PhysicalDevice::from_raw(d.handle(vk::ObjectType::PHYSICAL_DEVICE));
     if d.present() {
         let arr = d.alloc_slice(
             a,
@@ -25061,7 +25061,7 @@ fn decode_vk_get_physical_device_external_fence_properties_into_args<'a>(
     args: &mut GetPhysicalDeviceExternalFencePropertiesArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.physical_device = vk::PhysicalDevice::from_raw(d.u64());
+    args.physical_device = vk::PhysicalDevice::from_raw(d.handle(vk::ObjectType::PHYSICAL_DEVICE));
     if d.present() {
         let arr = d.alloc_slice(
             a,
@@ -25211,7 +25211,7 @@ fn decode_vk_get_physical_device_external_semaphore_properties_into_args<'a>(
     args: &mut GetPhysicalDeviceExternalSemaphorePropertiesArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.physical_device = vk::PhysicalDevice::from_raw(d.u64());
+    args.physical_device = vk::PhysicalDevice::from_raw(d.handle(vk::ObjectType::PHYSICAL_DEVICE));
     if d.present() {
         let arr = d.alloc_slice(
             a,
@@ -25371,7 +25371,7 @@ fn decode_vk_get_physical_device_tool_properties_into_args<'a>(
     args: &mut GetPhysicalDeviceToolPropertiesArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.physical_device = vk::PhysicalDevice::from_raw(d.u64());
+    args.physical_device = vk::PhysicalDevice::from_raw(d.handle(vk::ObjectType::PHYSICAL_DEVICE));
     if d.present() {
         let arr = d.alloc_output(a, 1, <u32>::default());
         if let Some(el) = arr.first_mut() {
@@ -25578,7 +25578,7 @@ fn decode_vk_get_physical_device_calibrateable_time_domains_ext_into_args<'a>(
     args: &mut GetPhysicalDeviceCalibrateableTimeDomainsEXTArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.physical_device = vk::PhysicalDevice::from_raw(d.u64());
+    args.physical_device = vk::PhysicalDevice::from_raw(d.handle(vk::ObjectType::PHYSICAL_DEVICE));
     if d.present() {
         let arr = d.alloc_output(a, 1, <u32>::default());
         if let Some(el) = arr.first_mut() {
@@ -25784,7 +25784,7 @@ fn decode_vk_get_calibrated_timestamps_ext_into_args<'a>(
     args: &mut GetCalibratedTimestampsEXTArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.u64());
+    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
     args.timestamp_count = d.u32();
     {
         let n = d.array_len((args.timestamp_count as usize) as u64, true);
@@ -25986,7 +25986,7 @@ fn decode_vk_get_physical_device_fragment_shading_rates_khr_into_args<'a>(
     args: &mut GetPhysicalDeviceFragmentShadingRatesKHRArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.physical_device = vk::PhysicalDevice::from_raw(d.u64());
+    args.physical_device = vk::PhysicalDevice::from_raw(d.handle(vk::ObjectType::PHYSICAL_DEVICE));
     if d.present() {
         let arr = d.alloc_output(a, 1, <u32>::default());
         if let Some(el) = arr.first_mut() {

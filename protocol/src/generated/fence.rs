@@ -216,7 +216,7 @@ fn decode_vk_create_fence_into_args<'a>(
     args: &mut CreateFenceArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.u64());
+    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
     if d.present() {
         let arr = d.alloc_slice(a, 1, 16, <vk::FenceCreateInfo<'_>>::default());
         if let Some(el) = arr.first_mut() {
@@ -348,8 +348,8 @@ fn decode_vk_destroy_fence_into_args<'a>(
     args: &mut DestroyFenceArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.u64());
-    args.fence = vk::Fence::from_raw(d.u64());
+    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.fence = vk::Fence::from_raw(d.handle(vk::ObjectType::FENCE));
     d.expect_null();
 }
 /// Encodes the reply of `vkDestroyFence` from the (driver-filled) output parameters.
@@ -442,14 +442,14 @@ fn decode_vk_reset_fences_into_args<'a>(
     args: &mut ResetFencesArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.u64());
+    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
     args.fence_count = d.u32();
     {
         let n = d.array_len((args.fence_count as usize) as u64, true);
         if n != 0 {
             let arr = d.alloc_slice(a, n, 8, <vk::Fence>::default());
             for el in arr.iter_mut() {
-                *el = vk::Fence::from_raw(d.u64());
+                *el = vk::Fence::from_raw(d.handle(vk::ObjectType::FENCE));
             }
             if !arr.is_empty() {
                 args.p_fences = arr.as_ptr() as _;
@@ -552,8 +552,8 @@ fn decode_vk_get_fence_status_into_args<'a>(
     args: &mut GetFenceStatusArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.u64());
-    args.fence = vk::Fence::from_raw(d.u64());
+    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.fence = vk::Fence::from_raw(d.handle(vk::ObjectType::FENCE));
 }
 /// Encodes the reply of `vkGetFenceStatus` from the (driver-filled) output parameters.
 ///
@@ -658,14 +658,14 @@ fn decode_vk_wait_for_fences_into_args<'a>(
     args: &mut WaitForFencesArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.u64());
+    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
     args.fence_count = d.u32();
     {
         let n = d.array_len((args.fence_count as usize) as u64, true);
         if n != 0 {
             let arr = d.alloc_slice(a, n, 8, <vk::Fence>::default());
             for el in arr.iter_mut() {
-                *el = vk::Fence::from_raw(d.u64());
+                *el = vk::Fence::from_raw(d.handle(vk::ObjectType::FENCE));
             }
             if !arr.is_empty() {
                 args.p_fences = arr.as_ptr() as _;
@@ -777,8 +777,8 @@ fn decode_vk_reset_fence_resource_mesa_into_args<'a>(
     args: &mut ResetFenceResourceMESAArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.u64());
-    args.fence = vk::Fence::from_raw(d.u64());
+    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.fence = vk::Fence::from_raw(d.handle(vk::ObjectType::FENCE));
 }
 /// Encodes the reply of `vkResetFenceResourceMESA` from the (driver-filled) output parameters.
 ///

@@ -439,7 +439,7 @@ fn decode_vk_destroy_instance_into_args<'a>(
     args: &mut DestroyInstanceArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.instance = vk::Instance::from_raw(d.u64());
+    args.instance = vk::Instance::from_raw(d.handle(vk::ObjectType::INSTANCE));
     d.expect_null();
 }
 /// Encodes the reply of `vkDestroyInstance` from the (driver-filled) output parameters.

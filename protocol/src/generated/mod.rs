@@ -66,3 +66,4 @@ pub mod chain_tables;
 pub mod commands;
 pub mod mesa_types;
 pub use self::commands::*;
+pub mod host_calls;

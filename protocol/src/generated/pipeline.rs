@@ -65,8 +65,8 @@ pub fn decode_compute_pipeline_create_info_body<'a>(
     let _ = (&d, &a, &out);
     out.flags = vk::PipelineCreateFlags::from_raw(d.u32());
     decode_pipeline_shader_stage_create_info(d, a, &mut out.stage);
-    out.layout = vk::PipelineLayout::from_raw(d.u64());
-    out.base_pipeline_handle = vk::Pipeline::from_raw(d.u64());
+    out.layout = vk::PipelineLayout::from_raw(d.handle(vk::ObjectType::PIPELINE_LAYOUT));
+    out.base_pipeline_handle = vk::Pipeline::from_raw(d.handle(vk::ObjectType::PIPELINE));
     out.base_pipeline_index = d.i32();
 }
 /// Decodes `VkComputePipelineCreateInfo` (full form) into the arena.
@@ -371,10 +371,10 @@ pub fn decode_graphics_pipeline_create_info_body<'a>(
             out.p_dynamic_state = arr.as_ptr() as _;
         }
     }
-    out.layout = vk::PipelineLayout::from_raw(d.u64());
-    out.render_pass = vk::RenderPass::from_raw(d.u64());
+    out.layout = vk::PipelineLayout::from_raw(d.handle(vk::ObjectType::PIPELINE_LAYOUT));
+    out.render_pass = vk::RenderPass::from_raw(d.handle(vk::ObjectType::RENDER_PASS));
     out.subpass = d.u32();
-    out.base_pipeline_handle = vk::Pipeline::from_raw(d.u64());
+    out.base_pipeline_handle = vk::Pipeline::from_raw(d.handle(vk::ObjectType::PIPELINE));
     out.base_pipeline_index = d.i32();
 }
 /// Decodes `VkGraphicsPipelineCreateInfo` (full form) into the arena.
@@ -1507,7 +1507,7 @@ pub fn decode_pipeline_library_create_info_khr_body<'a>(
         if n != 0 {
             let arr = d.alloc_slice(a, n, 8, <vk::Pipeline>::default());
             for el in arr.iter_mut() {
-                *el = vk::Pipeline::from_raw(d.u64());
+                *el = vk::Pipeline::from_raw(d.handle(vk::ObjectType::PIPELINE));
             }
             if !arr.is_empty() {
                 out.p_libraries = arr.as_ptr() as _;
@@ -2239,7 +2239,7 @@ pub fn decode_pipeline_shader_stage_create_info_body<'a>(
     let _ = (&d, &a, &out);
     out.flags = vk::PipelineShaderStageCreateFlags::from_raw(d.u32());
     out.stage = vk::ShaderStageFlags::from_raw(d.u32());
-    out.module = vk::ShaderModule::from_raw(d.u64());
+    out.module = vk::ShaderModule::from_raw(d.handle(vk::ObjectType::SHADER_MODULE));
     out.p_name = d.string(a);
     if d.present() {
         let arr = d.alloc_slice(a, 1, 28, <vk::SpecializationInfo<'_>>::default());
@@ -3175,8 +3175,8 @@ fn decode_vk_create_graphics_pipelines_into_args<'a>(
     args: &mut CreateGraphicsPipelinesArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.u64());
-    args.pipeline_cache = vk::PipelineCache::from_raw(d.u64());
+    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.pipeline_cache = vk::PipelineCache::from_raw(d.handle(vk::ObjectType::PIPELINE_CACHE));
     args.create_info_count = d.u32();
     {
         let n = d.array_len((args.create_info_count as usize) as u64, true);
@@ -3371,8 +3371,8 @@ fn decode_vk_create_compute_pipelines_into_args<'a>(
     args: &mut CreateComputePipelinesArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.u64());
-    args.pipeline_cache = vk::PipelineCache::from_raw(d.u64());
+    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.pipeline_cache = vk::PipelineCache::from_raw(d.handle(vk::ObjectType::PIPELINE_CACHE));
     args.create_info_count = d.u32();
     {
         let n = d.array_len((args.create_info_count as usize) as u64, true);
@@ -3533,8 +3533,8 @@ fn decode_vk_destroy_pipeline_into_args<'a>(
     args: &mut DestroyPipelineArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.u64());
-    args.pipeline = vk::Pipeline::from_raw(d.u64());
+    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.pipeline = vk::Pipeline::from_raw(d.handle(vk::ObjectType::PIPELINE));
     d.expect_null();
 }
 /// Encodes the reply of `vkDestroyPipeline` from the (driver-filled) output parameters.

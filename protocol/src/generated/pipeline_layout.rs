@@ -88,7 +88,9 @@ pub fn decode_pipeline_layout_create_info_body<'a>(
         if n != 0 {
             let arr = d.alloc_slice(a, n, 8, <vk::DescriptorSetLayout>::default());
             for el in arr.iter_mut() {
-                *el = vk::DescriptorSetLayout::from_raw(d.u64());
+                *el = vk::DescriptorSetLayout::from_raw(
+                    d.handle(vk::ObjectType::DESCRIPTOR_SET_LAYOUT),
+                );
             }
             if !arr.is_empty() {
                 out.p_set_layouts = arr.as_ptr() as _;
@@ -266,7 +268,7 @@ fn decode_vk_create_pipeline_layout_into_args<'a>(
     args: &mut CreatePipelineLayoutArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.u64());
+    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
     if d.present() {
         let arr = d.alloc_slice(a, 1, 40, <vk::PipelineLayoutCreateInfo<'_>>::default());
         if let Some(el) = arr.first_mut() {
@@ -401,8 +403,8 @@ fn decode_vk_destroy_pipeline_layout_into_args<'a>(
     args: &mut DestroyPipelineLayoutArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.u64());
-    args.pipeline_layout = vk::PipelineLayout::from_raw(d.u64());
+    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.pipeline_layout = vk::PipelineLayout::from_raw(d.handle(vk::ObjectType::PIPELINE_LAYOUT));
     d.expect_null();
 }
 /// Encodes the reply of `vkDestroyPipelineLayout` from the (driver-filled) output parameters.

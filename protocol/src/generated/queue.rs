@@ -115,7 +115,7 @@ pub fn decode_bind_sparse_info_body<'a>(
         if n != 0 {
             let arr = d.alloc_slice(a, n, 8, <vk::Semaphore>::default());
             for el in arr.iter_mut() {
-                *el = vk::Semaphore::from_raw(d.u64());
+                *el = vk::Semaphore::from_raw(d.handle(vk::ObjectType::SEMAPHORE));
             }
             if !arr.is_empty() {
                 out.p_wait_semaphores = arr.as_ptr() as _;
@@ -172,7 +172,7 @@ pub fn decode_bind_sparse_info_body<'a>(
         if n != 0 {
             let arr = d.alloc_slice(a, n, 8, <vk::Semaphore>::default());
             for el in arr.iter_mut() {
-                *el = vk::Semaphore::from_raw(d.u64());
+                *el = vk::Semaphore::from_raw(d.handle(vk::ObjectType::SEMAPHORE));
             }
             if !arr.is_empty() {
                 out.p_signal_semaphores = arr.as_ptr() as _;
@@ -306,7 +306,7 @@ pub fn decode_command_buffer_submit_info_body<'a>(
     out: &mut vk::CommandBufferSubmitInfo<'a>,
 ) {
     let _ = (&d, &a, &out);
-    out.command_buffer = vk::CommandBuffer::from_raw(d.u64());
+    out.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
     out.device_mask = d.u32();
 }
 /// Decodes `VkCommandBufferSubmitInfo` (full form) into the arena.
@@ -696,7 +696,7 @@ pub fn decode_semaphore_submit_info_body<'a>(
     out: &mut vk::SemaphoreSubmitInfo<'a>,
 ) {
     let _ = (&d, &a, &out);
-    out.semaphore = vk::Semaphore::from_raw(d.u64());
+    out.semaphore = vk::Semaphore::from_raw(d.handle(vk::ObjectType::SEMAPHORE));
     out.value = d.u64();
     out.stage_mask = vk::PipelineStageFlags2::from_raw(d.u64());
     out.device_index = d.u32();
@@ -760,7 +760,7 @@ pub fn decode_sparse_buffer_memory_bind_info<'a>(
     out: &mut vk::SparseBufferMemoryBindInfo<'a>,
 ) {
     let _ = (&d, &a, &out);
-    out.buffer = vk::Buffer::from_raw(d.u64());
+    out.buffer = vk::Buffer::from_raw(d.handle(vk::ObjectType::BUFFER));
     out.bind_count = d.u32();
     {
         let n = d.array_len((out.bind_count as usize) as u64, true);
@@ -820,7 +820,7 @@ pub fn decode_sparse_image_memory_bind<'a>(
     decode_image_subresource(d, a, &mut out.subresource);
     decode_offset3_d(d, a, &mut out.offset);
     decode_extent3_d(d, a, &mut out.extent);
-    out.memory = vk::DeviceMemory::from_raw(d.u64());
+    out.memory = vk::DeviceMemory::from_raw(d.handle(vk::ObjectType::DEVICE_MEMORY));
     out.memory_offset = d.u64();
     out.flags = vk::SparseMemoryBindFlags::from_raw(d.u32());
 }
@@ -865,7 +865,7 @@ pub fn decode_sparse_image_memory_bind_info<'a>(
     out: &mut vk::SparseImageMemoryBindInfo<'a>,
 ) {
     let _ = (&d, &a, &out);
-    out.image = vk::Image::from_raw(d.u64());
+    out.image = vk::Image::from_raw(d.handle(vk::ObjectType::IMAGE));
     out.bind_count = d.u32();
     {
         let n = d.array_len((out.bind_count as usize) as u64, true);
@@ -929,7 +929,7 @@ pub fn decode_sparse_image_opaque_memory_bind_info<'a>(
     out: &mut vk::SparseImageOpaqueMemoryBindInfo<'a>,
 ) {
     let _ = (&d, &a, &out);
-    out.image = vk::Image::from_raw(d.u64());
+    out.image = vk::Image::from_raw(d.handle(vk::ObjectType::IMAGE));
     out.bind_count = d.u32();
     {
         let n = d.array_len((out.bind_count as usize) as u64, true);
@@ -984,7 +984,7 @@ pub fn decode_sparse_memory_bind<'a>(
     let _ = (&d, &a, &out);
     out.resource_offset = d.u64();
     out.size = d.u64();
-    out.memory = vk::DeviceMemory::from_raw(d.u64());
+    out.memory = vk::DeviceMemory::from_raw(d.handle(vk::ObjectType::DEVICE_MEMORY));
     out.memory_offset = d.u64();
     out.flags = vk::SparseMemoryBindFlags::from_raw(d.u32());
 }
@@ -1075,7 +1075,7 @@ pub fn decode_submit_info_body<'a>(d: &mut Decoder<'_>, a: &'a Bump, out: &mut v
         if n != 0 {
             let arr = d.alloc_slice(a, n, 8, <vk::Semaphore>::default());
             for el in arr.iter_mut() {
-                *el = vk::Semaphore::from_raw(d.u64());
+                *el = vk::Semaphore::from_raw(d.handle(vk::ObjectType::SEMAPHORE));
             }
             if !arr.is_empty() {
                 out.p_wait_semaphores = arr.as_ptr() as _;
@@ -1100,7 +1100,7 @@ pub fn decode_submit_info_body<'a>(d: &mut Decoder<'_>, a: &'a Bump, out: &mut v
         if n != 0 {
             let arr = d.alloc_slice(a, n, 8, <vk::CommandBuffer>::default());
             for el in arr.iter_mut() {
-                *el = vk::CommandBuffer::from_raw(d.u64());
+                *el = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
             }
             if !arr.is_empty() {
                 out.p_command_buffers = arr.as_ptr() as _;
@@ -1113,7 +1113,7 @@ pub fn decode_submit_info_body<'a>(d: &mut Decoder<'_>, a: &'a Bump, out: &mut v
         if n != 0 {
             let arr = d.alloc_slice(a, n, 8, <vk::Semaphore>::default());
             for el in arr.iter_mut() {
-                *el = vk::Semaphore::from_raw(d.u64());
+                *el = vk::Semaphore::from_raw(d.handle(vk::ObjectType::SEMAPHORE));
             }
             if !arr.is_empty() {
                 out.p_signal_semaphores = arr.as_ptr() as _;
@@ -1560,7 +1560,7 @@ fn decode_vk_queue_submit_into_args<'a>(
     args: &mut QueueSubmitArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.queue = vk::Queue::from_raw(d.u64());
+    args.queue = vk::Queue::from_raw(d.handle(vk::ObjectType::QUEUE));
     args.submit_count = d.u32();
     {
         let n = d.array_len((args.submit_count as usize) as u64, true);
@@ -1574,7 +1574,7 @@ fn decode_vk_queue_submit_into_args<'a>(
             }
         }
     }
-    args.fence = vk::Fence::from_raw(d.u64());
+    args.fence = vk::Fence::from_raw(d.handle(vk::ObjectType::FENCE));
 }
 /// Encodes the reply of `vkQueueSubmit` from the (driver-filled) output parameters.
 ///
@@ -1665,7 +1665,7 @@ fn decode_vk_queue_wait_idle_into_args<'a>(
     args: &mut QueueWaitIdleArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.queue = vk::Queue::from_raw(d.u64());
+    args.queue = vk::Queue::from_raw(d.handle(vk::ObjectType::QUEUE));
 }
 /// Encodes the reply of `vkQueueWaitIdle` from the (driver-filled) output parameters.
 ///
@@ -1765,7 +1765,7 @@ fn decode_vk_queue_bind_sparse_into_args<'a>(
     args: &mut QueueBindSparseArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.queue = vk::Queue::from_raw(d.u64());
+    args.queue = vk::Queue::from_raw(d.handle(vk::ObjectType::QUEUE));
     args.bind_info_count = d.u32();
     {
         let n = d.array_len((args.bind_info_count as usize) as u64, true);
@@ -1779,7 +1779,7 @@ fn decode_vk_queue_bind_sparse_into_args<'a>(
             }
         }
     }
-    args.fence = vk::Fence::from_raw(d.u64());
+    args.fence = vk::Fence::from_raw(d.handle(vk::ObjectType::FENCE));
 }
 /// Encodes the reply of `vkQueueBindSparse` from the (driver-filled) output parameters.
 ///
@@ -1896,7 +1896,7 @@ fn decode_vk_queue_submit2_into_args<'a>(
     args: &mut QueueSubmit2Args<'a>,
 ) {
     let _ = (&d, &a);
-    args.queue = vk::Queue::from_raw(d.u64());
+    args.queue = vk::Queue::from_raw(d.handle(vk::ObjectType::QUEUE));
     args.submit_count = d.u32();
     {
         let n = d.array_len((args.submit_count as usize) as u64, true);
@@ -1910,7 +1910,7 @@ fn decode_vk_queue_submit2_into_args<'a>(
             }
         }
     }
-    args.fence = vk::Fence::from_raw(d.u64());
+    args.fence = vk::Fence::from_raw(d.handle(vk::ObjectType::FENCE));
 }
 /// Encodes the reply of `vkQueueSubmit2` from the (driver-filled) output parameters.
 ///

@@ -184,7 +184,7 @@ fn decode_vk_create_sampler_ycbcr_conversion_into_args<'a>(
     args: &mut CreateSamplerYcbcrConversionArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.u64());
+    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
     if d.present() {
         let arr = d.alloc_slice(
             a,
@@ -324,8 +324,9 @@ fn decode_vk_destroy_sampler_ycbcr_conversion_into_args<'a>(
     args: &mut DestroySamplerYcbcrConversionArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.u64());
-    args.ycbcr_conversion = vk::SamplerYcbcrConversion::from_raw(d.u64());
+    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.ycbcr_conversion =
+        vk::SamplerYcbcrConversion::from_raw(d.handle(vk::ObjectType::SAMPLER_YCBCR_CONVERSION));
     d.expect_null();
 }
 /// Encodes the reply of `vkDestroySamplerYcbcrConversion` from the (driver-filled) output parameters.

@@ -1018,7 +1018,8 @@ pub fn decode_sampler_ycbcr_conversion_info_body<'a>(
     out: &mut vk::SamplerYcbcrConversionInfo<'a>,
 ) {
     let _ = (&d, &a, &out);
-    out.conversion = vk::SamplerYcbcrConversion::from_raw(d.u64());
+    out.conversion =
+        vk::SamplerYcbcrConversion::from_raw(d.handle(vk::ObjectType::SAMPLER_YCBCR_CONVERSION));
 }
 /// Decodes `VkSamplerYcbcrConversionInfo` (full form) into the arena.
 pub fn decode_sampler_ycbcr_conversion_info<'a>(
@@ -1393,7 +1394,7 @@ pub fn decode_write_descriptor_set_body<'a>(
     out: &mut vk::WriteDescriptorSet<'a>,
 ) {
     let _ = (&d, &a, &out);
-    out.dst_set = vk::DescriptorSet::from_raw(d.u64());
+    out.dst_set = vk::DescriptorSet::from_raw(d.handle(vk::ObjectType::DESCRIPTOR_SET));
     out.dst_binding = d.u32();
     out.dst_array_element = d.u32();
     out.descriptor_count = d.u32();
@@ -1427,7 +1428,7 @@ pub fn decode_write_descriptor_set_body<'a>(
         if n != 0 {
             let arr = d.alloc_slice(a, n, 8, <vk::BufferView>::default());
             for el in arr.iter_mut() {
-                *el = vk::BufferView::from_raw(d.u64());
+                *el = vk::BufferView::from_raw(d.handle(vk::ObjectType::BUFFER_VIEW));
             }
             if !arr.is_empty() {
                 out.p_texel_buffer_view = arr.as_ptr() as _;
