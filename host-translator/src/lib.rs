@@ -13,8 +13,24 @@
 //! A guest that sends malformed or forbidden input makes its own context fatal
 //! ([`Error::Fatal`]); nothing else is affected.
 
+mod command_buffer;
+mod context;
+mod descriptor_set;
+mod device;
+mod device_memory;
 pub mod error;
+mod executor;
+mod instance;
+mod limits;
+mod object_table;
+mod physical_device;
+mod queue;
 mod renderer;
+mod ring;
+mod shmem;
+mod teardown;
+mod timeline;
+mod transport;
 pub mod vtest_server;
 
 pub use error::{Error, Result};

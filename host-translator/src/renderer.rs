@@ -1,47 +1,75 @@
-//! The front-end surface: renderer, contexts, blobs, fences.
-//! (Interface first; the core fills the bodies in.)
+//! The front-end surface: the process-wide renderer and its contexts.
 
-use std::os::fd::OwnedFd;
 use std::sync::Arc;
 
+use ash::vk;
+use venus_protocol::capset::{ExtensionMask, VenusCapset, CAPSET_SIZE};
+use venus_protocol::generated::host_calls::DispatchTable;
+use venus_protocol::generated::EXTENSIONS;
+
+pub use crate::context::{Blob, Context, FenceSink};
 use crate::error::{Error, Result};
 
 /// Process-wide settings.
 #[derive(Clone, Debug, Default)]
 pub struct RendererConfig {
-    /// Extra instance layers to enable on the host (e.g. the validation layer).
+    /// Extra instance layers to enable on the host (e.g. `VK_LAYER_KHRONOS_validation`).
     pub host_layers: Vec<String>,
 }
 
-/// Receives fence retirements. Called from any thread, in order per (context, ring).
-pub trait FenceSink: Send + Sync {
-    /// Fence `fence_id` submitted on `ring_idx` of context `ctx_id` has retired.
-    fn fence_retired(&self, ctx_id: u32, ring_idx: u32, fence_id: u64);
+impl RendererConfig {
+    /// Settings from the environment: `VENUS_HOST_LAYERS` is a comma-separated list
+    /// of instance layers the host enables for every guest instance.
+    pub fn from_env() -> Self {
+        let host_layers = std::env::var("VENUS_HOST_LAYERS")
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default();
+        RendererConfig { host_layers }
+    }
 }
 
-/// Shared memory handed to a client: an fd it can mmap at offset 0 for `size` bytes.
-#[derive(Debug)]
-pub struct Blob {
-    /// The fd (a memfd on Linux).
-    pub fd: OwnedFd,
-    /// Bytes mappable from offset 0.
-    pub size: u64,
-}
-
-/// The process-wide renderer.
+/// The process-wide renderer: the host Vulkan library and what every context shares.
 pub struct Renderer {
-    _config: RendererConfig,
+    pub(crate) entry: ash::Entry,
+    /// Global commands (vkCreateInstance, instance enumeration).
+    pub(crate) global: Arc<DispatchTable>,
+    pub(crate) config: RendererConfig,
+    capset: [u8; CAPSET_SIZE],
 }
 
 impl Renderer {
-    /// Loads the host Vulkan library and probes it.
+    /// Loads the host Vulkan library (through the Vulkan loader).
     pub fn new(config: RendererConfig) -> Result<Arc<Renderer>> {
-        Ok(Arc::new(Renderer { _config: config }))
+        // SAFETY: loading the system Vulkan loader runs its initializers, which is
+        // what every Vulkan application does.
+        let entry = unsafe { ash::Entry::load() }.map_err(|e| Error::Loader(e.to_string()))?;
+        let gipa = entry.static_fn().get_instance_proc_addr;
+        let global = DispatchTable::load(|name| {
+            // SAFETY: a global-level lookup with a NUL-terminated name.
+            unsafe { gipa(vk::Instance::null(), name.as_ptr()) }
+        });
+        // The mask says which extensions our decoder understands: all of the protocol's.
+        let mask = ExtensionMask::from_extension_numbers(EXTENSIONS.iter().map(|e| e.1))
+            .map_err(|e| Error::Unsupported(e.to_string()))?;
+        let capset = VenusCapset::new(mask, false).to_bytes();
+        tracing::info!(layers = ?config.host_layers, "renderer ready");
+        Ok(Arc::new(Renderer {
+            entry,
+            global: Arc::new(global),
+            config,
+            capset,
+        }))
     }
 
     /// The Venus capset (id 4, version 0) this host offers.
-    pub fn capset_bytes(&self) -> [u8; venus_protocol::capset::CAPSET_SIZE] {
-        [0; venus_protocol::capset::CAPSET_SIZE]
+    pub fn capset_bytes(&self) -> [u8; CAPSET_SIZE] {
+        self.capset
     }
 
     /// Creates context `ctx_id`; retirements of its fences go to `fences`.
@@ -51,51 +79,7 @@ impl Renderer {
         name: &str,
         fences: Arc<dyn FenceSink>,
     ) -> Result<Context> {
-        let _ = (name, fences);
-        Ok(Context { id: ctx_id })
-    }
-}
-
-/// One guest context. Methods take `&self`; the context synchronizes internally.
-/// Dropping it destroys every host object it owns.
-pub struct Context {
-    id: u32,
-}
-
-impl Context {
-    /// The context id.
-    pub fn id(&self) -> u32 {
-        self.id
-    }
-
-    /// Executes a command stream sent out of ring (vtest SUBMIT_CMD2 batch data,
-    /// virtio-gpu EXECBUFFER). An error means the context is now fatal.
-    pub fn submit_cmd(&self, data: &[u8]) -> Result<()> {
-        let _ = data;
-        Err(Error::Unsupported("core not built yet".into()))
-    }
-
-    /// Creates resource `res_id` as a blob: `blob_id` 0 is plain shared memory,
-    /// otherwise the id of a host-visible VkDeviceMemory of this context.
-    pub fn create_blob(&self, res_id: u32, blob_id: u64, size: u64, blob_flags: u32) -> Result<Blob> {
-        let _ = (res_id, blob_id, size, blob_flags);
-        Err(Error::Unsupported("core not built yet".into()))
-    }
-
-    /// Forgets resource `res_id` (its memory lives on while mapped or in use).
-    pub fn destroy_resource(&self, res_id: u32) {
-        let _ = res_id;
-    }
-
-    /// Asks for `fence_id` on timeline `ring_idx` to be retired (through the
-    /// [`FenceSink`]) once everything submitted on that timeline before it is done.
-    pub fn submit_fence(&self, ring_idx: u32, fence_id: u64) -> Result<()> {
-        let _ = (ring_idx, fence_id);
-        Err(Error::Unsupported("core not built yet".into()))
-    }
-
-    /// Whether the guest has made this context fatal.
-    pub fn is_fatal(&self) -> bool {
-        false
+        tracing::debug!(ctx_id, name, "context created");
+        Ok(Context::new(self.clone(), ctx_id, fences))
     }
 }

@@ -1,0 +1,251 @@
+//! One guest context: its objects, resources, rings, reply stream and timelines.
+
+use std::collections::HashMap;
+use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+use ash::vk;
+use venus_protocol::generated::host_calls::DispatchTable;
+
+use crate::error::{Error, Result};
+use crate::object_table::ObjectTable;
+use crate::renderer::Renderer;
+use crate::ring::Ring;
+use crate::shmem::Shmem;
+use crate::timeline::Timeline;
+
+/// Receives fence retirements. Called from any thread, in order per (context, ring).
+pub trait FenceSink: Send + Sync {
+    /// Fence `fence_id` submitted on `ring_idx` of context `ctx_id` has retired.
+    fn fence_retired(&self, ctx_id: u32, ring_idx: u32, fence_id: u64);
+}
+
+/// Shared memory handed to a client: an fd it can mmap at offset 0 for `size` bytes.
+#[derive(Debug)]
+pub struct Blob {
+    /// The fd (a memfd on Linux).
+    pub fd: OwnedFd,
+    /// Bytes mappable from offset 0.
+    pub size: u64,
+}
+
+/// Where the host writes replies (`vkSetReplyCommandStreamMESA`).
+pub(crate) struct ReplyStream {
+    pub shm: Arc<Shmem>,
+    pub offset: u64,
+    pub size: u64,
+    pub pos: u64,
+}
+
+/// What the host knows about an instance.
+pub(crate) struct InstanceInfo {
+    pub table: Arc<DispatchTable>,
+    pub ash: ash::Instance,
+}
+
+/// What the host knows about a physical device.
+pub(crate) struct PhysicalInfo {
+    /// The host instance it was enumerated from.
+    pub instance: u64,
+    /// Host device extensions.
+    pub extensions: Vec<vk::ExtensionProperties>,
+}
+
+/// What the host knows about a device.
+pub(crate) struct DeviceInfo {
+    pub table: Arc<DispatchTable>,
+    pub ash: ash::Device,
+    /// Host-pointer import: (alignment, memory types the driver can import into),
+    /// when the device was created with `VK_EXT_external_memory_host`.
+    pub host_import: Option<(u64, u32)>,
+    /// `vkGetMemoryHostPointerPropertiesEXT`, when the device has host-pointer import.
+    pub host_pointer_properties: Option<vk::PFN_vkGetMemoryHostPointerPropertiesEXT>,
+    /// Memory type property flags, by index.
+    pub memory_types: Vec<vk::MemoryPropertyFlags>,
+}
+
+/// Everything a context owns, behind its lock.
+pub(crate) struct State {
+    pub renderer: Arc<Renderer>,
+    pub objects: ObjectTable,
+    /// Dispatch table by host dispatchable handle (instance, physical device, device,
+    /// queue, command buffer).
+    pub tables: HashMap<u64, Arc<DispatchTable>>,
+    pub instances: HashMap<u64, InstanceInfo>,
+    pub physical: HashMap<u64, PhysicalInfo>,
+    pub devices: HashMap<u64, DeviceInfo>,
+    pub resources: HashMap<u32, Arc<Shmem>>,
+    /// Host VkDeviceMemory → the shared memory backing it (host-visible allocations).
+    pub memories: HashMap<u64, Arc<Shmem>>,
+    pub reply: Option<ReplyStream>,
+    pub rings: HashMap<u64, Ring>,
+    pub timelines: HashMap<u32, Timeline>,
+    /// ring_idx bound by vkGetDeviceQueue2 → (host device, host queue).
+    pub queue_of_ring: HashMap<u32, (u64, u64)>,
+}
+
+/// The part of a context its ring threads share.
+pub(crate) struct Shared {
+    pub id: u32,
+    pub state: Mutex<State>,
+    fatal: AtomicBool,
+    pub fences: Arc<dyn FenceSink>,
+    /// The virtqueue seqno (`vkSubmitVirtqueueSeqnoMESA`), and a condvar for waiters.
+    pub vq_seqno: Mutex<u64>,
+    pub vq_cond: Condvar,
+}
+
+impl Shared {
+    /// Locks the state (a poisoned lock — a panic in a worker — is still usable:
+    /// the context is marked fatal by whoever caught the panic).
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Marks the context fatal (first reason logged).
+    pub fn set_fatal(&self, reason: &str) {
+        if !self.fatal.swap(true, Ordering::SeqCst) {
+            tracing::warn!(ctx = self.id, "guest context is fatal: {reason}");
+        }
+        // Wake anyone waiting on this context.
+        self.vq_cond.notify_all();
+    }
+
+    pub fn is_fatal(&self) -> bool {
+        self.fatal.load(Ordering::SeqCst)
+    }
+
+    /// Stops everything (context teardown): like fatal, without the warning.
+    pub fn shutdown(&self) {
+        self.fatal.store(true, Ordering::SeqCst);
+        self.vq_cond.notify_all();
+    }
+}
+
+/// One guest context. Methods take `&self`; the context synchronizes internally.
+/// Dropping it stops its rings and destroys every host object it owns.
+pub struct Context {
+    shared: Arc<Shared>,
+}
+
+impl Context {
+    pub(crate) fn new(renderer: Arc<Renderer>, id: u32, fences: Arc<dyn FenceSink>) -> Context {
+        let state = State {
+            renderer,
+            objects: ObjectTable::default(),
+            tables: HashMap::new(),
+            instances: HashMap::new(),
+            physical: HashMap::new(),
+            devices: HashMap::new(),
+            resources: HashMap::new(),
+            memories: HashMap::new(),
+            reply: None,
+            rings: HashMap::new(),
+            timelines: HashMap::new(),
+            queue_of_ring: HashMap::new(),
+        };
+        Context {
+            shared: Arc::new(Shared {
+                id,
+                state: Mutex::new(state),
+                fatal: AtomicBool::new(false),
+                fences,
+                vq_seqno: Mutex::new(0),
+                vq_cond: Condvar::new(),
+            }),
+        }
+    }
+
+    /// The context id.
+    pub fn id(&self) -> u32 {
+        self.shared.id
+    }
+
+    fn fatal_error(&self, reason: String) -> Error {
+        Error::Fatal {
+            ctx: self.shared.id,
+            reason,
+        }
+    }
+
+    /// Executes a command stream sent out of ring (vtest SUBMIT_CMD2 batch data,
+    /// virtio-gpu EXECBUFFER). An error means the context is now fatal.
+    pub fn submit_cmd(&self, data: &[u8]) -> Result<()> {
+        if self.shared.is_fatal() {
+            return Err(self.fatal_error("context already fatal".into()));
+        }
+        let shared = &self.shared;
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            crate::executor::execute(shared, data, crate::executor::Origin::Submit)
+        }));
+        let r = match r {
+            Ok(r) => r,
+            Err(_) => Err("panic while executing commands".to_string()),
+        };
+        r.map_err(|reason| {
+            self.shared.set_fatal(&reason);
+            self.fatal_error(reason)
+        })
+    }
+
+    /// Creates resource `res_id` as a blob: `blob_id` 0 is plain shared memory,
+    /// otherwise the id of a host-visible VkDeviceMemory of this context.
+    pub fn create_blob(&self, res_id: u32, blob_id: u64, size: u64, blob_flags: u32) -> Result<Blob> {
+        let _ = blob_flags;
+        let mut st = self.shared.lock();
+        if st.resources.contains_key(&res_id) {
+            return Err(Error::BadResource(res_id));
+        }
+        let shm = if blob_id == 0 {
+            if size == 0 || size > crate::limits::MAX_BLOB_SIZE {
+                return Err(Error::Unsupported(format!("blob size {size}")));
+            }
+            Arc::new(Shmem::new(c"venus-blob", size, 0)?)
+        } else {
+            let mem = st
+                .objects
+                .get(vk::ObjectType::DEVICE_MEMORY, blob_id)
+                .map(|e| e.host)
+                .ok_or_else(|| Error::Unsupported(format!("blob id {blob_id} names no device memory")))?;
+            let shm = st.memories.get(&mem).cloned().ok_or_else(|| {
+                Error::Unsupported(format!("device memory {blob_id} is not host visible"))
+            })?;
+            if size > shm.size() {
+                return Err(Error::Unsupported(format!(
+                    "blob size {size} exceeds memory size {}",
+                    shm.size()
+                )));
+            }
+            shm
+        };
+        let fd = shm.dup_fd()?;
+        let size = shm.size();
+        st.resources.insert(res_id, shm);
+        Ok(Blob { fd, size })
+    }
+
+    /// Forgets resource `res_id` (its memory lives on while a ring, reply stream or
+    /// device memory still uses it).
+    pub fn destroy_resource(&self, res_id: u32) {
+        self.shared.lock().resources.remove(&res_id);
+    }
+
+    /// Asks for `fence_id` on timeline `ring_idx` to be retired (through the
+    /// [`FenceSink`]) once everything submitted on that timeline before it is done.
+    pub fn submit_fence(&self, ring_idx: u32, fence_id: u64) -> Result<()> {
+        crate::timeline::submit_fence(&self.shared, ring_idx, fence_id)
+            .map_err(|reason| self.fatal_error(reason))
+    }
+
+    /// Whether the guest has made this context fatal.
+    pub fn is_fatal(&self) -> bool {
+        self.shared.is_fatal()
+    }
+}
+
+impl Drop for Context {
+    fn drop(&mut self) {
+        crate::teardown::destroy_all(&self.shared);
+    }
+}

@@ -1,0 +1,141 @@
+//! Shared memory: a memfd mapped into this process, whose fd a client can map too.
+
+use std::ffi::CStr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::atomic::AtomicU32;
+
+use crate::error::{Error, Result};
+
+/// The page size of this host.
+pub fn page_size() -> u64 {
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let v = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if v > 0 {
+        v as u64
+    } else {
+        4096
+    }
+}
+
+/// A memfd of `size` bytes (a multiple of the page size) mapped read-write and shared.
+#[derive(Debug)]
+pub struct Shmem {
+    fd: OwnedFd,
+    ptr: *mut u8,
+    size: u64,
+}
+
+// SAFETY: the mapping is plain shared memory; every access goes through raw
+// pointers or atomics and the owner synchronizes as the protocol requires.
+unsafe impl Send for Shmem {}
+// SAFETY: see above.
+unsafe impl Sync for Shmem {}
+
+impl Shmem {
+    /// Creates and maps `size` bytes (rounded up to `align`, a power of two ≥ the page size), zero-filled.
+    pub fn new(name: &CStr, size: u64, align: u64) -> Result<Shmem> {
+        let align = align.max(page_size());
+        let size = size
+            .max(1)
+            .checked_add(align - 1)
+            .map(|v| v & !(align - 1))
+            .ok_or_else(|| Error::Unsupported(format!("shared memory size {size} too large")))?;
+        let len = usize::try_from(size)
+            .map_err(|_| Error::Unsupported(format!("shared memory size {size} too large")))?;
+        // SAFETY: `name` is NUL-terminated; memfd_create has no other preconditions.
+        let raw = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) };
+        if raw < 0 {
+            return Err(Error::last_os("memfd_create"));
+        }
+        // SAFETY: `raw` is a fresh fd we own.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        // SAFETY: plain syscall on our fd.
+        if unsafe { libc::ftruncate(fd.as_raw_fd(), size as libc::off_t) } != 0 {
+            return Err(Error::last_os("ftruncate"));
+        }
+        // SAFETY: mapping our own fd; the result is checked.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd.as_raw_fd(),
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(Error::last_os("mmap"));
+        }
+        Ok(Shmem {
+            fd,
+            ptr: ptr.cast(),
+            size,
+        })
+    }
+
+    /// Mapped size in bytes.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The base address of the mapping.
+    pub fn ptr(&self) -> *mut u8 {
+        self.ptr
+    }
+
+    /// A duplicate of the fd, for a client.
+    pub fn dup_fd(&self) -> Result<OwnedFd> {
+        self.fd
+            .try_clone()
+            .map_err(|source| Error::Os { what: "dup", source })
+    }
+
+    /// Whether `[offset, offset + len)` lies inside the mapping.
+    pub fn contains(&self, offset: u64, len: u64) -> bool {
+        offset.checked_add(len).is_some_and(|end| end <= self.size)
+    }
+
+    /// Copies `len` bytes at `offset` out (the guest may be writing concurrently;
+    /// we work on the copy). `None` if out of bounds.
+    pub fn read(&self, offset: u64, len: u64) -> Option<Vec<u8>> {
+        if !self.contains(offset, len) {
+            return None;
+        }
+        let mut out = vec![0u8; usize::try_from(len).ok()?];
+        // SAFETY: the range is inside the mapping (checked above) and `out` has `len` bytes.
+        unsafe {
+            std::ptr::copy_nonoverlapping(self.ptr.add(offset as usize), out.as_mut_ptr(), out.len())
+        };
+        Some(out)
+    }
+
+    /// Copies `data` in at `offset`; false if out of bounds.
+    pub fn write(&self, offset: u64, data: &[u8]) -> bool {
+        if !self.contains(offset, data.len() as u64) {
+            return false;
+        }
+        // SAFETY: the range is inside the mapping (checked above).
+        unsafe {
+            std::ptr::copy_nonoverlapping(data.as_ptr(), self.ptr.add(offset as usize), data.len())
+        };
+        true
+    }
+
+    /// The u32 at `offset` as an atomic; `None` unless 4-aligned and inside.
+    pub fn atomic_u32(&self, offset: u64) -> Option<&AtomicU32> {
+        if offset % 4 != 0 || !self.contains(offset, 4) {
+            return None;
+        }
+        // SAFETY: in bounds and 4-aligned (the mapping is page aligned); the memory
+        // lives as long as `self`, and shared memory is only accessed atomically here.
+        Some(unsafe { AtomicU32::from_ptr(self.ptr.add(offset as usize).cast()) })
+    }
+}
+
+impl Drop for Shmem {
+    fn drop(&mut self) {
+        // SAFETY: unmapping exactly the mapping we created.
+        unsafe { libc::munmap(self.ptr.cast(), self.size as usize) };
+    }
+}
