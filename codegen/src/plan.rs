@@ -347,7 +347,27 @@ pub fn build(model: &Model, cmds: &CommandsToml, exts: &ExtensionsToml) -> Resul
         } else {
             continue;
         };
-        gates.insert(ty.clone(), g);
+        // A type required under an alias name (e.g. an EXT struct promoted to KHR
+        // after the protocol level) gates its canonical struct.
+        let key = model.canonical_type(ty).to_string();
+        let merged = match gates.remove(&key) {
+            None => g,
+            Some(Gate::Always) => Gate::Always,
+            Some(_) if g == Gate::Always => Gate::Always,
+            Some(old) if old == g => g,
+            Some(Gate::Any(mut v)) => {
+                v.push(g);
+                v.sort();
+                v.dedup();
+                Gate::Any(v)
+            }
+            Some(old) => {
+                let mut v = vec![old, g];
+                v.sort();
+                Gate::Any(v)
+            }
+        };
+        gates.insert(key, merged);
     }
     for s in model.structs.values().filter(|s| s.private) {
         gates.insert(s.name.clone(), Gate::Always);

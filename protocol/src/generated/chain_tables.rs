@@ -119,12 +119,12 @@ pub const CHAIN_DEVICE_CREATE_INFO: &[i32] = &[
     1000070001, 1000295001, 1000083000, 1000340000, 1000177000, 1000339000, 1000411000, 1000257000,
     1000381000, 1000081001, 1000287002, 1000355000, 1000102000, 1000161001, 1000044003, 1000499000,
     1000377000, 1000455000, 1000267000, 1000059000, 1000251000, 1000226003, 1000320000, 1000261000,
-    1000393000, 1000335000, 1000391000, 1000108000, 1000138000, 1000413000, 1000470000, 1000392000,
-    1000053001, 1000351000, 1000422000, 1000297000, 1000356000, 1000382000, 1000295000, 1000145001,
-    1000254000, 1000342000, 1000286000, 1000156004, 1000221000, 1000241000, 1000180000, 1000181000,
-    1000276000, 1000063000, 1000082000, 1000280000, 1000175000, 1000215000, 1000225002, 1000314007,
-    1000281000, 1000066000, 1000207000, 1000028000, 1000253000, 1000120000, 1000352000, 49, 51, 53,
-    1000211000, 1000330000, 1000325000,
+    1000393000, 1000335000, 1000391000, 1000108000, 1000265000, 1000138000, 1000259000, 1000413000,
+    1000470000, 1000392000, 1000053001, 1000351000, 1000422000, 1000297000, 1000356000, 1000382000,
+    1000295000, 1000145001, 1000254000, 1000342000, 1000286000, 1000156004, 1000221000, 1000241000,
+    1000180000, 1000181000, 1000276000, 1000063000, 1000082000, 1000280000, 1000175000, 1000215000,
+    1000225002, 1000314007, 1000281000, 1000066000, 1000207000, 1000028000, 1000253000, 1000120000,
+    1000190002, 1000352000, 49, 51, 53, 1000211000, 1000330000, 1000325000,
 ];
 /// Chain members `VkDeviceGroupBindSparseInfo` accepts.
 pub const CHAIN_DEVICE_GROUP_BIND_SPARSE_INFO: &[i32] = &[];
@@ -325,11 +325,12 @@ pub const CHAIN_PHYSICAL_DEVICE_FEATURES2: &[i32] = &[
     1000083000, 1000340000, 1000177000, 1000339000, 1000411000, 1000257000, 1000381000, 1000081001,
     1000287002, 1000355000, 1000102000, 1000161001, 1000044003, 1000499000, 1000377000, 1000455000,
     1000267000, 1000251000, 1000226003, 1000320000, 1000261000, 1000393000, 1000335000, 1000391000,
-    1000108000, 1000138000, 1000413000, 1000470000, 1000392000, 1000053001, 1000351000, 1000422000,
-    1000297000, 1000356000, 1000382000, 1000295000, 1000145001, 1000254000, 1000342000, 1000286000,
-    1000156004, 1000221000, 1000241000, 1000180000, 1000181000, 1000276000, 1000063000, 1000082000,
-    1000280000, 1000175000, 1000215000, 1000225002, 1000314007, 1000281000, 1000066000, 1000207000,
-    1000028000, 1000253000, 1000120000, 1000352000, 49, 51, 53, 1000211000, 1000330000, 1000325000,
+    1000108000, 1000265000, 1000138000, 1000259000, 1000413000, 1000470000, 1000392000, 1000053001,
+    1000351000, 1000422000, 1000297000, 1000356000, 1000382000, 1000295000, 1000145001, 1000254000,
+    1000342000, 1000286000, 1000156004, 1000221000, 1000241000, 1000180000, 1000181000, 1000276000,
+    1000063000, 1000082000, 1000280000, 1000175000, 1000215000, 1000225002, 1000314007, 1000281000,
+    1000066000, 1000207000, 1000028000, 1000253000, 1000120000, 1000190002, 1000352000, 49, 51, 53,
+    1000211000, 1000330000, 1000325000,
 ];
 /// Chain members `VkPhysicalDeviceFloatControlsProperties` accepts.
 pub const CHAIN_PHYSICAL_DEVICE_FLOAT_CONTROLS_PROPERTIES: &[i32] = &[];
@@ -364,10 +365,16 @@ pub const CHAIN_PHYSICAL_DEVICE_IMAGE_ROBUSTNESS_FEATURES: &[i32] = &[];
 pub const CHAIN_PHYSICAL_DEVICE_IMAGE_VIEW_MIN_LOD_FEATURES_EXT: &[i32] = &[];
 /// Chain members `VkPhysicalDeviceImagelessFramebufferFeatures` accepts.
 pub const CHAIN_PHYSICAL_DEVICE_IMAGELESS_FRAMEBUFFER_FEATURES: &[i32] = &[];
+/// Chain members `VkPhysicalDeviceIndexTypeUint8FeaturesKHR` accepts.
+pub const CHAIN_PHYSICAL_DEVICE_INDEX_TYPE_UINT8_FEATURES_KHR: &[i32] = &[];
 /// Chain members `VkPhysicalDeviceInlineUniformBlockFeatures` accepts.
 pub const CHAIN_PHYSICAL_DEVICE_INLINE_UNIFORM_BLOCK_FEATURES: &[i32] = &[];
 /// Chain members `VkPhysicalDeviceInlineUniformBlockProperties` accepts.
 pub const CHAIN_PHYSICAL_DEVICE_INLINE_UNIFORM_BLOCK_PROPERTIES: &[i32] = &[];
+/// Chain members `VkPhysicalDeviceLineRasterizationFeaturesKHR` accepts.
+pub const CHAIN_PHYSICAL_DEVICE_LINE_RASTERIZATION_FEATURES_KHR: &[i32] = &[];
+/// Chain members `VkPhysicalDeviceLineRasterizationPropertiesKHR` accepts.
+pub const CHAIN_PHYSICAL_DEVICE_LINE_RASTERIZATION_PROPERTIES_KHR: &[i32] = &[];
 /// Chain members `VkPhysicalDeviceMaintenance3Properties` accepts.
 pub const CHAIN_PHYSICAL_DEVICE_MAINTENANCE3_PROPERTIES: &[i32] = &[];
 /// Chain members `VkPhysicalDeviceMaintenance4Features` accepts.
@@ -409,9 +416,9 @@ pub const CHAIN_PHYSICAL_DEVICE_PRIVATE_DATA_FEATURES: &[i32] = &[];
 /// Chain members `VkPhysicalDeviceProperties2` accepts.
 pub const CHAIN_PHYSICAL_DEVICE_PROPERTIES2: &[i32] = &[
     1000101000, 1000287001, 1000199000, 1000161002, 1000196000, 1000455001, 1000197000, 1000226002,
-    1000320001, 1000071004, 1000138001, 1000168000, 1000413001, 1000470001, 1000392001, 1000053002,
-    1000212000, 1000117000, 1000145002, 1000254002, 1000080000, 1000286001, 1000130000, 1000280001,
-    1000094000, 1000225000, 1000281001, 1000207001, 1000028001, 1000190000, 50, 52, 54,
+    1000320001, 1000071004, 1000138001, 1000259002, 1000168000, 1000413001, 1000470001, 1000392001,
+    1000053002, 1000212000, 1000117000, 1000145002, 1000254002, 1000080000, 1000286001, 1000130000,
+    1000280001, 1000094000, 1000225000, 1000281001, 1000207001, 1000028001, 1000190000, 50, 52, 54,
 ];
 /// Chain members `VkPhysicalDeviceProtectedMemoryFeatures` accepts.
 pub const CHAIN_PHYSICAL_DEVICE_PROTECTED_MEMORY_FEATURES: &[i32] = &[];
@@ -485,6 +492,8 @@ pub const CHAIN_PHYSICAL_DEVICE_TRANSFORM_FEEDBACK_PROPERTIES_EXT: &[i32] = &[];
 pub const CHAIN_PHYSICAL_DEVICE_UNIFORM_BUFFER_STANDARD_LAYOUT_FEATURES: &[i32] = &[];
 /// Chain members `VkPhysicalDeviceVariablePointersFeatures` accepts.
 pub const CHAIN_PHYSICAL_DEVICE_VARIABLE_POINTERS_FEATURES: &[i32] = &[];
+/// Chain members `VkPhysicalDeviceVertexAttributeDivisorFeaturesKHR` accepts.
+pub const CHAIN_PHYSICAL_DEVICE_VERTEX_ATTRIBUTE_DIVISOR_FEATURES_KHR: &[i32] = &[];
 /// Chain members `VkPhysicalDeviceVertexAttributeDivisorPropertiesEXT` accepts.
 pub const CHAIN_PHYSICAL_DEVICE_VERTEX_ATTRIBUTE_DIVISOR_PROPERTIES_EXT: &[i32] = &[];
 /// Chain members `VkPhysicalDeviceVertexInputDynamicStateFeaturesEXT` accepts.
@@ -535,11 +544,13 @@ pub const CHAIN_PIPELINE_MULTISAMPLE_STATE_CREATE_INFO: &[i32] = &[];
 pub const CHAIN_PIPELINE_RASTERIZATION_CONSERVATIVE_STATE_CREATE_INFO_EXT: &[i32] = &[];
 /// Chain members `VkPipelineRasterizationDepthClipStateCreateInfoEXT` accepts.
 pub const CHAIN_PIPELINE_RASTERIZATION_DEPTH_CLIP_STATE_CREATE_INFO_EXT: &[i32] = &[];
+/// Chain members `VkPipelineRasterizationLineStateCreateInfoKHR` accepts.
+pub const CHAIN_PIPELINE_RASTERIZATION_LINE_STATE_CREATE_INFO_KHR: &[i32] = &[];
 /// Chain members `VkPipelineRasterizationProvokingVertexStateCreateInfoEXT` accepts.
 pub const CHAIN_PIPELINE_RASTERIZATION_PROVOKING_VERTEX_STATE_CREATE_INFO_EXT: &[i32] = &[];
 /// Chain members `VkPipelineRasterizationStateCreateInfo` accepts.
 pub const CHAIN_PIPELINE_RASTERIZATION_STATE_CREATE_INFO: &[i32] =
-    &[1000101001, 1000102001, 1000254001, 1000028002];
+    &[1000101001, 1000102001, 1000259001, 1000254001, 1000028002];
 /// Chain members `VkPipelineRasterizationStateStreamCreateInfoEXT` accepts.
 pub const CHAIN_PIPELINE_RASTERIZATION_STATE_STREAM_CREATE_INFO_EXT: &[i32] = &[];
 /// Chain members `VkPipelineRenderingCreateInfo` accepts.
@@ -552,8 +563,10 @@ pub const CHAIN_PIPELINE_SHADER_STAGE_REQUIRED_SUBGROUP_SIZE_CREATE_INFO: &[i32]
 pub const CHAIN_PIPELINE_TESSELLATION_DOMAIN_ORIGIN_STATE_CREATE_INFO: &[i32] = &[];
 /// Chain members `VkPipelineTessellationStateCreateInfo` accepts.
 pub const CHAIN_PIPELINE_TESSELLATION_STATE_CREATE_INFO: &[i32] = &[1000117003];
+/// Chain members `VkPipelineVertexInputDivisorStateCreateInfoKHR` accepts.
+pub const CHAIN_PIPELINE_VERTEX_INPUT_DIVISOR_STATE_CREATE_INFO_KHR: &[i32] = &[];
 /// Chain members `VkPipelineVertexInputStateCreateInfo` accepts.
-pub const CHAIN_PIPELINE_VERTEX_INPUT_STATE_CREATE_INFO: &[i32] = &[];
+pub const CHAIN_PIPELINE_VERTEX_INPUT_STATE_CREATE_INFO: &[i32] = &[1000190001];
 /// Chain members `VkPipelineViewportDepthClipControlCreateInfoEXT` accepts.
 pub const CHAIN_PIPELINE_VIEWPORT_DEPTH_CLIP_CONTROL_CREATE_INFO_EXT: &[i32] = &[];
 /// Chain members `VkPipelineViewportStateCreateInfo` accepts.
@@ -663,9 +676,9 @@ pub fn gate_ok(info: &ProtocolInfo, stype: i32) -> bool {
         1000028000 => info.has_extension(29),
         1000028001 => info.has_extension(29),
         1000028002 => info.has_extension(29),
-        1000044002 => info.api_1_3(),
-        1000044003 => info.api_1_3(),
-        1000044004 => info.api_1_3(),
+        1000044002 => (info.api_1_3() || info.has_extension(45)),
+        1000044003 => (info.api_1_3() || info.has_extension(45)),
+        1000044004 => (info.api_1_3() || info.has_extension(45)),
         1000044006 => (info.has_extension(45) && info.has_extension(227)),
         1000053000 => true,
         1000053001 => true,
@@ -679,7 +692,7 @@ pub fn gate_ok(info: &ProtocolInfo, stype: i32) -> bool {
         1000060013 => true,
         1000060014 => true,
         1000063000 => true,
-        1000066000 => info.api_1_3(),
+        1000066000 => (info.api_1_3() || info.has_extension(67)),
         1000070001 => true,
         1000071000 => true,
         1000071001 => true,
@@ -711,10 +724,10 @@ pub fn gate_ok(info: &ProtocolInfo, stype: i32) -> bool {
         1000127001 => true,
         1000130000 => true,
         1000130001 => true,
-        1000138000 => info.api_1_3(),
-        1000138001 => info.api_1_3(),
-        1000138002 => info.api_1_3(),
-        1000138003 => info.api_1_3(),
+        1000138000 => (info.api_1_3() || info.has_extension(139)),
+        1000138001 => (info.api_1_3() || info.has_extension(139)),
+        1000138002 => (info.api_1_3() || info.has_extension(139)),
+        1000138003 => (info.api_1_3() || info.has_extension(139)),
         1000145000 => true,
         1000145001 => true,
         1000145002 => true,
@@ -740,7 +753,9 @@ pub fn gate_ok(info: &ProtocolInfo, stype: i32) -> bool {
         1000180000 => true,
         1000181000 => info.has_extension(182),
         1000190000 => info.has_extension(191),
-        1000192000 => info.api_1_3(),
+        1000190001 => info.has_extension(191),
+        1000190002 => info.has_extension(191),
+        1000192000 => (info.api_1_3() || info.has_extension(193)),
         1000196000 => true,
         1000197000 => true,
         1000199000 => true,
@@ -751,11 +766,11 @@ pub fn gate_ok(info: &ProtocolInfo, stype: i32) -> bool {
         1000207003 => true,
         1000211000 => true,
         1000212000 => info.has_extension(213),
-        1000215000 => info.api_1_3(),
+        1000215000 => (info.api_1_3() || info.has_extension(216)),
         1000221000 => true,
-        1000225000 => info.api_1_3(),
-        1000225001 => info.api_1_3(),
-        1000225002 => info.api_1_3(),
+        1000225000 => (info.api_1_3() || info.has_extension(226)),
+        1000225001 => (info.api_1_3() || info.has_extension(226)),
+        1000225002 => (info.api_1_3() || info.has_extension(226)),
         1000226000 => info.has_extension(227),
         1000226001 => info.has_extension(227),
         1000226002 => info.has_extension(227),
@@ -773,40 +788,44 @@ pub fn gate_ok(info: &ProtocolInfo, stype: i32) -> bool {
         1000257000 => true,
         1000257002 => true,
         1000257003 => true,
+        1000259000 => info.has_extension(260),
+        1000259001 => info.has_extension(260),
+        1000259002 => info.has_extension(260),
         1000261000 => true,
+        1000265000 => info.has_extension(266),
         1000267000 => info.has_extension(268),
-        1000276000 => info.api_1_3(),
-        1000280000 => info.api_1_3(),
-        1000280001 => info.api_1_3(),
+        1000276000 => (info.api_1_3() || info.has_extension(277)),
+        1000280000 => (info.api_1_3() || info.has_extension(281)),
+        1000280001 => (info.api_1_3() || info.has_extension(281)),
         1000281000 => info.has_extension(282),
-        1000281001 => info.api_1_3(),
+        1000281001 => (info.api_1_3() || info.has_extension(282)),
         1000286000 => info.has_extension(287),
         1000286001 => info.has_extension(287),
         1000287000 => info.has_extension(288),
         1000287001 => info.has_extension(288),
         1000287002 => info.has_extension(288),
         1000290000 => info.has_extension(291),
-        1000295000 => info.api_1_3(),
-        1000295001 => info.api_1_3(),
-        1000297000 => info.api_1_3(),
-        1000314000 => info.api_1_3(),
-        1000314007 => info.api_1_3(),
+        1000295000 => (info.api_1_3() || info.has_extension(296)),
+        1000295001 => (info.api_1_3() || info.has_extension(296)),
+        1000297000 => (info.api_1_3() || info.has_extension(298)),
+        1000314000 => (info.api_1_3() || info.has_extension(315)),
+        1000314007 => (info.api_1_3() || info.has_extension(315)),
         1000320000 => info.has_extension(321),
         1000320001 => info.has_extension(321),
         1000320002 => info.has_extension(321),
-        1000325000 => info.api_1_3(),
+        1000325000 => (info.api_1_3() || info.has_extension(326)),
         1000330000 => info.has_extension(331),
-        1000335000 => info.api_1_3(),
+        1000335000 => (info.api_1_3() || info.has_extension(336)),
         1000339000 => info.has_extension(340),
         1000340000 => info.has_extension(341),
         1000342000 => info.has_extension(464),
-        1000351000 => info.has_extension(495),
-        1000351002 => info.has_extension(495),
+        1000351000 => (info.has_extension(352) || info.has_extension(495)),
+        1000351002 => (info.has_extension(352) || info.has_extension(495)),
         1000352000 => info.has_extension(353),
         1000355000 => info.has_extension(356),
         1000355001 => info.has_extension(356),
         1000356000 => info.has_extension(357),
-        1000360000 => info.api_1_3(),
+        1000360000 => (info.api_1_3() || info.has_extension(361)),
         1000377000 => info.has_extension(378),
         1000381000 => info.has_extension(382),
         1000381001 => info.has_extension(382),
@@ -823,8 +842,8 @@ pub fn gate_ok(info: &ProtocolInfo, stype: i32) -> bool {
         1000393000 => info.has_extension(394),
         1000411000 => info.has_extension(412),
         1000411001 => info.has_extension(412),
-        1000413000 => info.api_1_3(),
-        1000413001 => info.api_1_3(),
+        1000413000 => (info.api_1_3() || info.has_extension(414)),
+        1000413001 => (info.api_1_3() || info.has_extension(414)),
         1000422000 => info.has_extension(423),
         1000453000 => info.has_extension(454),
         1000455000 => info.has_extension(456),
@@ -1854,6 +1873,29 @@ pub unsafe fn encode_body(e: &mut Encoder<'_>, stype: i32, p: *const c_void, par
                     )
                 }
             }
+            1000190001 => {
+                if partial {
+                    ()
+                } else {
+                    encode_pipeline_vertex_input_divisor_state_create_info_khr_body(
+                        e,
+                        &*(p as *const vk::PipelineVertexInputDivisorStateCreateInfoKHR<'_>),
+                    )
+                }
+            }
+            1000190002 => {
+                if partial {
+                    encode_physical_device_vertex_attribute_divisor_features_khr_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceVertexAttributeDivisorFeaturesKHR<'_>),
+                    )
+                } else {
+                    encode_physical_device_vertex_attribute_divisor_features_khr_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceVertexAttributeDivisorFeaturesKHR<'_>),
+                    )
+                }
+            }
             1000192000 => {
                 if partial {
                     ()
@@ -2246,6 +2288,42 @@ pub unsafe fn encode_body(e: &mut Encoder<'_>, stype: i32, p: *const c_void, par
                     )
                 }
             }
+            1000259000 => {
+                if partial {
+                    encode_physical_device_line_rasterization_features_khr_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceLineRasterizationFeaturesKHR<'_>),
+                    )
+                } else {
+                    encode_physical_device_line_rasterization_features_khr_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceLineRasterizationFeaturesKHR<'_>),
+                    )
+                }
+            }
+            1000259001 => {
+                if partial {
+                    ()
+                } else {
+                    encode_pipeline_rasterization_line_state_create_info_khr_body(
+                        e,
+                        &*(p as *const vk::PipelineRasterizationLineStateCreateInfoKHR<'_>),
+                    )
+                }
+            }
+            1000259002 => {
+                if partial {
+                    encode_physical_device_line_rasterization_properties_khr_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceLineRasterizationPropertiesKHR<'_>),
+                    )
+                } else {
+                    encode_physical_device_line_rasterization_properties_khr_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceLineRasterizationPropertiesKHR<'_>),
+                    )
+                }
+            }
             1000261000 => {
                 if partial {
                     encode_physical_device_host_query_reset_features_partial_body(
@@ -2256,6 +2334,19 @@ pub unsafe fn encode_body(e: &mut Encoder<'_>, stype: i32, p: *const c_void, par
                     encode_physical_device_host_query_reset_features_body(
                         e,
                         &*(p as *const vk::PhysicalDeviceHostQueryResetFeatures<'_>),
+                    )
+                }
+            }
+            1000265000 => {
+                if partial {
+                    encode_physical_device_index_type_uint8_features_khr_partial_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceIndexTypeUint8FeaturesKHR<'_>),
+                    )
+                } else {
+                    encode_physical_device_index_type_uint8_features_khr_body(
+                        e,
+                        &*(p as *const vk::PhysicalDeviceIndexTypeUint8FeaturesKHR<'_>),
                     )
                 }
             }
@@ -3861,6 +3952,26 @@ pub fn decode_body<'a>(d: &mut Decoder<'_>, a: &'a Bump, stype: i32, partial: bo
             }
             (x as *mut vk::PhysicalDeviceVertexAttributeDivisorPropertiesEXT<'a>).cast()
         }
+        1000190001 => {
+            let x: &'a mut vk::PipelineVertexInputDivisorStateCreateInfoKHR<'a> =
+                a.alloc(<vk::PipelineVertexInputDivisorStateCreateInfoKHR<'a>>::default());
+            if partial {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            } else {
+                decode_pipeline_vertex_input_divisor_state_create_info_khr_body(d, a, x)
+            }
+            (x as *mut vk::PipelineVertexInputDivisorStateCreateInfoKHR<'a>).cast()
+        }
+        1000190002 => {
+            let x: &'a mut vk::PhysicalDeviceVertexAttributeDivisorFeaturesKHR<'a> =
+                a.alloc(<vk::PhysicalDeviceVertexAttributeDivisorFeaturesKHR<'a>>::default());
+            if partial {
+                decode_physical_device_vertex_attribute_divisor_features_khr_partial_body(d, a, x)
+            } else {
+                decode_physical_device_vertex_attribute_divisor_features_khr_body(d, a, x)
+            }
+            (x as *mut vk::PhysicalDeviceVertexAttributeDivisorFeaturesKHR<'a>).cast()
+        }
         1000192000 => {
             let x: &'a mut vk::PipelineCreationFeedbackCreateInfo<'a> =
                 a.alloc(<vk::PipelineCreationFeedbackCreateInfo<'a>>::default());
@@ -4193,6 +4304,36 @@ pub fn decode_body<'a>(d: &mut Decoder<'_>, a: &'a Bump, stype: i32, partial: bo
             }
             (x as *mut vk::MemoryOpaqueCaptureAddressAllocateInfo<'a>).cast()
         }
+        1000259000 => {
+            let x: &'a mut vk::PhysicalDeviceLineRasterizationFeaturesKHR<'a> =
+                a.alloc(<vk::PhysicalDeviceLineRasterizationFeaturesKHR<'a>>::default());
+            if partial {
+                decode_physical_device_line_rasterization_features_khr_partial_body(d, a, x)
+            } else {
+                decode_physical_device_line_rasterization_features_khr_body(d, a, x)
+            }
+            (x as *mut vk::PhysicalDeviceLineRasterizationFeaturesKHR<'a>).cast()
+        }
+        1000259001 => {
+            let x: &'a mut vk::PipelineRasterizationLineStateCreateInfoKHR<'a> =
+                a.alloc(<vk::PipelineRasterizationLineStateCreateInfoKHR<'a>>::default());
+            if partial {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            } else {
+                decode_pipeline_rasterization_line_state_create_info_khr_body(d, a, x)
+            }
+            (x as *mut vk::PipelineRasterizationLineStateCreateInfoKHR<'a>).cast()
+        }
+        1000259002 => {
+            let x: &'a mut vk::PhysicalDeviceLineRasterizationPropertiesKHR<'a> =
+                a.alloc(<vk::PhysicalDeviceLineRasterizationPropertiesKHR<'a>>::default());
+            if partial {
+                decode_physical_device_line_rasterization_properties_khr_partial_body(d, a, x)
+            } else {
+                d.fail(crate::DecodeError::UnknownStructType(stype))
+            }
+            (x as *mut vk::PhysicalDeviceLineRasterizationPropertiesKHR<'a>).cast()
+        }
         1000261000 => {
             let x: &'a mut vk::PhysicalDeviceHostQueryResetFeatures<'a> =
                 a.alloc(<vk::PhysicalDeviceHostQueryResetFeatures<'a>>::default());
@@ -4202,6 +4343,16 @@ pub fn decode_body<'a>(d: &mut Decoder<'_>, a: &'a Bump, stype: i32, partial: bo
                 decode_physical_device_host_query_reset_features_body(d, a, x)
             }
             (x as *mut vk::PhysicalDeviceHostQueryResetFeatures<'a>).cast()
+        }
+        1000265000 => {
+            let x: &'a mut vk::PhysicalDeviceIndexTypeUint8FeaturesKHR<'a> =
+                a.alloc(<vk::PhysicalDeviceIndexTypeUint8FeaturesKHR<'a>>::default());
+            if partial {
+                decode_physical_device_index_type_uint8_features_khr_partial_body(d, a, x)
+            } else {
+                decode_physical_device_index_type_uint8_features_khr_body(d, a, x)
+            }
+            (x as *mut vk::PhysicalDeviceIndexTypeUint8FeaturesKHR<'a>).cast()
         }
         1000267000 => {
             let x: &'a mut vk::PhysicalDeviceExtendedDynamicStateFeaturesEXT<'a> =
@@ -5023,6 +5174,10 @@ pub unsafe fn decode_into_body(d: &mut Decoder<'_>, stype: i32, p: *mut c_void) 
                 d,
                 &mut *(p as *mut vk::PhysicalDeviceVertexAttributeDivisorPropertiesEXT<'_>),
             ),
+            1000190002 => decode_into_physical_device_vertex_attribute_divisor_features_khr_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceVertexAttributeDivisorFeaturesKHR<'_>),
+            ),
             1000196000 => decode_into_physical_device_driver_properties_body(
                 d,
                 &mut *(p as *mut vk::PhysicalDeviceDriverProperties<'_>),
@@ -5103,9 +5258,21 @@ pub unsafe fn decode_into_body(d: &mut Decoder<'_>, stype: i32, p: *mut c_void) 
                 d,
                 &mut *(p as *mut vk::PhysicalDeviceBufferDeviceAddressFeatures<'_>),
             ),
+            1000259000 => decode_into_physical_device_line_rasterization_features_khr_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceLineRasterizationFeaturesKHR<'_>),
+            ),
+            1000259002 => decode_into_physical_device_line_rasterization_properties_khr_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceLineRasterizationPropertiesKHR<'_>),
+            ),
             1000261000 => decode_into_physical_device_host_query_reset_features_body(
                 d,
                 &mut *(p as *mut vk::PhysicalDeviceHostQueryResetFeatures<'_>),
+            ),
+            1000265000 => decode_into_physical_device_index_type_uint8_features_khr_body(
+                d,
+                &mut *(p as *mut vk::PhysicalDeviceIndexTypeUint8FeaturesKHR<'_>),
             ),
             1000267000 => decode_into_physical_device_extended_dynamic_state_features_ext_body(
                 d,
@@ -5915,6 +6082,20 @@ pub fn synth_body(s: &mut Synth, stype: i32, partial: bool) {
                 ()
             }
         }
+        1000190001 => {
+            if partial {
+                ()
+            } else {
+                synth_pipeline_vertex_input_divisor_state_create_info_khr_body(s)
+            }
+        }
+        1000190002 => {
+            if partial {
+                synth_physical_device_vertex_attribute_divisor_features_khr_partial_body(s)
+            } else {
+                synth_physical_device_vertex_attribute_divisor_features_khr_body(s)
+            }
+        }
         1000192000 => {
             if partial {
                 ()
@@ -6146,11 +6327,39 @@ pub fn synth_body(s: &mut Synth, stype: i32, partial: bool) {
                 synth_memory_opaque_capture_address_allocate_info_body(s)
             }
         }
+        1000259000 => {
+            if partial {
+                synth_physical_device_line_rasterization_features_khr_partial_body(s)
+            } else {
+                synth_physical_device_line_rasterization_features_khr_body(s)
+            }
+        }
+        1000259001 => {
+            if partial {
+                ()
+            } else {
+                synth_pipeline_rasterization_line_state_create_info_khr_body(s)
+            }
+        }
+        1000259002 => {
+            if partial {
+                synth_physical_device_line_rasterization_properties_khr_partial_body(s)
+            } else {
+                ()
+            }
+        }
         1000261000 => {
             if partial {
                 synth_physical_device_host_query_reset_features_partial_body(s)
             } else {
                 synth_physical_device_host_query_reset_features_body(s)
+            }
+        }
+        1000265000 => {
+            if partial {
+                synth_physical_device_index_type_uint8_features_khr_partial_body(s)
+            } else {
+                synth_physical_device_index_type_uint8_features_khr_body(s)
             }
         }
         1000267000 => {

@@ -9287,6 +9287,169 @@ pub fn synth_physical_device_imageless_framebuffer_features_partial(s: &mut Synt
     );
     synth_physical_device_imageless_framebuffer_features_partial_body(s);
 }
+/// Encodes the members of `VkPhysicalDeviceIndexTypeUint8FeaturesKHR` after sType and pNext.
+///
+/// # Safety
+/// Every pointer reachable from `v` must be valid for the lengths its members state.
+pub unsafe fn encode_physical_device_index_type_uint8_features_khr_body(
+    e: &mut Encoder<'_>,
+    v: &vk::PhysicalDeviceIndexTypeUint8FeaturesKHR<'_>,
+) {
+    let _ = &v;
+    e.u32(v.index_type_uint8);
+}
+/// Encodes `VkPhysicalDeviceIndexTypeUint8FeaturesKHR`: sType, chain, members.
+///
+/// # Safety
+/// Every pointer reachable from `v` must be valid for the lengths its members state.
+pub unsafe fn encode_physical_device_index_type_uint8_features_khr(
+    e: &mut Encoder<'_>,
+    v: &vk::PhysicalDeviceIndexTypeUint8FeaturesKHR<'_>,
+) {
+    e.i32(1000265000);
+    // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
+    unsafe {
+        crate::chain::encode(
+            e,
+            v.p_next as *const core::ffi::c_void,
+            super::chain_tables::CHAIN_PHYSICAL_DEVICE_INDEX_TYPE_UINT8_FEATURES_KHR,
+            false,
+        )
+    };
+    // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
+    unsafe { encode_physical_device_index_type_uint8_features_khr_body(e, v) };
+}
+/// Decodes the members of `VkPhysicalDeviceIndexTypeUint8FeaturesKHR` (full form) after sType and pNext.
+pub fn decode_physical_device_index_type_uint8_features_khr_body<'a>(
+    d: &mut Decoder<'_>,
+    a: &'a Bump,
+    out: &mut vk::PhysicalDeviceIndexTypeUint8FeaturesKHR<'a>,
+) {
+    let _ = (&d, &a, &out);
+    out.index_type_uint8 = d.u32();
+}
+/// Decodes `VkPhysicalDeviceIndexTypeUint8FeaturesKHR` (full form) into the arena.
+pub fn decode_physical_device_index_type_uint8_features_khr<'a>(
+    d: &mut Decoder<'_>,
+    a: &'a Bump,
+    out: &mut vk::PhysicalDeviceIndexTypeUint8FeaturesKHR<'a>,
+) {
+    d.stype(1000265000);
+    out.p_next = crate::chain::decode(
+        d,
+        a,
+        super::chain_tables::CHAIN_PHYSICAL_DEVICE_INDEX_TYPE_UINT8_FEATURES_KHR,
+        false,
+    ) as _;
+    decode_physical_device_index_type_uint8_features_khr_body(d, a, out);
+}
+#[cfg(feature = "synth")]
+#[allow(unused_variables)]
+pub fn synth_physical_device_index_type_uint8_features_khr_body(s: &mut Synth) {
+    s.random_u32();
+}
+#[cfg(feature = "synth")]
+pub fn synth_physical_device_index_type_uint8_features_khr(s: &mut Synth) {
+    s.i32(1000265000);
+    crate::chain::synth(
+        s,
+        super::chain_tables::CHAIN_PHYSICAL_DEVICE_INDEX_TYPE_UINT8_FEATURES_KHR,
+        false,
+    );
+    synth_physical_device_index_type_uint8_features_khr_body(s);
+}
+/// Encodes the partial (output) members of `VkPhysicalDeviceIndexTypeUint8FeaturesKHR`.
+///
+/// # Safety
+/// Every pointer reachable from `v` must be valid for the lengths its members state.
+pub unsafe fn encode_physical_device_index_type_uint8_features_khr_partial_body(
+    e: &mut Encoder<'_>,
+    v: &vk::PhysicalDeviceIndexTypeUint8FeaturesKHR<'_>,
+) {
+    let _ = (&e, &v);
+}
+/// Encodes `VkPhysicalDeviceIndexTypeUint8FeaturesKHR` in its partial form (what the host must fill).
+///
+/// # Safety
+/// Every pointer reachable from `v` must be valid for the lengths its members state.
+pub unsafe fn encode_physical_device_index_type_uint8_features_khr_partial(
+    e: &mut Encoder<'_>,
+    v: &vk::PhysicalDeviceIndexTypeUint8FeaturesKHR<'_>,
+) {
+    e.i32(1000265000);
+    // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
+    unsafe {
+        crate::chain::encode(
+            e,
+            v.p_next as *const core::ffi::c_void,
+            super::chain_tables::CHAIN_PHYSICAL_DEVICE_INDEX_TYPE_UINT8_FEATURES_KHR,
+            true,
+        )
+    };
+    // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
+    unsafe { encode_physical_device_index_type_uint8_features_khr_partial_body(e, v) };
+}
+/// Decodes the members of a `VkPhysicalDeviceIndexTypeUint8FeaturesKHR` reply into caller memory.
+///
+/// # Safety
+/// Arrays reachable from `out` must hold as many elements as their counts say.
+pub unsafe fn decode_into_physical_device_index_type_uint8_features_khr_body(
+    d: &mut Decoder<'_>,
+    out: &mut vk::PhysicalDeviceIndexTypeUint8FeaturesKHR<'_>,
+) {
+    let _ = (&d, &out);
+    out.index_type_uint8 = d.u32();
+}
+/// Decodes a `VkPhysicalDeviceIndexTypeUint8FeaturesKHR` reply into caller memory, following the caller's chain.
+///
+/// # Safety
+/// Arrays and chain structs reachable from `out` must be valid.
+pub unsafe fn decode_into_physical_device_index_type_uint8_features_khr(
+    d: &mut Decoder<'_>,
+    out: &mut vk::PhysicalDeviceIndexTypeUint8FeaturesKHR<'_>,
+) {
+    d.stype(1000265000);
+    // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
+    unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
+    // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
+    unsafe { decode_into_physical_device_index_type_uint8_features_khr_body(d, out) };
+}
+/// Decodes the members of `VkPhysicalDeviceIndexTypeUint8FeaturesKHR` (partial (output) form) after sType and pNext.
+pub fn decode_physical_device_index_type_uint8_features_khr_partial_body<'a>(
+    d: &mut Decoder<'_>,
+    a: &'a Bump,
+    out: &mut vk::PhysicalDeviceIndexTypeUint8FeaturesKHR<'a>,
+) {
+    let _ = (&d, &a, &out);
+}
+/// Decodes `VkPhysicalDeviceIndexTypeUint8FeaturesKHR` (partial (output) form) into the arena.
+pub fn decode_physical_device_index_type_uint8_features_khr_partial<'a>(
+    d: &mut Decoder<'_>,
+    a: &'a Bump,
+    out: &mut vk::PhysicalDeviceIndexTypeUint8FeaturesKHR<'a>,
+) {
+    d.stype(1000265000);
+    out.p_next = crate::chain::decode(
+        d,
+        a,
+        super::chain_tables::CHAIN_PHYSICAL_DEVICE_INDEX_TYPE_UINT8_FEATURES_KHR,
+        true,
+    ) as _;
+    decode_physical_device_index_type_uint8_features_khr_partial_body(d, a, out);
+}
+#[cfg(feature = "synth")]
+#[allow(unused_variables)]
+pub fn synth_physical_device_index_type_uint8_features_khr_partial_body(s: &mut Synth) {}
+#[cfg(feature = "synth")]
+pub fn synth_physical_device_index_type_uint8_features_khr_partial(s: &mut Synth) {
+    s.i32(1000265000);
+    crate::chain::synth(
+        s,
+        super::chain_tables::CHAIN_PHYSICAL_DEVICE_INDEX_TYPE_UINT8_FEATURES_KHR,
+        true,
+    );
+    synth_physical_device_index_type_uint8_features_khr_partial_body(s);
+}
 /// Encodes the members of `VkPhysicalDeviceInlineUniformBlockFeatures` after sType and pNext.
 ///
 /// # Safety
@@ -9873,6 +10036,313 @@ pub fn decode_physical_device_limits_partial<'a>(
 #[allow(unused_variables)]
 pub fn synth_physical_device_limits_partial(s: &mut Synth) {
     let _ = &s;
+}
+/// Encodes the members of `VkPhysicalDeviceLineRasterizationFeaturesKHR` after sType and pNext.
+///
+/// # Safety
+/// Every pointer reachable from `v` must be valid for the lengths its members state.
+pub unsafe fn encode_physical_device_line_rasterization_features_khr_body(
+    e: &mut Encoder<'_>,
+    v: &vk::PhysicalDeviceLineRasterizationFeaturesKHR<'_>,
+) {
+    let _ = &v;
+    e.u32(v.rectangular_lines);
+    e.u32(v.bresenham_lines);
+    e.u32(v.smooth_lines);
+    e.u32(v.stippled_rectangular_lines);
+    e.u32(v.stippled_bresenham_lines);
+    e.u32(v.stippled_smooth_lines);
+}
+/// Encodes `VkPhysicalDeviceLineRasterizationFeaturesKHR`: sType, chain, members.
+///
+/// # Safety
+/// Every pointer reachable from `v` must be valid for the lengths its members state.
+pub unsafe fn encode_physical_device_line_rasterization_features_khr(
+    e: &mut Encoder<'_>,
+    v: &vk::PhysicalDeviceLineRasterizationFeaturesKHR<'_>,
+) {
+    e.i32(1000259000);
+    // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
+    unsafe {
+        crate::chain::encode(
+            e,
+            v.p_next as *const core::ffi::c_void,
+            super::chain_tables::CHAIN_PHYSICAL_DEVICE_LINE_RASTERIZATION_FEATURES_KHR,
+            false,
+        )
+    };
+    // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
+    unsafe { encode_physical_device_line_rasterization_features_khr_body(e, v) };
+}
+/// Decodes the members of `VkPhysicalDeviceLineRasterizationFeaturesKHR` (full form) after sType and pNext.
+pub fn decode_physical_device_line_rasterization_features_khr_body<'a>(
+    d: &mut Decoder<'_>,
+    a: &'a Bump,
+    out: &mut vk::PhysicalDeviceLineRasterizationFeaturesKHR<'a>,
+) {
+    let _ = (&d, &a, &out);
+    out.rectangular_lines = d.u32();
+    out.bresenham_lines = d.u32();
+    out.smooth_lines = d.u32();
+    out.stippled_rectangular_lines = d.u32();
+    out.stippled_bresenham_lines = d.u32();
+    out.stippled_smooth_lines = d.u32();
+}
+/// Decodes `VkPhysicalDeviceLineRasterizationFeaturesKHR` (full form) into the arena.
+pub fn decode_physical_device_line_rasterization_features_khr<'a>(
+    d: &mut Decoder<'_>,
+    a: &'a Bump,
+    out: &mut vk::PhysicalDeviceLineRasterizationFeaturesKHR<'a>,
+) {
+    d.stype(1000259000);
+    out.p_next = crate::chain::decode(
+        d,
+        a,
+        super::chain_tables::CHAIN_PHYSICAL_DEVICE_LINE_RASTERIZATION_FEATURES_KHR,
+        false,
+    ) as _;
+    decode_physical_device_line_rasterization_features_khr_body(d, a, out);
+}
+#[cfg(feature = "synth")]
+#[allow(unused_variables)]
+pub fn synth_physical_device_line_rasterization_features_khr_body(s: &mut Synth) {
+    s.random_u32();
+    s.random_u32();
+    s.random_u32();
+    s.random_u32();
+    s.random_u32();
+    s.random_u32();
+}
+#[cfg(feature = "synth")]
+pub fn synth_physical_device_line_rasterization_features_khr(s: &mut Synth) {
+    s.i32(1000259000);
+    crate::chain::synth(
+        s,
+        super::chain_tables::CHAIN_PHYSICAL_DEVICE_LINE_RASTERIZATION_FEATURES_KHR,
+        false,
+    );
+    synth_physical_device_line_rasterization_features_khr_body(s);
+}
+/// Encodes the partial (output) members of `VkPhysicalDeviceLineRasterizationFeaturesKHR`.
+///
+/// # Safety
+/// Every pointer reachable from `v` must be valid for the lengths its members state.
+pub unsafe fn encode_physical_device_line_rasterization_features_khr_partial_body(
+    e: &mut Encoder<'_>,
+    v: &vk::PhysicalDeviceLineRasterizationFeaturesKHR<'_>,
+) {
+    let _ = (&e, &v);
+}
+/// Encodes `VkPhysicalDeviceLineRasterizationFeaturesKHR` in its partial form (what the host must fill).
+///
+/// # Safety
+/// Every pointer reachable from `v` must be valid for the lengths its members state.
+pub unsafe fn encode_physical_device_line_rasterization_features_khr_partial(
+    e: &mut Encoder<'_>,
+    v: &vk::PhysicalDeviceLineRasterizationFeaturesKHR<'_>,
+) {
+    e.i32(1000259000);
+    // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
+    unsafe {
+        crate::chain::encode(
+            e,
+            v.p_next as *const core::ffi::c_void,
+            super::chain_tables::CHAIN_PHYSICAL_DEVICE_LINE_RASTERIZATION_FEATURES_KHR,
+            true,
+        )
+    };
+    // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
+    unsafe { encode_physical_device_line_rasterization_features_khr_partial_body(e, v) };
+}
+/// Decodes the members of a `VkPhysicalDeviceLineRasterizationFeaturesKHR` reply into caller memory.
+///
+/// # Safety
+/// Arrays reachable from `out` must hold as many elements as their counts say.
+pub unsafe fn decode_into_physical_device_line_rasterization_features_khr_body(
+    d: &mut Decoder<'_>,
+    out: &mut vk::PhysicalDeviceLineRasterizationFeaturesKHR<'_>,
+) {
+    let _ = (&d, &out);
+    out.rectangular_lines = d.u32();
+    out.bresenham_lines = d.u32();
+    out.smooth_lines = d.u32();
+    out.stippled_rectangular_lines = d.u32();
+    out.stippled_bresenham_lines = d.u32();
+    out.stippled_smooth_lines = d.u32();
+}
+/// Decodes a `VkPhysicalDeviceLineRasterizationFeaturesKHR` reply into caller memory, following the caller's chain.
+///
+/// # Safety
+/// Arrays and chain structs reachable from `out` must be valid.
+pub unsafe fn decode_into_physical_device_line_rasterization_features_khr(
+    d: &mut Decoder<'_>,
+    out: &mut vk::PhysicalDeviceLineRasterizationFeaturesKHR<'_>,
+) {
+    d.stype(1000259000);
+    // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
+    unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
+    // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
+    unsafe { decode_into_physical_device_line_rasterization_features_khr_body(d, out) };
+}
+/// Decodes the members of `VkPhysicalDeviceLineRasterizationFeaturesKHR` (partial (output) form) after sType and pNext.
+pub fn decode_physical_device_line_rasterization_features_khr_partial_body<'a>(
+    d: &mut Decoder<'_>,
+    a: &'a Bump,
+    out: &mut vk::PhysicalDeviceLineRasterizationFeaturesKHR<'a>,
+) {
+    let _ = (&d, &a, &out);
+}
+/// Decodes `VkPhysicalDeviceLineRasterizationFeaturesKHR` (partial (output) form) into the arena.
+pub fn decode_physical_device_line_rasterization_features_khr_partial<'a>(
+    d: &mut Decoder<'_>,
+    a: &'a Bump,
+    out: &mut vk::PhysicalDeviceLineRasterizationFeaturesKHR<'a>,
+) {
+    d.stype(1000259000);
+    out.p_next = crate::chain::decode(
+        d,
+        a,
+        super::chain_tables::CHAIN_PHYSICAL_DEVICE_LINE_RASTERIZATION_FEATURES_KHR,
+        true,
+    ) as _;
+    decode_physical_device_line_rasterization_features_khr_partial_body(d, a, out);
+}
+#[cfg(feature = "synth")]
+#[allow(unused_variables)]
+pub fn synth_physical_device_line_rasterization_features_khr_partial_body(s: &mut Synth) {}
+#[cfg(feature = "synth")]
+pub fn synth_physical_device_line_rasterization_features_khr_partial(s: &mut Synth) {
+    s.i32(1000259000);
+    crate::chain::synth(
+        s,
+        super::chain_tables::CHAIN_PHYSICAL_DEVICE_LINE_RASTERIZATION_FEATURES_KHR,
+        true,
+    );
+    synth_physical_device_line_rasterization_features_khr_partial_body(s);
+}
+/// Encodes the members of `VkPhysicalDeviceLineRasterizationPropertiesKHR` after sType and pNext.
+///
+/// # Safety
+/// Every pointer reachable from `v` must be valid for the lengths its members state.
+pub unsafe fn encode_physical_device_line_rasterization_properties_khr_body(
+    e: &mut Encoder<'_>,
+    v: &vk::PhysicalDeviceLineRasterizationPropertiesKHR<'_>,
+) {
+    let _ = &v;
+    e.u32(v.line_sub_pixel_precision_bits);
+}
+/// Encodes `VkPhysicalDeviceLineRasterizationPropertiesKHR`: sType, chain, members.
+///
+/// # Safety
+/// Every pointer reachable from `v` must be valid for the lengths its members state.
+pub unsafe fn encode_physical_device_line_rasterization_properties_khr(
+    e: &mut Encoder<'_>,
+    v: &vk::PhysicalDeviceLineRasterizationPropertiesKHR<'_>,
+) {
+    e.i32(1000259002);
+    // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
+    unsafe {
+        crate::chain::encode(
+            e,
+            v.p_next as *const core::ffi::c_void,
+            super::chain_tables::CHAIN_PHYSICAL_DEVICE_LINE_RASTERIZATION_PROPERTIES_KHR,
+            false,
+        )
+    };
+    // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
+    unsafe { encode_physical_device_line_rasterization_properties_khr_body(e, v) };
+}
+/// Encodes the partial (output) members of `VkPhysicalDeviceLineRasterizationPropertiesKHR`.
+///
+/// # Safety
+/// Every pointer reachable from `v` must be valid for the lengths its members state.
+pub unsafe fn encode_physical_device_line_rasterization_properties_khr_partial_body(
+    e: &mut Encoder<'_>,
+    v: &vk::PhysicalDeviceLineRasterizationPropertiesKHR<'_>,
+) {
+    let _ = (&e, &v);
+}
+/// Encodes `VkPhysicalDeviceLineRasterizationPropertiesKHR` in its partial form (what the host must fill).
+///
+/// # Safety
+/// Every pointer reachable from `v` must be valid for the lengths its members state.
+pub unsafe fn encode_physical_device_line_rasterization_properties_khr_partial(
+    e: &mut Encoder<'_>,
+    v: &vk::PhysicalDeviceLineRasterizationPropertiesKHR<'_>,
+) {
+    e.i32(1000259002);
+    // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
+    unsafe {
+        crate::chain::encode(
+            e,
+            v.p_next as *const core::ffi::c_void,
+            super::chain_tables::CHAIN_PHYSICAL_DEVICE_LINE_RASTERIZATION_PROPERTIES_KHR,
+            true,
+        )
+    };
+    // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
+    unsafe { encode_physical_device_line_rasterization_properties_khr_partial_body(e, v) };
+}
+/// Decodes the members of a `VkPhysicalDeviceLineRasterizationPropertiesKHR` reply into caller memory.
+///
+/// # Safety
+/// Arrays reachable from `out` must hold as many elements as their counts say.
+pub unsafe fn decode_into_physical_device_line_rasterization_properties_khr_body(
+    d: &mut Decoder<'_>,
+    out: &mut vk::PhysicalDeviceLineRasterizationPropertiesKHR<'_>,
+) {
+    let _ = (&d, &out);
+    out.line_sub_pixel_precision_bits = d.u32();
+}
+/// Decodes a `VkPhysicalDeviceLineRasterizationPropertiesKHR` reply into caller memory, following the caller's chain.
+///
+/// # Safety
+/// Arrays and chain structs reachable from `out` must be valid.
+pub unsafe fn decode_into_physical_device_line_rasterization_properties_khr(
+    d: &mut Decoder<'_>,
+    out: &mut vk::PhysicalDeviceLineRasterizationPropertiesKHR<'_>,
+) {
+    d.stype(1000259002);
+    // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
+    unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
+    // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
+    unsafe { decode_into_physical_device_line_rasterization_properties_khr_body(d, out) };
+}
+/// Decodes the members of `VkPhysicalDeviceLineRasterizationPropertiesKHR` (partial (output) form) after sType and pNext.
+pub fn decode_physical_device_line_rasterization_properties_khr_partial_body<'a>(
+    d: &mut Decoder<'_>,
+    a: &'a Bump,
+    out: &mut vk::PhysicalDeviceLineRasterizationPropertiesKHR<'a>,
+) {
+    let _ = (&d, &a, &out);
+}
+/// Decodes `VkPhysicalDeviceLineRasterizationPropertiesKHR` (partial (output) form) into the arena.
+pub fn decode_physical_device_line_rasterization_properties_khr_partial<'a>(
+    d: &mut Decoder<'_>,
+    a: &'a Bump,
+    out: &mut vk::PhysicalDeviceLineRasterizationPropertiesKHR<'a>,
+) {
+    d.stype(1000259002);
+    out.p_next = crate::chain::decode(
+        d,
+        a,
+        super::chain_tables::CHAIN_PHYSICAL_DEVICE_LINE_RASTERIZATION_PROPERTIES_KHR,
+        true,
+    ) as _;
+    decode_physical_device_line_rasterization_properties_khr_partial_body(d, a, out);
+}
+#[cfg(feature = "synth")]
+#[allow(unused_variables)]
+pub fn synth_physical_device_line_rasterization_properties_khr_partial_body(s: &mut Synth) {}
+#[cfg(feature = "synth")]
+pub fn synth_physical_device_line_rasterization_properties_khr_partial(s: &mut Synth) {
+    s.i32(1000259002);
+    crate::chain::synth(
+        s,
+        super::chain_tables::CHAIN_PHYSICAL_DEVICE_LINE_RASTERIZATION_PROPERTIES_KHR,
+        true,
+    );
+    synth_physical_device_line_rasterization_properties_khr_partial_body(s);
 }
 /// Encodes the members of `VkPhysicalDeviceMaintenance3Properties` after sType and pNext.
 ///
@@ -18514,6 +18984,173 @@ pub fn synth_physical_device_variable_pointers_features_partial(s: &mut Synth) {
         true,
     );
     synth_physical_device_variable_pointers_features_partial_body(s);
+}
+/// Encodes the members of `VkPhysicalDeviceVertexAttributeDivisorFeaturesKHR` after sType and pNext.
+///
+/// # Safety
+/// Every pointer reachable from `v` must be valid for the lengths its members state.
+pub unsafe fn encode_physical_device_vertex_attribute_divisor_features_khr_body(
+    e: &mut Encoder<'_>,
+    v: &vk::PhysicalDeviceVertexAttributeDivisorFeaturesKHR<'_>,
+) {
+    let _ = &v;
+    e.u32(v.vertex_attribute_instance_rate_divisor);
+    e.u32(v.vertex_attribute_instance_rate_zero_divisor);
+}
+/// Encodes `VkPhysicalDeviceVertexAttributeDivisorFeaturesKHR`: sType, chain, members.
+///
+/// # Safety
+/// Every pointer reachable from `v` must be valid for the lengths its members state.
+pub unsafe fn encode_physical_device_vertex_attribute_divisor_features_khr(
+    e: &mut Encoder<'_>,
+    v: &vk::PhysicalDeviceVertexAttributeDivisorFeaturesKHR<'_>,
+) {
+    e.i32(1000190002);
+    // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
+    unsafe {
+        crate::chain::encode(
+            e,
+            v.p_next as *const core::ffi::c_void,
+            super::chain_tables::CHAIN_PHYSICAL_DEVICE_VERTEX_ATTRIBUTE_DIVISOR_FEATURES_KHR,
+            false,
+        )
+    };
+    // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
+    unsafe { encode_physical_device_vertex_attribute_divisor_features_khr_body(e, v) };
+}
+/// Decodes the members of `VkPhysicalDeviceVertexAttributeDivisorFeaturesKHR` (full form) after sType and pNext.
+pub fn decode_physical_device_vertex_attribute_divisor_features_khr_body<'a>(
+    d: &mut Decoder<'_>,
+    a: &'a Bump,
+    out: &mut vk::PhysicalDeviceVertexAttributeDivisorFeaturesKHR<'a>,
+) {
+    let _ = (&d, &a, &out);
+    out.vertex_attribute_instance_rate_divisor = d.u32();
+    out.vertex_attribute_instance_rate_zero_divisor = d.u32();
+}
+/// Decodes `VkPhysicalDeviceVertexAttributeDivisorFeaturesKHR` (full form) into the arena.
+pub fn decode_physical_device_vertex_attribute_divisor_features_khr<'a>(
+    d: &mut Decoder<'_>,
+    a: &'a Bump,
+    out: &mut vk::PhysicalDeviceVertexAttributeDivisorFeaturesKHR<'a>,
+) {
+    d.stype(1000190002);
+    out.p_next = crate::chain::decode(
+        d,
+        a,
+        super::chain_tables::CHAIN_PHYSICAL_DEVICE_VERTEX_ATTRIBUTE_DIVISOR_FEATURES_KHR,
+        false,
+    ) as _;
+    decode_physical_device_vertex_attribute_divisor_features_khr_body(d, a, out);
+}
+#[cfg(feature = "synth")]
+#[allow(unused_variables)]
+pub fn synth_physical_device_vertex_attribute_divisor_features_khr_body(s: &mut Synth) {
+    s.random_u32();
+    s.random_u32();
+}
+#[cfg(feature = "synth")]
+pub fn synth_physical_device_vertex_attribute_divisor_features_khr(s: &mut Synth) {
+    s.i32(1000190002);
+    crate::chain::synth(
+        s,
+        super::chain_tables::CHAIN_PHYSICAL_DEVICE_VERTEX_ATTRIBUTE_DIVISOR_FEATURES_KHR,
+        false,
+    );
+    synth_physical_device_vertex_attribute_divisor_features_khr_body(s);
+}
+/// Encodes the partial (output) members of `VkPhysicalDeviceVertexAttributeDivisorFeaturesKHR`.
+///
+/// # Safety
+/// Every pointer reachable from `v` must be valid for the lengths its members state.
+pub unsafe fn encode_physical_device_vertex_attribute_divisor_features_khr_partial_body(
+    e: &mut Encoder<'_>,
+    v: &vk::PhysicalDeviceVertexAttributeDivisorFeaturesKHR<'_>,
+) {
+    let _ = (&e, &v);
+}
+/// Encodes `VkPhysicalDeviceVertexAttributeDivisorFeaturesKHR` in its partial form (what the host must fill).
+///
+/// # Safety
+/// Every pointer reachable from `v` must be valid for the lengths its members state.
+pub unsafe fn encode_physical_device_vertex_attribute_divisor_features_khr_partial(
+    e: &mut Encoder<'_>,
+    v: &vk::PhysicalDeviceVertexAttributeDivisorFeaturesKHR<'_>,
+) {
+    e.i32(1000190002);
+    // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
+    unsafe {
+        crate::chain::encode(
+            e,
+            v.p_next as *const core::ffi::c_void,
+            super::chain_tables::CHAIN_PHYSICAL_DEVICE_VERTEX_ATTRIBUTE_DIVISOR_FEATURES_KHR,
+            true,
+        )
+    };
+    // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
+    unsafe { encode_physical_device_vertex_attribute_divisor_features_khr_partial_body(e, v) };
+}
+/// Decodes the members of a `VkPhysicalDeviceVertexAttributeDivisorFeaturesKHR` reply into caller memory.
+///
+/// # Safety
+/// Arrays reachable from `out` must hold as many elements as their counts say.
+pub unsafe fn decode_into_physical_device_vertex_attribute_divisor_features_khr_body(
+    d: &mut Decoder<'_>,
+    out: &mut vk::PhysicalDeviceVertexAttributeDivisorFeaturesKHR<'_>,
+) {
+    let _ = (&d, &out);
+    out.vertex_attribute_instance_rate_divisor = d.u32();
+    out.vertex_attribute_instance_rate_zero_divisor = d.u32();
+}
+/// Decodes a `VkPhysicalDeviceVertexAttributeDivisorFeaturesKHR` reply into caller memory, following the caller's chain.
+///
+/// # Safety
+/// Arrays and chain structs reachable from `out` must be valid.
+pub unsafe fn decode_into_physical_device_vertex_attribute_divisor_features_khr(
+    d: &mut Decoder<'_>,
+    out: &mut vk::PhysicalDeviceVertexAttributeDivisorFeaturesKHR<'_>,
+) {
+    d.stype(1000190002);
+    // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
+    unsafe { crate::chain::decode_into(d, out.p_next as *mut core::ffi::c_void) };
+    // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
+    unsafe { decode_into_physical_device_vertex_attribute_divisor_features_khr_body(d, out) };
+}
+/// Decodes the members of `VkPhysicalDeviceVertexAttributeDivisorFeaturesKHR` (partial (output) form) after sType and pNext.
+pub fn decode_physical_device_vertex_attribute_divisor_features_khr_partial_body<'a>(
+    d: &mut Decoder<'_>,
+    a: &'a Bump,
+    out: &mut vk::PhysicalDeviceVertexAttributeDivisorFeaturesKHR<'a>,
+) {
+    let _ = (&d, &a, &out);
+}
+/// Decodes `VkPhysicalDeviceVertexAttributeDivisorFeaturesKHR` (partial (output) form) into the arena.
+pub fn decode_physical_device_vertex_attribute_divisor_features_khr_partial<'a>(
+    d: &mut Decoder<'_>,
+    a: &'a Bump,
+    out: &mut vk::PhysicalDeviceVertexAttributeDivisorFeaturesKHR<'a>,
+) {
+    d.stype(1000190002);
+    out.p_next = crate::chain::decode(
+        d,
+        a,
+        super::chain_tables::CHAIN_PHYSICAL_DEVICE_VERTEX_ATTRIBUTE_DIVISOR_FEATURES_KHR,
+        true,
+    ) as _;
+    decode_physical_device_vertex_attribute_divisor_features_khr_partial_body(d, a, out);
+}
+#[cfg(feature = "synth")]
+#[allow(unused_variables)]
+pub fn synth_physical_device_vertex_attribute_divisor_features_khr_partial_body(s: &mut Synth) {}
+#[cfg(feature = "synth")]
+pub fn synth_physical_device_vertex_attribute_divisor_features_khr_partial(s: &mut Synth) {
+    s.i32(1000190002);
+    crate::chain::synth(
+        s,
+        super::chain_tables::CHAIN_PHYSICAL_DEVICE_VERTEX_ATTRIBUTE_DIVISOR_FEATURES_KHR,
+        true,
+    );
+    synth_physical_device_vertex_attribute_divisor_features_khr_partial_body(s);
 }
 /// Encodes the members of `VkPhysicalDeviceVertexAttributeDivisorPropertiesEXT` after sType and pNext.
 ///

@@ -1831,6 +1831,86 @@ pub fn synth_pipeline_rasterization_depth_clip_state_create_info_ext(s: &mut Syn
     );
     synth_pipeline_rasterization_depth_clip_state_create_info_ext_body(s);
 }
+/// Encodes the members of `VkPipelineRasterizationLineStateCreateInfoKHR` after sType and pNext.
+///
+/// # Safety
+/// Every pointer reachable from `v` must be valid for the lengths its members state.
+pub unsafe fn encode_pipeline_rasterization_line_state_create_info_khr_body(
+    e: &mut Encoder<'_>,
+    v: &vk::PipelineRasterizationLineStateCreateInfoKHR<'_>,
+) {
+    let _ = &v;
+    e.i32(v.line_rasterization_mode.as_raw());
+    e.u32(v.stippled_line_enable);
+    e.u32(v.line_stipple_factor);
+    e.u32(u32::from(v.line_stipple_pattern));
+}
+/// Encodes `VkPipelineRasterizationLineStateCreateInfoKHR`: sType, chain, members.
+///
+/// # Safety
+/// Every pointer reachable from `v` must be valid for the lengths its members state.
+pub unsafe fn encode_pipeline_rasterization_line_state_create_info_khr(
+    e: &mut Encoder<'_>,
+    v: &vk::PipelineRasterizationLineStateCreateInfoKHR<'_>,
+) {
+    e.i32(1000259001);
+    // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
+    unsafe {
+        crate::chain::encode(
+            e,
+            v.p_next as *const core::ffi::c_void,
+            super::chain_tables::CHAIN_PIPELINE_RASTERIZATION_LINE_STATE_CREATE_INFO_KHR,
+            false,
+        )
+    };
+    // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
+    unsafe { encode_pipeline_rasterization_line_state_create_info_khr_body(e, v) };
+}
+/// Decodes the members of `VkPipelineRasterizationLineStateCreateInfoKHR` (full form) after sType and pNext.
+pub fn decode_pipeline_rasterization_line_state_create_info_khr_body<'a>(
+    d: &mut Decoder<'_>,
+    a: &'a Bump,
+    out: &mut vk::PipelineRasterizationLineStateCreateInfoKHR<'a>,
+) {
+    let _ = (&d, &a, &out);
+    out.line_rasterization_mode = vk::LineRasterizationModeKHR::from_raw(d.i32());
+    out.stippled_line_enable = d.u32();
+    out.line_stipple_factor = d.u32();
+    out.line_stipple_pattern = d.u32() as u16;
+}
+/// Decodes `VkPipelineRasterizationLineStateCreateInfoKHR` (full form) into the arena.
+pub fn decode_pipeline_rasterization_line_state_create_info_khr<'a>(
+    d: &mut Decoder<'_>,
+    a: &'a Bump,
+    out: &mut vk::PipelineRasterizationLineStateCreateInfoKHR<'a>,
+) {
+    d.stype(1000259001);
+    out.p_next = crate::chain::decode(
+        d,
+        a,
+        super::chain_tables::CHAIN_PIPELINE_RASTERIZATION_LINE_STATE_CREATE_INFO_KHR,
+        false,
+    ) as _;
+    decode_pipeline_rasterization_line_state_create_info_khr_body(d, a, out);
+}
+#[cfg(feature = "synth")]
+#[allow(unused_variables)]
+pub fn synth_pipeline_rasterization_line_state_create_info_khr_body(s: &mut Synth) {
+    s.random_u32();
+    s.random_u32();
+    s.random_u32();
+    s.small(0xffff);
+}
+#[cfg(feature = "synth")]
+pub fn synth_pipeline_rasterization_line_state_create_info_khr(s: &mut Synth) {
+    s.i32(1000259001);
+    crate::chain::synth(
+        s,
+        super::chain_tables::CHAIN_PIPELINE_RASTERIZATION_LINE_STATE_CREATE_INFO_KHR,
+        false,
+    );
+    synth_pipeline_rasterization_line_state_create_info_khr_body(s);
+}
 /// Encodes the members of `VkPipelineRasterizationProvokingVertexStateCreateInfoEXT` after sType and pNext.
 ///
 /// # Safety
@@ -2506,6 +2586,117 @@ pub fn synth_pipeline_tessellation_state_create_info(s: &mut Synth) {
     );
     synth_pipeline_tessellation_state_create_info_body(s);
 }
+/// Encodes the members of `VkPipelineVertexInputDivisorStateCreateInfoKHR` after sType and pNext.
+///
+/// # Safety
+/// Every pointer reachable from `v` must be valid for the lengths its members state.
+pub unsafe fn encode_pipeline_vertex_input_divisor_state_create_info_khr_body(
+    e: &mut Encoder<'_>,
+    v: &vk::PipelineVertexInputDivisorStateCreateInfoKHR<'_>,
+) {
+    let _ = &v;
+    e.u32(v.vertex_binding_divisor_count);
+    if v.p_vertex_binding_divisors.is_null() {
+        e.size(0);
+    } else {
+        let n = (v.vertex_binding_divisor_count as usize);
+        e.size(n);
+        // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
+        for el in unsafe { crate::slice(v.p_vertex_binding_divisors, n) } {
+            // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
+            unsafe { encode_vertex_input_binding_divisor_description_khr(e, &(*el)) };
+        }
+    }
+}
+/// Encodes `VkPipelineVertexInputDivisorStateCreateInfoKHR`: sType, chain, members.
+///
+/// # Safety
+/// Every pointer reachable from `v` must be valid for the lengths its members state.
+pub unsafe fn encode_pipeline_vertex_input_divisor_state_create_info_khr(
+    e: &mut Encoder<'_>,
+    v: &vk::PipelineVertexInputDivisorStateCreateInfoKHR<'_>,
+) {
+    e.i32(1000190001);
+    // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
+    unsafe {
+        crate::chain::encode(
+            e,
+            v.p_next as *const core::ffi::c_void,
+            super::chain_tables::CHAIN_PIPELINE_VERTEX_INPUT_DIVISOR_STATE_CREATE_INFO_KHR,
+            false,
+        )
+    };
+    // SAFETY: the caller guarantees that every pointer reachable from the value is valid for the counts it states.
+    unsafe { encode_pipeline_vertex_input_divisor_state_create_info_khr_body(e, v) };
+}
+/// Decodes the members of `VkPipelineVertexInputDivisorStateCreateInfoKHR` (full form) after sType and pNext.
+pub fn decode_pipeline_vertex_input_divisor_state_create_info_khr_body<'a>(
+    d: &mut Decoder<'_>,
+    a: &'a Bump,
+    out: &mut vk::PipelineVertexInputDivisorStateCreateInfoKHR<'a>,
+) {
+    let _ = (&d, &a, &out);
+    out.vertex_binding_divisor_count = d.u32();
+    {
+        let n = d.array_len((out.vertex_binding_divisor_count as usize) as u64, true);
+        if n != 0 {
+            let arr = d.alloc_slice(
+                a,
+                n,
+                8,
+                <vk::VertexInputBindingDivisorDescriptionKHR>::default(),
+            );
+            for el in arr.iter_mut() {
+                decode_vertex_input_binding_divisor_description_khr(d, a, el);
+            }
+            if !arr.is_empty() {
+                out.p_vertex_binding_divisors = arr.as_ptr() as _;
+            }
+        }
+    }
+}
+/// Decodes `VkPipelineVertexInputDivisorStateCreateInfoKHR` (full form) into the arena.
+pub fn decode_pipeline_vertex_input_divisor_state_create_info_khr<'a>(
+    d: &mut Decoder<'_>,
+    a: &'a Bump,
+    out: &mut vk::PipelineVertexInputDivisorStateCreateInfoKHR<'a>,
+) {
+    d.stype(1000190001);
+    out.p_next = crate::chain::decode(
+        d,
+        a,
+        super::chain_tables::CHAIN_PIPELINE_VERTEX_INPUT_DIVISOR_STATE_CREATE_INFO_KHR,
+        false,
+    ) as _;
+    decode_pipeline_vertex_input_divisor_state_create_info_khr_body(d, a, out);
+}
+#[cfg(feature = "synth")]
+#[allow(unused_variables)]
+pub fn synth_pipeline_vertex_input_divisor_state_create_info_khr_body(s: &mut Synth) {
+    let c_vertex_binding_divisor_count = s.count("vertexBindingDivisorCount");
+    s.u32(c_vertex_binding_divisor_count as u32);
+    {
+        let n = (c_vertex_binding_divisor_count as usize);
+        if n == 0 || false {
+            s.size(0);
+        } else {
+            s.size(n);
+            for _ in 0..n {
+                synth_vertex_input_binding_divisor_description_khr(s);
+            }
+        }
+    }
+}
+#[cfg(feature = "synth")]
+pub fn synth_pipeline_vertex_input_divisor_state_create_info_khr(s: &mut Synth) {
+    s.i32(1000190001);
+    crate::chain::synth(
+        s,
+        super::chain_tables::CHAIN_PIPELINE_VERTEX_INPUT_DIVISOR_STATE_CREATE_INFO_KHR,
+        false,
+    );
+    synth_pipeline_vertex_input_divisor_state_create_info_khr_body(s);
+}
 /// Encodes the members of `VkPipelineVertexInputStateCreateInfo` after sType and pNext.
 ///
 /// # Safety
@@ -3087,6 +3278,35 @@ pub fn decode_vertex_input_binding_description<'a>(
 pub fn synth_vertex_input_binding_description(s: &mut Synth) {
     let _ = &s;
     s.random_u32();
+    s.random_u32();
+    s.random_u32();
+}
+/// Encodes `VkVertexInputBindingDivisorDescriptionKHR`.
+///
+/// # Safety
+/// Every pointer reachable from `v` must be valid for the lengths its members state.
+pub unsafe fn encode_vertex_input_binding_divisor_description_khr(
+    e: &mut Encoder<'_>,
+    v: &vk::VertexInputBindingDivisorDescriptionKHR,
+) {
+    let _ = (&e, &v);
+    e.u32(v.binding);
+    e.u32(v.divisor);
+}
+/// Decodes `VkVertexInputBindingDivisorDescriptionKHR` (full form) into the arena.
+pub fn decode_vertex_input_binding_divisor_description_khr<'a>(
+    d: &mut Decoder<'_>,
+    a: &'a Bump,
+    out: &mut vk::VertexInputBindingDivisorDescriptionKHR,
+) {
+    let _ = (&d, &a, &out);
+    out.binding = d.u32();
+    out.divisor = d.u32();
+}
+#[cfg(feature = "synth")]
+#[allow(unused_variables)]
+pub fn synth_vertex_input_binding_divisor_description_khr(s: &mut Synth) {
+    let _ = &s;
     s.random_u32();
     s.random_u32();
 }
