@@ -54,6 +54,8 @@ pub(crate) struct PhysicalInfo {
 
 /// What the host knows about a device.
 pub(crate) struct DeviceInfo {
+    /// The host physical device it was created on.
+    pub physical: u64,
     pub table: Arc<DispatchTable>,
     pub ash: ash::Device,
     /// Host-pointer import: (alignment, memory types the driver can import into),
@@ -83,6 +85,13 @@ pub(crate) struct State {
     pub timelines: HashMap<u32, Timeline>,
     /// ring_idx bound by vkGetDeviceQueue2 → (host device, host queue).
     pub queue_of_ring: HashMap<u32, (u64, u64)>,
+}
+
+impl State {
+    /// The host physical device of host device `device`.
+    pub fn objects_physical_of(&self, device: u64) -> Option<u64> {
+        self.devices.get(&device).map(|d| d.physical)
+    }
 }
 
 /// The part of a context its ring threads share.

@@ -104,6 +104,7 @@ pub fn create(st: &mut State, x: &CreateDeviceArgs<'_>) -> Result<CallRet, Fatal
     st.devices.insert(
         host,
         DeviceInfo {
+            physical: pd,
             table,
             ash: device,
             host_import,

@@ -128,6 +128,8 @@ fn dispatch(shared: &Arc<Shared>, st: &mut State, flags: u32, cmd: &Command<'_>,
         Command::CreateDevice(x) => device::create(st, x)?,
         Command::DestroyDevice(x) => device::destroy(st, x)?,
         Command::GetDeviceQueue(_) | Command::GetDeviceQueue2(_) => queue::get(st, cmd)?,
+        Command::CreateBuffer(x) => crate::buffer::create(st, cmd, x)?,
+        Command::CreateImage(x) => crate::image::create(st, cmd, x)?,
         // Memory.
         Command::AllocateMemory(x) => device_memory::allocate(st, cmd, x)?,
         Command::FreeMemory(x) => device_memory::free(st, cmd, x)?,

@@ -13,6 +13,7 @@
 //! A guest that sends malformed or forbidden input makes its own context fatal
 //! ([`Error::Fatal`]); nothing else is affected.
 
+mod buffer;
 mod command_buffer;
 mod context;
 mod descriptor_set;
@@ -20,6 +21,7 @@ mod device;
 mod device_memory;
 pub mod error;
 mod executor;
+mod image;
 mod instance;
 mod limits;
 mod object_table;
