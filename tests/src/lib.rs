@@ -1,3 +1,4 @@
 //! End-to-end, interop and reference tests for the Venus implementation.
 
 pub mod mesa_ref;
+pub mod server;
