@@ -80,7 +80,8 @@ pub(crate) struct State {
     pub resources: HashMap<u32, Arc<Shmem>>,
     /// Host VkDeviceMemory → the shared memory backing it (host-visible allocations).
     pub memories: HashMap<u64, Arc<Shmem>>,
-    pub reply: Option<ReplyStream>,
+    /// Reply streams, one per command source (ring id, or 0 for out-of-ring).
+    pub replies: HashMap<u64, ReplyStream>,
     pub rings: HashMap<u64, Ring>,
     pub timelines: HashMap<u32, Timeline>,
     /// ring_idx bound by vkGetDeviceQueue2 → (host device, host queue).
@@ -103,6 +104,8 @@ pub(crate) struct Shared {
     /// The virtqueue seqno (`vkSubmitVirtqueueSeqnoMESA`), and a condvar for waiters.
     pub vq_seqno: Mutex<u64>,
     pub vq_cond: Condvar,
+    /// How many commands of each type this context executed.
+    pub command_counts: Vec<std::sync::atomic::AtomicU64>,
 }
 
 impl Shared {
@@ -149,7 +152,7 @@ impl Context {
             devices: HashMap::new(),
             resources: HashMap::new(),
             memories: HashMap::new(),
-            reply: None,
+            replies: HashMap::new(),
             rings: HashMap::new(),
             timelines: HashMap::new(),
             queue_of_ring: HashMap::new(),
@@ -162,6 +165,9 @@ impl Context {
                 fences,
                 vq_seqno: Mutex::new(0),
                 vq_cond: Condvar::new(),
+                command_counts: (0..venus_protocol::generated::host_calls::COMMAND_TYPE_COUNT)
+                    .map(|_| std::sync::atomic::AtomicU64::new(0))
+                    .collect(),
             }),
         }
     }
@@ -256,5 +262,32 @@ impl Context {
 impl Drop for Context {
     fn drop(&mut self) {
         crate::teardown::destroy_all(&self.shared);
+        if let Some(path) = std::env::var_os("VENUS_COMMAND_STATS") {
+            append_command_stats(&self.shared, std::path::Path::new(&path));
+        }
+    }
+}
+
+/// Appends `name count` lines for every command type this context executed
+/// (`VENUS_COMMAND_STATS=FILE`: used to find commands no test exercises).
+fn append_command_stats(shared: &Shared, path: &std::path::Path) {
+    use std::io::Write;
+    let mut text = String::new();
+    for (n, c) in shared.command_counts.iter().enumerate() {
+        let c = c.load(Ordering::Relaxed);
+        if c == 0 {
+            continue;
+        }
+        if let Some((name, _)) = venus_protocol::generated::COMMAND_NAMES.iter().find(|(_, num)| *num as usize == n) {
+            text.push_str(&format!("{name} {c}\n"));
+        }
+    }
+    let r = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .and_then(|mut f| f.write_all(text.as_bytes()));
+    if let Err(e) = r {
+        tracing::warn!("cannot write command statistics to {}: {e}", path.display());
     }
 }

@@ -22,8 +22,21 @@ pub enum Origin {
     Submit,
     /// Read from ring `id`.
     Ring(u64),
-    /// A stream named by `vkExecuteCommandStreamsMESA`.
-    Stream,
+    /// A stream named by `vkExecuteCommandStreamsMESA` from the source with this
+    /// reply key.
+    Stream(u64),
+}
+
+impl Origin {
+    /// Which reply stream this source writes to: each ring has its own, as do
+    /// out-of-ring submissions (key 0); streams reply like their caller.
+    pub fn reply_key(self) -> u64 {
+        match self {
+            Origin::Submit => 0,
+            Origin::Ring(id) => id,
+            Origin::Stream(key) => key,
+        }
+    }
 }
 
 /// A failure that makes the context fatal.
@@ -56,6 +69,9 @@ pub fn execute(shared: &Arc<Shared>, data: &[u8], origin: Origin) -> Result<(), 
         };
         pos = pos.saturating_add(used.max(1));
         tracing::trace!(ctx = shared.id, cmd = cmd.name(), flags, "command");
+        if let Some(c) = shared.command_counts.get(cmd.number() as usize) {
+            c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         // Commands that block or recurse run without the lock.
         match &cmd {
             Command::WaitVirtqueueSeqnoMESA(x) => {
@@ -76,10 +92,26 @@ pub fn execute(shared: &Arc<Shared>, data: &[u8], origin: Origin) -> Result<(), 
             }
             Command::ExecuteCommandStreamsMESA(x) => {
                 drop(st);
-                if origin == Origin::Stream {
+                if matches!(origin, Origin::Stream(_)) {
                     return Err("nested vkExecuteCommandStreamsMESA".into());
                 }
-                crate::transport::execute_command_streams(shared, x)?;
+                crate::transport::execute_command_streams(shared, x, origin.reply_key())?;
+                continue;
+            }
+            // Host waits can take long (and may wait for work another ring of
+            // this context submits): they run without the context lock.
+            Command::WaitForFences(_)
+            | Command::WaitSemaphores(_)
+            | Command::QueueWaitIdle(_)
+            | Command::DeviceWaitIdle(_) => {
+                let table = table_for(&st, &cmd)?;
+                drop(st);
+                // SAFETY: as in `call`: translated handles, arena pointers.
+                let ret = unsafe { call_command(&table, &cmd) }
+                    .ok_or_else(|| format!("{} is not available on this host", cmd.name()))?;
+                if flags & GENERATE_REPLY != 0 {
+                    crate::transport::write_reply(&mut shared.lock(), origin.reply_key(), &cmd, ret)?;
+                }
                 continue;
             }
             _ => {}
@@ -95,8 +127,8 @@ fn dispatch(shared: &Arc<Shared>, st: &mut State, flags: u32, cmd: &Command<'_>,
     let out_of_ring = origin == Origin::Submit;
     let ret = match cmd {
         // Venus transport.
-        Command::SetReplyCommandStreamMESA(x) => transport::set_reply_stream(st, x)?,
-        Command::SeekReplyCommandStreamMESA(x) => transport::seek_reply_stream(st, x.position)?,
+        Command::SetReplyCommandStreamMESA(x) => transport::set_reply_stream(st, origin.reply_key(), x)?,
+        Command::SeekReplyCommandStreamMESA(x) => transport::seek_reply_stream(st, origin.reply_key(), x.position)?,
         Command::CreateRingMESA(x) if out_of_ring => ring::create(shared, st, x)?,
         Command::DestroyRingMESA(x) if out_of_ring => ring::destroy(st, x.ring)?,
         Command::NotifyRingMESA(x) if out_of_ring => ring::notify(st, x.ring)?,
@@ -144,7 +176,7 @@ fn dispatch(shared: &Arc<Shared>, st: &mut State, flags: u32, cmd: &Command<'_>,
         _ => generic(st, cmd)?,
     };
     if flags & GENERATE_REPLY != 0 {
-        transport::write_reply(st, cmd, ret)?;
+        transport::write_reply(st, origin.reply_key(), cmd, ret)?;
     }
     Ok(())
 }

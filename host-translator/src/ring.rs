@@ -196,6 +196,7 @@ pub fn create(shared: &Arc<Shared>, st: &mut State, x: &CreateRingMESAArgs<'_>) 
 /// `vkDestroyRingMESA`.
 pub fn destroy(st: &mut State, id: u64) -> Result<CallRet, Fatal> {
     let mut ring = st.rings.remove(&id).ok_or_else(|| format!("destroy of unknown ring {id:#x}"))?;
+    st.replies.remove(&id);
     // The ring thread may be waiting for this very lock: flag it and let it go.
     ring.shared.stop.store(true, Ordering::SeqCst);
     ring.shared.wake();

@@ -125,5 +125,5 @@ pub fn destroy_all(shared: &Shared) {
     st.physical.clear();
     st.resources.clear();
     st.memories.clear();
-    st.reply = None;
+    st.replies.clear();
 }

@@ -10,7 +10,7 @@ use crate::context::{ReplyStream, Shared, State};
 use crate::executor::{encode_reply, execute, Fatal, Origin};
 
 /// `vkSetReplyCommandStreamMESA`: replies go to `resource[offset..offset+size]`, from position 0.
-pub fn set_reply_stream(st: &mut State, x: &SetReplyCommandStreamMESAArgs<'_>) -> Result<CallRet, Fatal> {
+pub fn set_reply_stream(st: &mut State, key: u64, x: &SetReplyCommandStreamMESAArgs<'_>) -> Result<CallRet, Fatal> {
     // SAFETY: a non-null pointer from the decoder points at a decoded struct in the arena.
     let Some(s) = (unsafe { x.p_stream.as_ref() }) else {
         return Err("vkSetReplyCommandStreamMESA without a stream".into());
@@ -28,13 +28,13 @@ pub fn set_reply_stream(st: &mut State, x: &SetReplyCommandStreamMESAArgs<'_>) -
             shm.size()
         ));
     }
-    st.reply = Some(ReplyStream { shm, offset, size, pos: 0 });
+    st.replies.insert(key, ReplyStream { shm, offset, size, pos: 0 });
     Ok(CallRet::Void)
 }
 
 /// `vkSeekReplyCommandStreamMESA`.
-pub fn seek_reply_stream(st: &mut State, position: usize) -> Result<CallRet, Fatal> {
-    let rs = st.reply.as_mut().ok_or("seek with no reply stream")?;
+pub fn seek_reply_stream(st: &mut State, key: u64, position: usize) -> Result<CallRet, Fatal> {
+    let rs = st.replies.get_mut(&key).ok_or("seek with no reply stream")?;
     if position as u64 > rs.size {
         return Err(format!("reply seek to {position} past the stream end {}", rs.size));
     }
@@ -43,11 +43,11 @@ pub fn seek_reply_stream(st: &mut State, position: usize) -> Result<CallRet, Fat
 }
 
 /// Writes `cmd`'s reply at the reply stream's position and advances it.
-pub fn write_reply(st: &mut State, cmd: &Command<'_>, ret: CallRet) -> Result<(), Fatal> {
+pub fn write_reply(st: &mut State, key: u64, cmd: &Command<'_>, ret: CallRet) -> Result<(), Fatal> {
     let bytes = encode_reply(cmd, ret)?;
     let rs = st
-        .reply
-        .as_mut()
+        .replies
+        .get_mut(&key)
         .ok_or_else(|| format!("{} asks for a reply but no reply stream is set", cmd.name()))?;
     let end = rs.pos.checked_add(bytes.len() as u64).filter(|e| *e <= rs.size).ok_or_else(|| {
         format!(
@@ -67,7 +67,7 @@ pub fn write_reply(st: &mut State, cmd: &Command<'_>, ret: CallRet) -> Result<()
 
 /// `vkExecuteCommandStreamsMESA`: runs each stream (copied out of its resource),
 /// with the reply position set first when given.
-pub fn execute_command_streams(shared: &std::sync::Arc<Shared>, x: &ExecuteCommandStreamsMESAArgs<'_>) -> Result<(), Fatal> {
+pub fn execute_command_streams(shared: &std::sync::Arc<Shared>, x: &ExecuteCommandStreamsMESAArgs<'_>, key: u64) -> Result<(), Fatal> {
     let n = x.stream_count as usize;
     if n == 0 {
         return Ok(());
@@ -83,7 +83,7 @@ pub fn execute_command_streams(shared: &std::sync::Arc<Shared>, x: &ExecuteComma
             if !x.p_reply_positions.is_null() {
                 // SAFETY: same count as p_streams (checked by the decoder).
                 let pos = unsafe { *x.p_reply_positions.add(i) };
-                seek_reply_stream(&mut st, pos)?;
+                seek_reply_stream(&mut st, key, pos)?;
             }
             let shm = st
                 .resources
@@ -96,7 +96,7 @@ pub fn execute_command_streams(shared: &std::sync::Arc<Shared>, x: &ExecuteComma
                 )
             })?
         };
-        execute(shared, &data, Origin::Stream)?;
+        execute(shared, &data, Origin::Stream(key))?;
     }
     Ok(())
 }
