@@ -2,3 +2,4 @@
 
 pub mod mesa_ref;
 pub mod server;
+pub mod vkinfo;
