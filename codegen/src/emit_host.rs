@@ -19,8 +19,17 @@ fn is_private(name: &str) -> bool {
 
 pub fn host_calls(model: &Model, plan: &Plan) -> Result<String> {
     let mut s = String::from("//! Host-side helpers: driver entry points by command type, one driver call per\n//! command, the reply encoder by command, and created/destroyed handle slots.\n#![allow(clippy::all, unused_variables, unused_unsafe)]\nuse super::*;\nuse crate::encoder::Encoder;\nuse ash::vk;\nuse ash::vk::Handle;\nuse core::ffi::CStr;\n\n");
-    let max = plan.commands.iter().map(|(e, _, _)| e.number).max().unwrap_or(0) + 1;
-    writeln!(s, "/// One past the highest command type.\npub const COMMAND_TYPE_COUNT: usize = {max};")?;
+    let max = plan
+        .commands
+        .iter()
+        .map(|(e, _, _)| e.number)
+        .max()
+        .unwrap_or(0)
+        + 1;
+    writeln!(
+        s,
+        "/// One past the highest command type.\npub const COMMAND_TYPE_COUNT: usize = {max};"
+    )?;
     writeln!(s, "/// (entry point name, command type) of every command the driver implements, aliases included.\npub const DRIVER_ENTRY_POINTS: &[(&CStr, u32)] = &[")?;
     for (e, _, _) in &plan.commands {
         if is_private(&e.name) {
@@ -55,17 +64,42 @@ pub fn host_calls(model: &Model, plan: &Plan) -> Result<String> {
             Some("VkResult") => ", ret.result()",
             Some(_) => ", ret.u64()",
         };
-        writeln!(replies, "Command::{v}(x) => encode_reply_{f}(e, x{ret_arg}),")?;
+        writeln!(
+            replies,
+            "Command::{v}(x) => encode_reply_{f}(e, x{ret_arg}),"
+        )?;
         // first dispatchable handle
-        if let Some(Param { kind: Kind::Handle { name, dispatchable: true }, output: false, .. }) = params.first() {
-            writeln!(firsts, "Command::{v}(x) => Some(({}, x.{}.as_raw())),", object_type(name), field(&params[0].name))?;
+        if let Some(Param {
+            kind:
+                Kind::Handle {
+                    name,
+                    dispatchable: true,
+                },
+            output: false,
+            ..
+        }) = params.first()
+        {
+            writeln!(
+                firsts,
+                "Command::{v}(x) => Some(({}, x.{}.as_raw())),",
+                object_type(name),
+                field(&params[0].name)
+            )?;
         }
         // destroyed handle
         if e.name.starts_with("vkDestroy") || e.name == "vkFreeMemory" {
-            let hs: Vec<&Param> = params.iter().filter(|p| !p.output && matches!(p.kind, Kind::Handle { .. })).collect();
+            let hs: Vec<&Param> = params
+                .iter()
+                .filter(|p| !p.output && matches!(p.kind, Kind::Handle { .. }))
+                .collect();
             if let Some(p) = hs.last() {
                 if let Kind::Handle { name, .. } = &p.kind {
-                    writeln!(destroys, "Command::{v}(x) => Some(({}, x.{}.as_raw())),", object_type(name), field(&p.name))?;
+                    writeln!(
+                        destroys,
+                        "Command::{v}(x) => Some(({}, x.{}.as_raw())),",
+                        object_type(name),
+                        field(&p.name)
+                    )?;
                 }
             }
         }
@@ -76,7 +110,11 @@ pub fn host_calls(model: &Model, plan: &Plan) -> Result<String> {
             match &p.kind {
                 Kind::Pointer(el) => {
                     if let Kind::Handle { name, .. } = &**el {
-                        writeln!(body, "if !{x}.is_null() {{ f({}, {x}.cast()); }}", object_type(name))?;
+                        writeln!(
+                            body,
+                            "if !{x}.is_null() {{ f({}, {x}.cast()); }}",
+                            object_type(name)
+                        )?;
                     }
                 }
                 Kind::Array(el, l) => {
@@ -103,11 +141,12 @@ pub fn host_calls(model: &Model, plan: &Plan) -> Result<String> {
             .collect();
         let _ = emit_param_call_list;
         let wrap = match ret.as_deref() {
-            None => ("{ ", "; CallRet::Void }"),
-            Some("VkResult") => ("CallRet::Result(", ")"),
-            Some(_) => ("CallRet::U64(", ")"),
+            None => "CallRet::Void",
+            Some("VkResult") => "CallRet::Result(r)",
+            Some(_) => "CallRet::U64(r)",
         };
-        writeln!(calls, "Command::{v}(x) => {{ let p = t.get({})?;\n// SAFETY: the table holds the driver's `{}` under this number.\nlet fp: vk::PFN_{} = unsafe {{ core::mem::transmute(p) }};\n// SAFETY: the caller guarantees the arguments are valid for the driver.\nSome({}unsafe {{ fp({}) }}{}) }}", e.number, e.name, model.command_alias.get(&e.name).unwrap_or(&e.name), wrap.0, args.join(", "), wrap.1)?;
+        let bind = if ret.is_none() { "let () =" } else { "let r =" };
+        writeln!(calls, "Command::{v}(x) => {{ let p = t.get({})?;\n// SAFETY: the table holds the driver's `{}` under this number.\nlet fp: vk::PFN_{} = unsafe {{ core::mem::transmute(p) }};\n// SAFETY: the caller guarantees the arguments are valid for the driver.\n{bind} unsafe {{ fp({}) }};\nSome({wrap}) }}", e.number, e.name, model.command_alias.get(&e.name).unwrap_or(&e.name), args.join(", "))?;
     }
     writeln!(s, "/// Calls the driver's entry point for `cmd`; `None` if the table lacks it or the\n/// command is private to Venus.\n///\n/// # Safety\n/// Every handle in `cmd` must be a live host handle of the table's instance/device\n/// and every pointer valid, as a decoder with a resolver leaves them.\npub unsafe fn call_command(t: &DispatchTable, cmd: &Command<'_>) -> Option<CallRet> {{\nmatch cmd {{\n{calls}_ => None,\n}}\n}}")?;
     writeln!(s, "/// Encodes the reply of `cmd` from its (driver-filled) output parameters.\n///\n/// # Safety\n/// Output pointers in `cmd` must be valid (as the decoder leaves them).\npub unsafe fn encode_reply_command(e: &mut Encoder<'_>, cmd: &Command<'_>, ret: CallRet) {{\n// SAFETY: forwarded caller contract.\nunsafe {{\nmatch cmd {{\n{replies}}}\n}}\n}}")?;

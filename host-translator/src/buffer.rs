@@ -15,7 +15,11 @@ use crate::executor::{generic, Fatal};
 ///
 /// # Safety
 /// `head` is null or a decoder-built chain (arena structs, mutable for this command).
-pub(crate) unsafe fn retarget_external(head: *const core::ffi::c_void, s_type: vk::StructureType, types: vk::ExternalMemoryHandleTypeFlags) -> bool {
+pub(crate) unsafe fn retarget_external(
+    head: *const core::ffi::c_void,
+    s_type: vk::StructureType,
+    types: vk::ExternalMemoryHandleTypeFlags,
+) -> bool {
     let mut p = head as *mut vk::BaseOutStructure<'_>;
     while !p.is_null() {
         // SAFETY: caller contract: chain members start with sType/pNext.
@@ -32,8 +36,15 @@ pub(crate) unsafe fn retarget_external(head: *const core::ffi::c_void, s_type: v
 }
 
 /// `vkCreateBuffer`.
-pub fn create(st: &mut State, cmd: &Command<'_>, x: &CreateBufferArgs<'_>) -> Result<CallRet, Fatal> {
-    let import = st.devices.get(&x.device.as_raw()).is_some_and(|d| d.host_import.is_some());
+pub fn create(
+    st: &mut State,
+    cmd: &Command<'_>,
+    x: &CreateBufferArgs<'_>,
+) -> Result<CallRet, Fatal> {
+    let import = st
+        .devices
+        .get(&x.device.as_raw())
+        .is_some_and(|d| d.host_import.is_some());
     // SAFETY: decoder-built pointer.
     let Some(info) = (unsafe { x.p_create_info.as_ref() }) else {
         return generic(st, cmd);
@@ -43,12 +54,24 @@ pub fn create(st: &mut State, cmd: &Command<'_>, x: &CreateBufferArgs<'_>) -> Re
     }
     let types = vk::ExternalMemoryHandleTypeFlags::HOST_ALLOCATION_EXT;
     // SAFETY: the decoder built this chain for this command.
-    if unsafe { retarget_external(info.p_next, vk::StructureType::EXTERNAL_MEMORY_BUFFER_CREATE_INFO, types) } {
+    if unsafe {
+        retarget_external(
+            info.p_next,
+            vk::StructureType::EXTERNAL_MEMORY_BUFFER_CREATE_INFO,
+            types,
+        )
+    } {
         return generic(st, cmd);
     }
     let mut ext = vk::ExternalMemoryBufferCreateInfo::default().handle_types(types);
     ext.p_next = info.p_next;
     let mut host_info = *info;
     host_info.p_next = (&ext as *const vk::ExternalMemoryBufferCreateInfo<'_>).cast();
-    generic(st, &Command::CreateBuffer(CreateBufferArgs { p_create_info: &host_info, ..*x }))
+    generic(
+        st,
+        &Command::CreateBuffer(CreateBufferArgs {
+            p_create_info: &host_info,
+            ..*x
+        }),
+    )
 }

@@ -4,18 +4,28 @@
 use ash::vk;
 use ash::vk::Handle;
 use venus_protocol::generated::host_calls::CallRet;
-use venus_protocol::generated::{AllocateCommandBuffersArgs, Command, DestroyCommandPoolArgs, FreeCommandBuffersArgs};
+use venus_protocol::generated::{
+    AllocateCommandBuffersArgs, Command, DestroyCommandPoolArgs, FreeCommandBuffersArgs,
+};
 
 use crate::context::State;
 use crate::executor::{generic, generic_with, Fatal};
 
 /// `vkAllocateCommandBuffers`.
-pub fn allocate(st: &mut State, cmd: &Command<'_>, x: &AllocateCommandBuffersArgs<'_>) -> Result<CallRet, Fatal> {
+pub fn allocate(
+    st: &mut State,
+    cmd: &Command<'_>,
+    x: &AllocateCommandBuffersArgs<'_>,
+) -> Result<CallRet, Fatal> {
     // SAFETY: decoder-built pointer.
     let info = unsafe { x.p_allocate_info.as_ref() }.ok_or("no allocate info")?;
     let ret = generic_with(st, cmd, info.command_pool.as_raw())?;
     if ret.result() == vk::Result::SUCCESS && !x.p_command_buffers.is_null() {
-        let table = st.devices.get(&x.device.as_raw()).map(|d| d.table.clone()).ok_or("unknown device")?;
+        let table = st
+            .devices
+            .get(&x.device.as_raw())
+            .map(|d| d.table.clone())
+            .ok_or("unknown device")?;
         for i in 0..info.command_buffer_count as usize {
             // SAFETY: the decoder allocated `command_buffer_count` slots.
             let id = unsafe { *x.p_command_buffers.add(i) }.as_raw();
@@ -33,7 +43,11 @@ fn forget(st: &mut State, host: u64) {
 }
 
 /// `vkFreeCommandBuffers`.
-pub fn free(st: &mut State, cmd: &Command<'_>, x: &FreeCommandBuffersArgs<'_>) -> Result<CallRet, Fatal> {
+pub fn free(
+    st: &mut State,
+    cmd: &Command<'_>,
+    x: &FreeCommandBuffersArgs<'_>,
+) -> Result<CallRet, Fatal> {
     let ret = generic(st, cmd)?;
     if !x.p_command_buffers.is_null() {
         for i in 0..x.command_buffer_count as usize {
@@ -46,7 +60,11 @@ pub fn free(st: &mut State, cmd: &Command<'_>, x: &FreeCommandBuffersArgs<'_>) -
 }
 
 /// `vkDestroyCommandPool`.
-pub fn destroy_pool(st: &mut State, cmd: &Command<'_>, x: &DestroyCommandPoolArgs<'_>) -> Result<CallRet, Fatal> {
+pub fn destroy_pool(
+    st: &mut State,
+    cmd: &Command<'_>,
+    x: &DestroyCommandPoolArgs<'_>,
+) -> Result<CallRet, Fatal> {
     let ret = generic(st, cmd)?;
     let pool = x.command_pool.as_raw();
     if pool != 0 {

@@ -206,7 +206,13 @@ impl Context {
 
     /// Creates resource `res_id` as a blob: `blob_id` 0 is plain shared memory,
     /// otherwise the id of a host-visible VkDeviceMemory of this context.
-    pub fn create_blob(&self, res_id: u32, blob_id: u64, size: u64, blob_flags: u32) -> Result<Blob> {
+    pub fn create_blob(
+        &self,
+        res_id: u32,
+        blob_id: u64,
+        size: u64,
+        blob_flags: u32,
+    ) -> Result<Blob> {
         let _ = blob_flags;
         let mut st = self.shared.lock();
         if st.resources.contains_key(&res_id) {
@@ -222,7 +228,9 @@ impl Context {
                 .objects
                 .get(vk::ObjectType::DEVICE_MEMORY, blob_id)
                 .map(|e| e.host)
-                .ok_or_else(|| Error::Unsupported(format!("blob id {blob_id} names no device memory")))?;
+                .ok_or_else(|| {
+                    Error::Unsupported(format!("blob id {blob_id} names no device memory"))
+                })?;
             let shm = st.memories.get(&mem).cloned().ok_or_else(|| {
                 Error::Unsupported(format!("device memory {blob_id} is not host visible"))
             })?;
@@ -278,7 +286,10 @@ fn append_command_stats(shared: &Shared, path: &std::path::Path) {
         if c == 0 {
             continue;
         }
-        if let Some((name, _)) = venus_protocol::generated::COMMAND_NAMES.iter().find(|(_, num)| *num as usize == n) {
+        if let Some((name, _)) = venus_protocol::generated::COMMAND_NAMES
+            .iter()
+            .find(|(_, num)| *num as usize == n)
+        {
             text.push_str(&format!("{name} {c}\n"));
         }
     }

@@ -10,14 +10,22 @@ use crate::context::State;
 use crate::executor::{generic, generic_with, Fatal};
 
 /// `vkAllocateDescriptorSets`.
-pub fn allocate(st: &mut State, cmd: &Command<'_>, x: &AllocateDescriptorSetsArgs<'_>) -> Result<CallRet, Fatal> {
+pub fn allocate(
+    st: &mut State,
+    cmd: &Command<'_>,
+    x: &AllocateDescriptorSetsArgs<'_>,
+) -> Result<CallRet, Fatal> {
     // SAFETY: decoder-built pointer.
     let info = unsafe { x.p_allocate_info.as_ref() }.ok_or("no allocate info")?;
     generic_with(st, cmd, info.descriptor_pool.as_raw())
 }
 
 /// `vkFreeDescriptorSets`.
-pub fn free(st: &mut State, cmd: &Command<'_>, x: &FreeDescriptorSetsArgs<'_>) -> Result<CallRet, Fatal> {
+pub fn free(
+    st: &mut State,
+    cmd: &Command<'_>,
+    x: &FreeDescriptorSetsArgs<'_>,
+) -> Result<CallRet, Fatal> {
     let ret = generic(st, cmd)?;
     if !x.p_descriptor_sets.is_null() {
         for i in 0..x.descriptor_set_count as usize {
@@ -38,14 +46,22 @@ fn forget_sets(st: &mut State, pool: vk::DescriptorPool) {
 }
 
 /// `vkDestroyDescriptorPool`.
-pub fn destroy_pool(st: &mut State, cmd: &Command<'_>, pool: vk::DescriptorPool) -> Result<CallRet, Fatal> {
+pub fn destroy_pool(
+    st: &mut State,
+    cmd: &Command<'_>,
+    pool: vk::DescriptorPool,
+) -> Result<CallRet, Fatal> {
     let ret = generic(st, cmd)?;
     forget_sets(st, pool);
     Ok(ret)
 }
 
 /// `vkResetDescriptorPool`.
-pub fn reset_pool(st: &mut State, cmd: &Command<'_>, pool: vk::DescriptorPool) -> Result<CallRet, Fatal> {
+pub fn reset_pool(
+    st: &mut State,
+    cmd: &Command<'_>,
+    pool: vk::DescriptorPool,
+) -> Result<CallRet, Fatal> {
     let ret = generic(st, cmd)?;
     forget_sets(st, pool);
     Ok(ret)

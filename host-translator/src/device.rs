@@ -28,7 +28,11 @@ pub fn create(st: &mut State, x: &CreateDeviceArgs<'_>) -> Result<CallRet, Fatal
         return Err(format!("device id {id} is zero or in use"));
     }
     let pd = x.physical_device.as_raw();
-    let instance = st.physical.get(&pd).map(|p| p.instance).ok_or("vkCreateDevice on an unknown physical device")?;
+    let instance = st
+        .physical
+        .get(&pd)
+        .map(|p| p.instance)
+        .ok_or("vkCreateDevice on an unknown physical device")?;
     // Extensions: drop the ones we emulate, add host-pointer import when available.
     let mut exts: Vec<*const c_char> = Vec::new();
     if !info.pp_enabled_extension_names.is_null() {
@@ -84,21 +88,39 @@ pub fn create(st: &mut State, x: &CreateDeviceArgs<'_>) -> Result<CallRet, Fatal
         .map(|t| t.property_flags)
         .collect();
     // SAFETY: a device-level lookup on our live device.
-    let host_pointer_properties = unsafe { gdpa(dev_handle, c"vkGetMemoryHostPointerPropertiesEXT".as_ptr()) }
-        // SAFETY: the driver returns this entry point under this name.
-        .map(|f| unsafe { std::mem::transmute::<unsafe extern "system" fn(), vk::PFN_vkGetMemoryHostPointerPropertiesEXT>(f) });
+    let host_pointer_properties =
+        unsafe { gdpa(dev_handle, c"vkGetMemoryHostPointerPropertiesEXT".as_ptr()) }
+            // SAFETY: the driver returns this entry point under this name.
+            .map(|f| unsafe {
+                std::mem::transmute::<
+                    unsafe extern "system" fn(),
+                    vk::PFN_vkGetMemoryHostPointerPropertiesEXT,
+                >(f)
+            });
     let host_import = if host_import && host_pointer_properties.is_some() {
         let mut hp = vk::PhysicalDeviceExternalMemoryHostPropertiesEXT::default();
         let mut p2 = vk::PhysicalDeviceProperties2::default().push_next(&mut hp);
         // SAFETY: as above, with a valid chain.
         unsafe { inst.ash.get_physical_device_properties2(pdh, &mut p2) };
-        Some((hp.min_imported_host_pointer_alignment.max(crate::shmem::page_size()), u32::MAX))
+        Some((
+            hp.min_imported_host_pointer_alignment
+                .max(crate::shmem::page_size()),
+            u32::MAX,
+        ))
     } else {
         None
     };
     let host = dev_handle.as_raw();
     st.objects
-        .insert(vk::ObjectType::DEVICE, id, Entry { host, device: host, pool: 0 })
+        .insert(
+            vk::ObjectType::DEVICE,
+            id,
+            Entry {
+                host,
+                device: host,
+                pool: 0,
+            },
+        )
         .map_err(|e| format!("device {id}: {e:?}"))?;
     st.tables.insert(host, table.clone());
     st.devices.insert(
@@ -121,7 +143,10 @@ pub fn create(st: &mut State, x: &CreateDeviceArgs<'_>) -> Result<CallRet, Fatal
 pub fn forget(st: &mut State, host: u64) {
     let gone = st.objects.remove_where(|_, e| e.device == host);
     for (ty, e) in gone {
-        if ty == vk::ObjectType::QUEUE || ty == vk::ObjectType::COMMAND_BUFFER || ty == vk::ObjectType::DEVICE {
+        if ty == vk::ObjectType::QUEUE
+            || ty == vk::ObjectType::COMMAND_BUFFER
+            || ty == vk::ObjectType::DEVICE
+        {
             st.tables.remove(&e.host);
         }
         if ty == vk::ObjectType::DEVICE_MEMORY {
@@ -141,7 +166,10 @@ pub fn destroy(st: &mut State, x: &DestroyDeviceArgs<'_>) -> Result<CallRet, Fat
     }
     // Timelines wait on this device's fences: stop them first.
     st.timelines.retain(|_, t| t.device() != host);
-    let info = st.devices.get(&host).ok_or("vkDestroyDevice of an unknown device")?;
+    let info = st
+        .devices
+        .get(&host)
+        .ok_or("vkDestroyDevice of an unknown device")?;
     // SAFETY: a live device of this context, destroyed once.
     unsafe { info.ash.destroy_device(None) };
     forget(st, host);

@@ -8,8 +8,12 @@ use std::sync::Arc;
 use ash::vk;
 use ash::vk::Handle;
 use venus_protocol::generated::host_calls::CallRet;
-use venus_protocol::generated::{AllocateMemoryArgs, Command, FreeMemoryArgs, GetMemoryResourcePropertiesMESAArgs};
-use venus_protocol::mesa::{ImportMemoryResourceInfoMESA, MemoryResourceAllocationSizePropertiesMESA};
+use venus_protocol::generated::{
+    AllocateMemoryArgs, Command, FreeMemoryArgs, GetMemoryResourcePropertiesMESAArgs,
+};
+use venus_protocol::mesa::{
+    ImportMemoryResourceInfoMESA, MemoryResourceAllocationSizePropertiesMESA,
+};
 
 use crate::context::{DeviceInfo, State};
 use crate::executor::{generic, Fatal};
@@ -59,11 +63,17 @@ fn host_pointer_types(dev: &DeviceInfo, ptr: *mut u8) -> u32 {
 }
 
 /// `vkAllocateMemory`.
-pub fn allocate(st: &mut State, cmd: &Command<'_>, x: &AllocateMemoryArgs<'_>) -> Result<CallRet, Fatal> {
+pub fn allocate(
+    st: &mut State,
+    cmd: &Command<'_>,
+    x: &AllocateMemoryArgs<'_>,
+) -> Result<CallRet, Fatal> {
     // SAFETY: decoder-built pointers.
     let info = unsafe { x.p_allocate_info.as_ref() }.ok_or("vkAllocateMemory without info")?;
     // SAFETY: as above.
-    let id = unsafe { x.p_memory.as_ref() }.ok_or("vkAllocateMemory without an output id")?.as_raw();
+    let id = unsafe { x.p_memory.as_ref() }
+        .ok_or("vkAllocateMemory without an output id")?
+        .as_raw();
     if id == 0 || st.objects.contains(vk::ObjectType::DEVICE_MEMORY, id) {
         return Err(format!("memory id {id} is zero or in use"));
     }
@@ -93,8 +103,14 @@ pub fn allocate(st: &mut State, cmd: &Command<'_>, x: &AllocateMemoryArgs<'_>) -
     let mut size = info.allocation_size;
     if let Some((align, _)) = dev.host_import {
         if let Some(res) = import_res {
-            let s = st.resources.get(&res).cloned().ok_or_else(|| format!("import of unknown resource {res}"))?;
-            size = round_up(size, align).filter(|s2| *s2 <= s.size()).ok_or("import larger than its resource")?;
+            let s = st
+                .resources
+                .get(&res)
+                .cloned()
+                .ok_or_else(|| format!("import of unknown resource {res}"))?;
+            size = round_up(size, align)
+                .filter(|s2| *s2 <= s.size())
+                .ok_or("import larger than its resource")?;
             shm = Some(s);
         } else if type_flags.contains(vk::MemoryPropertyFlags::HOST_VISIBLE) {
             size = round_up(size, align).ok_or("allocation size overflows")?;
@@ -117,7 +133,11 @@ pub fn allocate(st: &mut State, cmd: &Command<'_>, x: &AllocateMemoryArgs<'_>) -
     if let Some(s) = &shm {
         let bits = host_pointer_types(dev, s.ptr());
         if bits & (1u32 << (info.memory_type_index & 31)) == 0 {
-            tracing::warn!(type_index = info.memory_type_index, bits, "driver cannot import host memory into this type");
+            tracing::warn!(
+                type_index = info.memory_type_index,
+                bits,
+                "driver cannot import host memory into this type"
+            );
             return Ok(CallRet::Result(vk::Result::ERROR_INVALID_EXTERNAL_HANDLE));
         }
         import_info.p_host_pointer = s.ptr().cast();
@@ -138,7 +158,9 @@ pub fn allocate(st: &mut State, cmd: &Command<'_>, x: &AllocateMemoryArgs<'_>) -
     }
     let mut host_info = *info;
     host_info.allocation_size = size;
-    host_info.p_next = kept.first().map_or(std::ptr::null(), |p| p.cast_const().cast());
+    host_info.p_next = kept
+        .first()
+        .map_or(std::ptr::null(), |p| p.cast_const().cast());
     // SAFETY: `host_info` and its chain live through the call; the device is live.
     let mem = match unsafe { dev.ash.allocate_memory(&host_info, None) } {
         Ok(m) => m,
@@ -146,7 +168,15 @@ pub fn allocate(st: &mut State, cmd: &Command<'_>, x: &AllocateMemoryArgs<'_>) -
     };
     let host = mem.as_raw();
     st.objects
-        .insert(vk::ObjectType::DEVICE_MEMORY, id, Entry { host, device, pool: 0 })
+        .insert(
+            vk::ObjectType::DEVICE_MEMORY,
+            id,
+            Entry {
+                host,
+                device,
+                pool: 0,
+            },
+        )
         .map_err(|e| format!("{}: memory {id}: {e:?}", cmd.name()))?;
     if let Some(s) = shm {
         st.memories.insert(host, s);
@@ -162,7 +192,10 @@ pub fn free(st: &mut State, cmd: &Command<'_>, x: &FreeMemoryArgs<'_>) -> Result
 }
 
 /// `vkGetMemoryResourcePropertiesMESA`: which memory types a resource can be imported as.
-pub fn resource_properties(st: &mut State, x: &GetMemoryResourcePropertiesMESAArgs<'_>) -> Result<CallRet, Fatal> {
+pub fn resource_properties(
+    st: &mut State,
+    x: &GetMemoryResourcePropertiesMESAArgs<'_>,
+) -> Result<CallRet, Fatal> {
     // SAFETY: decoder-built output pointer.
     let Some(out) = (unsafe { x.p_memory_resource_properties.as_mut() }) else {
         return Err("no output struct".into());
@@ -181,7 +214,10 @@ pub fn resource_properties(st: &mut State, x: &GetMemoryResourcePropertiesMESAAr
         let base = unsafe { &mut *p };
         if base.s_type.as_raw() == MEMORY_RESOURCE_ALLOCATION_SIZE_PROPERTIES_MESA {
             // SAFETY: the decoder built this private struct for this sType.
-            unsafe { (*(p as *mut MemoryResourceAllocationSizePropertiesMESA)).allocation_size = shm.size() };
+            unsafe {
+                (*(p as *mut MemoryResourceAllocationSizePropertiesMESA)).allocation_size =
+                    shm.size()
+            };
         }
         p = base.p_next;
     }

@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use ash::vk;
 use bumpalo::Bump;
-use venus_protocol::generated::host_calls::{call_command, encode_reply_command, CallRet, DispatchTable};
+use venus_protocol::generated::host_calls::{
+    call_command, encode_reply_command, CallRet, DispatchTable,
+};
 use venus_protocol::generated::{decode_command, Command};
 use venus_protocol::{Decoder, Encoder};
 
@@ -63,7 +65,9 @@ pub fn execute(shared: &Arc<Shared>, data: &[u8], origin: Origin) -> Result<(), 
         let (flags, cmd, used) = match decoded {
             Ok(v) => v,
             Err(e) => {
-                let what = e.map(|e| e.to_string()).unwrap_or_else(|| "empty command".into());
+                let what = e
+                    .map(|e| e.to_string())
+                    .unwrap_or_else(|| "empty command".into());
                 return Err(format!("cannot decode command at byte {pos}: {what}"));
             }
         };
@@ -110,7 +114,12 @@ pub fn execute(shared: &Arc<Shared>, data: &[u8], origin: Origin) -> Result<(), 
                 let ret = unsafe { call_command(&table, &cmd) }
                     .ok_or_else(|| format!("{} is not available on this host", cmd.name()))?;
                 if flags & GENERATE_REPLY != 0 {
-                    crate::transport::write_reply(&mut shared.lock(), origin.reply_key(), &cmd, ret)?;
+                    crate::transport::write_reply(
+                        &mut shared.lock(),
+                        origin.reply_key(),
+                        &cmd,
+                        ret,
+                    )?;
                 }
                 continue;
             }
@@ -122,18 +131,33 @@ pub fn execute(shared: &Arc<Shared>, data: &[u8], origin: Origin) -> Result<(), 
 }
 
 /// Runs one decoded command with the context locked.
-fn dispatch(shared: &Arc<Shared>, st: &mut State, flags: u32, cmd: &Command<'_>, origin: Origin) -> Result<(), Fatal> {
-    use crate::{command_buffer, descriptor_set, device, device_memory, instance, physical_device, queue, ring, transport};
+fn dispatch(
+    shared: &Arc<Shared>,
+    st: &mut State,
+    flags: u32,
+    cmd: &Command<'_>,
+    origin: Origin,
+) -> Result<(), Fatal> {
+    use crate::{
+        command_buffer, descriptor_set, device, device_memory, instance, physical_device, queue,
+        ring, transport,
+    };
     let out_of_ring = origin == Origin::Submit;
     let ret = match cmd {
         // Venus transport.
-        Command::SetReplyCommandStreamMESA(x) => transport::set_reply_stream(st, origin.reply_key(), x)?,
-        Command::SeekReplyCommandStreamMESA(x) => transport::seek_reply_stream(st, origin.reply_key(), x.position)?,
+        Command::SetReplyCommandStreamMESA(x) => {
+            transport::set_reply_stream(st, origin.reply_key(), x)?
+        }
+        Command::SeekReplyCommandStreamMESA(x) => {
+            transport::seek_reply_stream(st, origin.reply_key(), x.position)?
+        }
         Command::CreateRingMESA(x) if out_of_ring => ring::create(shared, st, x)?,
         Command::DestroyRingMESA(x) if out_of_ring => ring::destroy(st, x.ring)?,
         Command::NotifyRingMESA(x) if out_of_ring => ring::notify(st, x.ring)?,
         Command::WriteRingExtraMESA(x) => ring::write_extra(st, x.ring, x.offset, x.value)?,
-        Command::SubmitVirtqueueSeqnoMESA(x) if out_of_ring => transport::submit_virtqueue_seqno(shared, x.seqno),
+        Command::SubmitVirtqueueSeqnoMESA(x) if out_of_ring => {
+            transport::submit_virtqueue_seqno(shared, x.seqno)
+        }
         Command::CreateRingMESA(_)
         | Command::DestroyRingMESA(_)
         | Command::NotifyRingMESA(_)
@@ -150,7 +174,9 @@ fn dispatch(shared: &Arc<Shared>, st: &mut State, flags: u32, cmd: &Command<'_>,
         Command::EnumeratePhysicalDevices(x) => instance::enumerate_physical_devices(st, x)?,
         Command::EnumeratePhysicalDeviceGroups(x) => instance::enumerate_groups(st, x)?,
         Command::EnumerateInstanceExtensionProperties(x) => instance::enumerate_extensions(st, x)?,
-        Command::EnumerateDeviceExtensionProperties(x) => physical_device::enumerate_extensions(st, x)?,
+        Command::EnumerateDeviceExtensionProperties(x) => {
+            physical_device::enumerate_extensions(st, x)?
+        }
         Command::GetPhysicalDeviceProperties(_) | Command::GetPhysicalDeviceProperties2(_) => {
             let r = generic(st, cmd)?;
             physical_device::fix_properties(cmd);
@@ -171,7 +197,9 @@ fn dispatch(shared: &Arc<Shared>, st: &mut State, flags: u32, cmd: &Command<'_>,
         Command::DestroyCommandPool(x) => command_buffer::destroy_pool(st, cmd, x)?,
         Command::AllocateDescriptorSets(x) => descriptor_set::allocate(st, cmd, x)?,
         Command::FreeDescriptorSets(x) => descriptor_set::free(st, cmd, x)?,
-        Command::DestroyDescriptorPool(x) => descriptor_set::destroy_pool(st, cmd, x.descriptor_pool)?,
+        Command::DestroyDescriptorPool(x) => {
+            descriptor_set::destroy_pool(st, cmd, x.descriptor_pool)?
+        }
         Command::ResetDescriptorPool(x) => descriptor_set::reset_pool(st, cmd, x.descriptor_pool)?,
         _ => generic(st, cmd)?,
     };
@@ -198,7 +226,8 @@ pub fn call(st: &State, cmd: &Command<'_>) -> Result<CallRet, Fatal> {
     let table = table_for(st, cmd)?;
     // SAFETY: the decoder translated every handle in `cmd` to a live host handle of
     // this context and every pointer points into the decode arena.
-    unsafe { call_command(&table, cmd) }.ok_or_else(|| format!("{} is not available on this host", cmd.name()))
+    unsafe { call_command(&table, cmd) }
+        .ok_or_else(|| format!("{} is not available on this host", cmd.name()))
 }
 
 /// The generic path: check the ids of objects being created, call the driver,
@@ -220,7 +249,10 @@ pub fn generic_with(st: &mut State, cmd: &Command<'_>, pool: u64) -> Result<Call
     };
     for (ty, _, id) in &outs {
         if *id == 0 || st.objects.contains(*ty, *id) {
-            return Err(format!("{}: object id {id} is zero or already in use", cmd.name()));
+            return Err(format!(
+                "{}: object id {id} is zero or already in use",
+                cmd.name()
+            ));
         }
     }
     let ret = call(st, cmd)?;
@@ -262,7 +294,10 @@ pub fn encode_reply(cmd: &Command<'_>, ret: CallRet) -> Result<Vec<u8>, Fatal> {
             return Ok(buf);
         }
         if need > crate::limits::MAX_REPLY_SIZE {
-            return Err(format!("{}: reply of {need} bytes is too large", cmd.name()));
+            return Err(format!(
+                "{}: reply of {need} bytes is too large",
+                cmd.name()
+            ));
         }
         buf = vec![0u8; need];
     }

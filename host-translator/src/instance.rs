@@ -42,7 +42,11 @@ pub fn filter_extensions(host: &[vk::ExtensionProperties]) -> Vec<vk::ExtensionP
 ///
 /// # Safety
 /// `count` must be valid; `out`, if non-null, must hold `*count` elements.
-pub unsafe fn answer_enumeration<T: Copy>(list: &[T], count: *mut u32, out: *mut T) -> Result<CallRet, Fatal> {
+pub unsafe fn answer_enumeration<T: Copy>(
+    list: &[T],
+    count: *mut u32,
+    out: *mut T,
+) -> Result<CallRet, Fatal> {
     // SAFETY: caller contract.
     let Some(count) = (unsafe { count.as_mut() }) else {
         return Err("enumeration without a count".into());
@@ -99,10 +103,24 @@ pub fn create(st: &mut State, x: &CreateInstanceArgs<'_>) -> Result<CallRet, Fat
         unsafe { gipa(instance.handle(), name.as_ptr()) }
     }));
     st.objects
-        .insert(vk::ObjectType::INSTANCE, id, Entry { host, device: 0, pool: 0 })
+        .insert(
+            vk::ObjectType::INSTANCE,
+            id,
+            Entry {
+                host,
+                device: 0,
+                pool: 0,
+            },
+        )
         .map_err(|e| format!("instance {id}: {e:?}"))?;
     st.tables.insert(host, table.clone());
-    st.instances.insert(host, InstanceInfo { table, ash: instance });
+    st.instances.insert(
+        host,
+        InstanceInfo {
+            table,
+            ash: instance,
+        },
+    );
     tracing::debug!(id, "instance created");
     Ok(CallRet::Result(vk::Result::SUCCESS))
 }
@@ -141,31 +159,60 @@ fn record_physical(st: &mut State, instance: u64, id: u64, host: u64) -> Result<
     }
     if let Some(e) = st.objects.get(vk::ObjectType::PHYSICAL_DEVICE, id) {
         if e.host != host {
-            return Err(format!("physical device id {id} already names another device"));
+            return Err(format!(
+                "physical device id {id} already names another device"
+            ));
         }
         return Ok(());
     }
-    if st.objects.guest_of(vk::ObjectType::PHYSICAL_DEVICE, host).is_some() {
+    if st
+        .objects
+        .guest_of(vk::ObjectType::PHYSICAL_DEVICE, host)
+        .is_some()
+    {
         // Already known under another id (a second enumeration); keep the first.
         return Ok(());
     }
-    let info = st.instances.get(&instance).ok_or("physical device of an unknown instance")?;
+    let info = st
+        .instances
+        .get(&instance)
+        .ok_or("physical device of an unknown instance")?;
     let pd = vk::PhysicalDevice::from_raw(host);
     // SAFETY: `pd` was just enumerated from this live instance.
-    let extensions = unsafe { info.ash.enumerate_device_extension_properties(pd) }.unwrap_or_default();
+    let extensions =
+        unsafe { info.ash.enumerate_device_extension_properties(pd) }.unwrap_or_default();
     let table = info.table.clone();
     st.objects
-        .insert(vk::ObjectType::PHYSICAL_DEVICE, id, Entry { host, device: 0, pool: 0 })
+        .insert(
+            vk::ObjectType::PHYSICAL_DEVICE,
+            id,
+            Entry {
+                host,
+                device: 0,
+                pool: 0,
+            },
+        )
         .map_err(|e| format!("physical device {id}: {e:?}"))?;
     st.tables.insert(host, table);
-    st.physical.insert(host, PhysicalInfo { instance, extensions });
+    st.physical.insert(
+        host,
+        PhysicalInfo {
+            instance,
+            extensions,
+        },
+    );
     Ok(())
 }
 
 /// `vkEnumeratePhysicalDevices`: output slots carry the guest's ids.
-pub fn enumerate_physical_devices(st: &mut State, x: &EnumeratePhysicalDevicesArgs<'_>) -> Result<CallRet, Fatal> {
+pub fn enumerate_physical_devices(
+    st: &mut State,
+    x: &EnumeratePhysicalDevicesArgs<'_>,
+) -> Result<CallRet, Fatal> {
     // SAFETY: decoder-built pointer.
-    let cap = unsafe { x.p_physical_device_count.as_ref() }.copied().ok_or("no count")? as usize;
+    let cap = unsafe { x.p_physical_device_count.as_ref() }
+        .copied()
+        .ok_or("no count")? as usize;
     if x.p_physical_devices.is_null() {
         return call(st, &Command::EnumeratePhysicalDevices(*x));
     }
@@ -188,9 +235,14 @@ pub fn enumerate_physical_devices(st: &mut State, x: &EnumeratePhysicalDevicesAr
 }
 
 /// `vkEnumeratePhysicalDeviceGroups`: each group's handle array carries guest ids.
-pub fn enumerate_groups(st: &mut State, x: &EnumeratePhysicalDeviceGroupsArgs<'_>) -> Result<CallRet, Fatal> {
+pub fn enumerate_groups(
+    st: &mut State,
+    x: &EnumeratePhysicalDeviceGroupsArgs<'_>,
+) -> Result<CallRet, Fatal> {
     // SAFETY: decoder-built pointer.
-    let cap = unsafe { x.p_physical_device_group_count.as_ref() }.copied().ok_or("no count")? as usize;
+    let cap = unsafe { x.p_physical_device_group_count.as_ref() }
+        .copied()
+        .ok_or("no count")? as usize;
     let props = x.p_physical_device_group_properties;
     let mut ids: Vec<[vk::PhysicalDevice; vk::MAX_DEVICE_GROUP_SIZE]> = Vec::new();
     if !props.is_null() {
@@ -207,10 +259,10 @@ pub fn enumerate_groups(st: &mut State, x: &EnumeratePhysicalDeviceGroupsArgs<'_
             // SAFETY: within the `cap` elements.
             let g = unsafe { &mut *props.add(i) };
             let m = (g.physical_device_count as usize).min(vk::MAX_DEVICE_GROUP_SIZE);
-            for j in 0..m {
-                let host = g.physical_devices[j].as_raw();
-                record_physical(st, x.instance.as_raw(), gids[j].as_raw(), host)?;
-                g.physical_devices[j] = gids[j];
+            for (slot, gid) in g.physical_devices.iter_mut().zip(gids.iter()).take(m) {
+                let host = slot.as_raw();
+                record_physical(st, x.instance.as_raw(), gid.as_raw(), host)?;
+                *slot = *gid;
             }
         }
     }
@@ -218,12 +270,20 @@ pub fn enumerate_groups(st: &mut State, x: &EnumeratePhysicalDeviceGroupsArgs<'_
 }
 
 /// `vkEnumerateInstanceExtensionProperties`: the host's, filtered to the protocol's.
-pub fn enumerate_extensions(st: &mut State, x: &EnumerateInstanceExtensionPropertiesArgs<'_>) -> Result<CallRet, Fatal> {
+pub fn enumerate_extensions(
+    st: &mut State,
+    x: &EnumerateInstanceExtensionPropertiesArgs<'_>,
+) -> Result<CallRet, Fatal> {
     if !x.p_layer_name.is_null() {
         return Ok(CallRet::Result(vk::Result::ERROR_LAYER_NOT_PRESENT));
     }
     // SAFETY: a plain global query.
-    let host = unsafe { st.renderer.entry.enumerate_instance_extension_properties(None) }.unwrap_or_default();
+    let host = unsafe {
+        st.renderer
+            .entry
+            .enumerate_instance_extension_properties(None)
+    }
+    .unwrap_or_default();
     let list = filter_extensions(&host);
     // SAFETY: decoder-built count and output array of `*count` elements.
     unsafe { answer_enumeration(&list, x.p_property_count, x.p_properties) }

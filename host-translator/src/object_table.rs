@@ -70,7 +70,10 @@ impl ObjectTable {
     }
 
     /// Removes every object matching `pred`; returns (type, entry) of each.
-    pub fn remove_where(&mut self, pred: impl Fn(vk::ObjectType, &Entry) -> bool) -> Vec<(vk::ObjectType, Entry)> {
+    pub fn remove_where(
+        &mut self,
+        pred: impl Fn(vk::ObjectType, &Entry) -> bool,
+    ) -> Vec<(vk::ObjectType, Entry)> {
         let keys: Vec<(i32, u64)> = self
             .by_guest
             .iter()
@@ -101,10 +104,20 @@ mod tests {
     #[test]
     fn ids_are_typed_and_unique() {
         let mut t = ObjectTable::default();
-        let e = Entry { host: 0x1000, device: 0, pool: 0 };
-        assert_eq!(t.insert(vk::ObjectType::BUFFER, 0, e), Err(InsertError::ZeroId));
+        let e = Entry {
+            host: 0x1000,
+            device: 0,
+            pool: 0,
+        };
+        assert_eq!(
+            t.insert(vk::ObjectType::BUFFER, 0, e),
+            Err(InsertError::ZeroId)
+        );
         t.insert(vk::ObjectType::BUFFER, 7, e).unwrap();
-        assert_eq!(t.insert(vk::ObjectType::BUFFER, 7, e), Err(InsertError::InUse));
+        assert_eq!(
+            t.insert(vk::ObjectType::BUFFER, 7, e),
+            Err(InsertError::InUse)
+        );
         assert_eq!(t.resolve(vk::ObjectType::BUFFER, 7), Some(0x1000));
         // Same id, wrong type: unknown.
         assert_eq!(t.resolve(vk::ObjectType::IMAGE, 7), None);

@@ -20,11 +20,23 @@ const EMULATED: &[&CStr] = &[
 
 /// The device extensions the guest sees for host physical device `pd`.
 pub fn guest_extensions(st: &State, pd: u64) -> Vec<vk::ExtensionProperties> {
-    let host = st.physical.get(&pd).map(|p| p.extensions.as_slice()).unwrap_or(&[]);
+    let host = st
+        .physical
+        .get(&pd)
+        .map(|p| p.extensions.as_slice())
+        .unwrap_or(&[]);
     let mut list = filter_extensions(host);
     for name in EMULATED {
-        if !list.iter().any(|e| e.extension_name_as_c_str().ok() == Some(*name)) {
-            if let Ok(e) = (vk::ExtensionProperties { spec_version: 1, ..Default::default() }).extension_name(name) {
+        if !list
+            .iter()
+            .any(|e| e.extension_name_as_c_str().ok() == Some(*name))
+        {
+            if let Ok(e) = (vk::ExtensionProperties {
+                spec_version: 1,
+                ..Default::default()
+            })
+            .extension_name(name)
+            {
                 list.push(e);
             }
         }
@@ -34,13 +46,18 @@ pub fn guest_extensions(st: &State, pd: u64) -> Vec<vk::ExtensionProperties> {
 
 /// Whether the host driver itself has device extension `name`.
 pub fn host_has(st: &State, pd: u64, name: &CStr) -> bool {
-    st.physical
-        .get(&pd)
-        .is_some_and(|p| p.extensions.iter().any(|e| e.extension_name_as_c_str().ok() == Some(name)))
+    st.physical.get(&pd).is_some_and(|p| {
+        p.extensions
+            .iter()
+            .any(|e| e.extension_name_as_c_str().ok() == Some(name))
+    })
 }
 
 /// `vkEnumerateDeviceExtensionProperties`.
-pub fn enumerate_extensions(st: &mut State, x: &EnumerateDeviceExtensionPropertiesArgs<'_>) -> Result<CallRet, Fatal> {
+pub fn enumerate_extensions(
+    st: &mut State,
+    x: &EnumerateDeviceExtensionPropertiesArgs<'_>,
+) -> Result<CallRet, Fatal> {
     if !x.p_layer_name.is_null() {
         return Ok(CallRet::Result(vk::Result::ERROR_LAYER_NOT_PRESENT));
     }

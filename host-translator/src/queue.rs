@@ -19,7 +19,8 @@ pub fn get(st: &mut State, cmd: &Command<'_>) -> Result<CallRet, Fatal> {
     let (device, ring_idx, ret) = match cmd {
         Command::GetDeviceQueue2(x) => {
             // SAFETY: decoder-built pointer.
-            let info = unsafe { x.p_queue_info.as_ref() }.ok_or("vkGetDeviceQueue2 without info")?;
+            let info =
+                unsafe { x.p_queue_info.as_ref() }.ok_or("vkGetDeviceQueue2 without info")?;
             let mut host_info = *info;
             let mut ring_idx = None;
             // Rebuild the chain without our private struct.
@@ -30,7 +31,8 @@ pub fn get(st: &mut State, cmd: &Command<'_>) -> Result<CallRet, Fatal> {
                 let base = unsafe { &*p };
                 if base.s_type.as_raw() == DEVICE_QUEUE_TIMELINE_INFO_MESA {
                     // SAFETY: this sType is the private struct the decoder built.
-                    ring_idx = Some(unsafe { (*(p as *const DeviceQueueTimelineInfoMESA)).ring_idx });
+                    ring_idx =
+                        Some(unsafe { (*(p as *const DeviceQueueTimelineInfoMESA)).ring_idx });
                 } else {
                     kept.push(p);
                 }
@@ -44,7 +46,9 @@ pub fn get(st: &mut State, cmd: &Command<'_>) -> Result<CallRet, Fatal> {
                 // SAFETY: as above.
                 unsafe { (**last).p_next = std::ptr::null_mut() };
             }
-            host_info.p_next = kept.first().map_or(std::ptr::null(), |p| p.cast_const().cast());
+            host_info.p_next = kept
+                .first()
+                .map_or(std::ptr::null(), |p| p.cast_const().cast());
             let host_cmd = Command::GetDeviceQueue2(GetDeviceQueue2Args {
                 p_queue_info: &host_info,
                 ..*x
@@ -79,7 +83,11 @@ pub fn get(st: &mut State, cmd: &Command<'_>) -> Result<CallRet, Fatal> {
 }
 
 /// `vkResetFenceResourceMESA`: resets the fence on the host.
-pub fn reset_fence_resource(st: &mut State, device: vk::Device, fence: vk::Fence) -> Result<CallRet, Fatal> {
+pub fn reset_fence_resource(
+    st: &mut State,
+    device: vk::Device,
+    fence: vk::Fence,
+) -> Result<CallRet, Fatal> {
     let dev = st.devices.get(&device.as_raw()).ok_or("unknown device")?;
     // SAFETY: live device and fence of this context (resolved by the decoder).
     let r = unsafe { dev.ash.reset_fences(&[fence]) };

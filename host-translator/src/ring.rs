@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 use venus_protocol::generated::host_calls::CallRet;
 use venus_protocol::generated::CreateRingMESAArgs;
 use venus_protocol::mesa::{RingCreateInfoMESA, RingMonitorInfoMESA};
-use venus_protocol::ring::{self, RingCreateInfo, ValidatedRing, STATUS_ALIVE, STATUS_FATAL, STATUS_IDLE};
+use venus_protocol::ring::{
+    self, RingCreateInfo, ValidatedRing, STATUS_ALIVE, STATUS_FATAL, STATUS_IDLE,
+};
 
 use crate::context::{Shared, State};
 use crate::executor::{execute, Fatal, Origin};
@@ -100,12 +102,16 @@ impl RingShared {
     }
     /// Copies `[cur, tail)` out of the buffer.
     fn copy_out(&self, cur: u32, tail: u32) -> Result<Vec<u8>, String> {
-        let spans = ring::spans_between(cur, tail, self.layout.buffer_size).map_err(|e| e.to_string())?;
+        let spans =
+            ring::spans_between(cur, tail, self.layout.buffer_size).map_err(|e| e.to_string())?;
         let mut data = Vec::with_capacity(spans.total_len() as usize);
         for s in spans.iter() {
             let bytes = self
                 .shm
-                .read(self.layout.buffer.begin + u64::from(s.offset), u64::from(s.len))
+                .read(
+                    self.layout.buffer.begin + u64::from(s.offset),
+                    u64::from(s.len),
+                )
                 .ok_or("ring span outside its buffer")?;
             data.extend_from_slice(&bytes);
         }
@@ -123,7 +129,9 @@ fn monitor_period(info: &RingCreateInfoMESA) -> Option<Duration> {
         if base.s_type.as_raw() == 1_000_384_006 {
             // SAFETY: this sType is RingMonitorInfoMESA, which the decoder built.
             let m = unsafe { &*(p as *const RingMonitorInfoMESA) };
-            return Some(Duration::from_micros(u64::from(m.max_reporting_period_microseconds).max(1000)));
+            return Some(Duration::from_micros(
+                u64::from(m.max_reporting_period_microseconds).max(1000),
+            ));
         }
         p = base.p_next.cast();
         guard += 1;
@@ -132,7 +140,11 @@ fn monitor_period(info: &RingCreateInfoMESA) -> Option<Duration> {
 }
 
 /// `vkCreateRingMESA`.
-pub fn create(shared: &Arc<Shared>, st: &mut State, x: &CreateRingMESAArgs<'_>) -> Result<CallRet, Fatal> {
+pub fn create(
+    shared: &Arc<Shared>,
+    st: &mut State,
+    x: &CreateRingMESAArgs<'_>,
+) -> Result<CallRet, Fatal> {
     // SAFETY: a non-null pointer from the decoder points at a decoded arena struct.
     let info = unsafe { x.p_create_info.as_ref() }.ok_or("vkCreateRingMESA without create info")?;
     if st.rings.contains_key(&x.ring) || x.ring == 0 {
@@ -158,9 +170,14 @@ pub fn create(shared: &Arc<Shared>, st: &mut State, x: &CreateRingMESAArgs<'_>) 
         extra_offset: info.extra_offset as u64,
         extra_size: info.extra_size as u64,
     };
-    let layout = ring::RingLayout::validate(&layout).map_err(|e| format!("bad ring layout: {e}"))?;
-    let head = shm.atomic_u32(layout.head.begin).map(|a| a.load(Ordering::Acquire));
-    let status = shm.atomic_u32(layout.status.begin).map(|a| a.load(Ordering::Acquire));
+    let layout =
+        ring::RingLayout::validate(&layout).map_err(|e| format!("bad ring layout: {e}"))?;
+    let head = shm
+        .atomic_u32(layout.head.begin)
+        .map(|a| a.load(Ordering::Acquire));
+    let status = shm
+        .atomic_u32(layout.status.begin)
+        .map(|a| a.load(Ordering::Acquire));
     if head != Some(0) || status != Some(0) {
         return Err("a new ring must start with head = status = 0".into());
     }
@@ -181,7 +198,8 @@ pub fn create(shared: &Arc<Shared>, st: &mut State, x: &CreateRingMESAArgs<'_>) 
     let thread = std::thread::Builder::new()
         .name(format!("venus-ring-{}", shared.id))
         .spawn(move || {
-            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&ctx, &thread_rs)));
+            let r =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&ctx, &thread_rs)));
             if r.is_err() {
                 thread_rs.set_status(STATUS_FATAL);
                 ctx.set_fatal("panic in a ring thread");
@@ -189,13 +207,22 @@ pub fn create(shared: &Arc<Shared>, st: &mut State, x: &CreateRingMESAArgs<'_>) 
         })
         .map_err(|e| format!("cannot start a ring thread: {e}"))?;
     tracing::debug!(ctx = shared.id, ring = x.ring, "ring created");
-    st.rings.insert(x.ring, Ring { shared: rs, thread: Some(thread) });
+    st.rings.insert(
+        x.ring,
+        Ring {
+            shared: rs,
+            thread: Some(thread),
+        },
+    );
     Ok(CallRet::Void)
 }
 
 /// `vkDestroyRingMESA`.
 pub fn destroy(st: &mut State, id: u64) -> Result<CallRet, Fatal> {
-    let mut ring = st.rings.remove(&id).ok_or_else(|| format!("destroy of unknown ring {id:#x}"))?;
+    let mut ring = st
+        .rings
+        .remove(&id)
+        .ok_or_else(|| format!("destroy of unknown ring {id:#x}"))?;
     st.replies.remove(&id);
     // The ring thread may be waiting for this very lock: flag it and let it go.
     ring.shared.stop.store(true, Ordering::SeqCst);
@@ -208,14 +235,20 @@ pub fn destroy(st: &mut State, id: u64) -> Result<CallRet, Fatal> {
 
 /// `vkNotifyRingMESA`.
 pub fn notify(st: &mut State, id: u64) -> Result<CallRet, Fatal> {
-    let ring = st.rings.get(&id).ok_or_else(|| format!("notify of unknown ring {id:#x}"))?;
+    let ring = st
+        .rings
+        .get(&id)
+        .ok_or_else(|| format!("notify of unknown ring {id:#x}"))?;
     ring.shared.wake();
     Ok(CallRet::Void)
 }
 
 /// `vkWriteRingExtraMESA`.
 pub fn write_extra(st: &mut State, id: u64, offset: usize, value: u32) -> Result<CallRet, Fatal> {
-    let ring = st.rings.get(&id).ok_or_else(|| format!("write to unknown ring {id:#x}"))?;
+    let ring = st
+        .rings
+        .get(&id)
+        .ok_or_else(|| format!("write to unknown ring {id:#x}"))?;
     let extra = ring.shared.layout.extra;
     let at = extra
         .begin
@@ -271,7 +304,9 @@ fn run(ctx: &Arc<Shared>, rs: &RingShared) {
         }
         let tail = rs.tail();
         if tail != cur {
-            let r = rs.copy_out(cur, tail).and_then(|data| execute(ctx, &data, Origin::Ring(rs.id)));
+            let r = rs
+                .copy_out(cur, tail)
+                .and_then(|data| execute(ctx, &data, Origin::Ring(rs.id)));
             if let Err(e) = r {
                 rs.set_status(STATUS_FATAL);
                 ctx.set_fatal(&format!("ring {:#x}: {e}", rs.id));
@@ -297,10 +332,16 @@ fn run(ctx: &Arc<Shared>, rs: &RingShared) {
             rs.clear_status(STATUS_IDLE);
             continue;
         }
-        let sleep = rs.monitor_period.map(|p| p / 2).unwrap_or(Duration::from_secs(1));
+        let sleep = rs
+            .monitor_period
+            .map(|p| p / 2)
+            .unwrap_or(Duration::from_secs(1));
         let mut woken = rs.woken.lock().unwrap_or_else(|p| p.into_inner());
         if !*woken {
-            let (g, _) = rs.wake_cond.wait_timeout(woken, sleep).unwrap_or_else(|p| p.into_inner());
+            let (g, _) = rs
+                .wake_cond
+                .wait_timeout(woken, sleep)
+                .unwrap_or_else(|p| p.into_inner());
             woken = g;
         }
         let was_woken = *woken;

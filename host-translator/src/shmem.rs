@@ -86,9 +86,10 @@ impl Shmem {
 
     /// A duplicate of the fd, for a client.
     pub fn dup_fd(&self) -> Result<OwnedFd> {
-        self.fd
-            .try_clone()
-            .map_err(|source| Error::Os { what: "dup", source })
+        self.fd.try_clone().map_err(|source| Error::Os {
+            what: "dup",
+            source,
+        })
     }
 
     /// Whether `[offset, offset + len)` lies inside the mapping.
@@ -105,7 +106,11 @@ impl Shmem {
         let mut out = vec![0u8; usize::try_from(len).ok()?];
         // SAFETY: the range is inside the mapping (checked above) and `out` has `len` bytes.
         unsafe {
-            std::ptr::copy_nonoverlapping(self.ptr.add(offset as usize), out.as_mut_ptr(), out.len())
+            std::ptr::copy_nonoverlapping(
+                self.ptr.add(offset as usize),
+                out.as_mut_ptr(),
+                out.len(),
+            )
         };
         Some(out)
     }
@@ -124,7 +129,7 @@ impl Shmem {
 
     /// The u32 at `offset` as an atomic; `None` unless 4-aligned and inside.
     pub fn atomic_u32(&self, offset: u64) -> Option<&AtomicU32> {
-        if offset % 4 != 0 || !self.contains(offset, 4) {
+        if !offset.is_multiple_of(4) || !self.contains(offset, 4) {
             return None;
         }
         // SAFETY: in bounds and 4-aligned (the mapping is page aligned); the memory

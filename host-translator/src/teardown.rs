@@ -44,22 +44,39 @@ unsafe fn destroy_one(dev: &ash::Device, ty: vk::ObjectType, e: &Entry) {
     // SAFETY: caller contract.
     unsafe {
         match ty {
-            vk::ObjectType::COMMAND_POOL => dev.destroy_command_pool(vk::CommandPool::from_raw(h), None),
-            vk::ObjectType::DESCRIPTOR_POOL => dev.destroy_descriptor_pool(vk::DescriptorPool::from_raw(h), None),
-            vk::ObjectType::FRAMEBUFFER => dev.destroy_framebuffer(vk::Framebuffer::from_raw(h), None),
+            vk::ObjectType::COMMAND_POOL => {
+                dev.destroy_command_pool(vk::CommandPool::from_raw(h), None)
+            }
+            vk::ObjectType::DESCRIPTOR_POOL => {
+                dev.destroy_descriptor_pool(vk::DescriptorPool::from_raw(h), None)
+            }
+            vk::ObjectType::FRAMEBUFFER => {
+                dev.destroy_framebuffer(vk::Framebuffer::from_raw(h), None)
+            }
             vk::ObjectType::PIPELINE => dev.destroy_pipeline(vk::Pipeline::from_raw(h), None),
-            vk::ObjectType::PIPELINE_CACHE => dev.destroy_pipeline_cache(vk::PipelineCache::from_raw(h), None),
-            vk::ObjectType::PIPELINE_LAYOUT => dev.destroy_pipeline_layout(vk::PipelineLayout::from_raw(h), None),
+            vk::ObjectType::PIPELINE_CACHE => {
+                dev.destroy_pipeline_cache(vk::PipelineCache::from_raw(h), None)
+            }
+            vk::ObjectType::PIPELINE_LAYOUT => {
+                dev.destroy_pipeline_layout(vk::PipelineLayout::from_raw(h), None)
+            }
             vk::ObjectType::DESCRIPTOR_SET_LAYOUT => {
                 dev.destroy_descriptor_set_layout(vk::DescriptorSetLayout::from_raw(h), None)
             }
-            vk::ObjectType::DESCRIPTOR_UPDATE_TEMPLATE => {
-                dev.destroy_descriptor_update_template(vk::DescriptorUpdateTemplate::from_raw(h), None)
+            vk::ObjectType::DESCRIPTOR_UPDATE_TEMPLATE => dev.destroy_descriptor_update_template(
+                vk::DescriptorUpdateTemplate::from_raw(h),
+                None,
+            ),
+            vk::ObjectType::RENDER_PASS => {
+                dev.destroy_render_pass(vk::RenderPass::from_raw(h), None)
             }
-            vk::ObjectType::RENDER_PASS => dev.destroy_render_pass(vk::RenderPass::from_raw(h), None),
-            vk::ObjectType::SHADER_MODULE => dev.destroy_shader_module(vk::ShaderModule::from_raw(h), None),
+            vk::ObjectType::SHADER_MODULE => {
+                dev.destroy_shader_module(vk::ShaderModule::from_raw(h), None)
+            }
             vk::ObjectType::IMAGE_VIEW => dev.destroy_image_view(vk::ImageView::from_raw(h), None),
-            vk::ObjectType::BUFFER_VIEW => dev.destroy_buffer_view(vk::BufferView::from_raw(h), None),
+            vk::ObjectType::BUFFER_VIEW => {
+                dev.destroy_buffer_view(vk::BufferView::from_raw(h), None)
+            }
             vk::ObjectType::SAMPLER => dev.destroy_sampler(vk::Sampler::from_raw(h), None),
             vk::ObjectType::SAMPLER_YCBCR_CONVERSION => {
                 dev.destroy_sampler_ycbcr_conversion(vk::SamplerYcbcrConversion::from_raw(h), None)
@@ -70,7 +87,9 @@ unsafe fn destroy_one(dev: &ash::Device, ty: vk::ObjectType, e: &Entry) {
             vk::ObjectType::EVENT => dev.destroy_event(vk::Event::from_raw(h), None),
             vk::ObjectType::FENCE => dev.destroy_fence(vk::Fence::from_raw(h), None),
             vk::ObjectType::SEMAPHORE => dev.destroy_semaphore(vk::Semaphore::from_raw(h), None),
-            vk::ObjectType::PRIVATE_DATA_SLOT => dev.destroy_private_data_slot(vk::PrivateDataSlot::from_raw(h), None),
+            vk::ObjectType::PRIVATE_DATA_SLOT => {
+                dev.destroy_private_data_slot(vk::PrivateDataSlot::from_raw(h), None)
+            }
             vk::ObjectType::DEVICE_MEMORY => dev.free_memory(vk::DeviceMemory::from_raw(h), None),
             _ => {}
         }
@@ -83,7 +102,10 @@ pub fn destroy_all(shared: &Shared) {
     // Threads first, without the lock (they may be waiting for it).
     let (rings, timelines) = {
         let mut st = shared.lock();
-        (std::mem::take(&mut st.rings), std::mem::take(&mut st.timelines))
+        (
+            std::mem::take(&mut st.rings),
+            std::mem::take(&mut st.timelines),
+        )
     };
     drop(rings);
     let mut st = shared.lock();
@@ -105,7 +127,11 @@ pub fn destroy_all(shared: &Shared) {
                 leaked += gone.len();
             }
             if leaked > 0 {
-                tracing::debug!(ctx = shared.id, leaked, "destroyed objects the guest left behind");
+                tracing::debug!(
+                    ctx = shared.id,
+                    leaked,
+                    "destroyed objects the guest left behind"
+                );
             }
             // SAFETY: all children are gone.
             unsafe { dev.destroy_device(None) };

@@ -49,7 +49,10 @@ pub fn submit_fence(shared: &Arc<Shared>, ring_idx: u32, fence_id: u64) -> Resul
         .queue_of_ring
         .get(&ring_idx)
         .ok_or_else(|| format!("fence on ring_idx {ring_idx}, which no queue is bound to"))?;
-    let dev = st.devices.get(&device).ok_or("timeline of an unknown device")?;
+    let dev = st
+        .devices
+        .get(&device)
+        .ok_or("timeline of an unknown device")?;
     let ash_dev = dev.ash.clone();
     // SAFETY: live device; the queue is externally synchronized by the context lock.
     let fence = unsafe { ash_dev.create_fence(&vk::FenceCreateInfo::default(), None) }
@@ -60,7 +63,7 @@ pub fn submit_fence(shared: &Arc<Shared>, ring_idx: u32, fence_id: u64) -> Resul
         unsafe { ash_dev.destroy_fence(fence, None) };
         return Err(format!("host fence submit failed: {r:?}"));
     }
-    if !st.timelines.contains_key(&ring_idx) {
+    if let std::collections::hash_map::Entry::Vacant(slot) = st.timelines.entry(ring_idx) {
         let (tx, rx) = mpsc::channel::<(vk::Fence, u64)>();
         let sink: Arc<dyn FenceSink> = shared.fences.clone();
         let ctx = shared.id;
@@ -79,17 +82,15 @@ pub fn submit_fence(shared: &Arc<Shared>, ring_idx: u32, fence_id: u64) -> Resul
                 }
             })
             .map_err(|e| format!("cannot start a timeline thread: {e}"))?;
-        st.timelines.insert(
-            ring_idx,
-            Timeline {
-                device,
-                tx: Some(tx),
-                thread: Some(thread),
-            },
-        );
+        slot.insert(Timeline {
+            device,
+            tx: Some(tx),
+            thread: Some(thread),
+        });
     }
     if let Some(tx) = st.timelines.get(&ring_idx).and_then(|t| t.tx.as_ref()) {
-        tx.send((fence, fence_id)).map_err(|_| "timeline thread gone".to_string())?;
+        tx.send((fence, fence_id))
+            .map_err(|_| "timeline thread gone".to_string())?;
     }
     Ok(())
 }

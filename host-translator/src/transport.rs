@@ -4,13 +4,19 @@
 use std::time::Duration;
 
 use venus_protocol::generated::host_calls::CallRet;
-use venus_protocol::generated::{Command, ExecuteCommandStreamsMESAArgs, SetReplyCommandStreamMESAArgs};
+use venus_protocol::generated::{
+    Command, ExecuteCommandStreamsMESAArgs, SetReplyCommandStreamMESAArgs,
+};
 
 use crate::context::{ReplyStream, Shared, State};
 use crate::executor::{encode_reply, execute, Fatal, Origin};
 
 /// `vkSetReplyCommandStreamMESA`: replies go to `resource[offset..offset+size]`, from position 0.
-pub fn set_reply_stream(st: &mut State, key: u64, x: &SetReplyCommandStreamMESAArgs<'_>) -> Result<CallRet, Fatal> {
+pub fn set_reply_stream(
+    st: &mut State,
+    key: u64,
+    x: &SetReplyCommandStreamMESAArgs<'_>,
+) -> Result<CallRet, Fatal> {
     // SAFETY: a non-null pointer from the decoder points at a decoded struct in the arena.
     let Some(s) = (unsafe { x.p_stream.as_ref() }) else {
         return Err("vkSetReplyCommandStreamMESA without a stream".into());
@@ -28,15 +34,29 @@ pub fn set_reply_stream(st: &mut State, key: u64, x: &SetReplyCommandStreamMESAA
             shm.size()
         ));
     }
-    st.replies.insert(key, ReplyStream { shm, offset, size, pos: 0 });
+    st.replies.insert(
+        key,
+        ReplyStream {
+            shm,
+            offset,
+            size,
+            pos: 0,
+        },
+    );
     Ok(CallRet::Void)
 }
 
 /// `vkSeekReplyCommandStreamMESA`.
 pub fn seek_reply_stream(st: &mut State, key: u64, position: usize) -> Result<CallRet, Fatal> {
-    let rs = st.replies.get_mut(&key).ok_or("seek with no reply stream")?;
+    let rs = st
+        .replies
+        .get_mut(&key)
+        .ok_or("seek with no reply stream")?;
     if position as u64 > rs.size {
-        return Err(format!("reply seek to {position} past the stream end {}", rs.size));
+        return Err(format!(
+            "reply seek to {position} past the stream end {}",
+            rs.size
+        ));
     }
     rs.pos = position as u64;
     Ok(CallRet::Void)
@@ -49,15 +69,19 @@ pub fn write_reply(st: &mut State, key: u64, cmd: &Command<'_>, ret: CallRet) ->
         .replies
         .get_mut(&key)
         .ok_or_else(|| format!("{} asks for a reply but no reply stream is set", cmd.name()))?;
-    let end = rs.pos.checked_add(bytes.len() as u64).filter(|e| *e <= rs.size).ok_or_else(|| {
-        format!(
-            "{}: reply of {} bytes overflows the reply stream ({} of {} used)",
-            cmd.name(),
-            bytes.len(),
-            rs.pos,
-            rs.size
-        )
-    })?;
+    let end = rs
+        .pos
+        .checked_add(bytes.len() as u64)
+        .filter(|e| *e <= rs.size)
+        .ok_or_else(|| {
+            format!(
+                "{}: reply of {} bytes overflows the reply stream ({} of {} used)",
+                cmd.name(),
+                bytes.len(),
+                rs.pos,
+                rs.size
+            )
+        })?;
     if !rs.shm.write(rs.offset + rs.pos, &bytes) {
         return Err("reply stream outside its resource".into());
     }
@@ -67,7 +91,11 @@ pub fn write_reply(st: &mut State, key: u64, cmd: &Command<'_>, ret: CallRet) ->
 
 /// `vkExecuteCommandStreamsMESA`: runs each stream (copied out of its resource),
 /// with the reply position set first when given.
-pub fn execute_command_streams(shared: &std::sync::Arc<Shared>, x: &ExecuteCommandStreamsMESAArgs<'_>, key: u64) -> Result<(), Fatal> {
+pub fn execute_command_streams(
+    shared: &std::sync::Arc<Shared>,
+    x: &ExecuteCommandStreamsMESAArgs<'_>,
+    key: u64,
+) -> Result<(), Fatal> {
     let n = x.stream_count as usize;
     if n == 0 {
         return Ok(());
@@ -85,10 +113,9 @@ pub fn execute_command_streams(shared: &std::sync::Arc<Shared>, x: &ExecuteComma
                 let pos = unsafe { *x.p_reply_positions.add(i) };
                 seek_reply_stream(&mut st, key, pos)?;
             }
-            let shm = st
-                .resources
-                .get(&s.resource_id)
-                .ok_or_else(|| format!("command stream names unknown resource {}", s.resource_id))?;
+            let shm = st.resources.get(&s.resource_id).ok_or_else(|| {
+                format!("command stream names unknown resource {}", s.resource_id)
+            })?;
             shm.read(s.offset as u64, s.size as u64).ok_or_else(|| {
                 format!(
                     "command stream [{}, +{}) lies outside resource {}",

@@ -42,7 +42,13 @@ pub fn server_binary() -> PathBuf {
     if !bin.exists() {
         let release = dir.file_name().is_some_and(|n| n == "release");
         let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-        cmd.args(["build", "-p", "venus-host-translator", "--bin", "venus-vtest-server"]);
+        cmd.args([
+            "build",
+            "-p",
+            "venus-host-translator",
+            "--bin",
+            "venus-vtest-server",
+        ]);
         if release {
             cmd.arg("--release");
         }
@@ -85,15 +91,24 @@ impl Server {
             .stdout(out)
             .stderr(err);
         if validation {
-            cmd.args(["--host-layer", VALIDATION_LAYER]).env("VK_LOADER_DEBUG", "layer");
+            cmd.args(["--host-layer", VALIDATION_LAYER])
+                .env("VK_LOADER_DEBUG", "layer");
         }
         let child = cmd.spawn().expect("starting venus-vtest-server");
         let t0 = Instant::now();
         while !socket.exists() {
-            assert!(t0.elapsed() < Duration::from_secs(20), "server socket never appeared");
+            assert!(
+                t0.elapsed() < Duration::from_secs(20),
+                "server socket never appeared"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
-        Server { child: Some(child), socket, log, dir }
+        Server {
+            child: Some(child),
+            socket,
+            log,
+            dir,
+        }
     }
 
     /// A command for `program` that uses stock Mesa venus against this server.
@@ -116,7 +131,9 @@ impl Server {
 
     /// Whether the server process is still running.
     pub fn is_running(&mut self) -> bool {
-        self.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 
     /// Validation messages in the server output that are not explained by

@@ -13,7 +13,11 @@ const COMPUTE: &str = env!("CARGO_BIN_EXE_venus-compute");
 
 fn assert_validation_clean(server: &Server) {
     let bad = server.unexpected_validation_messages();
-    assert!(bad.is_empty(), "validation messages on the host:\n{}", bad.join("\n"));
+    assert!(
+        bad.is_empty(),
+        "validation messages on the host:\n{}",
+        bad.join("\n")
+    );
 }
 
 #[test]
@@ -22,7 +26,8 @@ fn vulkaninfo_full_runs_on_our_host() {
     let out = server
         .venus_command("vulkaninfo")
         .args(["--show-formats", "--show-tool-props"])
-        .output().expect("running vulkaninfo");
+        .output()
+        .expect("running vulkaninfo");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -35,8 +40,16 @@ fn vulkaninfo_full_runs_on_our_host() {
         stdout.contains("deviceName") && stdout.contains("Virtio-GPU Venus (llvmpipe"),
         "no venus device in vulkaninfo output"
     );
-    for section in ["VkPhysicalDeviceLimits:", "FORMAT_R8G8B8A8_UNORM", "memoryTypes", "VkQueueFamilyProperties"] {
-        assert!(stdout.contains(section), "vulkaninfo output lacks {section}");
+    for section in [
+        "VkPhysicalDeviceLimits:",
+        "FORMAT_R8G8B8A8_UNORM",
+        "memoryTypes",
+        "VkQueueFamilyProperties",
+    ] {
+        assert!(
+            stdout.contains(section),
+            "vulkaninfo output lacks {section}"
+        );
     }
     assert_validation_clean(&server);
 }
@@ -44,7 +57,11 @@ fn vulkaninfo_full_runs_on_our_host() {
 #[test]
 fn compute_program_passes_through_mesa_venus() {
     let server = Server::start("compute", true);
-    let out = server.venus_command(COMPUTE).arg("--quiet").output().expect("running venus-compute");
+    let out = server
+        .venus_command(COMPUTE)
+        .arg("--quiet")
+        .output()
+        .expect("running venus-compute");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success() && stdout.lines().any(|l| l.trim() == "PASS"),
@@ -58,14 +75,17 @@ fn compute_program_passes_through_mesa_venus() {
 
 /// Reads until the server closes the connection; true if it did within `limit`.
 fn closed_by_server(s: &mut UnixStream, limit: Duration) -> bool {
-    s.set_read_timeout(Some(Duration::from_millis(200))).expect("timeout");
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
     let t0 = Instant::now();
     let mut buf = [0u8; 4096];
     while t0.elapsed() < limit {
         match s.read(&mut buf) {
             Ok(0) => return true,
             Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut => {}
             Err(_) => return true,
         }
     }
@@ -87,7 +107,13 @@ fn truncated_stream_client(server: &Server) -> UnixStream {
     send(&mut s, &Request::ContextInit { capset_id: 4 });
     // vkCreateInstance (type 0), reply flag, then a pCreateInfo that says "present"
     // and ends.
-    let cmd = [0u32.to_le_bytes(), 1u32.to_le_bytes(), 1u32.to_le_bytes(), 0u32.to_le_bytes()].concat();
+    let cmd = [
+        0u32.to_le_bytes(),
+        1u32.to_le_bytes(),
+        1u32.to_le_bytes(),
+        0u32.to_le_bytes(),
+    ]
+    .concat();
     send(
         &mut s,
         &Request::SubmitCmd2 {
@@ -105,7 +131,11 @@ fn truncated_stream_client(server: &Server) -> UnixStream {
 #[test]
 fn hostile_clients_are_cut_off_while_another_finishes() {
     let mut server = Server::start("two-clients", true);
-    let good = server.venus_command(COMPUTE).arg("--quiet").spawn().expect("venus-compute");
+    let good = server
+        .venus_command(COMPUTE)
+        .arg("--quiet")
+        .spawn()
+        .expect("venus-compute");
 
     // Random bytes.
     let mut garbage = UnixStream::connect(&server.socket).expect("connect");
@@ -119,21 +149,45 @@ fn hostile_clients_are_cut_off_while_another_finishes() {
         })
         .collect();
     let _ = garbage.write_all(&bytes);
-    assert!(closed_by_server(&mut garbage, Duration::from_secs(10)), "garbage client not disconnected");
+    assert!(
+        closed_by_server(&mut garbage, Duration::from_secs(10)),
+        "garbage client not disconnected"
+    );
 
     // A well-formed vtest session carrying a truncated Venus stream.
     let mut truncated = truncated_stream_client(&server);
-    assert!(closed_by_server(&mut truncated, Duration::from_secs(10)), "truncated-stream client not disconnected");
+    assert!(
+        closed_by_server(&mut truncated, Duration::from_secs(10)),
+        "truncated-stream client not disconnected"
+    );
 
     let out = good.wait_with_output().expect("venus-compute");
-    assert!(out.status.success(), "the well-behaved client failed: {}\nserver:\n{}", out.status, server.log_text());
+    assert!(
+        out.status.success(),
+        "the well-behaved client failed: {}\nserver:\n{}",
+        out.status,
+        server.log_text()
+    );
     assert!(server.is_running(), "the server died");
     let log = server.log_text();
-    assert!(log.contains("disconnecting vtest client"), "no disconnect log line:\n{log}");
-    assert!(log.contains("truncated"), "the truncated client's disconnect is not logged:\n{log}");
+    assert!(
+        log.contains("disconnecting vtest client"),
+        "no disconnect log line:\n{log}"
+    );
+    assert!(
+        log.contains("truncated"),
+        "the truncated client's disconnect is not logged:\n{log}"
+    );
 
     // The server still serves new clients.
-    let again = server.venus_command(COMPUTE).args(["--quiet", "--elements", "256"]).output().expect("rerun");
-    assert!(again.status.success(), "a client after the hostile ones failed");
+    let again = server
+        .venus_command(COMPUTE)
+        .args(["--quiet", "--elements", "256"])
+        .output()
+        .expect("rerun");
+    assert!(
+        again.status.success(),
+        "a client after the hostile ones failed"
+    );
     assert_validation_clean(&server);
 }

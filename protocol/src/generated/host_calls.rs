@@ -416,38 +416,32 @@ pub unsafe fn call_command(t: &DispatchTable, cmd: &Command<'_>) -> Option<CallR
             // SAFETY: the table holds the driver's `vkCreateInstance` under this number.
             let fp: vk::PFN_vkCreateInstance = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some(CallRet::Result(unsafe {
-                fp(x.p_create_info, x.p_allocator, x.p_instance)
-            }))
+            let r = unsafe { fp(x.p_create_info, x.p_allocator, x.p_instance) };
+            Some(CallRet::Result(r))
         }
         Command::DestroyInstance(x) => {
             let p = t.get(1)?;
             // SAFETY: the table holds the driver's `vkDestroyInstance` under this number.
             let fp: vk::PFN_vkDestroyInstance = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.instance, x.p_allocator) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.instance, x.p_allocator) };
+            Some(CallRet::Void)
         }
         Command::EnumeratePhysicalDevices(x) => {
             let p = t.get(2)?;
             // SAFETY: the table holds the driver's `vkEnumeratePhysicalDevices` under this number.
             let fp: vk::PFN_vkEnumeratePhysicalDevices = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some(CallRet::Result(unsafe {
-                fp(x.instance, x.p_physical_device_count, x.p_physical_devices)
-            }))
+            let r = unsafe { fp(x.instance, x.p_physical_device_count, x.p_physical_devices) };
+            Some(CallRet::Result(r))
         }
         Command::GetPhysicalDeviceFeatures(x) => {
             let p = t.get(3)?;
             // SAFETY: the table holds the driver's `vkGetPhysicalDeviceFeatures` under this number.
             let fp: vk::PFN_vkGetPhysicalDeviceFeatures = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.physical_device, x.p_features) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.physical_device, x.p_features) };
+            Some(CallRet::Void)
         }
         Command::GetPhysicalDeviceFormatProperties(x) => {
             let p = t.get(4)?;
@@ -455,10 +449,8 @@ pub unsafe fn call_command(t: &DispatchTable, cmd: &Command<'_>) -> Option<CallR
             let fp: vk::PFN_vkGetPhysicalDeviceFormatProperties =
                 unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.physical_device, x.format, x.p_format_properties) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.physical_device, x.format, x.p_format_properties) };
+            Some(CallRet::Void)
         }
         Command::GetPhysicalDeviceImageFormatProperties(x) => {
             let p = t.get(5)?;
@@ -466,7 +458,7 @@ pub unsafe fn call_command(t: &DispatchTable, cmd: &Command<'_>) -> Option<CallR
             let fp: vk::PFN_vkGetPhysicalDeviceImageFormatProperties =
                 unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some(CallRet::Result(unsafe {
+            let r = unsafe {
                 fp(
                     x.physical_device,
                     x.format,
@@ -476,17 +468,16 @@ pub unsafe fn call_command(t: &DispatchTable, cmd: &Command<'_>) -> Option<CallR
                     x.flags,
                     x.p_image_format_properties,
                 )
-            }))
+            };
+            Some(CallRet::Result(r))
         }
         Command::GetPhysicalDeviceProperties(x) => {
             let p = t.get(6)?;
             // SAFETY: the table holds the driver's `vkGetPhysicalDeviceProperties` under this number.
             let fp: vk::PFN_vkGetPhysicalDeviceProperties = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.physical_device, x.p_properties) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.physical_device, x.p_properties) };
+            Some(CallRet::Void)
         }
         Command::GetPhysicalDeviceQueueFamilyProperties(x) => {
             let p = t.get(7)?;
@@ -494,16 +485,14 @@ pub unsafe fn call_command(t: &DispatchTable, cmd: &Command<'_>) -> Option<CallR
             let fp: vk::PFN_vkGetPhysicalDeviceQueueFamilyProperties =
                 unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe {
-                    fp(
-                        x.physical_device,
-                        x.p_queue_family_property_count,
-                        x.p_queue_family_properties,
-                    )
-                };
-                CallRet::Void
-            })
+            let () = unsafe {
+                fp(
+                    x.physical_device,
+                    x.p_queue_family_property_count,
+                    x.p_queue_family_properties,
+                )
+            };
+            Some(CallRet::Void)
         }
         Command::GetPhysicalDeviceMemoryProperties(x) => {
             let p = t.get(8)?;
@@ -511,34 +500,31 @@ pub unsafe fn call_command(t: &DispatchTable, cmd: &Command<'_>) -> Option<CallR
             let fp: vk::PFN_vkGetPhysicalDeviceMemoryProperties =
                 unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.physical_device, x.p_memory_properties) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.physical_device, x.p_memory_properties) };
+            Some(CallRet::Void)
         }
         Command::CreateDevice(x) => {
             let p = t.get(11)?;
             // SAFETY: the table holds the driver's `vkCreateDevice` under this number.
             let fp: vk::PFN_vkCreateDevice = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some(CallRet::Result(unsafe {
+            let r = unsafe {
                 fp(
                     x.physical_device,
                     x.p_create_info,
                     x.p_allocator,
                     x.p_device,
                 )
-            }))
+            };
+            Some(CallRet::Result(r))
         }
         Command::DestroyDevice(x) => {
             let p = t.get(12)?;
             // SAFETY: the table holds the driver's `vkDestroyDevice` under this number.
             let fp: vk::PFN_vkDestroyDevice = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.device, x.p_allocator) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.device, x.p_allocator) };
+            Some(CallRet::Void)
         }
         Command::EnumerateInstanceExtensionProperties(x) => {
             let p = t.get(13)?;
@@ -546,9 +532,8 @@ pub unsafe fn call_command(t: &DispatchTable, cmd: &Command<'_>) -> Option<CallR
             let fp: vk::PFN_vkEnumerateInstanceExtensionProperties =
                 unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some(CallRet::Result(unsafe {
-                fp(x.p_layer_name, x.p_property_count, x.p_properties)
-            }))
+            let r = unsafe { fp(x.p_layer_name, x.p_property_count, x.p_properties) };
+            Some(CallRet::Result(r))
         }
         Command::EnumerateDeviceExtensionProperties(x) => {
             let p = t.get(14)?;
@@ -556,177 +541,158 @@ pub unsafe fn call_command(t: &DispatchTable, cmd: &Command<'_>) -> Option<CallR
             let fp: vk::PFN_vkEnumerateDeviceExtensionProperties =
                 unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some(CallRet::Result(unsafe {
+            let r = unsafe {
                 fp(
                     x.physical_device,
                     x.p_layer_name,
                     x.p_property_count,
                     x.p_properties,
                 )
-            }))
+            };
+            Some(CallRet::Result(r))
         }
         Command::EnumerateInstanceLayerProperties(x) => {
             let p = t.get(15)?;
             // SAFETY: the table holds the driver's `vkEnumerateInstanceLayerProperties` under this number.
             let fp: vk::PFN_vkEnumerateInstanceLayerProperties = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some(CallRet::Result(unsafe {
-                fp(x.p_property_count, x.p_properties)
-            }))
+            let r = unsafe { fp(x.p_property_count, x.p_properties) };
+            Some(CallRet::Result(r))
         }
         Command::EnumerateDeviceLayerProperties(x) => {
             let p = t.get(16)?;
             // SAFETY: the table holds the driver's `vkEnumerateDeviceLayerProperties` under this number.
             let fp: vk::PFN_vkEnumerateDeviceLayerProperties = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some(CallRet::Result(unsafe {
-                fp(x.physical_device, x.p_property_count, x.p_properties)
-            }))
+            let r = unsafe { fp(x.physical_device, x.p_property_count, x.p_properties) };
+            Some(CallRet::Result(r))
         }
         Command::GetDeviceQueue(x) => {
             let p = t.get(17)?;
             // SAFETY: the table holds the driver's `vkGetDeviceQueue` under this number.
             let fp: vk::PFN_vkGetDeviceQueue = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.device, x.queue_family_index, x.queue_index, x.p_queue) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.device, x.queue_family_index, x.queue_index, x.p_queue) };
+            Some(CallRet::Void)
         }
         Command::QueueSubmit(x) => {
             let p = t.get(18)?;
             // SAFETY: the table holds the driver's `vkQueueSubmit` under this number.
             let fp: vk::PFN_vkQueueSubmit = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some(CallRet::Result(unsafe {
-                fp(x.queue, x.submit_count, x.p_submits, x.fence)
-            }))
+            let r = unsafe { fp(x.queue, x.submit_count, x.p_submits, x.fence) };
+            Some(CallRet::Result(r))
         }
         Command::QueueWaitIdle(x) => {
             let p = t.get(19)?;
             // SAFETY: the table holds the driver's `vkQueueWaitIdle` under this number.
             let fp: vk::PFN_vkQueueWaitIdle = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some(CallRet::Result(unsafe { fp(x.queue) }))
+            let r = unsafe { fp(x.queue) };
+            Some(CallRet::Result(r))
         }
         Command::DeviceWaitIdle(x) => {
             let p = t.get(20)?;
             // SAFETY: the table holds the driver's `vkDeviceWaitIdle` under this number.
             let fp: vk::PFN_vkDeviceWaitIdle = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some(CallRet::Result(unsafe { fp(x.device) }))
+            let r = unsafe { fp(x.device) };
+            Some(CallRet::Result(r))
         }
         Command::AllocateMemory(x) => {
             let p = t.get(21)?;
             // SAFETY: the table holds the driver's `vkAllocateMemory` under this number.
             let fp: vk::PFN_vkAllocateMemory = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some(CallRet::Result(unsafe {
-                fp(x.device, x.p_allocate_info, x.p_allocator, x.p_memory)
-            }))
+            let r = unsafe { fp(x.device, x.p_allocate_info, x.p_allocator, x.p_memory) };
+            Some(CallRet::Result(r))
         }
         Command::FreeMemory(x) => {
             let p = t.get(22)?;
             // SAFETY: the table holds the driver's `vkFreeMemory` under this number.
             let fp: vk::PFN_vkFreeMemory = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.device, x.memory, x.p_allocator) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.device, x.memory, x.p_allocator) };
+            Some(CallRet::Void)
         }
         Command::UnmapMemory(x) => {
             let p = t.get(24)?;
             // SAFETY: the table holds the driver's `vkUnmapMemory` under this number.
             let fp: vk::PFN_vkUnmapMemory = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.device, x.memory) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.device, x.memory) };
+            Some(CallRet::Void)
         }
         Command::FlushMappedMemoryRanges(x) => {
             let p = t.get(25)?;
             // SAFETY: the table holds the driver's `vkFlushMappedMemoryRanges` under this number.
             let fp: vk::PFN_vkFlushMappedMemoryRanges = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some(CallRet::Result(unsafe {
-                fp(x.device, x.memory_range_count, x.p_memory_ranges)
-            }))
+            let r = unsafe { fp(x.device, x.memory_range_count, x.p_memory_ranges) };
+            Some(CallRet::Result(r))
         }
         Command::InvalidateMappedMemoryRanges(x) => {
             let p = t.get(26)?;
             // SAFETY: the table holds the driver's `vkInvalidateMappedMemoryRanges` under this number.
             let fp: vk::PFN_vkInvalidateMappedMemoryRanges = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some(CallRet::Result(unsafe {
-                fp(x.device, x.memory_range_count, x.p_memory_ranges)
-            }))
+            let r = unsafe { fp(x.device, x.memory_range_count, x.p_memory_ranges) };
+            Some(CallRet::Result(r))
         }
         Command::GetDeviceMemoryCommitment(x) => {
             let p = t.get(27)?;
             // SAFETY: the table holds the driver's `vkGetDeviceMemoryCommitment` under this number.
             let fp: vk::PFN_vkGetDeviceMemoryCommitment = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.device, x.memory, x.p_committed_memory_in_bytes) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.device, x.memory, x.p_committed_memory_in_bytes) };
+            Some(CallRet::Void)
         }
         Command::BindBufferMemory(x) => {
             let p = t.get(28)?;
             // SAFETY: the table holds the driver's `vkBindBufferMemory` under this number.
             let fp: vk::PFN_vkBindBufferMemory = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some(CallRet::Result(unsafe {
-                fp(x.device, x.buffer, x.memory, x.memory_offset)
-            }))
+            let r = unsafe { fp(x.device, x.buffer, x.memory, x.memory_offset) };
+            Some(CallRet::Result(r))
         }
         Command::BindImageMemory(x) => {
             let p = t.get(29)?;
             // SAFETY: the table holds the driver's `vkBindImageMemory` under this number.
             let fp: vk::PFN_vkBindImageMemory = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some(CallRet::Result(unsafe {
-                fp(x.device, x.image, x.memory, x.memory_offset)
-            }))
+            let r = unsafe { fp(x.device, x.image, x.memory, x.memory_offset) };
+            Some(CallRet::Result(r))
         }
         Command::GetBufferMemoryRequirements(x) => {
             let p = t.get(30)?;
             // SAFETY: the table holds the driver's `vkGetBufferMemoryRequirements` under this number.
             let fp: vk::PFN_vkGetBufferMemoryRequirements = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.device, x.buffer, x.p_memory_requirements) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.device, x.buffer, x.p_memory_requirements) };
+            Some(CallRet::Void)
         }
         Command::GetImageMemoryRequirements(x) => {
             let p = t.get(31)?;
             // SAFETY: the table holds the driver's `vkGetImageMemoryRequirements` under this number.
             let fp: vk::PFN_vkGetImageMemoryRequirements = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.device, x.image, x.p_memory_requirements) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.device, x.image, x.p_memory_requirements) };
+            Some(CallRet::Void)
         }
         Command::GetImageSparseMemoryRequirements(x) => {
             let p = t.get(32)?;
             // SAFETY: the table holds the driver's `vkGetImageSparseMemoryRequirements` under this number.
             let fp: vk::PFN_vkGetImageSparseMemoryRequirements = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe {
-                    fp(
-                        x.device,
-                        x.image,
-                        x.p_sparse_memory_requirement_count,
-                        x.p_sparse_memory_requirements,
-                    )
-                };
-                CallRet::Void
-            })
+            let () = unsafe {
+                fp(
+                    x.device,
+                    x.image,
+                    x.p_sparse_memory_requirement_count,
+                    x.p_sparse_memory_requirements,
+                )
+            };
+            Some(CallRet::Void)
         }
         Command::GetPhysicalDeviceSparseImageFormatProperties(x) => {
             let p = t.get(33)?;
@@ -734,159 +700,146 @@ pub unsafe fn call_command(t: &DispatchTable, cmd: &Command<'_>) -> Option<CallR
             let fp: vk::PFN_vkGetPhysicalDeviceSparseImageFormatProperties =
                 unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe {
-                    fp(
-                        x.physical_device,
-                        x.format,
-                        x.ty,
-                        x.samples,
-                        x.usage,
-                        x.tiling,
-                        x.p_property_count,
-                        x.p_properties,
-                    )
-                };
-                CallRet::Void
-            })
+            let () = unsafe {
+                fp(
+                    x.physical_device,
+                    x.format,
+                    x.ty,
+                    x.samples,
+                    x.usage,
+                    x.tiling,
+                    x.p_property_count,
+                    x.p_properties,
+                )
+            };
+            Some(CallRet::Void)
         }
         Command::QueueBindSparse(x) => {
             let p = t.get(34)?;
             // SAFETY: the table holds the driver's `vkQueueBindSparse` under this number.
             let fp: vk::PFN_vkQueueBindSparse = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some(CallRet::Result(unsafe {
-                fp(x.queue, x.bind_info_count, x.p_bind_info, x.fence)
-            }))
+            let r = unsafe { fp(x.queue, x.bind_info_count, x.p_bind_info, x.fence) };
+            Some(CallRet::Result(r))
         }
         Command::CreateFence(x) => {
             let p = t.get(35)?;
             // SAFETY: the table holds the driver's `vkCreateFence` under this number.
             let fp: vk::PFN_vkCreateFence = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some(CallRet::Result(unsafe {
-                fp(x.device, x.p_create_info, x.p_allocator, x.p_fence)
-            }))
+            let r = unsafe { fp(x.device, x.p_create_info, x.p_allocator, x.p_fence) };
+            Some(CallRet::Result(r))
         }
         Command::DestroyFence(x) => {
             let p = t.get(36)?;
             // SAFETY: the table holds the driver's `vkDestroyFence` under this number.
             let fp: vk::PFN_vkDestroyFence = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.device, x.fence, x.p_allocator) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.device, x.fence, x.p_allocator) };
+            Some(CallRet::Void)
         }
         Command::ResetFences(x) => {
             let p = t.get(37)?;
             // SAFETY: the table holds the driver's `vkResetFences` under this number.
             let fp: vk::PFN_vkResetFences = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some(CallRet::Result(unsafe {
-                fp(x.device, x.fence_count, x.p_fences)
-            }))
+            let r = unsafe { fp(x.device, x.fence_count, x.p_fences) };
+            Some(CallRet::Result(r))
         }
         Command::GetFenceStatus(x) => {
             let p = t.get(38)?;
             // SAFETY: the table holds the driver's `vkGetFenceStatus` under this number.
             let fp: vk::PFN_vkGetFenceStatus = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some(CallRet::Result(unsafe { fp(x.device, x.fence) }))
+            let r = unsafe { fp(x.device, x.fence) };
+            Some(CallRet::Result(r))
         }
         Command::WaitForFences(x) => {
             let p = t.get(39)?;
             // SAFETY: the table holds the driver's `vkWaitForFences` under this number.
             let fp: vk::PFN_vkWaitForFences = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some(CallRet::Result(unsafe {
-                fp(x.device, x.fence_count, x.p_fences, x.wait_all, x.timeout)
-            }))
+            let r = unsafe { fp(x.device, x.fence_count, x.p_fences, x.wait_all, x.timeout) };
+            Some(CallRet::Result(r))
         }
         Command::CreateSemaphore(x) => {
             let p = t.get(40)?;
             // SAFETY: the table holds the driver's `vkCreateSemaphore` under this number.
             let fp: vk::PFN_vkCreateSemaphore = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some(CallRet::Result(unsafe {
-                fp(x.device, x.p_create_info, x.p_allocator, x.p_semaphore)
-            }))
+            let r = unsafe { fp(x.device, x.p_create_info, x.p_allocator, x.p_semaphore) };
+            Some(CallRet::Result(r))
         }
         Command::DestroySemaphore(x) => {
             let p = t.get(41)?;
             // SAFETY: the table holds the driver's `vkDestroySemaphore` under this number.
             let fp: vk::PFN_vkDestroySemaphore = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.device, x.semaphore, x.p_allocator) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.device, x.semaphore, x.p_allocator) };
+            Some(CallRet::Void)
         }
         Command::CreateEvent(x) => {
             let p = t.get(42)?;
             // SAFETY: the table holds the driver's `vkCreateEvent` under this number.
             let fp: vk::PFN_vkCreateEvent = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some(CallRet::Result(unsafe {
-                fp(x.device, x.p_create_info, x.p_allocator, x.p_event)
-            }))
+            let r = unsafe { fp(x.device, x.p_create_info, x.p_allocator, x.p_event) };
+            Some(CallRet::Result(r))
         }
         Command::DestroyEvent(x) => {
             let p = t.get(43)?;
             // SAFETY: the table holds the driver's `vkDestroyEvent` under this number.
             let fp: vk::PFN_vkDestroyEvent = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.device, x.event, x.p_allocator) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.device, x.event, x.p_allocator) };
+            Some(CallRet::Void)
         }
         Command::GetEventStatus(x) => {
             let p = t.get(44)?;
             // SAFETY: the table holds the driver's `vkGetEventStatus` under this number.
             let fp: vk::PFN_vkGetEventStatus = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some(CallRet::Result(unsafe { fp(x.device, x.event) }))
+            let r = unsafe { fp(x.device, x.event) };
+            Some(CallRet::Result(r))
         }
         Command::SetEvent(x) => {
             let p = t.get(45)?;
             // SAFETY: the table holds the driver's `vkSetEvent` under this number.
             let fp: vk::PFN_vkSetEvent = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some(CallRet::Result(unsafe { fp(x.device, x.event) }))
+            let r = unsafe { fp(x.device, x.event) };
+            Some(CallRet::Result(r))
         }
         Command::ResetEvent(x) => {
             let p = t.get(46)?;
             // SAFETY: the table holds the driver's `vkResetEvent` under this number.
             let fp: vk::PFN_vkResetEvent = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some(CallRet::Result(unsafe { fp(x.device, x.event) }))
+            let r = unsafe { fp(x.device, x.event) };
+            Some(CallRet::Result(r))
         }
         Command::CreateQueryPool(x) => {
             let p = t.get(47)?;
             // SAFETY: the table holds the driver's `vkCreateQueryPool` under this number.
             let fp: vk::PFN_vkCreateQueryPool = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some(CallRet::Result(unsafe {
-                fp(x.device, x.p_create_info, x.p_allocator, x.p_query_pool)
-            }))
+            let r = unsafe { fp(x.device, x.p_create_info, x.p_allocator, x.p_query_pool) };
+            Some(CallRet::Result(r))
         }
         Command::DestroyQueryPool(x) => {
             let p = t.get(48)?;
             // SAFETY: the table holds the driver's `vkDestroyQueryPool` under this number.
             let fp: vk::PFN_vkDestroyQueryPool = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.device, x.query_pool, x.p_allocator) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.device, x.query_pool, x.p_allocator) };
+            Some(CallRet::Void)
         }
         Command::GetQueryPoolResults(x) => {
             let p = t.get(49)?;
             // SAFETY: the table holds the driver's `vkGetQueryPoolResults` under this number.
             let fp: vk::PFN_vkGetQueryPoolResults = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some(CallRet::Result(unsafe {
+            let r = unsafe {
                 fp(
                     x.device,
                     x.query_pool,
@@ -897,156 +850,135 @@ pub unsafe fn call_command(t: &DispatchTable, cmd: &Command<'_>) -> Option<CallR
                     x.stride,
                     x.flags,
                 )
-            }))
+            };
+            Some(CallRet::Result(r))
         }
         Command::CreateBuffer(x) => {
             let p = t.get(50)?;
             // SAFETY: the table holds the driver's `vkCreateBuffer` under this number.
             let fp: vk::PFN_vkCreateBuffer = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some(CallRet::Result(unsafe {
-                fp(x.device, x.p_create_info, x.p_allocator, x.p_buffer)
-            }))
+            let r = unsafe { fp(x.device, x.p_create_info, x.p_allocator, x.p_buffer) };
+            Some(CallRet::Result(r))
         }
         Command::DestroyBuffer(x) => {
             let p = t.get(51)?;
             // SAFETY: the table holds the driver's `vkDestroyBuffer` under this number.
             let fp: vk::PFN_vkDestroyBuffer = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.device, x.buffer, x.p_allocator) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.device, x.buffer, x.p_allocator) };
+            Some(CallRet::Void)
         }
         Command::CreateBufferView(x) => {
             let p = t.get(52)?;
             // SAFETY: the table holds the driver's `vkCreateBufferView` under this number.
             let fp: vk::PFN_vkCreateBufferView = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some(CallRet::Result(unsafe {
-                fp(x.device, x.p_create_info, x.p_allocator, x.p_view)
-            }))
+            let r = unsafe { fp(x.device, x.p_create_info, x.p_allocator, x.p_view) };
+            Some(CallRet::Result(r))
         }
         Command::DestroyBufferView(x) => {
             let p = t.get(53)?;
             // SAFETY: the table holds the driver's `vkDestroyBufferView` under this number.
             let fp: vk::PFN_vkDestroyBufferView = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.device, x.buffer_view, x.p_allocator) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.device, x.buffer_view, x.p_allocator) };
+            Some(CallRet::Void)
         }
         Command::CreateImage(x) => {
             let p = t.get(54)?;
             // SAFETY: the table holds the driver's `vkCreateImage` under this number.
             let fp: vk::PFN_vkCreateImage = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some(CallRet::Result(unsafe {
-                fp(x.device, x.p_create_info, x.p_allocator, x.p_image)
-            }))
+            let r = unsafe { fp(x.device, x.p_create_info, x.p_allocator, x.p_image) };
+            Some(CallRet::Result(r))
         }
         Command::DestroyImage(x) => {
             let p = t.get(55)?;
             // SAFETY: the table holds the driver's `vkDestroyImage` under this number.
             let fp: vk::PFN_vkDestroyImage = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.device, x.image, x.p_allocator) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.device, x.image, x.p_allocator) };
+            Some(CallRet::Void)
         }
         Command::GetImageSubresourceLayout(x) => {
             let p = t.get(56)?;
             // SAFETY: the table holds the driver's `vkGetImageSubresourceLayout` under this number.
             let fp: vk::PFN_vkGetImageSubresourceLayout = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.device, x.image, x.p_subresource, x.p_layout) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.device, x.image, x.p_subresource, x.p_layout) };
+            Some(CallRet::Void)
         }
         Command::CreateImageView(x) => {
             let p = t.get(57)?;
             // SAFETY: the table holds the driver's `vkCreateImageView` under this number.
             let fp: vk::PFN_vkCreateImageView = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some(CallRet::Result(unsafe {
-                fp(x.device, x.p_create_info, x.p_allocator, x.p_view)
-            }))
+            let r = unsafe { fp(x.device, x.p_create_info, x.p_allocator, x.p_view) };
+            Some(CallRet::Result(r))
         }
         Command::DestroyImageView(x) => {
             let p = t.get(58)?;
             // SAFETY: the table holds the driver's `vkDestroyImageView` under this number.
             let fp: vk::PFN_vkDestroyImageView = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.device, x.image_view, x.p_allocator) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.device, x.image_view, x.p_allocator) };
+            Some(CallRet::Void)
         }
         Command::CreateShaderModule(x) => {
             let p = t.get(59)?;
             // SAFETY: the table holds the driver's `vkCreateShaderModule` under this number.
             let fp: vk::PFN_vkCreateShaderModule = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some(CallRet::Result(unsafe {
-                fp(x.device, x.p_create_info, x.p_allocator, x.p_shader_module)
-            }))
+            let r = unsafe { fp(x.device, x.p_create_info, x.p_allocator, x.p_shader_module) };
+            Some(CallRet::Result(r))
         }
         Command::DestroyShaderModule(x) => {
             let p = t.get(60)?;
             // SAFETY: the table holds the driver's `vkDestroyShaderModule` under this number.
             let fp: vk::PFN_vkDestroyShaderModule = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.device, x.shader_module, x.p_allocator) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.device, x.shader_module, x.p_allocator) };
+            Some(CallRet::Void)
         }
         Command::CreatePipelineCache(x) => {
             let p = t.get(61)?;
             // SAFETY: the table holds the driver's `vkCreatePipelineCache` under this number.
             let fp: vk::PFN_vkCreatePipelineCache = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some(CallRet::Result(unsafe {
-                fp(x.device, x.p_create_info, x.p_allocator, x.p_pipeline_cache)
-            }))
+            let r = unsafe { fp(x.device, x.p_create_info, x.p_allocator, x.p_pipeline_cache) };
+            Some(CallRet::Result(r))
         }
         Command::DestroyPipelineCache(x) => {
             let p = t.get(62)?;
             // SAFETY: the table holds the driver's `vkDestroyPipelineCache` under this number.
             let fp: vk::PFN_vkDestroyPipelineCache = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.device, x.pipeline_cache, x.p_allocator) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.device, x.pipeline_cache, x.p_allocator) };
+            Some(CallRet::Void)
         }
         Command::GetPipelineCacheData(x) => {
             let p = t.get(63)?;
             // SAFETY: the table holds the driver's `vkGetPipelineCacheData` under this number.
             let fp: vk::PFN_vkGetPipelineCacheData = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some(CallRet::Result(unsafe {
-                fp(x.device, x.pipeline_cache, x.p_data_size, x.p_data)
-            }))
+            let r = unsafe { fp(x.device, x.pipeline_cache, x.p_data_size, x.p_data) };
+            Some(CallRet::Result(r))
         }
         Command::MergePipelineCaches(x) => {
             let p = t.get(64)?;
             // SAFETY: the table holds the driver's `vkMergePipelineCaches` under this number.
             let fp: vk::PFN_vkMergePipelineCaches = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some(CallRet::Result(unsafe {
-                fp(x.device, x.dst_cache, x.src_cache_count, x.p_src_caches)
-            }))
+            let r = unsafe { fp(x.device, x.dst_cache, x.src_cache_count, x.p_src_caches) };
+            Some(CallRet::Result(r))
         }
         Command::CreateGraphicsPipelines(x) => {
             let p = t.get(65)?;
             // SAFETY: the table holds the driver's `vkCreateGraphicsPipelines` under this number.
             let fp: vk::PFN_vkCreateGraphicsPipelines = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some(CallRet::Result(unsafe {
+            let r = unsafe {
                 fp(
                     x.device,
                     x.pipeline_cache,
@@ -1055,14 +987,15 @@ pub unsafe fn call_command(t: &DispatchTable, cmd: &Command<'_>) -> Option<CallR
                     x.p_allocator,
                     x.p_pipelines,
                 )
-            }))
+            };
+            Some(CallRet::Result(r))
         }
         Command::CreateComputePipelines(x) => {
             let p = t.get(66)?;
             // SAFETY: the table holds the driver's `vkCreateComputePipelines` under this number.
             let fp: vk::PFN_vkCreateComputePipelines = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some(CallRet::Result(unsafe {
+            let r = unsafe {
                 fp(
                     x.device,
                     x.pipeline_cache,
@@ -1071,1032 +1004,908 @@ pub unsafe fn call_command(t: &DispatchTable, cmd: &Command<'_>) -> Option<CallR
                     x.p_allocator,
                     x.p_pipelines,
                 )
-            }))
+            };
+            Some(CallRet::Result(r))
         }
         Command::DestroyPipeline(x) => {
             let p = t.get(67)?;
             // SAFETY: the table holds the driver's `vkDestroyPipeline` under this number.
             let fp: vk::PFN_vkDestroyPipeline = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.device, x.pipeline, x.p_allocator) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.device, x.pipeline, x.p_allocator) };
+            Some(CallRet::Void)
         }
         Command::CreatePipelineLayout(x) => {
             let p = t.get(68)?;
             // SAFETY: the table holds the driver's `vkCreatePipelineLayout` under this number.
             let fp: vk::PFN_vkCreatePipelineLayout = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some(CallRet::Result(unsafe {
+            let r = unsafe {
                 fp(
                     x.device,
                     x.p_create_info,
                     x.p_allocator,
                     x.p_pipeline_layout,
                 )
-            }))
+            };
+            Some(CallRet::Result(r))
         }
         Command::DestroyPipelineLayout(x) => {
             let p = t.get(69)?;
             // SAFETY: the table holds the driver's `vkDestroyPipelineLayout` under this number.
             let fp: vk::PFN_vkDestroyPipelineLayout = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.device, x.pipeline_layout, x.p_allocator) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.device, x.pipeline_layout, x.p_allocator) };
+            Some(CallRet::Void)
         }
         Command::CreateSampler(x) => {
             let p = t.get(70)?;
             // SAFETY: the table holds the driver's `vkCreateSampler` under this number.
             let fp: vk::PFN_vkCreateSampler = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some(CallRet::Result(unsafe {
-                fp(x.device, x.p_create_info, x.p_allocator, x.p_sampler)
-            }))
+            let r = unsafe { fp(x.device, x.p_create_info, x.p_allocator, x.p_sampler) };
+            Some(CallRet::Result(r))
         }
         Command::DestroySampler(x) => {
             let p = t.get(71)?;
             // SAFETY: the table holds the driver's `vkDestroySampler` under this number.
             let fp: vk::PFN_vkDestroySampler = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.device, x.sampler, x.p_allocator) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.device, x.sampler, x.p_allocator) };
+            Some(CallRet::Void)
         }
         Command::CreateDescriptorSetLayout(x) => {
             let p = t.get(72)?;
             // SAFETY: the table holds the driver's `vkCreateDescriptorSetLayout` under this number.
             let fp: vk::PFN_vkCreateDescriptorSetLayout = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some(CallRet::Result(unsafe {
-                fp(x.device, x.p_create_info, x.p_allocator, x.p_set_layout)
-            }))
+            let r = unsafe { fp(x.device, x.p_create_info, x.p_allocator, x.p_set_layout) };
+            Some(CallRet::Result(r))
         }
         Command::DestroyDescriptorSetLayout(x) => {
             let p = t.get(73)?;
             // SAFETY: the table holds the driver's `vkDestroyDescriptorSetLayout` under this number.
             let fp: vk::PFN_vkDestroyDescriptorSetLayout = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.device, x.descriptor_set_layout, x.p_allocator) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.device, x.descriptor_set_layout, x.p_allocator) };
+            Some(CallRet::Void)
         }
         Command::CreateDescriptorPool(x) => {
             let p = t.get(74)?;
             // SAFETY: the table holds the driver's `vkCreateDescriptorPool` under this number.
             let fp: vk::PFN_vkCreateDescriptorPool = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some(CallRet::Result(unsafe {
+            let r = unsafe {
                 fp(
                     x.device,
                     x.p_create_info,
                     x.p_allocator,
                     x.p_descriptor_pool,
                 )
-            }))
+            };
+            Some(CallRet::Result(r))
         }
         Command::DestroyDescriptorPool(x) => {
             let p = t.get(75)?;
             // SAFETY: the table holds the driver's `vkDestroyDescriptorPool` under this number.
             let fp: vk::PFN_vkDestroyDescriptorPool = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.device, x.descriptor_pool, x.p_allocator) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.device, x.descriptor_pool, x.p_allocator) };
+            Some(CallRet::Void)
         }
         Command::ResetDescriptorPool(x) => {
             let p = t.get(76)?;
             // SAFETY: the table holds the driver's `vkResetDescriptorPool` under this number.
             let fp: vk::PFN_vkResetDescriptorPool = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some(CallRet::Result(unsafe {
-                fp(x.device, x.descriptor_pool, x.flags)
-            }))
+            let r = unsafe { fp(x.device, x.descriptor_pool, x.flags) };
+            Some(CallRet::Result(r))
         }
         Command::AllocateDescriptorSets(x) => {
             let p = t.get(77)?;
             // SAFETY: the table holds the driver's `vkAllocateDescriptorSets` under this number.
             let fp: vk::PFN_vkAllocateDescriptorSets = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some(CallRet::Result(unsafe {
-                fp(x.device, x.p_allocate_info, x.p_descriptor_sets)
-            }))
+            let r = unsafe { fp(x.device, x.p_allocate_info, x.p_descriptor_sets) };
+            Some(CallRet::Result(r))
         }
         Command::FreeDescriptorSets(x) => {
             let p = t.get(78)?;
             // SAFETY: the table holds the driver's `vkFreeDescriptorSets` under this number.
             let fp: vk::PFN_vkFreeDescriptorSets = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some(CallRet::Result(unsafe {
+            let r = unsafe {
                 fp(
                     x.device,
                     x.descriptor_pool,
                     x.descriptor_set_count,
                     x.p_descriptor_sets,
                 )
-            }))
+            };
+            Some(CallRet::Result(r))
         }
         Command::UpdateDescriptorSets(x) => {
             let p = t.get(79)?;
             // SAFETY: the table holds the driver's `vkUpdateDescriptorSets` under this number.
             let fp: vk::PFN_vkUpdateDescriptorSets = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe {
-                    fp(
-                        x.device,
-                        x.descriptor_write_count,
-                        x.p_descriptor_writes,
-                        x.descriptor_copy_count,
-                        x.p_descriptor_copies,
-                    )
-                };
-                CallRet::Void
-            })
+            let () = unsafe {
+                fp(
+                    x.device,
+                    x.descriptor_write_count,
+                    x.p_descriptor_writes,
+                    x.descriptor_copy_count,
+                    x.p_descriptor_copies,
+                )
+            };
+            Some(CallRet::Void)
         }
         Command::CreateFramebuffer(x) => {
             let p = t.get(80)?;
             // SAFETY: the table holds the driver's `vkCreateFramebuffer` under this number.
             let fp: vk::PFN_vkCreateFramebuffer = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some(CallRet::Result(unsafe {
-                fp(x.device, x.p_create_info, x.p_allocator, x.p_framebuffer)
-            }))
+            let r = unsafe { fp(x.device, x.p_create_info, x.p_allocator, x.p_framebuffer) };
+            Some(CallRet::Result(r))
         }
         Command::DestroyFramebuffer(x) => {
             let p = t.get(81)?;
             // SAFETY: the table holds the driver's `vkDestroyFramebuffer` under this number.
             let fp: vk::PFN_vkDestroyFramebuffer = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.device, x.framebuffer, x.p_allocator) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.device, x.framebuffer, x.p_allocator) };
+            Some(CallRet::Void)
         }
         Command::CreateRenderPass(x) => {
             let p = t.get(82)?;
             // SAFETY: the table holds the driver's `vkCreateRenderPass` under this number.
             let fp: vk::PFN_vkCreateRenderPass = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some(CallRet::Result(unsafe {
-                fp(x.device, x.p_create_info, x.p_allocator, x.p_render_pass)
-            }))
+            let r = unsafe { fp(x.device, x.p_create_info, x.p_allocator, x.p_render_pass) };
+            Some(CallRet::Result(r))
         }
         Command::DestroyRenderPass(x) => {
             let p = t.get(83)?;
             // SAFETY: the table holds the driver's `vkDestroyRenderPass` under this number.
             let fp: vk::PFN_vkDestroyRenderPass = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.device, x.render_pass, x.p_allocator) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.device, x.render_pass, x.p_allocator) };
+            Some(CallRet::Void)
         }
         Command::GetRenderAreaGranularity(x) => {
             let p = t.get(84)?;
             // SAFETY: the table holds the driver's `vkGetRenderAreaGranularity` under this number.
             let fp: vk::PFN_vkGetRenderAreaGranularity = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.device, x.render_pass, x.p_granularity) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.device, x.render_pass, x.p_granularity) };
+            Some(CallRet::Void)
         }
         Command::CreateCommandPool(x) => {
             let p = t.get(85)?;
             // SAFETY: the table holds the driver's `vkCreateCommandPool` under this number.
             let fp: vk::PFN_vkCreateCommandPool = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some(CallRet::Result(unsafe {
-                fp(x.device, x.p_create_info, x.p_allocator, x.p_command_pool)
-            }))
+            let r = unsafe { fp(x.device, x.p_create_info, x.p_allocator, x.p_command_pool) };
+            Some(CallRet::Result(r))
         }
         Command::DestroyCommandPool(x) => {
             let p = t.get(86)?;
             // SAFETY: the table holds the driver's `vkDestroyCommandPool` under this number.
             let fp: vk::PFN_vkDestroyCommandPool = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.device, x.command_pool, x.p_allocator) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.device, x.command_pool, x.p_allocator) };
+            Some(CallRet::Void)
         }
         Command::ResetCommandPool(x) => {
             let p = t.get(87)?;
             // SAFETY: the table holds the driver's `vkResetCommandPool` under this number.
             let fp: vk::PFN_vkResetCommandPool = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some(CallRet::Result(unsafe {
-                fp(x.device, x.command_pool, x.flags)
-            }))
+            let r = unsafe { fp(x.device, x.command_pool, x.flags) };
+            Some(CallRet::Result(r))
         }
         Command::AllocateCommandBuffers(x) => {
             let p = t.get(88)?;
             // SAFETY: the table holds the driver's `vkAllocateCommandBuffers` under this number.
             let fp: vk::PFN_vkAllocateCommandBuffers = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some(CallRet::Result(unsafe {
-                fp(x.device, x.p_allocate_info, x.p_command_buffers)
-            }))
+            let r = unsafe { fp(x.device, x.p_allocate_info, x.p_command_buffers) };
+            Some(CallRet::Result(r))
         }
         Command::FreeCommandBuffers(x) => {
             let p = t.get(89)?;
             // SAFETY: the table holds the driver's `vkFreeCommandBuffers` under this number.
             let fp: vk::PFN_vkFreeCommandBuffers = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe {
-                    fp(
-                        x.device,
-                        x.command_pool,
-                        x.command_buffer_count,
-                        x.p_command_buffers,
-                    )
-                };
-                CallRet::Void
-            })
+            let () = unsafe {
+                fp(
+                    x.device,
+                    x.command_pool,
+                    x.command_buffer_count,
+                    x.p_command_buffers,
+                )
+            };
+            Some(CallRet::Void)
         }
         Command::BeginCommandBuffer(x) => {
             let p = t.get(90)?;
             // SAFETY: the table holds the driver's `vkBeginCommandBuffer` under this number.
             let fp: vk::PFN_vkBeginCommandBuffer = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some(CallRet::Result(unsafe {
-                fp(x.command_buffer, x.p_begin_info)
-            }))
+            let r = unsafe { fp(x.command_buffer, x.p_begin_info) };
+            Some(CallRet::Result(r))
         }
         Command::EndCommandBuffer(x) => {
             let p = t.get(91)?;
             // SAFETY: the table holds the driver's `vkEndCommandBuffer` under this number.
             let fp: vk::PFN_vkEndCommandBuffer = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some(CallRet::Result(unsafe { fp(x.command_buffer) }))
+            let r = unsafe { fp(x.command_buffer) };
+            Some(CallRet::Result(r))
         }
         Command::ResetCommandBuffer(x) => {
             let p = t.get(92)?;
             // SAFETY: the table holds the driver's `vkResetCommandBuffer` under this number.
             let fp: vk::PFN_vkResetCommandBuffer = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some(CallRet::Result(unsafe { fp(x.command_buffer, x.flags) }))
+            let r = unsafe { fp(x.command_buffer, x.flags) };
+            Some(CallRet::Result(r))
         }
         Command::CmdBindPipeline(x) => {
             let p = t.get(93)?;
             // SAFETY: the table holds the driver's `vkCmdBindPipeline` under this number.
             let fp: vk::PFN_vkCmdBindPipeline = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.command_buffer, x.pipeline_bind_point, x.pipeline) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.command_buffer, x.pipeline_bind_point, x.pipeline) };
+            Some(CallRet::Void)
         }
         Command::CmdSetViewport(x) => {
             let p = t.get(94)?;
             // SAFETY: the table holds the driver's `vkCmdSetViewport` under this number.
             let fp: vk::PFN_vkCmdSetViewport = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe {
-                    fp(
-                        x.command_buffer,
-                        x.first_viewport,
-                        x.viewport_count,
-                        x.p_viewports,
-                    )
-                };
-                CallRet::Void
-            })
+            let () = unsafe {
+                fp(
+                    x.command_buffer,
+                    x.first_viewport,
+                    x.viewport_count,
+                    x.p_viewports,
+                )
+            };
+            Some(CallRet::Void)
         }
         Command::CmdSetScissor(x) => {
             let p = t.get(95)?;
             // SAFETY: the table holds the driver's `vkCmdSetScissor` under this number.
             let fp: vk::PFN_vkCmdSetScissor = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe {
-                    fp(
-                        x.command_buffer,
-                        x.first_scissor,
-                        x.scissor_count,
-                        x.p_scissors,
-                    )
-                };
-                CallRet::Void
-            })
+            let () = unsafe {
+                fp(
+                    x.command_buffer,
+                    x.first_scissor,
+                    x.scissor_count,
+                    x.p_scissors,
+                )
+            };
+            Some(CallRet::Void)
         }
         Command::CmdSetLineWidth(x) => {
             let p = t.get(96)?;
             // SAFETY: the table holds the driver's `vkCmdSetLineWidth` under this number.
             let fp: vk::PFN_vkCmdSetLineWidth = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.command_buffer, x.line_width) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.command_buffer, x.line_width) };
+            Some(CallRet::Void)
         }
         Command::CmdSetDepthBias(x) => {
             let p = t.get(97)?;
             // SAFETY: the table holds the driver's `vkCmdSetDepthBias` under this number.
             let fp: vk::PFN_vkCmdSetDepthBias = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe {
-                    fp(
-                        x.command_buffer,
-                        x.depth_bias_constant_factor,
-                        x.depth_bias_clamp,
-                        x.depth_bias_slope_factor,
-                    )
-                };
-                CallRet::Void
-            })
+            let () = unsafe {
+                fp(
+                    x.command_buffer,
+                    x.depth_bias_constant_factor,
+                    x.depth_bias_clamp,
+                    x.depth_bias_slope_factor,
+                )
+            };
+            Some(CallRet::Void)
         }
         Command::CmdSetBlendConstants(x) => {
             let p = t.get(98)?;
             // SAFETY: the table holds the driver's `vkCmdSetBlendConstants` under this number.
             let fp: vk::PFN_vkCmdSetBlendConstants = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.command_buffer, &x.blend_constants) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.command_buffer, &x.blend_constants) };
+            Some(CallRet::Void)
         }
         Command::CmdSetDepthBounds(x) => {
             let p = t.get(99)?;
             // SAFETY: the table holds the driver's `vkCmdSetDepthBounds` under this number.
             let fp: vk::PFN_vkCmdSetDepthBounds = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.command_buffer, x.min_depth_bounds, x.max_depth_bounds) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.command_buffer, x.min_depth_bounds, x.max_depth_bounds) };
+            Some(CallRet::Void)
         }
         Command::CmdSetStencilCompareMask(x) => {
             let p = t.get(100)?;
             // SAFETY: the table holds the driver's `vkCmdSetStencilCompareMask` under this number.
             let fp: vk::PFN_vkCmdSetStencilCompareMask = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.command_buffer, x.face_mask, x.compare_mask) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.command_buffer, x.face_mask, x.compare_mask) };
+            Some(CallRet::Void)
         }
         Command::CmdSetStencilWriteMask(x) => {
             let p = t.get(101)?;
             // SAFETY: the table holds the driver's `vkCmdSetStencilWriteMask` under this number.
             let fp: vk::PFN_vkCmdSetStencilWriteMask = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.command_buffer, x.face_mask, x.write_mask) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.command_buffer, x.face_mask, x.write_mask) };
+            Some(CallRet::Void)
         }
         Command::CmdSetStencilReference(x) => {
             let p = t.get(102)?;
             // SAFETY: the table holds the driver's `vkCmdSetStencilReference` under this number.
             let fp: vk::PFN_vkCmdSetStencilReference = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.command_buffer, x.face_mask, x.reference) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.command_buffer, x.face_mask, x.reference) };
+            Some(CallRet::Void)
         }
         Command::CmdBindDescriptorSets(x) => {
             let p = t.get(103)?;
             // SAFETY: the table holds the driver's `vkCmdBindDescriptorSets` under this number.
             let fp: vk::PFN_vkCmdBindDescriptorSets = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe {
-                    fp(
-                        x.command_buffer,
-                        x.pipeline_bind_point,
-                        x.layout,
-                        x.first_set,
-                        x.descriptor_set_count,
-                        x.p_descriptor_sets,
-                        x.dynamic_offset_count,
-                        x.p_dynamic_offsets,
-                    )
-                };
-                CallRet::Void
-            })
+            let () = unsafe {
+                fp(
+                    x.command_buffer,
+                    x.pipeline_bind_point,
+                    x.layout,
+                    x.first_set,
+                    x.descriptor_set_count,
+                    x.p_descriptor_sets,
+                    x.dynamic_offset_count,
+                    x.p_dynamic_offsets,
+                )
+            };
+            Some(CallRet::Void)
         }
         Command::CmdBindIndexBuffer(x) => {
             let p = t.get(104)?;
             // SAFETY: the table holds the driver's `vkCmdBindIndexBuffer` under this number.
             let fp: vk::PFN_vkCmdBindIndexBuffer = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.command_buffer, x.buffer, x.offset, x.index_type) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.command_buffer, x.buffer, x.offset, x.index_type) };
+            Some(CallRet::Void)
         }
         Command::CmdBindVertexBuffers(x) => {
             let p = t.get(105)?;
             // SAFETY: the table holds the driver's `vkCmdBindVertexBuffers` under this number.
             let fp: vk::PFN_vkCmdBindVertexBuffers = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe {
-                    fp(
-                        x.command_buffer,
-                        x.first_binding,
-                        x.binding_count,
-                        x.p_buffers,
-                        x.p_offsets,
-                    )
-                };
-                CallRet::Void
-            })
+            let () = unsafe {
+                fp(
+                    x.command_buffer,
+                    x.first_binding,
+                    x.binding_count,
+                    x.p_buffers,
+                    x.p_offsets,
+                )
+            };
+            Some(CallRet::Void)
         }
         Command::CmdDraw(x) => {
             let p = t.get(106)?;
             // SAFETY: the table holds the driver's `vkCmdDraw` under this number.
             let fp: vk::PFN_vkCmdDraw = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe {
-                    fp(
-                        x.command_buffer,
-                        x.vertex_count,
-                        x.instance_count,
-                        x.first_vertex,
-                        x.first_instance,
-                    )
-                };
-                CallRet::Void
-            })
+            let () = unsafe {
+                fp(
+                    x.command_buffer,
+                    x.vertex_count,
+                    x.instance_count,
+                    x.first_vertex,
+                    x.first_instance,
+                )
+            };
+            Some(CallRet::Void)
         }
         Command::CmdDrawIndexed(x) => {
             let p = t.get(107)?;
             // SAFETY: the table holds the driver's `vkCmdDrawIndexed` under this number.
             let fp: vk::PFN_vkCmdDrawIndexed = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe {
-                    fp(
-                        x.command_buffer,
-                        x.index_count,
-                        x.instance_count,
-                        x.first_index,
-                        x.vertex_offset,
-                        x.first_instance,
-                    )
-                };
-                CallRet::Void
-            })
+            let () = unsafe {
+                fp(
+                    x.command_buffer,
+                    x.index_count,
+                    x.instance_count,
+                    x.first_index,
+                    x.vertex_offset,
+                    x.first_instance,
+                )
+            };
+            Some(CallRet::Void)
         }
         Command::CmdDrawIndirect(x) => {
             let p = t.get(108)?;
             // SAFETY: the table holds the driver's `vkCmdDrawIndirect` under this number.
             let fp: vk::PFN_vkCmdDrawIndirect = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.command_buffer, x.buffer, x.offset, x.draw_count, x.stride) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.command_buffer, x.buffer, x.offset, x.draw_count, x.stride) };
+            Some(CallRet::Void)
         }
         Command::CmdDrawIndexedIndirect(x) => {
             let p = t.get(109)?;
             // SAFETY: the table holds the driver's `vkCmdDrawIndexedIndirect` under this number.
             let fp: vk::PFN_vkCmdDrawIndexedIndirect = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.command_buffer, x.buffer, x.offset, x.draw_count, x.stride) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.command_buffer, x.buffer, x.offset, x.draw_count, x.stride) };
+            Some(CallRet::Void)
         }
         Command::CmdDispatch(x) => {
             let p = t.get(110)?;
             // SAFETY: the table holds the driver's `vkCmdDispatch` under this number.
             let fp: vk::PFN_vkCmdDispatch = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe {
-                    fp(
-                        x.command_buffer,
-                        x.group_count_x,
-                        x.group_count_y,
-                        x.group_count_z,
-                    )
-                };
-                CallRet::Void
-            })
+            let () = unsafe {
+                fp(
+                    x.command_buffer,
+                    x.group_count_x,
+                    x.group_count_y,
+                    x.group_count_z,
+                )
+            };
+            Some(CallRet::Void)
         }
         Command::CmdDispatchIndirect(x) => {
             let p = t.get(111)?;
             // SAFETY: the table holds the driver's `vkCmdDispatchIndirect` under this number.
             let fp: vk::PFN_vkCmdDispatchIndirect = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.command_buffer, x.buffer, x.offset) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.command_buffer, x.buffer, x.offset) };
+            Some(CallRet::Void)
         }
         Command::CmdCopyBuffer(x) => {
             let p = t.get(112)?;
             // SAFETY: the table holds the driver's `vkCmdCopyBuffer` under this number.
             let fp: vk::PFN_vkCmdCopyBuffer = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe {
-                    fp(
-                        x.command_buffer,
-                        x.src_buffer,
-                        x.dst_buffer,
-                        x.region_count,
-                        x.p_regions,
-                    )
-                };
-                CallRet::Void
-            })
+            let () = unsafe {
+                fp(
+                    x.command_buffer,
+                    x.src_buffer,
+                    x.dst_buffer,
+                    x.region_count,
+                    x.p_regions,
+                )
+            };
+            Some(CallRet::Void)
         }
         Command::CmdCopyImage(x) => {
             let p = t.get(113)?;
             // SAFETY: the table holds the driver's `vkCmdCopyImage` under this number.
             let fp: vk::PFN_vkCmdCopyImage = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe {
-                    fp(
-                        x.command_buffer,
-                        x.src_image,
-                        x.src_image_layout,
-                        x.dst_image,
-                        x.dst_image_layout,
-                        x.region_count,
-                        x.p_regions,
-                    )
-                };
-                CallRet::Void
-            })
+            let () = unsafe {
+                fp(
+                    x.command_buffer,
+                    x.src_image,
+                    x.src_image_layout,
+                    x.dst_image,
+                    x.dst_image_layout,
+                    x.region_count,
+                    x.p_regions,
+                )
+            };
+            Some(CallRet::Void)
         }
         Command::CmdBlitImage(x) => {
             let p = t.get(114)?;
             // SAFETY: the table holds the driver's `vkCmdBlitImage` under this number.
             let fp: vk::PFN_vkCmdBlitImage = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe {
-                    fp(
-                        x.command_buffer,
-                        x.src_image,
-                        x.src_image_layout,
-                        x.dst_image,
-                        x.dst_image_layout,
-                        x.region_count,
-                        x.p_regions,
-                        x.filter,
-                    )
-                };
-                CallRet::Void
-            })
+            let () = unsafe {
+                fp(
+                    x.command_buffer,
+                    x.src_image,
+                    x.src_image_layout,
+                    x.dst_image,
+                    x.dst_image_layout,
+                    x.region_count,
+                    x.p_regions,
+                    x.filter,
+                )
+            };
+            Some(CallRet::Void)
         }
         Command::CmdCopyBufferToImage(x) => {
             let p = t.get(115)?;
             // SAFETY: the table holds the driver's `vkCmdCopyBufferToImage` under this number.
             let fp: vk::PFN_vkCmdCopyBufferToImage = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe {
-                    fp(
-                        x.command_buffer,
-                        x.src_buffer,
-                        x.dst_image,
-                        x.dst_image_layout,
-                        x.region_count,
-                        x.p_regions,
-                    )
-                };
-                CallRet::Void
-            })
+            let () = unsafe {
+                fp(
+                    x.command_buffer,
+                    x.src_buffer,
+                    x.dst_image,
+                    x.dst_image_layout,
+                    x.region_count,
+                    x.p_regions,
+                )
+            };
+            Some(CallRet::Void)
         }
         Command::CmdCopyImageToBuffer(x) => {
             let p = t.get(116)?;
             // SAFETY: the table holds the driver's `vkCmdCopyImageToBuffer` under this number.
             let fp: vk::PFN_vkCmdCopyImageToBuffer = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe {
-                    fp(
-                        x.command_buffer,
-                        x.src_image,
-                        x.src_image_layout,
-                        x.dst_buffer,
-                        x.region_count,
-                        x.p_regions,
-                    )
-                };
-                CallRet::Void
-            })
+            let () = unsafe {
+                fp(
+                    x.command_buffer,
+                    x.src_image,
+                    x.src_image_layout,
+                    x.dst_buffer,
+                    x.region_count,
+                    x.p_regions,
+                )
+            };
+            Some(CallRet::Void)
         }
         Command::CmdUpdateBuffer(x) => {
             let p = t.get(117)?;
             // SAFETY: the table holds the driver's `vkCmdUpdateBuffer` under this number.
             let fp: vk::PFN_vkCmdUpdateBuffer = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe {
-                    fp(
-                        x.command_buffer,
-                        x.dst_buffer,
-                        x.dst_offset,
-                        x.data_size,
-                        x.p_data,
-                    )
-                };
-                CallRet::Void
-            })
+            let () = unsafe {
+                fp(
+                    x.command_buffer,
+                    x.dst_buffer,
+                    x.dst_offset,
+                    x.data_size,
+                    x.p_data,
+                )
+            };
+            Some(CallRet::Void)
         }
         Command::CmdFillBuffer(x) => {
             let p = t.get(118)?;
             // SAFETY: the table holds the driver's `vkCmdFillBuffer` under this number.
             let fp: vk::PFN_vkCmdFillBuffer = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.command_buffer, x.dst_buffer, x.dst_offset, x.size, x.data) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.command_buffer, x.dst_buffer, x.dst_offset, x.size, x.data) };
+            Some(CallRet::Void)
         }
         Command::CmdClearColorImage(x) => {
             let p = t.get(119)?;
             // SAFETY: the table holds the driver's `vkCmdClearColorImage` under this number.
             let fp: vk::PFN_vkCmdClearColorImage = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe {
-                    fp(
-                        x.command_buffer,
-                        x.image,
-                        x.image_layout,
-                        x.p_color,
-                        x.range_count,
-                        x.p_ranges,
-                    )
-                };
-                CallRet::Void
-            })
+            let () = unsafe {
+                fp(
+                    x.command_buffer,
+                    x.image,
+                    x.image_layout,
+                    x.p_color,
+                    x.range_count,
+                    x.p_ranges,
+                )
+            };
+            Some(CallRet::Void)
         }
         Command::CmdClearDepthStencilImage(x) => {
             let p = t.get(120)?;
             // SAFETY: the table holds the driver's `vkCmdClearDepthStencilImage` under this number.
             let fp: vk::PFN_vkCmdClearDepthStencilImage = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe {
-                    fp(
-                        x.command_buffer,
-                        x.image,
-                        x.image_layout,
-                        x.p_depth_stencil,
-                        x.range_count,
-                        x.p_ranges,
-                    )
-                };
-                CallRet::Void
-            })
+            let () = unsafe {
+                fp(
+                    x.command_buffer,
+                    x.image,
+                    x.image_layout,
+                    x.p_depth_stencil,
+                    x.range_count,
+                    x.p_ranges,
+                )
+            };
+            Some(CallRet::Void)
         }
         Command::CmdClearAttachments(x) => {
             let p = t.get(121)?;
             // SAFETY: the table holds the driver's `vkCmdClearAttachments` under this number.
             let fp: vk::PFN_vkCmdClearAttachments = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe {
-                    fp(
-                        x.command_buffer,
-                        x.attachment_count,
-                        x.p_attachments,
-                        x.rect_count,
-                        x.p_rects,
-                    )
-                };
-                CallRet::Void
-            })
+            let () = unsafe {
+                fp(
+                    x.command_buffer,
+                    x.attachment_count,
+                    x.p_attachments,
+                    x.rect_count,
+                    x.p_rects,
+                )
+            };
+            Some(CallRet::Void)
         }
         Command::CmdResolveImage(x) => {
             let p = t.get(122)?;
             // SAFETY: the table holds the driver's `vkCmdResolveImage` under this number.
             let fp: vk::PFN_vkCmdResolveImage = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe {
-                    fp(
-                        x.command_buffer,
-                        x.src_image,
-                        x.src_image_layout,
-                        x.dst_image,
-                        x.dst_image_layout,
-                        x.region_count,
-                        x.p_regions,
-                    )
-                };
-                CallRet::Void
-            })
+            let () = unsafe {
+                fp(
+                    x.command_buffer,
+                    x.src_image,
+                    x.src_image_layout,
+                    x.dst_image,
+                    x.dst_image_layout,
+                    x.region_count,
+                    x.p_regions,
+                )
+            };
+            Some(CallRet::Void)
         }
         Command::CmdSetEvent(x) => {
             let p = t.get(123)?;
             // SAFETY: the table holds the driver's `vkCmdSetEvent` under this number.
             let fp: vk::PFN_vkCmdSetEvent = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.command_buffer, x.event, x.stage_mask) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.command_buffer, x.event, x.stage_mask) };
+            Some(CallRet::Void)
         }
         Command::CmdResetEvent(x) => {
             let p = t.get(124)?;
             // SAFETY: the table holds the driver's `vkCmdResetEvent` under this number.
             let fp: vk::PFN_vkCmdResetEvent = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.command_buffer, x.event, x.stage_mask) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.command_buffer, x.event, x.stage_mask) };
+            Some(CallRet::Void)
         }
         Command::CmdWaitEvents(x) => {
             let p = t.get(125)?;
             // SAFETY: the table holds the driver's `vkCmdWaitEvents` under this number.
             let fp: vk::PFN_vkCmdWaitEvents = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe {
-                    fp(
-                        x.command_buffer,
-                        x.event_count,
-                        x.p_events,
-                        x.src_stage_mask,
-                        x.dst_stage_mask,
-                        x.memory_barrier_count,
-                        x.p_memory_barriers,
-                        x.buffer_memory_barrier_count,
-                        x.p_buffer_memory_barriers,
-                        x.image_memory_barrier_count,
-                        x.p_image_memory_barriers,
-                    )
-                };
-                CallRet::Void
-            })
+            let () = unsafe {
+                fp(
+                    x.command_buffer,
+                    x.event_count,
+                    x.p_events,
+                    x.src_stage_mask,
+                    x.dst_stage_mask,
+                    x.memory_barrier_count,
+                    x.p_memory_barriers,
+                    x.buffer_memory_barrier_count,
+                    x.p_buffer_memory_barriers,
+                    x.image_memory_barrier_count,
+                    x.p_image_memory_barriers,
+                )
+            };
+            Some(CallRet::Void)
         }
         Command::CmdPipelineBarrier(x) => {
             let p = t.get(126)?;
             // SAFETY: the table holds the driver's `vkCmdPipelineBarrier` under this number.
             let fp: vk::PFN_vkCmdPipelineBarrier = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe {
-                    fp(
-                        x.command_buffer,
-                        x.src_stage_mask,
-                        x.dst_stage_mask,
-                        x.dependency_flags,
-                        x.memory_barrier_count,
-                        x.p_memory_barriers,
-                        x.buffer_memory_barrier_count,
-                        x.p_buffer_memory_barriers,
-                        x.image_memory_barrier_count,
-                        x.p_image_memory_barriers,
-                    )
-                };
-                CallRet::Void
-            })
+            let () = unsafe {
+                fp(
+                    x.command_buffer,
+                    x.src_stage_mask,
+                    x.dst_stage_mask,
+                    x.dependency_flags,
+                    x.memory_barrier_count,
+                    x.p_memory_barriers,
+                    x.buffer_memory_barrier_count,
+                    x.p_buffer_memory_barriers,
+                    x.image_memory_barrier_count,
+                    x.p_image_memory_barriers,
+                )
+            };
+            Some(CallRet::Void)
         }
         Command::CmdBeginQuery(x) => {
             let p = t.get(127)?;
             // SAFETY: the table holds the driver's `vkCmdBeginQuery` under this number.
             let fp: vk::PFN_vkCmdBeginQuery = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.command_buffer, x.query_pool, x.query, x.flags) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.command_buffer, x.query_pool, x.query, x.flags) };
+            Some(CallRet::Void)
         }
         Command::CmdEndQuery(x) => {
             let p = t.get(128)?;
             // SAFETY: the table holds the driver's `vkCmdEndQuery` under this number.
             let fp: vk::PFN_vkCmdEndQuery = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.command_buffer, x.query_pool, x.query) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.command_buffer, x.query_pool, x.query) };
+            Some(CallRet::Void)
         }
         Command::CmdResetQueryPool(x) => {
             let p = t.get(129)?;
             // SAFETY: the table holds the driver's `vkCmdResetQueryPool` under this number.
             let fp: vk::PFN_vkCmdResetQueryPool = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.command_buffer, x.query_pool, x.first_query, x.query_count) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.command_buffer, x.query_pool, x.first_query, x.query_count) };
+            Some(CallRet::Void)
         }
         Command::CmdWriteTimestamp(x) => {
             let p = t.get(130)?;
             // SAFETY: the table holds the driver's `vkCmdWriteTimestamp` under this number.
             let fp: vk::PFN_vkCmdWriteTimestamp = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.command_buffer, x.pipeline_stage, x.query_pool, x.query) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.command_buffer, x.pipeline_stage, x.query_pool, x.query) };
+            Some(CallRet::Void)
         }
         Command::CmdCopyQueryPoolResults(x) => {
             let p = t.get(131)?;
             // SAFETY: the table holds the driver's `vkCmdCopyQueryPoolResults` under this number.
             let fp: vk::PFN_vkCmdCopyQueryPoolResults = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe {
-                    fp(
-                        x.command_buffer,
-                        x.query_pool,
-                        x.first_query,
-                        x.query_count,
-                        x.dst_buffer,
-                        x.dst_offset,
-                        x.stride,
-                        x.flags,
-                    )
-                };
-                CallRet::Void
-            })
+            let () = unsafe {
+                fp(
+                    x.command_buffer,
+                    x.query_pool,
+                    x.first_query,
+                    x.query_count,
+                    x.dst_buffer,
+                    x.dst_offset,
+                    x.stride,
+                    x.flags,
+                )
+            };
+            Some(CallRet::Void)
         }
         Command::CmdPushConstants(x) => {
             let p = t.get(132)?;
             // SAFETY: the table holds the driver's `vkCmdPushConstants` under this number.
             let fp: vk::PFN_vkCmdPushConstants = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe {
-                    fp(
-                        x.command_buffer,
-                        x.layout,
-                        x.stage_flags,
-                        x.offset,
-                        x.size,
-                        x.p_values,
-                    )
-                };
-                CallRet::Void
-            })
+            let () = unsafe {
+                fp(
+                    x.command_buffer,
+                    x.layout,
+                    x.stage_flags,
+                    x.offset,
+                    x.size,
+                    x.p_values,
+                )
+            };
+            Some(CallRet::Void)
         }
         Command::CmdBeginRenderPass(x) => {
             let p = t.get(133)?;
             // SAFETY: the table holds the driver's `vkCmdBeginRenderPass` under this number.
             let fp: vk::PFN_vkCmdBeginRenderPass = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.command_buffer, x.p_render_pass_begin, x.contents) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.command_buffer, x.p_render_pass_begin, x.contents) };
+            Some(CallRet::Void)
         }
         Command::CmdNextSubpass(x) => {
             let p = t.get(134)?;
             // SAFETY: the table holds the driver's `vkCmdNextSubpass` under this number.
             let fp: vk::PFN_vkCmdNextSubpass = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.command_buffer, x.contents) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.command_buffer, x.contents) };
+            Some(CallRet::Void)
         }
         Command::CmdEndRenderPass(x) => {
             let p = t.get(135)?;
             // SAFETY: the table holds the driver's `vkCmdEndRenderPass` under this number.
             let fp: vk::PFN_vkCmdEndRenderPass = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.command_buffer) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.command_buffer) };
+            Some(CallRet::Void)
         }
         Command::CmdExecuteCommands(x) => {
             let p = t.get(136)?;
             // SAFETY: the table holds the driver's `vkCmdExecuteCommands` under this number.
             let fp: vk::PFN_vkCmdExecuteCommands = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe {
-                    fp(
-                        x.command_buffer,
-                        x.command_buffer_count,
-                        x.p_command_buffers,
-                    )
-                };
-                CallRet::Void
-            })
+            let () = unsafe {
+                fp(
+                    x.command_buffer,
+                    x.command_buffer_count,
+                    x.p_command_buffers,
+                )
+            };
+            Some(CallRet::Void)
         }
         Command::EnumerateInstanceVersion(x) => {
             let p = t.get(137)?;
             // SAFETY: the table holds the driver's `vkEnumerateInstanceVersion` under this number.
             let fp: vk::PFN_vkEnumerateInstanceVersion = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some(CallRet::Result(unsafe { fp(x.p_api_version) }))
+            let r = unsafe { fp(x.p_api_version) };
+            Some(CallRet::Result(r))
         }
         Command::BindBufferMemory2(x) => {
             let p = t.get(138)?;
             // SAFETY: the table holds the driver's `vkBindBufferMemory2` under this number.
             let fp: vk::PFN_vkBindBufferMemory2 = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some(CallRet::Result(unsafe {
-                fp(x.device, x.bind_info_count, x.p_bind_infos)
-            }))
+            let r = unsafe { fp(x.device, x.bind_info_count, x.p_bind_infos) };
+            Some(CallRet::Result(r))
         }
         Command::BindImageMemory2(x) => {
             let p = t.get(139)?;
             // SAFETY: the table holds the driver's `vkBindImageMemory2` under this number.
             let fp: vk::PFN_vkBindImageMemory2 = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some(CallRet::Result(unsafe {
-                fp(x.device, x.bind_info_count, x.p_bind_infos)
-            }))
+            let r = unsafe { fp(x.device, x.bind_info_count, x.p_bind_infos) };
+            Some(CallRet::Result(r))
         }
         Command::GetDeviceGroupPeerMemoryFeatures(x) => {
             let p = t.get(140)?;
             // SAFETY: the table holds the driver's `vkGetDeviceGroupPeerMemoryFeatures` under this number.
             let fp: vk::PFN_vkGetDeviceGroupPeerMemoryFeatures = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe {
-                    fp(
-                        x.device,
-                        x.heap_index,
-                        x.local_device_index,
-                        x.remote_device_index,
-                        x.p_peer_memory_features,
-                    )
-                };
-                CallRet::Void
-            })
+            let () = unsafe {
+                fp(
+                    x.device,
+                    x.heap_index,
+                    x.local_device_index,
+                    x.remote_device_index,
+                    x.p_peer_memory_features,
+                )
+            };
+            Some(CallRet::Void)
         }
         Command::CmdSetDeviceMask(x) => {
             let p = t.get(141)?;
             // SAFETY: the table holds the driver's `vkCmdSetDeviceMask` under this number.
             let fp: vk::PFN_vkCmdSetDeviceMask = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.command_buffer, x.device_mask) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.command_buffer, x.device_mask) };
+            Some(CallRet::Void)
         }
         Command::CmdDispatchBase(x) => {
             let p = t.get(142)?;
             // SAFETY: the table holds the driver's `vkCmdDispatchBase` under this number.
             let fp: vk::PFN_vkCmdDispatchBase = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe {
-                    fp(
-                        x.command_buffer,
-                        x.base_group_x,
-                        x.base_group_y,
-                        x.base_group_z,
-                        x.group_count_x,
-                        x.group_count_y,
-                        x.group_count_z,
-                    )
-                };
-                CallRet::Void
-            })
+            let () = unsafe {
+                fp(
+                    x.command_buffer,
+                    x.base_group_x,
+                    x.base_group_y,
+                    x.base_group_z,
+                    x.group_count_x,
+                    x.group_count_y,
+                    x.group_count_z,
+                )
+            };
+            Some(CallRet::Void)
         }
         Command::EnumeratePhysicalDeviceGroups(x) => {
             let p = t.get(143)?;
             // SAFETY: the table holds the driver's `vkEnumeratePhysicalDeviceGroups` under this number.
             let fp: vk::PFN_vkEnumeratePhysicalDeviceGroups = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some(CallRet::Result(unsafe {
+            let r = unsafe {
                 fp(
                     x.instance,
                     x.p_physical_device_group_count,
                     x.p_physical_device_group_properties,
                 )
-            }))
+            };
+            Some(CallRet::Result(r))
         }
         Command::GetImageMemoryRequirements2(x) => {
             let p = t.get(144)?;
             // SAFETY: the table holds the driver's `vkGetImageMemoryRequirements2` under this number.
             let fp: vk::PFN_vkGetImageMemoryRequirements2 = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.device, x.p_info, x.p_memory_requirements) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.device, x.p_info, x.p_memory_requirements) };
+            Some(CallRet::Void)
         }
         Command::GetBufferMemoryRequirements2(x) => {
             let p = t.get(145)?;
             // SAFETY: the table holds the driver's `vkGetBufferMemoryRequirements2` under this number.
             let fp: vk::PFN_vkGetBufferMemoryRequirements2 = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.device, x.p_info, x.p_memory_requirements) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.device, x.p_info, x.p_memory_requirements) };
+            Some(CallRet::Void)
         }
         Command::GetImageSparseMemoryRequirements2(x) => {
             let p = t.get(146)?;
@@ -2104,37 +1913,31 @@ pub unsafe fn call_command(t: &DispatchTable, cmd: &Command<'_>) -> Option<CallR
             let fp: vk::PFN_vkGetImageSparseMemoryRequirements2 =
                 unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe {
-                    fp(
-                        x.device,
-                        x.p_info,
-                        x.p_sparse_memory_requirement_count,
-                        x.p_sparse_memory_requirements,
-                    )
-                };
-                CallRet::Void
-            })
+            let () = unsafe {
+                fp(
+                    x.device,
+                    x.p_info,
+                    x.p_sparse_memory_requirement_count,
+                    x.p_sparse_memory_requirements,
+                )
+            };
+            Some(CallRet::Void)
         }
         Command::GetPhysicalDeviceFeatures2(x) => {
             let p = t.get(147)?;
             // SAFETY: the table holds the driver's `vkGetPhysicalDeviceFeatures2` under this number.
             let fp: vk::PFN_vkGetPhysicalDeviceFeatures2 = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.physical_device, x.p_features) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.physical_device, x.p_features) };
+            Some(CallRet::Void)
         }
         Command::GetPhysicalDeviceProperties2(x) => {
             let p = t.get(148)?;
             // SAFETY: the table holds the driver's `vkGetPhysicalDeviceProperties2` under this number.
             let fp: vk::PFN_vkGetPhysicalDeviceProperties2 = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.physical_device, x.p_properties) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.physical_device, x.p_properties) };
+            Some(CallRet::Void)
         }
         Command::GetPhysicalDeviceFormatProperties2(x) => {
             let p = t.get(149)?;
@@ -2142,10 +1945,8 @@ pub unsafe fn call_command(t: &DispatchTable, cmd: &Command<'_>) -> Option<CallR
             let fp: vk::PFN_vkGetPhysicalDeviceFormatProperties2 =
                 unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.physical_device, x.format, x.p_format_properties) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.physical_device, x.format, x.p_format_properties) };
+            Some(CallRet::Void)
         }
         Command::GetPhysicalDeviceImageFormatProperties2(x) => {
             let p = t.get(150)?;
@@ -2153,13 +1954,14 @@ pub unsafe fn call_command(t: &DispatchTable, cmd: &Command<'_>) -> Option<CallR
             let fp: vk::PFN_vkGetPhysicalDeviceImageFormatProperties2 =
                 unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some(CallRet::Result(unsafe {
+            let r = unsafe {
                 fp(
                     x.physical_device,
                     x.p_image_format_info,
                     x.p_image_format_properties,
                 )
-            }))
+            };
+            Some(CallRet::Result(r))
         }
         Command::GetPhysicalDeviceQueueFamilyProperties2(x) => {
             let p = t.get(151)?;
@@ -2167,16 +1969,14 @@ pub unsafe fn call_command(t: &DispatchTable, cmd: &Command<'_>) -> Option<CallR
             let fp: vk::PFN_vkGetPhysicalDeviceQueueFamilyProperties2 =
                 unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe {
-                    fp(
-                        x.physical_device,
-                        x.p_queue_family_property_count,
-                        x.p_queue_family_properties,
-                    )
-                };
-                CallRet::Void
-            })
+            let () = unsafe {
+                fp(
+                    x.physical_device,
+                    x.p_queue_family_property_count,
+                    x.p_queue_family_properties,
+                )
+            };
+            Some(CallRet::Void)
         }
         Command::GetPhysicalDeviceMemoryProperties2(x) => {
             let p = t.get(152)?;
@@ -2184,10 +1984,8 @@ pub unsafe fn call_command(t: &DispatchTable, cmd: &Command<'_>) -> Option<CallR
             let fp: vk::PFN_vkGetPhysicalDeviceMemoryProperties2 =
                 unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.physical_device, x.p_memory_properties) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.physical_device, x.p_memory_properties) };
+            Some(CallRet::Void)
         }
         Command::GetPhysicalDeviceSparseImageFormatProperties2(x) => {
             let p = t.get(153)?;
@@ -2195,85 +1993,77 @@ pub unsafe fn call_command(t: &DispatchTable, cmd: &Command<'_>) -> Option<CallR
             let fp: vk::PFN_vkGetPhysicalDeviceSparseImageFormatProperties2 =
                 unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe {
-                    fp(
-                        x.physical_device,
-                        x.p_format_info,
-                        x.p_property_count,
-                        x.p_properties,
-                    )
-                };
-                CallRet::Void
-            })
+            let () = unsafe {
+                fp(
+                    x.physical_device,
+                    x.p_format_info,
+                    x.p_property_count,
+                    x.p_properties,
+                )
+            };
+            Some(CallRet::Void)
         }
         Command::TrimCommandPool(x) => {
             let p = t.get(154)?;
             // SAFETY: the table holds the driver's `vkTrimCommandPool` under this number.
             let fp: vk::PFN_vkTrimCommandPool = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.device, x.command_pool, x.flags) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.device, x.command_pool, x.flags) };
+            Some(CallRet::Void)
         }
         Command::GetDeviceQueue2(x) => {
             let p = t.get(155)?;
             // SAFETY: the table holds the driver's `vkGetDeviceQueue2` under this number.
             let fp: vk::PFN_vkGetDeviceQueue2 = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.device, x.p_queue_info, x.p_queue) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.device, x.p_queue_info, x.p_queue) };
+            Some(CallRet::Void)
         }
         Command::CreateSamplerYcbcrConversion(x) => {
             let p = t.get(156)?;
             // SAFETY: the table holds the driver's `vkCreateSamplerYcbcrConversion` under this number.
             let fp: vk::PFN_vkCreateSamplerYcbcrConversion = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some(CallRet::Result(unsafe {
+            let r = unsafe {
                 fp(
                     x.device,
                     x.p_create_info,
                     x.p_allocator,
                     x.p_ycbcr_conversion,
                 )
-            }))
+            };
+            Some(CallRet::Result(r))
         }
         Command::DestroySamplerYcbcrConversion(x) => {
             let p = t.get(157)?;
             // SAFETY: the table holds the driver's `vkDestroySamplerYcbcrConversion` under this number.
             let fp: vk::PFN_vkDestroySamplerYcbcrConversion = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.device, x.ycbcr_conversion, x.p_allocator) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.device, x.ycbcr_conversion, x.p_allocator) };
+            Some(CallRet::Void)
         }
         Command::CreateDescriptorUpdateTemplate(x) => {
             let p = t.get(158)?;
             // SAFETY: the table holds the driver's `vkCreateDescriptorUpdateTemplate` under this number.
             let fp: vk::PFN_vkCreateDescriptorUpdateTemplate = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some(CallRet::Result(unsafe {
+            let r = unsafe {
                 fp(
                     x.device,
                     x.p_create_info,
                     x.p_allocator,
                     x.p_descriptor_update_template,
                 )
-            }))
+            };
+            Some(CallRet::Result(r))
         }
         Command::DestroyDescriptorUpdateTemplate(x) => {
             let p = t.get(159)?;
             // SAFETY: the table holds the driver's `vkDestroyDescriptorUpdateTemplate` under this number.
             let fp: vk::PFN_vkDestroyDescriptorUpdateTemplate = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.device, x.descriptor_update_template, x.p_allocator) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.device, x.descriptor_update_template, x.p_allocator) };
+            Some(CallRet::Void)
         }
         Command::GetPhysicalDeviceExternalBufferProperties(x) => {
             let p = t.get(161)?;
@@ -2281,16 +2071,14 @@ pub unsafe fn call_command(t: &DispatchTable, cmd: &Command<'_>) -> Option<CallR
             let fp: vk::PFN_vkGetPhysicalDeviceExternalBufferProperties =
                 unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe {
-                    fp(
-                        x.physical_device,
-                        x.p_external_buffer_info,
-                        x.p_external_buffer_properties,
-                    )
-                };
-                CallRet::Void
-            })
+            let () = unsafe {
+                fp(
+                    x.physical_device,
+                    x.p_external_buffer_info,
+                    x.p_external_buffer_properties,
+                )
+            };
+            Some(CallRet::Void)
         }
         Command::GetPhysicalDeviceExternalFenceProperties(x) => {
             let p = t.get(162)?;
@@ -2298,16 +2086,14 @@ pub unsafe fn call_command(t: &DispatchTable, cmd: &Command<'_>) -> Option<CallR
             let fp: vk::PFN_vkGetPhysicalDeviceExternalFenceProperties =
                 unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe {
-                    fp(
-                        x.physical_device,
-                        x.p_external_fence_info,
-                        x.p_external_fence_properties,
-                    )
-                };
-                CallRet::Void
-            })
+            let () = unsafe {
+                fp(
+                    x.physical_device,
+                    x.p_external_fence_info,
+                    x.p_external_fence_properties,
+                )
+            };
+            Some(CallRet::Void)
         }
         Command::GetPhysicalDeviceExternalSemaphoreProperties(x) => {
             let p = t.get(163)?;
@@ -2315,166 +2101,150 @@ pub unsafe fn call_command(t: &DispatchTable, cmd: &Command<'_>) -> Option<CallR
             let fp: vk::PFN_vkGetPhysicalDeviceExternalSemaphoreProperties =
                 unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe {
-                    fp(
-                        x.physical_device,
-                        x.p_external_semaphore_info,
-                        x.p_external_semaphore_properties,
-                    )
-                };
-                CallRet::Void
-            })
+            let () = unsafe {
+                fp(
+                    x.physical_device,
+                    x.p_external_semaphore_info,
+                    x.p_external_semaphore_properties,
+                )
+            };
+            Some(CallRet::Void)
         }
         Command::GetDescriptorSetLayoutSupport(x) => {
             let p = t.get(164)?;
             // SAFETY: the table holds the driver's `vkGetDescriptorSetLayoutSupport` under this number.
             let fp: vk::PFN_vkGetDescriptorSetLayoutSupport = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.device, x.p_create_info, x.p_support) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.device, x.p_create_info, x.p_support) };
+            Some(CallRet::Void)
         }
         Command::CmdDrawIndirectCount(x) => {
             let p = t.get(165)?;
             // SAFETY: the table holds the driver's `vkCmdDrawIndirectCount` under this number.
             let fp: vk::PFN_vkCmdDrawIndirectCount = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe {
-                    fp(
-                        x.command_buffer,
-                        x.buffer,
-                        x.offset,
-                        x.count_buffer,
-                        x.count_buffer_offset,
-                        x.max_draw_count,
-                        x.stride,
-                    )
-                };
-                CallRet::Void
-            })
+            let () = unsafe {
+                fp(
+                    x.command_buffer,
+                    x.buffer,
+                    x.offset,
+                    x.count_buffer,
+                    x.count_buffer_offset,
+                    x.max_draw_count,
+                    x.stride,
+                )
+            };
+            Some(CallRet::Void)
         }
         Command::CmdDrawIndexedIndirectCount(x) => {
             let p = t.get(166)?;
             // SAFETY: the table holds the driver's `vkCmdDrawIndexedIndirectCount` under this number.
             let fp: vk::PFN_vkCmdDrawIndexedIndirectCount = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe {
-                    fp(
-                        x.command_buffer,
-                        x.buffer,
-                        x.offset,
-                        x.count_buffer,
-                        x.count_buffer_offset,
-                        x.max_draw_count,
-                        x.stride,
-                    )
-                };
-                CallRet::Void
-            })
+            let () = unsafe {
+                fp(
+                    x.command_buffer,
+                    x.buffer,
+                    x.offset,
+                    x.count_buffer,
+                    x.count_buffer_offset,
+                    x.max_draw_count,
+                    x.stride,
+                )
+            };
+            Some(CallRet::Void)
         }
         Command::CreateRenderPass2(x) => {
             let p = t.get(167)?;
             // SAFETY: the table holds the driver's `vkCreateRenderPass2` under this number.
             let fp: vk::PFN_vkCreateRenderPass2 = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some(CallRet::Result(unsafe {
-                fp(x.device, x.p_create_info, x.p_allocator, x.p_render_pass)
-            }))
+            let r = unsafe { fp(x.device, x.p_create_info, x.p_allocator, x.p_render_pass) };
+            Some(CallRet::Result(r))
         }
         Command::CmdBeginRenderPass2(x) => {
             let p = t.get(168)?;
             // SAFETY: the table holds the driver's `vkCmdBeginRenderPass2` under this number.
             let fp: vk::PFN_vkCmdBeginRenderPass2 = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe {
-                    fp(
-                        x.command_buffer,
-                        x.p_render_pass_begin,
-                        x.p_subpass_begin_info,
-                    )
-                };
-                CallRet::Void
-            })
+            let () = unsafe {
+                fp(
+                    x.command_buffer,
+                    x.p_render_pass_begin,
+                    x.p_subpass_begin_info,
+                )
+            };
+            Some(CallRet::Void)
         }
         Command::CmdNextSubpass2(x) => {
             let p = t.get(169)?;
             // SAFETY: the table holds the driver's `vkCmdNextSubpass2` under this number.
             let fp: vk::PFN_vkCmdNextSubpass2 = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe {
-                    fp(
-                        x.command_buffer,
-                        x.p_subpass_begin_info,
-                        x.p_subpass_end_info,
-                    )
-                };
-                CallRet::Void
-            })
+            let () = unsafe {
+                fp(
+                    x.command_buffer,
+                    x.p_subpass_begin_info,
+                    x.p_subpass_end_info,
+                )
+            };
+            Some(CallRet::Void)
         }
         Command::CmdEndRenderPass2(x) => {
             let p = t.get(170)?;
             // SAFETY: the table holds the driver's `vkCmdEndRenderPass2` under this number.
             let fp: vk::PFN_vkCmdEndRenderPass2 = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.command_buffer, x.p_subpass_end_info) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.command_buffer, x.p_subpass_end_info) };
+            Some(CallRet::Void)
         }
         Command::ResetQueryPool(x) => {
             let p = t.get(171)?;
             // SAFETY: the table holds the driver's `vkResetQueryPool` under this number.
             let fp: vk::PFN_vkResetQueryPool = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.device, x.query_pool, x.first_query, x.query_count) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.device, x.query_pool, x.first_query, x.query_count) };
+            Some(CallRet::Void)
         }
         Command::GetSemaphoreCounterValue(x) => {
             let p = t.get(172)?;
             // SAFETY: the table holds the driver's `vkGetSemaphoreCounterValue` under this number.
             let fp: vk::PFN_vkGetSemaphoreCounterValue = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some(CallRet::Result(unsafe {
-                fp(x.device, x.semaphore, x.p_value)
-            }))
+            let r = unsafe { fp(x.device, x.semaphore, x.p_value) };
+            Some(CallRet::Result(r))
         }
         Command::WaitSemaphores(x) => {
             let p = t.get(173)?;
             // SAFETY: the table holds the driver's `vkWaitSemaphores` under this number.
             let fp: vk::PFN_vkWaitSemaphores = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some(CallRet::Result(unsafe {
-                fp(x.device, x.p_wait_info, x.timeout)
-            }))
+            let r = unsafe { fp(x.device, x.p_wait_info, x.timeout) };
+            Some(CallRet::Result(r))
         }
         Command::SignalSemaphore(x) => {
             let p = t.get(174)?;
             // SAFETY: the table holds the driver's `vkSignalSemaphore` under this number.
             let fp: vk::PFN_vkSignalSemaphore = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some(CallRet::Result(unsafe { fp(x.device, x.p_signal_info) }))
+            let r = unsafe { fp(x.device, x.p_signal_info) };
+            Some(CallRet::Result(r))
         }
         Command::GetBufferDeviceAddress(x) => {
             let p = t.get(175)?;
             // SAFETY: the table holds the driver's `vkGetBufferDeviceAddress` under this number.
             let fp: vk::PFN_vkGetBufferDeviceAddress = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some(CallRet::U64(unsafe { fp(x.device, x.p_info) }))
+            let r = unsafe { fp(x.device, x.p_info) };
+            Some(CallRet::U64(r))
         }
         Command::GetBufferOpaqueCaptureAddress(x) => {
             let p = t.get(176)?;
             // SAFETY: the table holds the driver's `vkGetBufferOpaqueCaptureAddress` under this number.
             let fp: vk::PFN_vkGetBufferOpaqueCaptureAddress = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some(CallRet::U64(unsafe { fp(x.device, x.p_info) }))
+            let r = unsafe { fp(x.device, x.p_info) };
+            Some(CallRet::U64(r))
         }
         Command::GetDeviceMemoryOpaqueCaptureAddress(x) => {
             let p = t.get(177)?;
@@ -2482,7 +2252,8 @@ pub unsafe fn call_command(t: &DispatchTable, cmd: &Command<'_>) -> Option<CallR
             let fp: vk::PFN_vkGetDeviceMemoryOpaqueCaptureAddress =
                 unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some(CallRet::U64(unsafe { fp(x.device, x.p_info) }))
+            let r = unsafe { fp(x.device, x.p_info) };
+            Some(CallRet::U64(r))
         }
         Command::CmdBindTransformFeedbackBuffersEXT(x) => {
             let p = t.get(181)?;
@@ -2490,95 +2261,83 @@ pub unsafe fn call_command(t: &DispatchTable, cmd: &Command<'_>) -> Option<CallR
             let fp: vk::PFN_vkCmdBindTransformFeedbackBuffersEXT =
                 unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe {
-                    fp(
-                        x.command_buffer,
-                        x.first_binding,
-                        x.binding_count,
-                        x.p_buffers,
-                        x.p_offsets,
-                        x.p_sizes,
-                    )
-                };
-                CallRet::Void
-            })
+            let () = unsafe {
+                fp(
+                    x.command_buffer,
+                    x.first_binding,
+                    x.binding_count,
+                    x.p_buffers,
+                    x.p_offsets,
+                    x.p_sizes,
+                )
+            };
+            Some(CallRet::Void)
         }
         Command::CmdBeginTransformFeedbackEXT(x) => {
             let p = t.get(182)?;
             // SAFETY: the table holds the driver's `vkCmdBeginTransformFeedbackEXT` under this number.
             let fp: vk::PFN_vkCmdBeginTransformFeedbackEXT = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe {
-                    fp(
-                        x.command_buffer,
-                        x.first_counter_buffer,
-                        x.counter_buffer_count,
-                        x.p_counter_buffers,
-                        x.p_counter_buffer_offsets,
-                    )
-                };
-                CallRet::Void
-            })
+            let () = unsafe {
+                fp(
+                    x.command_buffer,
+                    x.first_counter_buffer,
+                    x.counter_buffer_count,
+                    x.p_counter_buffers,
+                    x.p_counter_buffer_offsets,
+                )
+            };
+            Some(CallRet::Void)
         }
         Command::CmdEndTransformFeedbackEXT(x) => {
             let p = t.get(183)?;
             // SAFETY: the table holds the driver's `vkCmdEndTransformFeedbackEXT` under this number.
             let fp: vk::PFN_vkCmdEndTransformFeedbackEXT = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe {
-                    fp(
-                        x.command_buffer,
-                        x.first_counter_buffer,
-                        x.counter_buffer_count,
-                        x.p_counter_buffers,
-                        x.p_counter_buffer_offsets,
-                    )
-                };
-                CallRet::Void
-            })
+            let () = unsafe {
+                fp(
+                    x.command_buffer,
+                    x.first_counter_buffer,
+                    x.counter_buffer_count,
+                    x.p_counter_buffers,
+                    x.p_counter_buffer_offsets,
+                )
+            };
+            Some(CallRet::Void)
         }
         Command::CmdBeginQueryIndexedEXT(x) => {
             let p = t.get(184)?;
             // SAFETY: the table holds the driver's `vkCmdBeginQueryIndexedEXT` under this number.
             let fp: vk::PFN_vkCmdBeginQueryIndexedEXT = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.command_buffer, x.query_pool, x.query, x.flags, x.index) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.command_buffer, x.query_pool, x.query, x.flags, x.index) };
+            Some(CallRet::Void)
         }
         Command::CmdEndQueryIndexedEXT(x) => {
             let p = t.get(185)?;
             // SAFETY: the table holds the driver's `vkCmdEndQueryIndexedEXT` under this number.
             let fp: vk::PFN_vkCmdEndQueryIndexedEXT = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.command_buffer, x.query_pool, x.query, x.index) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.command_buffer, x.query_pool, x.query, x.index) };
+            Some(CallRet::Void)
         }
         Command::CmdDrawIndirectByteCountEXT(x) => {
             let p = t.get(186)?;
             // SAFETY: the table holds the driver's `vkCmdDrawIndirectByteCountEXT` under this number.
             let fp: vk::PFN_vkCmdDrawIndirectByteCountEXT = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe {
-                    fp(
-                        x.command_buffer,
-                        x.instance_count,
-                        x.first_instance,
-                        x.counter_buffer,
-                        x.counter_buffer_offset,
-                        x.counter_offset,
-                        x.vertex_stride,
-                    )
-                };
-                CallRet::Void
-            })
+            let () = unsafe {
+                fp(
+                    x.command_buffer,
+                    x.instance_count,
+                    x.first_instance,
+                    x.counter_buffer,
+                    x.counter_buffer_offset,
+                    x.counter_offset,
+                    x.vertex_stride,
+                )
+            };
+            Some(CallRet::Void)
         }
         Command::GetImageDrmFormatModifierPropertiesEXT(x) => {
             let p = t.get(187)?;
@@ -2586,49 +2345,46 @@ pub unsafe fn call_command(t: &DispatchTable, cmd: &Command<'_>) -> Option<CallR
             let fp: vk::PFN_vkGetImageDrmFormatModifierPropertiesEXT =
                 unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some(CallRet::Result(unsafe {
-                fp(x.device, x.image, x.p_properties)
-            }))
+            let r = unsafe { fp(x.device, x.image, x.p_properties) };
+            Some(CallRet::Result(r))
         }
         Command::GetPhysicalDeviceToolProperties(x) => {
             let p = t.get(196)?;
             // SAFETY: the table holds the driver's `vkGetPhysicalDeviceToolProperties` under this number.
             let fp: vk::PFN_vkGetPhysicalDeviceToolProperties = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some(CallRet::Result(unsafe {
-                fp(x.physical_device, x.p_tool_count, x.p_tool_properties)
-            }))
+            let r = unsafe { fp(x.physical_device, x.p_tool_count, x.p_tool_properties) };
+            Some(CallRet::Result(r))
         }
         Command::CreatePrivateDataSlot(x) => {
             let p = t.get(197)?;
             // SAFETY: the table holds the driver's `vkCreatePrivateDataSlot` under this number.
             let fp: vk::PFN_vkCreatePrivateDataSlot = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some(CallRet::Result(unsafe {
+            let r = unsafe {
                 fp(
                     x.device,
                     x.p_create_info,
                     x.p_allocator,
                     x.p_private_data_slot,
                 )
-            }))
+            };
+            Some(CallRet::Result(r))
         }
         Command::DestroyPrivateDataSlot(x) => {
             let p = t.get(198)?;
             // SAFETY: the table holds the driver's `vkDestroyPrivateDataSlot` under this number.
             let fp: vk::PFN_vkDestroyPrivateDataSlot = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.device, x.private_data_slot, x.p_allocator) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.device, x.private_data_slot, x.p_allocator) };
+            Some(CallRet::Void)
         }
         Command::SetPrivateData(x) => {
             let p = t.get(199)?;
             // SAFETY: the table holds the driver's `vkSetPrivateData` under this number.
             let fp: vk::PFN_vkSetPrivateData = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some(CallRet::Result(unsafe {
+            let r = unsafe {
                 fp(
                     x.device,
                     x.object_type,
@@ -2636,340 +2392,282 @@ pub unsafe fn call_command(t: &DispatchTable, cmd: &Command<'_>) -> Option<CallR
                     x.private_data_slot,
                     x.data,
                 )
-            }))
+            };
+            Some(CallRet::Result(r))
         }
         Command::GetPrivateData(x) => {
             let p = t.get(200)?;
             // SAFETY: the table holds the driver's `vkGetPrivateData` under this number.
             let fp: vk::PFN_vkGetPrivateData = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe {
-                    fp(
-                        x.device,
-                        x.object_type,
-                        x.object_handle,
-                        x.private_data_slot,
-                        x.p_data,
-                    )
-                };
-                CallRet::Void
-            })
+            let () = unsafe {
+                fp(
+                    x.device,
+                    x.object_type,
+                    x.object_handle,
+                    x.private_data_slot,
+                    x.p_data,
+                )
+            };
+            Some(CallRet::Void)
         }
         Command::CmdSetEvent2(x) => {
             let p = t.get(201)?;
             // SAFETY: the table holds the driver's `vkCmdSetEvent2` under this number.
             let fp: vk::PFN_vkCmdSetEvent2 = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.command_buffer, x.event, x.p_dependency_info) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.command_buffer, x.event, x.p_dependency_info) };
+            Some(CallRet::Void)
         }
         Command::CmdResetEvent2(x) => {
             let p = t.get(202)?;
             // SAFETY: the table holds the driver's `vkCmdResetEvent2` under this number.
             let fp: vk::PFN_vkCmdResetEvent2 = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.command_buffer, x.event, x.stage_mask) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.command_buffer, x.event, x.stage_mask) };
+            Some(CallRet::Void)
         }
         Command::CmdWaitEvents2(x) => {
             let p = t.get(203)?;
             // SAFETY: the table holds the driver's `vkCmdWaitEvents2` under this number.
             let fp: vk::PFN_vkCmdWaitEvents2 = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe {
-                    fp(
-                        x.command_buffer,
-                        x.event_count,
-                        x.p_events,
-                        x.p_dependency_infos,
-                    )
-                };
-                CallRet::Void
-            })
+            let () = unsafe {
+                fp(
+                    x.command_buffer,
+                    x.event_count,
+                    x.p_events,
+                    x.p_dependency_infos,
+                )
+            };
+            Some(CallRet::Void)
         }
         Command::CmdPipelineBarrier2(x) => {
             let p = t.get(204)?;
             // SAFETY: the table holds the driver's `vkCmdPipelineBarrier2` under this number.
             let fp: vk::PFN_vkCmdPipelineBarrier2 = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.command_buffer, x.p_dependency_info) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.command_buffer, x.p_dependency_info) };
+            Some(CallRet::Void)
         }
         Command::CmdWriteTimestamp2(x) => {
             let p = t.get(205)?;
             // SAFETY: the table holds the driver's `vkCmdWriteTimestamp2` under this number.
             let fp: vk::PFN_vkCmdWriteTimestamp2 = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.command_buffer, x.stage, x.query_pool, x.query) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.command_buffer, x.stage, x.query_pool, x.query) };
+            Some(CallRet::Void)
         }
         Command::QueueSubmit2(x) => {
             let p = t.get(206)?;
             // SAFETY: the table holds the driver's `vkQueueSubmit2` under this number.
             let fp: vk::PFN_vkQueueSubmit2 = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some(CallRet::Result(unsafe {
-                fp(x.queue, x.submit_count, x.p_submits, x.fence)
-            }))
+            let r = unsafe { fp(x.queue, x.submit_count, x.p_submits, x.fence) };
+            Some(CallRet::Result(r))
         }
         Command::CmdCopyBuffer2(x) => {
             let p = t.get(207)?;
             // SAFETY: the table holds the driver's `vkCmdCopyBuffer2` under this number.
             let fp: vk::PFN_vkCmdCopyBuffer2 = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.command_buffer, x.p_copy_buffer_info) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.command_buffer, x.p_copy_buffer_info) };
+            Some(CallRet::Void)
         }
         Command::CmdCopyImage2(x) => {
             let p = t.get(208)?;
             // SAFETY: the table holds the driver's `vkCmdCopyImage2` under this number.
             let fp: vk::PFN_vkCmdCopyImage2 = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.command_buffer, x.p_copy_image_info) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.command_buffer, x.p_copy_image_info) };
+            Some(CallRet::Void)
         }
         Command::CmdCopyBufferToImage2(x) => {
             let p = t.get(209)?;
             // SAFETY: the table holds the driver's `vkCmdCopyBufferToImage2` under this number.
             let fp: vk::PFN_vkCmdCopyBufferToImage2 = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.command_buffer, x.p_copy_buffer_to_image_info) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.command_buffer, x.p_copy_buffer_to_image_info) };
+            Some(CallRet::Void)
         }
         Command::CmdCopyImageToBuffer2(x) => {
             let p = t.get(210)?;
             // SAFETY: the table holds the driver's `vkCmdCopyImageToBuffer2` under this number.
             let fp: vk::PFN_vkCmdCopyImageToBuffer2 = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.command_buffer, x.p_copy_image_to_buffer_info) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.command_buffer, x.p_copy_image_to_buffer_info) };
+            Some(CallRet::Void)
         }
         Command::CmdBlitImage2(x) => {
             let p = t.get(211)?;
             // SAFETY: the table holds the driver's `vkCmdBlitImage2` under this number.
             let fp: vk::PFN_vkCmdBlitImage2 = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.command_buffer, x.p_blit_image_info) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.command_buffer, x.p_blit_image_info) };
+            Some(CallRet::Void)
         }
         Command::CmdResolveImage2(x) => {
             let p = t.get(212)?;
             // SAFETY: the table holds the driver's `vkCmdResolveImage2` under this number.
             let fp: vk::PFN_vkCmdResolveImage2 = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.command_buffer, x.p_resolve_image_info) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.command_buffer, x.p_resolve_image_info) };
+            Some(CallRet::Void)
         }
         Command::CmdBeginRendering(x) => {
             let p = t.get(213)?;
             // SAFETY: the table holds the driver's `vkCmdBeginRendering` under this number.
             let fp: vk::PFN_vkCmdBeginRendering = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.command_buffer, x.p_rendering_info) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.command_buffer, x.p_rendering_info) };
+            Some(CallRet::Void)
         }
         Command::CmdEndRendering(x) => {
             let p = t.get(214)?;
             // SAFETY: the table holds the driver's `vkCmdEndRendering` under this number.
             let fp: vk::PFN_vkCmdEndRendering = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.command_buffer) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.command_buffer) };
+            Some(CallRet::Void)
         }
         Command::CmdSetCullMode(x) => {
             let p = t.get(215)?;
             // SAFETY: the table holds the driver's `vkCmdSetCullMode` under this number.
             let fp: vk::PFN_vkCmdSetCullMode = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.command_buffer, x.cull_mode) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.command_buffer, x.cull_mode) };
+            Some(CallRet::Void)
         }
         Command::CmdSetFrontFace(x) => {
             let p = t.get(216)?;
             // SAFETY: the table holds the driver's `vkCmdSetFrontFace` under this number.
             let fp: vk::PFN_vkCmdSetFrontFace = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.command_buffer, x.front_face) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.command_buffer, x.front_face) };
+            Some(CallRet::Void)
         }
         Command::CmdSetPrimitiveTopology(x) => {
             let p = t.get(217)?;
             // SAFETY: the table holds the driver's `vkCmdSetPrimitiveTopology` under this number.
             let fp: vk::PFN_vkCmdSetPrimitiveTopology = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.command_buffer, x.primitive_topology) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.command_buffer, x.primitive_topology) };
+            Some(CallRet::Void)
         }
         Command::CmdSetViewportWithCount(x) => {
             let p = t.get(218)?;
             // SAFETY: the table holds the driver's `vkCmdSetViewportWithCount` under this number.
             let fp: vk::PFN_vkCmdSetViewportWithCount = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.command_buffer, x.viewport_count, x.p_viewports) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.command_buffer, x.viewport_count, x.p_viewports) };
+            Some(CallRet::Void)
         }
         Command::CmdSetScissorWithCount(x) => {
             let p = t.get(219)?;
             // SAFETY: the table holds the driver's `vkCmdSetScissorWithCount` under this number.
             let fp: vk::PFN_vkCmdSetScissorWithCount = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.command_buffer, x.scissor_count, x.p_scissors) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.command_buffer, x.scissor_count, x.p_scissors) };
+            Some(CallRet::Void)
         }
         Command::CmdBindVertexBuffers2(x) => {
             let p = t.get(220)?;
             // SAFETY: the table holds the driver's `vkCmdBindVertexBuffers2` under this number.
             let fp: vk::PFN_vkCmdBindVertexBuffers2 = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe {
-                    fp(
-                        x.command_buffer,
-                        x.first_binding,
-                        x.binding_count,
-                        x.p_buffers,
-                        x.p_offsets,
-                        x.p_sizes,
-                        x.p_strides,
-                    )
-                };
-                CallRet::Void
-            })
+            let () = unsafe {
+                fp(
+                    x.command_buffer,
+                    x.first_binding,
+                    x.binding_count,
+                    x.p_buffers,
+                    x.p_offsets,
+                    x.p_sizes,
+                    x.p_strides,
+                )
+            };
+            Some(CallRet::Void)
         }
         Command::CmdSetDepthTestEnable(x) => {
             let p = t.get(221)?;
             // SAFETY: the table holds the driver's `vkCmdSetDepthTestEnable` under this number.
             let fp: vk::PFN_vkCmdSetDepthTestEnable = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.command_buffer, x.depth_test_enable) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.command_buffer, x.depth_test_enable) };
+            Some(CallRet::Void)
         }
         Command::CmdSetDepthWriteEnable(x) => {
             let p = t.get(222)?;
             // SAFETY: the table holds the driver's `vkCmdSetDepthWriteEnable` under this number.
             let fp: vk::PFN_vkCmdSetDepthWriteEnable = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.command_buffer, x.depth_write_enable) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.command_buffer, x.depth_write_enable) };
+            Some(CallRet::Void)
         }
         Command::CmdSetDepthCompareOp(x) => {
             let p = t.get(223)?;
             // SAFETY: the table holds the driver's `vkCmdSetDepthCompareOp` under this number.
             let fp: vk::PFN_vkCmdSetDepthCompareOp = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.command_buffer, x.depth_compare_op) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.command_buffer, x.depth_compare_op) };
+            Some(CallRet::Void)
         }
         Command::CmdSetDepthBoundsTestEnable(x) => {
             let p = t.get(224)?;
             // SAFETY: the table holds the driver's `vkCmdSetDepthBoundsTestEnable` under this number.
             let fp: vk::PFN_vkCmdSetDepthBoundsTestEnable = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.command_buffer, x.depth_bounds_test_enable) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.command_buffer, x.depth_bounds_test_enable) };
+            Some(CallRet::Void)
         }
         Command::CmdSetStencilTestEnable(x) => {
             let p = t.get(225)?;
             // SAFETY: the table holds the driver's `vkCmdSetStencilTestEnable` under this number.
             let fp: vk::PFN_vkCmdSetStencilTestEnable = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.command_buffer, x.stencil_test_enable) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.command_buffer, x.stencil_test_enable) };
+            Some(CallRet::Void)
         }
         Command::CmdSetStencilOp(x) => {
             let p = t.get(226)?;
             // SAFETY: the table holds the driver's `vkCmdSetStencilOp` under this number.
             let fp: vk::PFN_vkCmdSetStencilOp = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe {
-                    fp(
-                        x.command_buffer,
-                        x.face_mask,
-                        x.fail_op,
-                        x.pass_op,
-                        x.depth_fail_op,
-                        x.compare_op,
-                    )
-                };
-                CallRet::Void
-            })
+            let () = unsafe {
+                fp(
+                    x.command_buffer,
+                    x.face_mask,
+                    x.fail_op,
+                    x.pass_op,
+                    x.depth_fail_op,
+                    x.compare_op,
+                )
+            };
+            Some(CallRet::Void)
         }
         Command::CmdSetRasterizerDiscardEnable(x) => {
             let p = t.get(227)?;
             // SAFETY: the table holds the driver's `vkCmdSetRasterizerDiscardEnable` under this number.
             let fp: vk::PFN_vkCmdSetRasterizerDiscardEnable = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.command_buffer, x.rasterizer_discard_enable) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.command_buffer, x.rasterizer_discard_enable) };
+            Some(CallRet::Void)
         }
         Command::CmdSetDepthBiasEnable(x) => {
             let p = t.get(228)?;
             // SAFETY: the table holds the driver's `vkCmdSetDepthBiasEnable` under this number.
             let fp: vk::PFN_vkCmdSetDepthBiasEnable = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.command_buffer, x.depth_bias_enable) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.command_buffer, x.depth_bias_enable) };
+            Some(CallRet::Void)
         }
         Command::CmdSetPrimitiveRestartEnable(x) => {
             let p = t.get(229)?;
             // SAFETY: the table holds the driver's `vkCmdSetPrimitiveRestartEnable` under this number.
             let fp: vk::PFN_vkCmdSetPrimitiveRestartEnable = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.command_buffer, x.primitive_restart_enable) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.command_buffer, x.primitive_restart_enable) };
+            Some(CallRet::Void)
         }
         Command::GetDeviceBufferMemoryRequirements(x) => {
             let p = t.get(230)?;
@@ -2977,20 +2675,16 @@ pub unsafe fn call_command(t: &DispatchTable, cmd: &Command<'_>) -> Option<CallR
             let fp: vk::PFN_vkGetDeviceBufferMemoryRequirements =
                 unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.device, x.p_info, x.p_memory_requirements) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.device, x.p_info, x.p_memory_requirements) };
+            Some(CallRet::Void)
         }
         Command::GetDeviceImageMemoryRequirements(x) => {
             let p = t.get(231)?;
             // SAFETY: the table holds the driver's `vkGetDeviceImageMemoryRequirements` under this number.
             let fp: vk::PFN_vkGetDeviceImageMemoryRequirements = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.device, x.p_info, x.p_memory_requirements) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.device, x.p_info, x.p_memory_requirements) };
+            Some(CallRet::Void)
         }
         Command::GetDeviceImageSparseMemoryRequirements(x) => {
             let p = t.get(232)?;
@@ -2998,37 +2692,31 @@ pub unsafe fn call_command(t: &DispatchTable, cmd: &Command<'_>) -> Option<CallR
             let fp: vk::PFN_vkGetDeviceImageSparseMemoryRequirements =
                 unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe {
-                    fp(
-                        x.device,
-                        x.p_info,
-                        x.p_sparse_memory_requirement_count,
-                        x.p_sparse_memory_requirements,
-                    )
-                };
-                CallRet::Void
-            })
+            let () = unsafe {
+                fp(
+                    x.device,
+                    x.p_info,
+                    x.p_sparse_memory_requirement_count,
+                    x.p_sparse_memory_requirements,
+                )
+            };
+            Some(CallRet::Void)
         }
         Command::CmdSetPatchControlPointsEXT(x) => {
             let p = t.get(233)?;
             // SAFETY: the table holds the driver's `vkCmdSetPatchControlPointsEXT` under this number.
             let fp: vk::PFN_vkCmdSetPatchControlPointsEXT = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.command_buffer, x.patch_control_points) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.command_buffer, x.patch_control_points) };
+            Some(CallRet::Void)
         }
         Command::CmdSetLogicOpEXT(x) => {
             let p = t.get(234)?;
             // SAFETY: the table holds the driver's `vkCmdSetLogicOpEXT` under this number.
             let fp: vk::PFN_vkCmdSetLogicOpEXT = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.command_buffer, x.logic_op) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.command_buffer, x.logic_op) };
+            Some(CallRet::Void)
         }
         Command::GetPhysicalDeviceCalibrateableTimeDomainsEXT(x) => {
             let p = t.get(235)?;
@@ -3036,16 +2724,15 @@ pub unsafe fn call_command(t: &DispatchTable, cmd: &Command<'_>) -> Option<CallR
             let fp: vk::PFN_vkGetPhysicalDeviceCalibrateableTimeDomainsKHR =
                 unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some(CallRet::Result(unsafe {
-                fp(x.physical_device, x.p_time_domain_count, x.p_time_domains)
-            }))
+            let r = unsafe { fp(x.physical_device, x.p_time_domain_count, x.p_time_domains) };
+            Some(CallRet::Result(r))
         }
         Command::GetCalibratedTimestampsEXT(x) => {
             let p = t.get(236)?;
             // SAFETY: the table holds the driver's `vkGetCalibratedTimestampsEXT` under this number.
             let fp: vk::PFN_vkGetCalibratedTimestampsKHR = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some(CallRet::Result(unsafe {
+            let r = unsafe {
                 fp(
                     x.device,
                     x.timestamp_count,
@@ -3053,135 +2740,120 @@ pub unsafe fn call_command(t: &DispatchTable, cmd: &Command<'_>) -> Option<CallR
                     x.p_timestamps,
                     x.p_max_deviation,
                 )
-            }))
+            };
+            Some(CallRet::Result(r))
         }
         Command::CmdSetLineStippleEXT(x) => {
             let p = t.get(237)?;
             // SAFETY: the table holds the driver's `vkCmdSetLineStippleEXT` under this number.
             let fp: vk::PFN_vkCmdSetLineStippleKHR = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe {
-                    fp(
-                        x.command_buffer,
-                        x.line_stipple_factor,
-                        x.line_stipple_pattern,
-                    )
-                };
-                CallRet::Void
-            })
+            let () = unsafe {
+                fp(
+                    x.command_buffer,
+                    x.line_stipple_factor,
+                    x.line_stipple_pattern,
+                )
+            };
+            Some(CallRet::Void)
         }
         Command::CmdBeginConditionalRenderingEXT(x) => {
             let p = t.get(240)?;
             // SAFETY: the table holds the driver's `vkCmdBeginConditionalRenderingEXT` under this number.
             let fp: vk::PFN_vkCmdBeginConditionalRenderingEXT = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.command_buffer, x.p_conditional_rendering_begin) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.command_buffer, x.p_conditional_rendering_begin) };
+            Some(CallRet::Void)
         }
         Command::CmdEndConditionalRenderingEXT(x) => {
             let p = t.get(241)?;
             // SAFETY: the table holds the driver's `vkCmdEndConditionalRenderingEXT` under this number.
             let fp: vk::PFN_vkCmdEndConditionalRenderingEXT = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.command_buffer) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.command_buffer) };
+            Some(CallRet::Void)
         }
         Command::CmdDrawMultiEXT(x) => {
             let p = t.get(247)?;
             // SAFETY: the table holds the driver's `vkCmdDrawMultiEXT` under this number.
             let fp: vk::PFN_vkCmdDrawMultiEXT = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe {
-                    fp(
-                        x.command_buffer,
-                        x.draw_count,
-                        x.p_vertex_info,
-                        x.instance_count,
-                        x.first_instance,
-                        x.stride,
-                    )
-                };
-                CallRet::Void
-            })
+            let () = unsafe {
+                fp(
+                    x.command_buffer,
+                    x.draw_count,
+                    x.p_vertex_info,
+                    x.instance_count,
+                    x.first_instance,
+                    x.stride,
+                )
+            };
+            Some(CallRet::Void)
         }
         Command::CmdDrawMultiIndexedEXT(x) => {
             let p = t.get(248)?;
             // SAFETY: the table holds the driver's `vkCmdDrawMultiIndexedEXT` under this number.
             let fp: vk::PFN_vkCmdDrawMultiIndexedEXT = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe {
-                    fp(
-                        x.command_buffer,
-                        x.draw_count,
-                        x.p_index_info,
-                        x.instance_count,
-                        x.first_instance,
-                        x.stride,
-                        x.p_vertex_offset,
-                    )
-                };
-                CallRet::Void
-            })
+            let () = unsafe {
+                fp(
+                    x.command_buffer,
+                    x.draw_count,
+                    x.p_index_info,
+                    x.instance_count,
+                    x.first_instance,
+                    x.stride,
+                    x.p_vertex_offset,
+                )
+            };
+            Some(CallRet::Void)
         }
         Command::CmdPushDescriptorSetKHR(x) => {
             let p = t.get(249)?;
             // SAFETY: the table holds the driver's `vkCmdPushDescriptorSetKHR` under this number.
             let fp: vk::PFN_vkCmdPushDescriptorSetKHR = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe {
-                    fp(
-                        x.command_buffer,
-                        x.pipeline_bind_point,
-                        x.layout,
-                        x.set,
-                        x.descriptor_write_count,
-                        x.p_descriptor_writes,
-                    )
-                };
-                CallRet::Void
-            })
+            let () = unsafe {
+                fp(
+                    x.command_buffer,
+                    x.pipeline_bind_point,
+                    x.layout,
+                    x.set,
+                    x.descriptor_write_count,
+                    x.p_descriptor_writes,
+                )
+            };
+            Some(CallRet::Void)
         }
         Command::CmdSetColorWriteEnableEXT(x) => {
             let p = t.get(254)?;
             // SAFETY: the table holds the driver's `vkCmdSetColorWriteEnableEXT` under this number.
             let fp: vk::PFN_vkCmdSetColorWriteEnableEXT = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe {
-                    fp(
-                        x.command_buffer,
-                        x.attachment_count,
-                        x.p_color_write_enables,
-                    )
-                };
-                CallRet::Void
-            })
+            let () = unsafe {
+                fp(
+                    x.command_buffer,
+                    x.attachment_count,
+                    x.p_color_write_enables,
+                )
+            };
+            Some(CallRet::Void)
         }
         Command::CmdSetVertexInputEXT(x) => {
             let p = t.get(255)?;
             // SAFETY: the table holds the driver's `vkCmdSetVertexInputEXT` under this number.
             let fp: vk::PFN_vkCmdSetVertexInputEXT = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe {
-                    fp(
-                        x.command_buffer,
-                        x.vertex_binding_description_count,
-                        x.p_vertex_binding_descriptions,
-                        x.vertex_attribute_description_count,
-                        x.p_vertex_attribute_descriptions,
-                    )
-                };
-                CallRet::Void
-            })
+            let () = unsafe {
+                fp(
+                    x.command_buffer,
+                    x.vertex_binding_description_count,
+                    x.p_vertex_binding_descriptions,
+                    x.vertex_attribute_description_count,
+                    x.p_vertex_attribute_descriptions,
+                )
+            };
+            Some(CallRet::Void)
         }
         Command::CmdSetTessellationDomainOriginEXT(x) => {
             let p = t.get(256)?;
@@ -3189,141 +2861,117 @@ pub unsafe fn call_command(t: &DispatchTable, cmd: &Command<'_>) -> Option<CallR
             let fp: vk::PFN_vkCmdSetTessellationDomainOriginEXT =
                 unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.command_buffer, x.domain_origin) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.command_buffer, x.domain_origin) };
+            Some(CallRet::Void)
         }
         Command::CmdSetDepthClampEnableEXT(x) => {
             let p = t.get(257)?;
             // SAFETY: the table holds the driver's `vkCmdSetDepthClampEnableEXT` under this number.
             let fp: vk::PFN_vkCmdSetDepthClampEnableEXT = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.command_buffer, x.depth_clamp_enable) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.command_buffer, x.depth_clamp_enable) };
+            Some(CallRet::Void)
         }
         Command::CmdSetPolygonModeEXT(x) => {
             let p = t.get(258)?;
             // SAFETY: the table holds the driver's `vkCmdSetPolygonModeEXT` under this number.
             let fp: vk::PFN_vkCmdSetPolygonModeEXT = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.command_buffer, x.polygon_mode) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.command_buffer, x.polygon_mode) };
+            Some(CallRet::Void)
         }
         Command::CmdSetRasterizationSamplesEXT(x) => {
             let p = t.get(259)?;
             // SAFETY: the table holds the driver's `vkCmdSetRasterizationSamplesEXT` under this number.
             let fp: vk::PFN_vkCmdSetRasterizationSamplesEXT = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.command_buffer, x.rasterization_samples) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.command_buffer, x.rasterization_samples) };
+            Some(CallRet::Void)
         }
         Command::CmdSetSampleMaskEXT(x) => {
             let p = t.get(260)?;
             // SAFETY: the table holds the driver's `vkCmdSetSampleMaskEXT` under this number.
             let fp: vk::PFN_vkCmdSetSampleMaskEXT = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.command_buffer, x.samples, x.p_sample_mask) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.command_buffer, x.samples, x.p_sample_mask) };
+            Some(CallRet::Void)
         }
         Command::CmdSetAlphaToCoverageEnableEXT(x) => {
             let p = t.get(261)?;
             // SAFETY: the table holds the driver's `vkCmdSetAlphaToCoverageEnableEXT` under this number.
             let fp: vk::PFN_vkCmdSetAlphaToCoverageEnableEXT = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.command_buffer, x.alpha_to_coverage_enable) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.command_buffer, x.alpha_to_coverage_enable) };
+            Some(CallRet::Void)
         }
         Command::CmdSetAlphaToOneEnableEXT(x) => {
             let p = t.get(262)?;
             // SAFETY: the table holds the driver's `vkCmdSetAlphaToOneEnableEXT` under this number.
             let fp: vk::PFN_vkCmdSetAlphaToOneEnableEXT = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.command_buffer, x.alpha_to_one_enable) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.command_buffer, x.alpha_to_one_enable) };
+            Some(CallRet::Void)
         }
         Command::CmdSetLogicOpEnableEXT(x) => {
             let p = t.get(263)?;
             // SAFETY: the table holds the driver's `vkCmdSetLogicOpEnableEXT` under this number.
             let fp: vk::PFN_vkCmdSetLogicOpEnableEXT = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.command_buffer, x.logic_op_enable) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.command_buffer, x.logic_op_enable) };
+            Some(CallRet::Void)
         }
         Command::CmdSetColorBlendEnableEXT(x) => {
             let p = t.get(264)?;
             // SAFETY: the table holds the driver's `vkCmdSetColorBlendEnableEXT` under this number.
             let fp: vk::PFN_vkCmdSetColorBlendEnableEXT = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe {
-                    fp(
-                        x.command_buffer,
-                        x.first_attachment,
-                        x.attachment_count,
-                        x.p_color_blend_enables,
-                    )
-                };
-                CallRet::Void
-            })
+            let () = unsafe {
+                fp(
+                    x.command_buffer,
+                    x.first_attachment,
+                    x.attachment_count,
+                    x.p_color_blend_enables,
+                )
+            };
+            Some(CallRet::Void)
         }
         Command::CmdSetColorBlendEquationEXT(x) => {
             let p = t.get(265)?;
             // SAFETY: the table holds the driver's `vkCmdSetColorBlendEquationEXT` under this number.
             let fp: vk::PFN_vkCmdSetColorBlendEquationEXT = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe {
-                    fp(
-                        x.command_buffer,
-                        x.first_attachment,
-                        x.attachment_count,
-                        x.p_color_blend_equations,
-                    )
-                };
-                CallRet::Void
-            })
+            let () = unsafe {
+                fp(
+                    x.command_buffer,
+                    x.first_attachment,
+                    x.attachment_count,
+                    x.p_color_blend_equations,
+                )
+            };
+            Some(CallRet::Void)
         }
         Command::CmdSetColorWriteMaskEXT(x) => {
             let p = t.get(266)?;
             // SAFETY: the table holds the driver's `vkCmdSetColorWriteMaskEXT` under this number.
             let fp: vk::PFN_vkCmdSetColorWriteMaskEXT = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe {
-                    fp(
-                        x.command_buffer,
-                        x.first_attachment,
-                        x.attachment_count,
-                        x.p_color_write_masks,
-                    )
-                };
-                CallRet::Void
-            })
+            let () = unsafe {
+                fp(
+                    x.command_buffer,
+                    x.first_attachment,
+                    x.attachment_count,
+                    x.p_color_write_masks,
+                )
+            };
+            Some(CallRet::Void)
         }
         Command::CmdSetRasterizationStreamEXT(x) => {
             let p = t.get(267)?;
             // SAFETY: the table holds the driver's `vkCmdSetRasterizationStreamEXT` under this number.
             let fp: vk::PFN_vkCmdSetRasterizationStreamEXT = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.command_buffer, x.rasterization_stream) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.command_buffer, x.rasterization_stream) };
+            Some(CallRet::Void)
         }
         Command::CmdSetConservativeRasterizationModeEXT(x) => {
             let p = t.get(268)?;
@@ -3331,10 +2979,8 @@ pub unsafe fn call_command(t: &DispatchTable, cmd: &Command<'_>) -> Option<CallR
             let fp: vk::PFN_vkCmdSetConservativeRasterizationModeEXT =
                 unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.command_buffer, x.conservative_rasterization_mode) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.command_buffer, x.conservative_rasterization_mode) };
+            Some(CallRet::Void)
         }
         Command::CmdSetExtraPrimitiveOverestimationSizeEXT(x) => {
             let p = t.get(269)?;
@@ -3342,77 +2988,63 @@ pub unsafe fn call_command(t: &DispatchTable, cmd: &Command<'_>) -> Option<CallR
             let fp: vk::PFN_vkCmdSetExtraPrimitiveOverestimationSizeEXT =
                 unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.command_buffer, x.extra_primitive_overestimation_size) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.command_buffer, x.extra_primitive_overestimation_size) };
+            Some(CallRet::Void)
         }
         Command::CmdSetDepthClipEnableEXT(x) => {
             let p = t.get(270)?;
             // SAFETY: the table holds the driver's `vkCmdSetDepthClipEnableEXT` under this number.
             let fp: vk::PFN_vkCmdSetDepthClipEnableEXT = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.command_buffer, x.depth_clip_enable) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.command_buffer, x.depth_clip_enable) };
+            Some(CallRet::Void)
         }
         Command::CmdSetSampleLocationsEnableEXT(x) => {
             let p = t.get(271)?;
             // SAFETY: the table holds the driver's `vkCmdSetSampleLocationsEnableEXT` under this number.
             let fp: vk::PFN_vkCmdSetSampleLocationsEnableEXT = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.command_buffer, x.sample_locations_enable) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.command_buffer, x.sample_locations_enable) };
+            Some(CallRet::Void)
         }
         Command::CmdSetColorBlendAdvancedEXT(x) => {
             let p = t.get(272)?;
             // SAFETY: the table holds the driver's `vkCmdSetColorBlendAdvancedEXT` under this number.
             let fp: vk::PFN_vkCmdSetColorBlendAdvancedEXT = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe {
-                    fp(
-                        x.command_buffer,
-                        x.first_attachment,
-                        x.attachment_count,
-                        x.p_color_blend_advanced,
-                    )
-                };
-                CallRet::Void
-            })
+            let () = unsafe {
+                fp(
+                    x.command_buffer,
+                    x.first_attachment,
+                    x.attachment_count,
+                    x.p_color_blend_advanced,
+                )
+            };
+            Some(CallRet::Void)
         }
         Command::CmdSetProvokingVertexModeEXT(x) => {
             let p = t.get(273)?;
             // SAFETY: the table holds the driver's `vkCmdSetProvokingVertexModeEXT` under this number.
             let fp: vk::PFN_vkCmdSetProvokingVertexModeEXT = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.command_buffer, x.provoking_vertex_mode) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.command_buffer, x.provoking_vertex_mode) };
+            Some(CallRet::Void)
         }
         Command::CmdSetLineRasterizationModeEXT(x) => {
             let p = t.get(274)?;
             // SAFETY: the table holds the driver's `vkCmdSetLineRasterizationModeEXT` under this number.
             let fp: vk::PFN_vkCmdSetLineRasterizationModeEXT = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.command_buffer, x.line_rasterization_mode) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.command_buffer, x.line_rasterization_mode) };
+            Some(CallRet::Void)
         }
         Command::CmdSetLineStippleEnableEXT(x) => {
             let p = t.get(275)?;
             // SAFETY: the table holds the driver's `vkCmdSetLineStippleEnableEXT` under this number.
             let fp: vk::PFN_vkCmdSetLineStippleEnableEXT = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.command_buffer, x.stippled_line_enable) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.command_buffer, x.stippled_line_enable) };
+            Some(CallRet::Void)
         }
         Command::CmdSetDepthClipNegativeOneToOneEXT(x) => {
             let p = t.get(276)?;
@@ -3420,10 +3052,8 @@ pub unsafe fn call_command(t: &DispatchTable, cmd: &Command<'_>) -> Option<CallR
             let fp: vk::PFN_vkCmdSetDepthClipNegativeOneToOneEXT =
                 unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.command_buffer, x.negative_one_to_one) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.command_buffer, x.negative_one_to_one) };
+            Some(CallRet::Void)
         }
         Command::GetPhysicalDeviceFragmentShadingRatesKHR(x) => {
             let p = t.get(277)?;
@@ -3431,43 +3061,38 @@ pub unsafe fn call_command(t: &DispatchTable, cmd: &Command<'_>) -> Option<CallR
             let fp: vk::PFN_vkGetPhysicalDeviceFragmentShadingRatesKHR =
                 unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some(CallRet::Result(unsafe {
+            let r = unsafe {
                 fp(
                     x.physical_device,
                     x.p_fragment_shading_rate_count,
                     x.p_fragment_shading_rates,
                 )
-            }))
+            };
+            Some(CallRet::Result(r))
         }
         Command::CmdSetFragmentShadingRateKHR(x) => {
             let p = t.get(278)?;
             // SAFETY: the table holds the driver's `vkCmdSetFragmentShadingRateKHR` under this number.
             let fp: vk::PFN_vkCmdSetFragmentShadingRateKHR = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.command_buffer, x.p_fragment_size, &x.combiner_ops) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.command_buffer, x.p_fragment_size, &x.combiner_ops) };
+            Some(CallRet::Void)
         }
         Command::CmdBindIndexBuffer2KHR(x) => {
             let p = t.get(279)?;
             // SAFETY: the table holds the driver's `vkCmdBindIndexBuffer2KHR` under this number.
             let fp: vk::PFN_vkCmdBindIndexBuffer2KHR = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.command_buffer, x.buffer, x.offset, x.size, x.index_type) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.command_buffer, x.buffer, x.offset, x.size, x.index_type) };
+            Some(CallRet::Void)
         }
         Command::GetRenderingAreaGranularityKHR(x) => {
             let p = t.get(280)?;
             // SAFETY: the table holds the driver's `vkGetRenderingAreaGranularityKHR` under this number.
             let fp: vk::PFN_vkGetRenderingAreaGranularityKHR = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.device, x.p_rendering_area_info, x.p_granularity) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.device, x.p_rendering_area_info, x.p_granularity) };
+            Some(CallRet::Void)
         }
         Command::GetDeviceImageSubresourceLayoutKHR(x) => {
             let p = t.get(281)?;
@@ -3475,20 +3100,16 @@ pub unsafe fn call_command(t: &DispatchTable, cmd: &Command<'_>) -> Option<CallR
             let fp: vk::PFN_vkGetDeviceImageSubresourceLayoutKHR =
                 unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.device, x.p_info, x.p_layout) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.device, x.p_info, x.p_layout) };
+            Some(CallRet::Void)
         }
         Command::GetImageSubresourceLayout2KHR(x) => {
             let p = t.get(282)?;
             // SAFETY: the table holds the driver's `vkGetImageSubresourceLayout2KHR` under this number.
             let fp: vk::PFN_vkGetImageSubresourceLayout2KHR = unsafe { core::mem::transmute(p) };
             // SAFETY: the caller guarantees the arguments are valid for the driver.
-            Some({
-                unsafe { fp(x.device, x.image, x.p_subresource, x.p_layout) };
-                CallRet::Void
-            })
+            let () = unsafe { fp(x.device, x.image, x.p_subresource, x.p_layout) };
+            Some(CallRet::Void)
         }
         _ => None,
     }
