@@ -260,7 +260,8 @@ fn a_changed_limit_is_reported() {
 #[test]
 fn expected_differences_with_wrong_values_are_reported() {
     let p = "device.properties.VkPhysicalDeviceProperties";
-    let cases: Vec<(&str, Box<dyn FnOnce(&mut Value)>)> = vec![
+    type Edit = Box<dyn FnOnce(&mut Value)>;
+    let cases: Vec<(&str, Edit)> = vec![
         (
             "deviceName",
             Box::new(|v| {
@@ -320,7 +321,7 @@ fn missing_passthrough_extension_or_struct_is_reported() {
         bad,
         [
             "device.extensions.VK_EXT_transform_feedback",
-            "device.features.VkPhysicalDeviceTransformFeedbackFeaturesEXT"
+            "device.features.VkPhysicalDeviceTransformFeedbackFeatures"
         ]
     );
     // A spec version above the host's, an extension venus cannot add, a lost feature.
@@ -501,5 +502,84 @@ fn sha1_known_answers() {
             b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"
         )),
         "84983e441c3bd26ebaae4aa1f95129e5e54670f1"
+    );
+}
+
+#[test]
+fn venus_capped_at_vulkan_1_2_is_expected() {
+    // What the real run on this machine shows: lavapipe without a DRM device cannot
+    // import sync-fd semaphores, so venus hides VK_KHR_synchronization2 and reports
+    // apiVersion 1.2.0; vulkaninfo then drops the Vulkan 1.3 structs and names the
+    // promoted ones after their extensions. Sparse is off, so memory types are
+    // "(non-sparse)".
+    let mut native = synthetic_native();
+    native["device"]["features"]["VkPhysicalDeviceVulkan13Features"] =
+        json!({"maintenance4": true});
+    native["device"]["features"]["VkPhysicalDeviceMaintenance4Features"] =
+        json!({"maintenance4": true});
+    native["device"]["features"]["VkPhysicalDeviceSynchronization2Features"] =
+        json!({"synchronization2": true});
+    native["device"]["features"]["VkPhysicalDeviceTextureCompressionASTCHDRFeatures"] =
+        json!({"textureCompressionASTC_HDR": false});
+    native["memory"]["memoryTypes"][0]["usableFor"] =
+        json!({"IMAGE_TILING_LINEAR": ["color images"]});
+    let mut venus = synthetic_venus();
+    let dev = &mut venus["device"];
+    dev["extensions"]
+        .as_object_mut()
+        .expect("extensions")
+        .remove("VK_KHR_synchronization2");
+    dev["properties"]["VkPhysicalDeviceProperties"]["apiVersion"] = json!(make_version(1, 2, 0));
+    dev["features"]["VkPhysicalDeviceMaintenance4FeaturesKHR"] = json!({"maintenance4": true});
+    venus["memory"]["memoryTypes"][0]["usableFor"] =
+        json!({"IMAGE_TILING_LINEAR": ["color images", "(non-sparse)"]});
+    let c = compare(&native, &venus, EXPECTED_DIFFERENCES);
+    assert!(c.is_clean(), "{}", c.report());
+    let explained: Vec<String> = c
+        .expected
+        .iter()
+        .map(|e| e.difference.path_string())
+        .collect();
+    for path in [
+        "device.features.VkPhysicalDeviceVulkan13Features",
+        "device.features.VkPhysicalDeviceSynchronization2Features",
+        "device.features.VkPhysicalDeviceTextureCompressionASTCHDRFeatures",
+        "device.extensions.VK_KHR_synchronization2",
+        "memory.memoryTypes.0.usableFor.IMAGE_TILING_LINEAR",
+    ] {
+        assert!(
+            explained.iter().any(|p| p == path),
+            "{path} not seen: {}",
+            c.report()
+        );
+    }
+
+    // But 1.2 while synchronization2 is exposed, a lost promoted struct whose extension
+    // is exposed, or a wrong memory note, are not expected.
+    let mut bad = venus.clone();
+    bad["device"]["extensions"]["VK_KHR_synchronization2"] = json!(1);
+    bad["device"]["features"]
+        .as_object_mut()
+        .expect("features")
+        .remove("VkPhysicalDeviceMaintenance4FeaturesKHR");
+    bad["memory"]["memoryTypes"][0]["usableFor"] =
+        json!({"IMAGE_TILING_LINEAR": ["color images", "(non-transient)"]});
+    let c = compare(&native, &bad, EXPECTED_DIFFERENCES);
+    let unexpected: Vec<String> = c
+        .unexpected
+        .iter()
+        .map(|u| u.difference.path_string())
+        .collect();
+    assert_eq!(
+        unexpected,
+        [
+            "device.features.VkPhysicalDeviceMaintenance4Features",
+            // exposed extension, so its struct must be there too
+            "device.features.VkPhysicalDeviceSynchronization2Features",
+            "device.properties.VkPhysicalDeviceProperties.apiVersion",
+            "memory.memoryTypes.0.usableFor.IMAGE_TILING_LINEAR"
+        ],
+        "{}",
+        c.report()
     );
 }
