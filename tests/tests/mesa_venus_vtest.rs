@@ -191,3 +191,21 @@ fn hostile_clients_are_cut_off_while_another_finishes() {
     );
     assert_validation_clean(&server);
 }
+
+/// What stock venus reports on our host against what lavapipe reports natively:
+/// features, properties, formats, memory types and heaps, queue families and
+/// extensions. Every difference must be one `venus_tests::vkinfo` explains.
+#[test]
+fn vulkaninfo_matches_native_lavapipe_up_to_explained_differences() {
+    let server = Server::start("vkinfo-compare", true);
+    let env = venus_tests::vkinfo::venus_vtest_env(&server.socket);
+    let cmp = venus_tests::vkinfo::compare_venus_against_native(&env).unwrap_or_else(|e| {
+        panic!(
+            "vulkaninfo comparison could not run: {e}\nserver:\n{}",
+            server.log_text()
+        )
+    });
+    println!("{}", cmp.report());
+    assert!(cmp.is_clean(), "{}", cmp.report());
+    assert_validation_clean(&server);
+}
