@@ -110,9 +110,7 @@ pub fn execute(shared: &Arc<Shared>, data: &[u8], origin: Origin) -> Result<(), 
             | Command::DeviceWaitIdle(_) => {
                 let table = table_for(&st, &cmd)?;
                 drop(st);
-                // SAFETY: as in `call`: translated handles, arena pointers.
-                let ret = unsafe { call_command(&table, &cmd) }
-                    .ok_or_else(|| format!("{} is not available on this host", cmd.name()))?;
+                let ret = host_wait(shared, &table, &cmd)?;
                 if flags & GENERATE_REPLY != 0 {
                     crate::transport::write_reply(
                         &mut shared.lock(),
@@ -128,6 +126,47 @@ pub fn execute(shared: &Arc<Shared>, data: &[u8], origin: Origin) -> Result<(), 
         dispatch(shared, &mut st, flags, &cmd, origin)?;
     }
     Ok(())
+}
+
+/// Longest single driver wait; longer guest timeouts are waited in slices so a
+/// context being torn down is never stuck behind a guest's infinite wait.
+const WAIT_SLICE_NS: u64 = 50_000_000;
+
+/// Runs a host wait command without the context lock, in slices.
+fn host_wait(shared: &Shared, table: &DispatchTable, cmd: &Command<'_>) -> Result<CallRet, Fatal> {
+    use venus_protocol::generated::{WaitForFencesArgs, WaitSemaphoresArgs};
+    let total = match cmd {
+        Command::WaitForFences(x) => x.timeout,
+        Command::WaitSemaphores(x) => x.timeout,
+        _ => 0,
+    };
+    let start = std::time::Instant::now();
+    loop {
+        let elapsed = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        let left = total.saturating_sub(elapsed);
+        let slice = left.min(WAIT_SLICE_NS);
+        let sliced = match cmd {
+            Command::WaitForFences(x) => Command::WaitForFences(WaitForFencesArgs {
+                timeout: slice,
+                ..*x
+            }),
+            Command::WaitSemaphores(x) => Command::WaitSemaphores(WaitSemaphoresArgs {
+                timeout: slice,
+                ..*x
+            }),
+            other => *other,
+        };
+        // SAFETY: as in `call`: translated handles, arena pointers.
+        let ret = unsafe { call_command(table, &sliced) }
+            .ok_or_else(|| format!("{} is not available on this host", cmd.name()))?;
+        let timed_out = ret == CallRet::Result(vk::Result::TIMEOUT);
+        if !timed_out || slice == left {
+            return Ok(ret);
+        }
+        if shared.is_fatal() {
+            return Err("context stopped during a host wait".into());
+        }
+    }
 }
 
 /// Runs one decoded command with the context locked.
