@@ -15,6 +15,10 @@ use crate::error::{Error, Result};
 pub struct RendererConfig {
     /// Extra instance layers to enable on the host (e.g. `VK_LAYER_KHRONOS_validation`).
     pub host_layers: Vec<String>,
+    /// A Vulkan driver library (e.g. `libvulkan_lvp.so`) to load directly, without
+    /// the Vulkan loader. For an in-process host inside a process whose loader
+    /// serves the guest ICD; no layers can be used then.
+    pub host_driver: Option<std::path::PathBuf>,
 }
 
 impl RendererConfig {
@@ -30,13 +34,19 @@ impl RendererConfig {
                     .collect()
             })
             .unwrap_or_default();
-        RendererConfig { host_layers }
+        let host_driver = std::env::var_os("VENUS_HOST_DRIVER").map(Into::into);
+        RendererConfig {
+            host_layers,
+            host_driver,
+        }
     }
 }
 
 /// The process-wide renderer: the host Vulkan library and what every context shares.
 pub struct Renderer {
     pub(crate) entry: ash::Entry,
+    /// Keeps a directly loaded driver library alive.
+    _driver: Option<libloading::Library>,
     /// Global commands (vkCreateInstance, instance enumeration).
     pub(crate) global: Arc<DispatchTable>,
     pub(crate) config: RendererConfig,
@@ -46,9 +56,15 @@ pub struct Renderer {
 impl Renderer {
     /// Loads the host Vulkan library (through the Vulkan loader).
     pub fn new(config: RendererConfig) -> Result<Arc<Renderer>> {
-        // SAFETY: loading the system Vulkan loader runs its initializers, which is
-        // what every Vulkan application does.
-        let entry = unsafe { ash::Entry::load() }.map_err(|e| Error::Loader(e.to_string()))?;
+        let (entry, driver) = match &config.host_driver {
+            None => {
+                // SAFETY: loading the system Vulkan loader runs its initializers, which
+                // is what every Vulkan application does.
+                let e = unsafe { ash::Entry::load() }.map_err(|e| Error::Loader(e.to_string()))?;
+                (e, None)
+            }
+            Some(path) => load_driver(path)?,
+        };
         let gipa = entry.static_fn().get_instance_proc_addr;
         let global = DispatchTable::load(|name| {
             // SAFETY: a global-level lookup with a NUL-terminated name.
@@ -61,6 +77,7 @@ impl Renderer {
         tracing::info!(layers = ?config.host_layers, "renderer ready");
         Ok(Arc::new(Renderer {
             entry,
+            _driver: driver,
             global: Arc::new(global),
             config,
             capset,
@@ -82,4 +99,36 @@ impl Renderer {
         tracing::debug!(ctx_id, name, "context created");
         Ok(Context::new(self.clone(), ctx_id, fences))
     }
+}
+
+/// Loads an ICD library directly: negotiates the loader-ICD interface and uses its
+/// `vk_icdGetInstanceProcAddr` as the entry point.
+fn load_driver(path: &std::path::Path) -> Result<(ash::Entry, Option<libloading::Library>)> {
+    type Negotiate = unsafe extern "system" fn(*mut u32) -> vk::Result;
+    let err = |e: libloading::Error| Error::Loader(format!("{}: {e}", path.display()));
+    // SAFETY: loading a Vulkan driver library runs its initializers, as the loader would.
+    let lib = unsafe { libloading::Library::new(path) }.map_err(err)?;
+    // SAFETY: the ICD ABI: these symbols have these signatures.
+    let gipa: vk::PFN_vkGetInstanceProcAddr =
+        unsafe { *lib.get(b"vk_icdGetInstanceProcAddr\0").map_err(err)? };
+    // SAFETY: as above.
+    if let Ok(neg) = unsafe { lib.get::<Negotiate>(b"vk_icdNegotiateLoaderICDInterfaceVersion\0") }
+    {
+        let mut v = 5u32;
+        // SAFETY: a valid pointer to our version.
+        let r = unsafe { neg(&mut v) };
+        if r != vk::Result::SUCCESS {
+            return Err(Error::Loader(format!(
+                "{}: interface negotiation failed: {r:?}",
+                path.display()
+            )));
+        }
+    }
+    // SAFETY: `gipa` stays valid while `lib` (returned with the entry) is loaded.
+    let entry = unsafe {
+        ash::Entry::from_static_fn(ash::StaticFn {
+            get_instance_proc_addr: gipa,
+        })
+    };
+    Ok((entry, Some(lib)))
 }

@@ -332,3 +332,17 @@ fn garbage_and_truncation_are_fatal_not_panics() {
     let err = guest.ctx.submit_cmd(&buf[..n]).unwrap_err();
     assert!(err.to_string().contains("no reply stream"), "{err}");
 }
+
+#[test]
+fn a_driver_loaded_without_the_loader_serves_a_context() {
+    let r = Renderer::new(RendererConfig {
+        host_layers: vec![],
+        host_driver: Some("libvulkan_lvp.so".into()),
+    })
+    .expect("lavapipe loads directly");
+    let guest = Guest::new(&r, 1, Arc::new(Sink::default()));
+    guest.setup_device();
+    guest.create_buffer(10).unwrap();
+    guest.destroy_buffer(3, 10).unwrap();
+    assert!(!guest.ctx.is_fatal());
+}

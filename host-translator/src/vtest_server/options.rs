@@ -93,7 +93,10 @@ where
     }
     Ok(Command::Run(ServerConfig {
         socket_path,
-        renderer: RendererConfig { host_layers },
+        renderer: RendererConfig {
+            host_layers,
+            host_driver: std::env::var_os("VENUS_HOST_DRIVER").map(Into::into),
+        },
     }))
 }
 
