@@ -11,7 +11,7 @@ use crate::model::{Decl, Model};
 use crate::names::*;
 use crate::plan::{CommandEntry, Kind, Len, Param};
 
-fn param_ty(model: &Model, p: &Param, lt: &str) -> String {
+pub fn param_ty(model: &Model, p: &Param, lt: &str) -> String {
     let d = &p.decl;
     let ptr = if d.is_const { "*const" } else { "*mut" };
     match &p.kind {

@@ -4,6 +4,7 @@
 //! Usage: `venus-codegen --registry ../shared/registry/vk.xml --venus codegen/venus --out protocol/src/generated`
 
 mod emit_cmd;
+mod emit_guest;
 mod emit_host;
 mod emit_struct;
 mod model;
@@ -102,7 +103,7 @@ fn generate(registry: &Path, venus: &Path, out: &Path) -> Result<()> {
     for g in files.keys() {
         writeln!(modrs, "pub mod {g};\npub use self::{g}::*;")?;
     }
-    modrs.push_str("pub mod chain_tables;\npub mod mesa_types;\npub mod commands;\npub use self::commands::*;\npub mod host_calls;\n");
+    modrs.push_str("pub mod chain_tables;\npub mod mesa_types;\npub mod commands;\npub use self::commands::*;\npub mod guest_calls;\npub mod host_calls;\n");
     for (g, body) in &files {
         let text = format!(
             "{hdr}//! Venus `{g}` commands and the structs only they reach.\n{prelude}{body}"
@@ -121,6 +122,11 @@ fn generate(registry: &Path, venus: &Path, out: &Path) -> Result<()> {
         &format!("{hdr}{}", mesa_types(&model)?),
     )?;
     write_file(out, "commands.rs", &format!("{hdr}{}", commands_rs(&plan)?))?;
+    write_file(
+        out,
+        "guest_calls.rs",
+        &format!("{hdr}{}", emit_guest::guest_calls(&model, &plan)?),
+    )?;
     write_file(
         out,
         "host_calls.rs",

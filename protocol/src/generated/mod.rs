@@ -66,4 +66,5 @@ pub mod chain_tables;
 pub mod commands;
 pub mod mesa_types;
 pub use self::commands::*;
+pub mod guest_calls;
 pub mod host_calls;
