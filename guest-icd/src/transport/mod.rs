@@ -1,0 +1,115 @@
+//! Transports: how the guest ICD reaches a Venus host. One interface, several
+//! implementations: a vtest client (any vtest server: ours or virglrenderer's),
+//! in-process (links the host translator directly, for tests and benchmarks), and
+//! later the virtio-gpu DRM transport.
+//!
+//! Selection ([`connect`]): `VENUS_TRANSPORT=drm|vtest|in-process` wins; otherwise
+//! DRM when a virtio_gpu render node exists, else vtest on `VTEST_SOCKET_NAME`
+//! (default `/tmp/.virgl_test`, as Mesa).
+
+use std::sync::Arc;
+
+use thiserror::Error;
+
+pub mod in_process;
+pub mod vtest;
+
+/// Why the transport failed. Any of these means the device is lost.
+#[derive(Debug, Error)]
+pub enum TransportError {
+    /// Connecting or talking to the host failed.
+    #[error("transport I/O: {0}")]
+    Io(#[from] std::io::Error),
+    /// The host answered something the protocol does not allow.
+    #[error("protocol: {0}")]
+    Protocol(String),
+    /// The host refused the request.
+    #[error("host refused: {0}")]
+    Refused(String),
+    /// This transport is not available here.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Result with [`TransportError`].
+pub type Result<T> = std::result::Result<T, TransportError>;
+
+/// A blob the host created and this process mapped (read-write, shared).
+#[derive(Debug)]
+pub struct MappedBlob {
+    /// The resource id naming it in Venus commands (`resourceId`).
+    pub res_id: u32,
+    /// Start of the mapping.
+    pub ptr: *mut u8,
+    /// Mapped size in bytes (at least what was asked for).
+    pub size: u64,
+}
+
+// SAFETY: a MappedBlob is a plain description of a shared mapping; the owner
+// (the transport) keeps the mapping alive until `destroy_blob`.
+unsafe impl Send for MappedBlob {}
+// SAFETY: see above.
+unsafe impl Sync for MappedBlob {}
+
+/// One connection to a Venus host with one Venus context.
+pub trait Transport: Send + Sync {
+    /// The host's Venus capset (id 4, version 0), 160 bytes.
+    fn capset(&self) -> Result<[u8; venus_protocol::capset::CAPSET_SIZE]>;
+
+    /// Creates and maps a blob of at least `size` bytes: `blob_id` 0 is plain
+    /// shared memory; otherwise the id of a host-visible VkDeviceMemory (the host
+    /// must already have executed its vkAllocateMemory).
+    fn create_blob(&self, blob_id: u64, size: u64) -> Result<MappedBlob>;
+
+    /// Unmaps and releases a blob.
+    fn destroy_blob(&self, blob: MappedBlob);
+
+    /// Executes a Venus command stream out of ring (ring_idx 0): vtest
+    /// SUBMIT_CMD2, virtio-gpu EXECBUFFER, or a direct call. Returns once the host
+    /// has consumed it (vtest: once written; the host executes in order).
+    fn submit(&self, commands: &[u8]) -> Result<()>;
+
+    /// Whether the host is still reachable (false after a failure).
+    fn is_alive(&self) -> bool;
+}
+
+/// Which transport `VENUS_TRANSPORT` and the machine select.
+pub fn connect() -> Result<Arc<dyn Transport>> {
+    let choice = std::env::var("VENUS_TRANSPORT").unwrap_or_default();
+    match choice.as_str() {
+        "vtest" => Ok(Arc::new(vtest::VtestTransport::connect_default()?)),
+        "in-process" => Ok(Arc::new(in_process::InProcessTransport::new()?)),
+        "drm" => Err(TransportError::Unavailable(
+            "the virtio-gpu DRM transport is not built yet".into(),
+        )),
+        "" => {
+            if virtio_gpu_render_node().is_some() {
+                Err(TransportError::Unavailable(
+                    "a virtio_gpu render node exists but the DRM transport is not built yet".into(),
+                ))
+            } else {
+                Ok(Arc::new(vtest::VtestTransport::connect_default()?))
+            }
+        }
+        other => Err(TransportError::Unavailable(format!(
+            "unknown VENUS_TRANSPORT={other}"
+        ))),
+    }
+}
+
+/// The first `/dev/dri/renderD*` whose driver is virtio_gpu.
+pub fn virtio_gpu_render_node() -> Option<std::path::PathBuf> {
+    let dir = std::fs::read_dir("/sys/class/drm").ok()?;
+    for e in dir.flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if !name.starts_with("renderD") {
+            continue;
+        }
+        let driver = std::fs::read_link(e.path().join("device/driver")).ok()?;
+        if driver.file_name().is_some_and(|d| d == "virtio_gpu") {
+            return Some(std::path::Path::new("/dev/dri").join(&*name));
+        }
+    }
+    None
+}
