@@ -1,0 +1,216 @@
+//! Devices and queues (dispatchable objects created by the guest, announced to the
+//! host by id).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use ash::vk;
+use ash::vk::Handle;
+use venus_protocol::generated as g;
+
+use crate::device_memory::Memory;
+use crate::dispatch::{header, Header, ObjectKind};
+use crate::guard;
+
+/// A `VkDevice`.
+#[repr(C)]
+pub struct Device {
+    /// Dispatchable header (must be first).
+    pub hdr: Header,
+    queues: Mutex<HashMap<(u32, u32, u32), u64>>,
+    /// Memory objects by id.
+    pub memories: Mutex<HashMap<u64, Memory>>,
+    /// Command buffers (raw handles) by command pool id.
+    pub pools: Mutex<HashMap<u64, Vec<u64>>>,
+    /// Private data: (slot, object type, object handle) → value.
+    pub private_data: Mutex<HashMap<(u64, i32, u64), u64>>,
+}
+
+/// A `VkQueue`.
+#[repr(C)]
+pub struct Queue {
+    /// Dispatchable header (must be first).
+    pub hdr: Header,
+}
+
+/// The `Device` behind a handle.
+///
+/// # Safety
+/// `device` is a live device of this ICD.
+pub unsafe fn device<'a>(device: vk::Device) -> Option<&'a Device> {
+    // SAFETY: caller contract.
+    unsafe { (device.as_raw() as usize as *const Device).as_ref() }
+}
+
+pub unsafe extern "system" fn create_device(
+    pd: vk::PhysicalDevice,
+    info: *const vk::DeviceCreateInfo<'_>,
+    _alloc: *const vk::AllocationCallbacks<'_>,
+    out: *mut vk::Device,
+) -> vk::Result {
+    guard(|| {
+        // SAFETY: the application passes our physical device and valid pointers.
+        let (Some(h), Some(out)) = (unsafe { header(pd.as_raw()) }, unsafe { out.as_mut() }) else {
+            return vk::Result::ERROR_INITIALIZATION_FAILED;
+        };
+        let conn = h.conn.clone();
+        let dev = Box::new(Device {
+            hdr: Header::new(ObjectKind::Device, conn.clone()),
+            queues: Mutex::new(HashMap::new()),
+            memories: Mutex::new(HashMap::new()),
+            pools: Mutex::new(HashMap::new()),
+            private_data: Mutex::new(HashMap::new()),
+        });
+        let mut slot = vk::Device::from_raw(dev.hdr.id);
+        let slot_p: *mut vk::Device = &mut slot;
+        let mut ret = vk::Result::ERROR_DEVICE_LOST;
+        let r = conn.call(
+            // SAFETY: the application's create info, valid per the Vulkan rules.
+            &mut |e, f| unsafe { g::encode_vk_create_device(e, f, pd, info, std::ptr::null(), slot_p) },
+            // SAFETY: as above.
+            &mut |d| ret = unsafe { g::decode_reply_vk_create_device(d, pd, info, std::ptr::null(), slot_p) },
+        );
+        if let Err(e) = r {
+            return e;
+        }
+        if ret != vk::Result::SUCCESS {
+            return ret;
+        }
+        *out = vk::Device::from_raw(Box::into_raw(dev) as u64);
+        vk::Result::SUCCESS
+    })
+}
+
+pub unsafe extern "system" fn destroy_device(device: vk::Device, _alloc: *const vk::AllocationCallbacks<'_>) {
+    guard(|| {
+        if device.as_raw() == 0 {
+            return;
+        }
+        // SAFETY: the application passes a device of ours, destroyed once.
+        let dev = unsafe { Box::from_raw(device.as_raw() as usize as *mut Device) };
+        let conn = dev.hdr.conn.clone();
+        let _ = conn.send(&mut |e, f| {
+            // SAFETY: plain handle.
+            unsafe { g::encode_vk_destroy_device(e, f, device, std::ptr::null()) }
+        });
+        for (_, q) in dev.queues.lock().unwrap_or_else(|p| p.into_inner()).drain() {
+            // SAFETY: created by `queue` below, freed once.
+            drop(unsafe { Box::from_raw(q as usize as *mut Queue) });
+        }
+        for (_, cbs) in dev.pools.lock().unwrap_or_else(|p| p.into_inner()).drain() {
+            crate::command_buffer::free_objects(&cbs);
+        }
+        for (_, m) in dev.memories.lock().unwrap_or_else(|p| p.into_inner()).drain() {
+            m.release(&*conn.transport);
+        }
+    })
+}
+
+/// The queue object for (family, index, flags), created on first use.
+fn queue(device: vk::Device, key: (u32, u32, u32), announce: &mut dyn FnMut(u64)) -> Option<u64> {
+    // SAFETY: the application passes a device of ours.
+    let dev = unsafe { self::device(device) }?;
+    let mut queues = dev.queues.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(q) = queues.get(&key) {
+        return Some(*q);
+    }
+    let q = Box::new(Queue { hdr: Header::new(ObjectKind::Queue, dev.hdr.conn.clone()) });
+    announce(q.hdr.id);
+    let raw = Box::into_raw(q) as u64;
+    queues.insert(key, raw);
+    Some(raw)
+}
+
+pub unsafe extern "system" fn get_device_queue(device: vk::Device, family: u32, index: u32, out: *mut vk::Queue) {
+    guard(|| {
+        // SAFETY: the application passes a device of ours.
+        let Some(dev) = (unsafe { self::device(device) }) else { return };
+        let conn = dev.hdr.conn.clone();
+        let q = queue(device, (family, index, 0), &mut |id| {
+            let mut slot = vk::Queue::from_raw(id);
+            let _ = conn.send(&mut |e, f| {
+                // SAFETY: valid local pointer.
+                unsafe { g::encode_vk_get_device_queue(e, f, device, family, index, &mut slot) }
+            });
+        });
+        // SAFETY: valid pointer per the Vulkan rules.
+        if let (Some(q), Some(out)) = (q, unsafe { out.as_mut() }) {
+            *out = vk::Queue::from_raw(q);
+        }
+    })
+}
+
+pub unsafe extern "system" fn get_device_queue2(device: vk::Device, info: *const vk::DeviceQueueInfo2<'_>, out: *mut vk::Queue) {
+    guard(|| {
+        // SAFETY: the application passes a device of ours and valid pointers.
+        let (Some(dev), Some(i)) = (unsafe { self::device(device) }, unsafe { info.as_ref() }) else { return };
+        let conn = dev.hdr.conn.clone();
+        let q = queue(device, (i.queue_family_index, i.queue_index, i.flags.as_raw()), &mut |id| {
+            let mut slot = vk::Queue::from_raw(id);
+            let _ = conn.send(&mut |e, f| {
+                // SAFETY: valid pointers.
+                unsafe { g::encode_vk_get_device_queue2(e, f, device, info, &mut slot) }
+            });
+        });
+        // SAFETY: valid pointer per the Vulkan rules.
+        if let (Some(q), Some(out)) = (q, unsafe { out.as_mut() }) {
+            *out = vk::Queue::from_raw(q);
+        }
+    })
+}
+
+pub unsafe extern "system" fn create_private_data_slot(
+    _device: vk::Device,
+    _info: *const vk::PrivateDataSlotCreateInfo<'_>,
+    _alloc: *const vk::AllocationCallbacks<'_>,
+    out: *mut vk::PrivateDataSlot,
+) -> vk::Result {
+    guard(|| {
+        // SAFETY: valid pointer per the Vulkan rules.
+        match unsafe { out.as_mut() } {
+            Some(o) => {
+                *o = vk::PrivateDataSlot::from_raw(crate::dispatch::next_id());
+                vk::Result::SUCCESS
+            }
+            None => vk::Result::ERROR_INITIALIZATION_FAILED,
+        }
+    })
+}
+
+pub unsafe extern "system" fn destroy_private_data_slot(device: vk::Device, slot: vk::PrivateDataSlot, _alloc: *const vk::AllocationCallbacks<'_>) {
+    guard(|| {
+        // SAFETY: the application passes a device of ours.
+        if let Some(dev) = unsafe { self::device(device) } {
+            dev.private_data.lock().unwrap_or_else(|p| p.into_inner()).retain(|k, _| k.0 != slot.as_raw());
+        }
+    })
+}
+
+pub unsafe extern "system" fn set_private_data(
+    device: vk::Device,
+    ty: vk::ObjectType,
+    handle: u64,
+    slot: vk::PrivateDataSlot,
+    data: u64,
+) -> vk::Result {
+    guard(|| {
+        // SAFETY: the application passes a device of ours.
+        let Some(dev) = (unsafe { self::device(device) }) else { return vk::Result::ERROR_INITIALIZATION_FAILED };
+        dev.private_data.lock().unwrap_or_else(|p| p.into_inner()).insert((slot.as_raw(), ty.as_raw(), handle), data);
+        vk::Result::SUCCESS
+    })
+}
+
+pub unsafe extern "system" fn get_private_data(device: vk::Device, ty: vk::ObjectType, handle: u64, slot: vk::PrivateDataSlot, out: *mut u64) {
+    guard(|| {
+        // SAFETY: the application passes a device of ours and a valid pointer.
+        let (Some(dev), Some(out)) = (unsafe { self::device(device) }, unsafe { out.as_mut() }) else { return };
+        *out = dev
+            .private_data
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&(slot.as_raw(), ty.as_raw(), handle))
+            .copied()
+            .unwrap_or(0);
+    })
+}
