@@ -6,7 +6,7 @@ use ash::vk;
 use venus_protocol::generated::guest_calls::entry_point;
 
 use crate::dispatch::Rt;
-use crate::{command_buffer as cb, device as dev, device_memory as mem, guard, instance as inst};
+use crate::{command_buffer as cb, descriptor_update_template as dut, device as dev, device_memory as mem, guard, instance as inst};
 
 /// The loader-ICD interface version we implement.
 const ICD_INTERFACE_VERSION: u32 = 7;
@@ -67,6 +67,20 @@ fn overridden(name: &[u8]) -> vk::PFN_vkVoidFunction {
         b"vkFreeCommandBuffers" => pfn!(cb::free_command_buffers, vk::PFN_vkFreeCommandBuffers),
         b"vkDestroyCommandPool" => pfn!(cb::destroy_command_pool, vk::PFN_vkDestroyCommandPool),
         b"vkResetCommandPool" => pfn!(cb::reset_command_pool, vk::PFN_vkResetCommandPool),
+        b"vkUpdateDescriptorSets" => pfn!(dut::update_descriptor_sets, vk::PFN_vkUpdateDescriptorSets),
+        b"vkCmdPushDescriptorSetKHR" => pfn!(dut::cmd_push_descriptor_set, vk::PFN_vkCmdPushDescriptorSetKHR),
+        b"vkCreateDescriptorUpdateTemplate" | b"vkCreateDescriptorUpdateTemplateKHR" => {
+            pfn!(dut::create_template, vk::PFN_vkCreateDescriptorUpdateTemplate)
+        }
+        b"vkDestroyDescriptorUpdateTemplate" | b"vkDestroyDescriptorUpdateTemplateKHR" => {
+            pfn!(dut::destroy_template, vk::PFN_vkDestroyDescriptorUpdateTemplate)
+        }
+        b"vkUpdateDescriptorSetWithTemplate" | b"vkUpdateDescriptorSetWithTemplateKHR" => {
+            pfn!(dut::update_with_template, vk::PFN_vkUpdateDescriptorSetWithTemplate)
+        }
+        b"vkCmdPushDescriptorSetWithTemplateKHR" => {
+            pfn!(dut::cmd_push_with_template, vk::PFN_vkCmdPushDescriptorSetWithTemplateKHR)
+        }
         _ => None,
     }
 }

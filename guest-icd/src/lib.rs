@@ -11,6 +11,7 @@
 
 pub mod command_buffer;
 pub mod connection;
+pub mod descriptor_update_template;
 pub mod device;
 pub mod device_memory;
 pub mod dispatch;

@@ -655,10 +655,8 @@ mod tests {
         // SAFETY: a fresh fd we own.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
         // SAFETY: a valid fd.
-        assert_eq!(
-            unsafe { libc::ftruncate(fd.as_raw_fd(), size as libc::off_t) },
-            0
-        );
+        let r = unsafe { libc::ftruncate(fd.as_raw_fd(), size as libc::off_t) };
+        assert_eq!(r, 0);
         fd
     }
 
@@ -834,10 +832,8 @@ mod tests {
         let mut ack = [0u8; HEADER_SIZE];
         recv_exact(t.socket.lock().unwrap().as_raw_fd(), &mut ack).unwrap();
         // SAFETY: inside the mapping.
-        assert_eq!(
-            unsafe { (blob.ptr.add(8190).read(), blob.ptr.add(8191).read()) },
-            (9, 8)
-        );
+        let tail = unsafe { (blob.ptr.add(8190).read(), blob.ptr.add(8191).read()) };
+        assert_eq!(tail, (9, 8));
         drop(h.join().unwrap());
     }
 
