@@ -2,4 +2,5 @@
 
 pub mod mesa_ref;
 pub mod server;
+pub mod virgl;
 pub mod vkinfo;
