@@ -23,7 +23,11 @@ pub struct CommandBuffer {
 }
 
 /// Records (or, for begin/end/reset, sends) a command of command buffer `raw`.
-pub fn record(raw: u64, info: &CallInfo, encode: &mut dyn FnMut(&mut Encoder<'_>, u32)) -> Result<(), vk::Result> {
+pub fn record(
+    raw: u64,
+    info: &CallInfo,
+    encode: &mut dyn FnMut(&mut Encoder<'_>, u32),
+) -> Result<(), vk::Result> {
     // SAFETY: `raw` is a command buffer of ours (the runtime checked the header kind).
     let cb = unsafe { &*(raw as usize as *const CommandBuffer) };
     let mut stream = cb.stream.lock().unwrap_or_else(|p| p.into_inner());
@@ -63,7 +67,8 @@ pub unsafe extern "system" fn allocate_command_buffers(
 ) -> vk::Result {
     guard(|| {
         // SAFETY: the application passes a device of ours and valid pointers.
-        let (Some(dev), Some(i)) = (unsafe { self::device(device) }, unsafe { info.as_ref() }) else {
+        let (Some(dev), Some(i)) = (unsafe { self::device(device) }, unsafe { info.as_ref() })
+        else {
             return vk::Result::ERROR_INITIALIZATION_FAILED;
         };
         if out.is_null() {
@@ -80,7 +85,10 @@ pub unsafe extern "system" fn allocate_command_buffers(
                 })
             })
             .collect();
-        let mut ids: Vec<vk::CommandBuffer> = objs.iter().map(|o| vk::CommandBuffer::from_raw(o.hdr.id)).collect();
+        let mut ids: Vec<vk::CommandBuffer> = objs
+            .iter()
+            .map(|o| vk::CommandBuffer::from_raw(o.hdr.id))
+            .collect();
         // Output handle arrays carry ids: encode the device by id too.
         let dev_id = vk::Device::from_raw(dev.hdr.id);
         if let Err(e) = dev.hdr.conn.send(&mut |e, f| {
@@ -95,15 +103,27 @@ pub unsafe extern "system" fn allocate_command_buffers(
             // SAFETY: `out` holds command_buffer_count slots (Vulkan rules).
             unsafe { *out.add(k) = vk::CommandBuffer::from_raw(*r) };
         }
-        dev.pools.lock().unwrap_or_else(|p| p.into_inner()).entry(pool).or_default().extend(raws);
+        dev.pools
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(pool)
+            .or_default()
+            .extend(raws);
         vk::Result::SUCCESS
     })
 }
 
-pub unsafe extern "system" fn free_command_buffers(device: vk::Device, pool: vk::CommandPool, count: u32, cbs: *const vk::CommandBuffer) {
+pub unsafe extern "system" fn free_command_buffers(
+    device: vk::Device,
+    pool: vk::CommandPool,
+    count: u32,
+    cbs: *const vk::CommandBuffer,
+) {
     guard(|| {
         // SAFETY: the application passes a device of ours.
-        let Some(dev) = (unsafe { self::device(device) }) else { return };
+        let Some(dev) = (unsafe { self::device(device) }) else {
+            return;
+        };
         if cbs.is_null() {
             return;
         }
@@ -112,32 +132,60 @@ pub unsafe extern "system" fn free_command_buffers(device: vk::Device, pool: vk:
             unsafe { g::encode_vk_free_command_buffers(e, f, device, pool, count, cbs) }
         });
         // SAFETY: as above.
-        let list: Vec<u64> = (0..count as usize).map(|k| unsafe { *cbs.add(k) }.as_raw()).collect();
-        if let Some(v) = dev.pools.lock().unwrap_or_else(|p| p.into_inner()).get_mut(&pool.as_raw()) {
+        let list: Vec<u64> = (0..count as usize)
+            .map(|k| unsafe { *cbs.add(k) }.as_raw())
+            .collect();
+        if let Some(v) = dev
+            .pools
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_mut(&pool.as_raw())
+        {
             v.retain(|c| !list.contains(c));
         }
         free_objects(&list);
     })
 }
 
-pub unsafe extern "system" fn destroy_command_pool(device: vk::Device, pool: vk::CommandPool, _alloc: *const vk::AllocationCallbacks<'_>) {
+pub unsafe extern "system" fn destroy_command_pool(
+    device: vk::Device,
+    pool: vk::CommandPool,
+    _alloc: *const vk::AllocationCallbacks<'_>,
+) {
     guard(|| {
         // SAFETY: the application passes a device of ours.
-        let Some(dev) = (unsafe { self::device(device) }) else { return };
+        let Some(dev) = (unsafe { self::device(device) }) else {
+            return;
+        };
         let _ = dev.hdr.conn.send(&mut |e, f| {
             // SAFETY: plain handles.
             unsafe { g::encode_vk_destroy_command_pool(e, f, device, pool, std::ptr::null()) }
         });
-        let gone = dev.pools.lock().unwrap_or_else(|p| p.into_inner()).remove(&pool.as_raw());
+        let gone = dev
+            .pools
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&pool.as_raw());
         free_objects(&gone.unwrap_or_default());
     })
 }
 
-pub unsafe extern "system" fn reset_command_pool(device: vk::Device, pool: vk::CommandPool, flags: vk::CommandPoolResetFlags) -> vk::Result {
+pub unsafe extern "system" fn reset_command_pool(
+    device: vk::Device,
+    pool: vk::CommandPool,
+    flags: vk::CommandPoolResetFlags,
+) -> vk::Result {
     guard(|| {
         // SAFETY: the application passes a device of ours.
-        let Some(dev) = (unsafe { self::device(device) }) else { return vk::Result::ERROR_INITIALIZATION_FAILED };
-        if let Some(v) = dev.pools.lock().unwrap_or_else(|p| p.into_inner()).get(&pool.as_raw()) {
+        let Some(dev) = (unsafe { self::device(device) }) else {
+            return vk::Result::ERROR_INITIALIZATION_FAILED;
+        };
+        if let Some(v) = dev
+            .pools
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&pool.as_raw())
+        {
             for cb in v {
                 // SAFETY: live command buffers of this pool.
                 let c = unsafe { &*(*cb as usize as *const CommandBuffer) };

@@ -30,6 +30,8 @@ pub struct Connection {
     pub info: ProtocolInfo,
     inner: Mutex<Inner>,
     lost: AtomicBool,
+    /// Replies to physical-device queries, by command bytes.
+    cache: Mutex<std::collections::HashMap<Vec<u8>, Vec<u8>>>,
 }
 
 fn lost<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> vk::Result + '_ {
@@ -59,12 +61,18 @@ impl Connection {
         };
         let ring_id = crate::dispatch::next_id();
         let ring = Ring::create(&*transport, ring_id).map_err(lost("creating the ring"))?;
-        let reply = transport.create_blob(0, REPLY_SIZE).map_err(lost("creating the reply stream"))?;
+        let reply = transport
+            .create_blob(0, REPLY_SIZE)
+            .map_err(lost("creating the reply stream"))?;
         Ok(Arc::new(Connection {
             transport,
             info,
-            inner: Mutex::new(Inner { ring: Some(ring), reply: Some(reply) }),
+            inner: Mutex::new(Inner {
+                ring: Some(ring),
+                reply: Some(reply),
+            }),
             lost: AtomicBool::new(false),
+            cache: Mutex::new(std::collections::HashMap::new()),
         }))
     }
 
@@ -85,7 +93,12 @@ impl Connection {
     }
 
     /// Encodes with this connection's protocol level and dispatchable-id mapping.
-    pub fn encode(&self, out: &mut Vec<u8>, f: &mut dyn FnMut(&mut Encoder<'_>, u32), flags: u32) -> Result<(), vk::Result> {
+    pub fn encode(
+        &self,
+        out: &mut Vec<u8>,
+        f: &mut dyn FnMut(&mut Encoder<'_>, u32),
+        flags: u32,
+    ) -> Result<(), vk::Result> {
         let start = out.len();
         loop {
             let cap = out.capacity().max(start + 256);
@@ -121,7 +134,53 @@ impl Connection {
     }
 
     /// Sends a command with the reply bit, waits for it and decodes it.
-    pub fn call(&self, f: &mut dyn FnMut(&mut Encoder<'_>, u32), decode: &mut dyn FnMut(&mut Decoder<'_>)) -> Result<(), vk::Result> {
+    pub fn call(
+        &self,
+        f: &mut dyn FnMut(&mut Encoder<'_>, u32),
+        decode: &mut dyn FnMut(&mut Decoder<'_>),
+    ) -> Result<(), vk::Result> {
+        let mut cmd = Vec::with_capacity(1024);
+        self.encode(&mut cmd, f, crate::GENERATE_REPLY)?;
+        self.call_encoded(&cmd, decode).map(|_| ())
+    }
+
+    /// Like [`Connection::call`], for queries whose answer cannot change: the reply
+    /// to identical command bytes is remembered and decoded again next time.
+    pub fn call_cached(
+        &self,
+        f: &mut dyn FnMut(&mut Encoder<'_>, u32),
+        decode: &mut dyn FnMut(&mut Decoder<'_>),
+    ) -> Result<(), vk::Result> {
+        let mut cmd = Vec::with_capacity(1024);
+        self.encode(&mut cmd, f, crate::GENERATE_REPLY)?;
+        let hit = self
+            .cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&cmd)
+            .cloned();
+        if let Some(reply) = hit {
+            let mut d = Decoder::new(&reply);
+            decode(&mut d);
+            if !d.is_fatal() {
+                return Ok(());
+            }
+        }
+        let reply = self.call_encoded(&cmd, decode)?;
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() < 4096 {
+            cache.insert(cmd, reply);
+        }
+        Ok(())
+    }
+
+    /// Sends encoded command bytes (reply bit set) after pointing the reply stream
+    /// at our blob, waits, decodes; returns the reply bytes the decoder consumed.
+    fn call_encoded(
+        &self,
+        cmd: &[u8],
+        decode: &mut dyn FnMut(&mut Decoder<'_>),
+    ) -> Result<Vec<u8>, vk::Result> {
         if self.is_lost() {
             return Err(vk::Result::ERROR_DEVICE_LOST);
         }
@@ -130,8 +189,12 @@ impl Connection {
             return Err(vk::Result::ERROR_DEVICE_LOST);
         };
         let (res_id, ptr) = (reply.res_id, reply.ptr);
-        let stream = CommandStreamDescriptionMESA { resource_id: res_id, offset: 0, size: REPLY_SIZE as usize };
-        let mut buf = Vec::with_capacity(1024);
+        let stream = CommandStreamDescriptionMESA {
+            resource_id: res_id,
+            offset: 0,
+            size: REPLY_SIZE as usize,
+        };
+        let mut buf = Vec::with_capacity(cmd.len() + 64);
         self.encode(
             &mut buf,
             &mut |e, _| {
@@ -140,7 +203,7 @@ impl Connection {
             },
             0,
         )?;
-        self.encode(&mut buf, f, crate::GENERATE_REPLY)?;
+        buf.extend_from_slice(cmd);
         let seqno = self.write(&mut inner, &buf)?;
         self.wait(&inner, seqno)?;
         // SAFETY: the reply blob is REPLY_SIZE bytes, mapped while `inner` holds it;
@@ -151,7 +214,7 @@ impl Connection {
         if d.is_fatal() {
             return Err(self.mark_lost(&format!("malformed reply: {:?}", d.error())));
         }
-        Ok(())
+        Ok(bytes[..d.position()].to_vec())
     }
 
     /// Waits until the host has run everything sent so far.
@@ -164,7 +227,8 @@ impl Connection {
     fn wait(&self, inner: &Inner, seqno: u32) -> Result<(), vk::Result> {
         let ring = inner.ring.as_ref().ok_or(vk::Result::ERROR_DEVICE_LOST)?;
         let alive = || self.transport.is_alive();
-        ring.wait(seqno, &alive).map_err(|e| self.mark_lost(&format!("{e:?}")))
+        ring.wait(seqno, &alive)
+            .map_err(|e| self.mark_lost(&format!("{e:?}")))
     }
 
     fn write(&self, inner: &mut Inner, bytes: &[u8]) -> Result<u32, vk::Result> {
@@ -183,7 +247,9 @@ impl Connection {
             transport.submit(&b[..n]).map_err(|e| e.to_string())
         };
         if bytes.len() as u64 <= u64::from(ring.buffer_size() / 2) {
-            return ring.write(bytes, &mut notify).map_err(|e| self.mark_lost(&format!("{e:?}")));
+            return ring
+                .write(bytes, &mut notify)
+                .map_err(|e| self.mark_lost(&format!("{e:?}")));
         }
         // Too big for the ring: put it in a blob and run it with vkExecuteCommandStreamsMESA.
         let blob = self
@@ -192,18 +258,37 @@ impl Connection {
             .map_err(|e| self.mark_lost(&format!("command stream blob: {e}")))?;
         // SAFETY: the blob holds at least `bytes.len()` bytes.
         unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), blob.ptr, bytes.len()) };
-        let desc = CommandStreamDescriptionMESA { resource_id: blob.res_id, offset: 0, size: bytes.len() };
+        let desc = CommandStreamDescriptionMESA {
+            resource_id: blob.res_id,
+            offset: 0,
+            size: bytes.len(),
+        };
         let mut cmd = vec![0u8; 128];
         let mut e = Encoder::with_all(&mut cmd);
         // SAFETY: valid local struct; one stream, no reply positions or dependencies.
         unsafe {
-            g::encode_vk_execute_command_streams_mesa(&mut e, 0, 1, &desc, std::ptr::null(), 0, std::ptr::null(), 0)
+            g::encode_vk_execute_command_streams_mesa(
+                &mut e,
+                0,
+                1,
+                &desc,
+                std::ptr::null(),
+                0,
+                std::ptr::null(),
+                0,
+            )
         };
-        let n = e.finish().map_err(|_| vk::Result::ERROR_OUT_OF_HOST_MEMORY)?;
-        let r = ring.write(&cmd[..n], &mut notify).map_err(|e| self.mark_lost(&format!("{e:?}")));
+        let n = e
+            .finish()
+            .map_err(|_| vk::Result::ERROR_OUT_OF_HOST_MEMORY)?;
+        let r = ring
+            .write(&cmd[..n], &mut notify)
+            .map_err(|e| self.mark_lost(&format!("{e:?}")));
         let r = r.and_then(|seqno| {
             let alive = || self.transport.is_alive();
-            ring.wait(seqno, &alive).map_err(|e| self.mark_lost(&format!("{e:?}"))).map(|_| seqno)
+            ring.wait(seqno, &alive)
+                .map_err(|e| self.mark_lost(&format!("{e:?}")))
+                .map(|_| seqno)
         });
         self.transport.destroy_blob(blob);
         r

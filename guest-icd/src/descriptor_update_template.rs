@@ -37,7 +37,10 @@ fn is_image(t: vk::DescriptorType) -> bool {
 }
 
 fn is_texel(t: vk::DescriptorType) -> bool {
-    matches!(t, vk::DescriptorType::UNIFORM_TEXEL_BUFFER | vk::DescriptorType::STORAGE_TEXEL_BUFFER)
+    matches!(
+        t,
+        vk::DescriptorType::UNIFORM_TEXEL_BUFFER | vk::DescriptorType::STORAGE_TEXEL_BUFFER
+    )
 }
 
 fn is_buffer(t: vk::DescriptorType) -> bool {
@@ -71,10 +74,15 @@ unsafe fn sanitize<'a>(writes: &[vk::WriteDescriptorSet<'a>]) -> Writes<'a> {
             w.p_texel_buffer_view = std::ptr::null();
             if !w.p_image_info.is_null() {
                 // SAFETY: `descriptor_count` image infos (Vulkan rules).
-                let src = unsafe { std::slice::from_raw_parts(w.p_image_info, w.descriptor_count as usize) };
+                let src = unsafe {
+                    std::slice::from_raw_parts(w.p_image_info, w.descriptor_count as usize)
+                };
                 let mut v = src.to_vec();
                 for i in &mut v {
-                    if !matches!(t, vk::DescriptorType::SAMPLER | vk::DescriptorType::COMBINED_IMAGE_SAMPLER) {
+                    if !matches!(
+                        t,
+                        vk::DescriptorType::SAMPLER | vk::DescriptorType::COMBINED_IMAGE_SAMPLER
+                    ) {
                         i.sampler = vk::Sampler::null();
                     }
                     if t == vk::DescriptorType::SAMPLER {
@@ -97,7 +105,10 @@ unsafe fn sanitize<'a>(writes: &[vk::WriteDescriptorSet<'a>]) -> Writes<'a> {
         }
         out.push(w);
     }
-    Writes { writes: out, _images: images }
+    Writes {
+        writes: out,
+        _images: images,
+    }
 }
 
 pub unsafe extern "system" fn update_descriptor_sets(
@@ -117,7 +128,15 @@ pub unsafe extern "system" fn update_descriptor_sets(
         // SAFETY: as above.
         let w = unsafe { sanitize(list) };
         // SAFETY: sanitized copies of valid writes.
-        unsafe { gc::vk_update_descriptor_sets::<Rt>(device, w.writes.len() as u32, w.writes.as_ptr(), copy_count, copies) }
+        unsafe {
+            gc::vk_update_descriptor_sets::<Rt>(
+                device,
+                w.writes.len() as u32,
+                w.writes.as_ptr(),
+                copy_count,
+                copies,
+            )
+        }
     })
 }
 
@@ -139,7 +158,16 @@ pub unsafe extern "system" fn cmd_push_descriptor_set(
         // SAFETY: as above.
         let w = unsafe { sanitize(list) };
         // SAFETY: sanitized copies of valid writes.
-        unsafe { gc::vk_cmd_push_descriptor_set_khr::<Rt>(cb, bind_point, layout, set, w.writes.len() as u32, w.writes.as_ptr()) }
+        unsafe {
+            gc::vk_cmd_push_descriptor_set_khr::<Rt>(
+                cb,
+                bind_point,
+                layout,
+                set,
+                w.writes.len() as u32,
+                w.writes.as_ptr(),
+            )
+        }
     })
 }
 
@@ -158,21 +186,40 @@ pub unsafe extern "system" fn create_template(
             Vec::new()
         } else {
             // SAFETY: `descriptor_update_entry_count` entries.
-            unsafe { std::slice::from_raw_parts(i.p_descriptor_update_entries, i.descriptor_update_entry_count as usize) }.to_vec()
+            unsafe {
+                std::slice::from_raw_parts(
+                    i.p_descriptor_update_entries,
+                    i.descriptor_update_entry_count as usize,
+                )
+            }
+            .to_vec()
         };
         let id = crate::dispatch::next_id();
-        templates().lock().unwrap_or_else(|p| p.into_inner()).insert(
-            id,
-            Template { entries, bind_point: i.pipeline_bind_point },
-        );
+        templates()
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(
+                id,
+                Template {
+                    entries,
+                    bind_point: i.pipeline_bind_point,
+                },
+            );
         *out = vk::DescriptorUpdateTemplate::from_raw(id);
         vk::Result::SUCCESS
     })
 }
 
-pub unsafe extern "system" fn destroy_template(_device: vk::Device, t: vk::DescriptorUpdateTemplate, _alloc: *const vk::AllocationCallbacks<'_>) {
+pub unsafe extern "system" fn destroy_template(
+    _device: vk::Device,
+    t: vk::DescriptorUpdateTemplate,
+    _alloc: *const vk::AllocationCallbacks<'_>,
+) {
     guard(|| {
-        templates().lock().unwrap_or_else(|p| p.into_inner()).remove(&t.as_raw());
+        templates()
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&t.as_raw());
     })
 }
 
@@ -190,7 +237,12 @@ struct Expanded {
 ///
 /// # Safety
 /// `data` is laid out as the template's entries say (Vulkan rules).
-unsafe fn expand(t: &Template, set: vk::DescriptorSet, data: *const u8, store: &mut Expanded) -> Vec<vk::WriteDescriptorSet<'static>> {
+unsafe fn expand(
+    t: &Template,
+    set: vk::DescriptorSet,
+    data: *const u8,
+    store: &mut Expanded,
+) -> Vec<vk::WriteDescriptorSet<'static>> {
     let mut writes = Vec::new();
     for e in &t.entries {
         let n = e.descriptor_count as usize;
@@ -205,17 +257,23 @@ unsafe fn expand(t: &Template, set: vk::DescriptorSet, data: *const u8, store: &
         let ty = e.descriptor_type;
         if is_image(ty) {
             // SAFETY: image infos at each element.
-            let v: Vec<vk::DescriptorImageInfo> = (0..n).map(|i| unsafe { at(i).cast::<vk::DescriptorImageInfo>().read_unaligned() }).collect();
+            let v: Vec<vk::DescriptorImageInfo> = (0..n)
+                .map(|i| unsafe { at(i).cast::<vk::DescriptorImageInfo>().read_unaligned() })
+                .collect();
             w.p_image_info = v.as_ptr();
             store.images.push(v);
         } else if is_texel(ty) {
             // SAFETY: buffer views at each element.
-            let v: Vec<vk::BufferView> = (0..n).map(|i| unsafe { at(i).cast::<vk::BufferView>().read_unaligned() }).collect();
+            let v: Vec<vk::BufferView> = (0..n)
+                .map(|i| unsafe { at(i).cast::<vk::BufferView>().read_unaligned() })
+                .collect();
             w.p_texel_buffer_view = v.as_ptr();
             store.views.push(v);
         } else if is_buffer(ty) {
             // SAFETY: buffer infos at each element.
-            let v: Vec<vk::DescriptorBufferInfo> = (0..n).map(|i| unsafe { at(i).cast::<vk::DescriptorBufferInfo>().read_unaligned() }).collect();
+            let v: Vec<vk::DescriptorBufferInfo> = (0..n)
+                .map(|i| unsafe { at(i).cast::<vk::DescriptorBufferInfo>().read_unaligned() })
+                .collect();
             w.p_buffer_info = v.as_ptr();
             store.buffers.push(v);
         } else if ty == vk::DescriptorType::INLINE_UNIFORM_BLOCK {
@@ -244,13 +302,23 @@ pub unsafe extern "system" fn update_with_template(
 ) {
     guard(|| {
         let map = templates().lock().unwrap_or_else(|p| p.into_inner());
-        let Some(tp) = map.get(&t.as_raw()) else { return };
+        let Some(tp) = map.get(&t.as_raw()) else {
+            return;
+        };
         let mut store = Expanded::default();
         // SAFETY: the application's data matches the template (Vulkan rules).
         let writes = unsafe { expand(tp, set, data.cast(), &mut store) };
         drop(map);
         // SAFETY: writes point into `store`, alive across the call.
-        unsafe { update_descriptor_sets(device, writes.len() as u32, writes.as_ptr(), 0, std::ptr::null()) }
+        unsafe {
+            update_descriptor_sets(
+                device,
+                writes.len() as u32,
+                writes.as_ptr(),
+                0,
+                std::ptr::null(),
+            )
+        }
     })
 }
 
@@ -263,13 +331,24 @@ pub unsafe extern "system" fn cmd_push_with_template(
 ) {
     guard(|| {
         let map = templates().lock().unwrap_or_else(|p| p.into_inner());
-        let Some(tp) = map.get(&t.as_raw()) else { return };
+        let Some(tp) = map.get(&t.as_raw()) else {
+            return;
+        };
         let bind_point = tp.bind_point;
         let mut store = Expanded::default();
         // SAFETY: as above; push descriptors have no destination set.
         let writes = unsafe { expand(tp, vk::DescriptorSet::null(), data.cast(), &mut store) };
         drop(map);
         // SAFETY: writes point into `store`, alive across the call.
-        unsafe { cmd_push_descriptor_set(cb, bind_point, layout, set, writes.len() as u32, writes.as_ptr()) }
+        unsafe {
+            cmd_push_descriptor_set(
+                cb,
+                bind_point,
+                layout,
+                set,
+                writes.len() as u32,
+                writes.as_ptr(),
+            )
+        }
     })
 }

@@ -66,9 +66,15 @@ pub unsafe extern "system" fn create_device(
         let mut ret = vk::Result::ERROR_DEVICE_LOST;
         let r = conn.call(
             // SAFETY: the application's create info, valid per the Vulkan rules.
-            &mut |e, f| unsafe { g::encode_vk_create_device(e, f, pd, info, std::ptr::null(), slot_p) },
+            &mut |e, f| unsafe {
+                g::encode_vk_create_device(e, f, pd, info, std::ptr::null(), slot_p)
+            },
             // SAFETY: as above.
-            &mut |d| ret = unsafe { g::decode_reply_vk_create_device(d, pd, info, std::ptr::null(), slot_p) },
+            &mut |d| {
+                ret = unsafe {
+                    g::decode_reply_vk_create_device(d, pd, info, std::ptr::null(), slot_p)
+                }
+            },
         );
         if let Err(e) = r {
             return e;
@@ -81,7 +87,10 @@ pub unsafe extern "system" fn create_device(
     })
 }
 
-pub unsafe extern "system" fn destroy_device(device: vk::Device, _alloc: *const vk::AllocationCallbacks<'_>) {
+pub unsafe extern "system" fn destroy_device(
+    device: vk::Device,
+    _alloc: *const vk::AllocationCallbacks<'_>,
+) {
     guard(|| {
         if device.as_raw() == 0 {
             return;
@@ -100,7 +109,12 @@ pub unsafe extern "system" fn destroy_device(device: vk::Device, _alloc: *const 
         for (_, cbs) in dev.pools.lock().unwrap_or_else(|p| p.into_inner()).drain() {
             crate::command_buffer::free_objects(&cbs);
         }
-        for (_, m) in dev.memories.lock().unwrap_or_else(|p| p.into_inner()).drain() {
+        for (_, m) in dev
+            .memories
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain()
+        {
             m.release(&*conn.transport);
         }
     })
@@ -114,17 +128,26 @@ fn queue(device: vk::Device, key: (u32, u32, u32), announce: &mut dyn FnMut(u64)
     if let Some(q) = queues.get(&key) {
         return Some(*q);
     }
-    let q = Box::new(Queue { hdr: Header::new(ObjectKind::Queue, dev.hdr.conn.clone()) });
+    let q = Box::new(Queue {
+        hdr: Header::new(ObjectKind::Queue, dev.hdr.conn.clone()),
+    });
     announce(q.hdr.id);
     let raw = Box::into_raw(q) as u64;
     queues.insert(key, raw);
     Some(raw)
 }
 
-pub unsafe extern "system" fn get_device_queue(device: vk::Device, family: u32, index: u32, out: *mut vk::Queue) {
+pub unsafe extern "system" fn get_device_queue(
+    device: vk::Device,
+    family: u32,
+    index: u32,
+    out: *mut vk::Queue,
+) {
     guard(|| {
         // SAFETY: the application passes a device of ours.
-        let Some(dev) = (unsafe { self::device(device) }) else { return };
+        let Some(dev) = (unsafe { self::device(device) }) else {
+            return;
+        };
         let conn = dev.hdr.conn.clone();
         let q = queue(device, (family, index, 0), &mut |id| {
             let mut slot = vk::Queue::from_raw(id);
@@ -140,18 +163,29 @@ pub unsafe extern "system" fn get_device_queue(device: vk::Device, family: u32, 
     })
 }
 
-pub unsafe extern "system" fn get_device_queue2(device: vk::Device, info: *const vk::DeviceQueueInfo2<'_>, out: *mut vk::Queue) {
+pub unsafe extern "system" fn get_device_queue2(
+    device: vk::Device,
+    info: *const vk::DeviceQueueInfo2<'_>,
+    out: *mut vk::Queue,
+) {
     guard(|| {
         // SAFETY: the application passes a device of ours and valid pointers.
-        let (Some(dev), Some(i)) = (unsafe { self::device(device) }, unsafe { info.as_ref() }) else { return };
+        let (Some(dev), Some(i)) = (unsafe { self::device(device) }, unsafe { info.as_ref() })
+        else {
+            return;
+        };
         let conn = dev.hdr.conn.clone();
-        let q = queue(device, (i.queue_family_index, i.queue_index, i.flags.as_raw()), &mut |id| {
-            let mut slot = vk::Queue::from_raw(id);
-            let _ = conn.send(&mut |e, f| {
-                // SAFETY: valid pointers.
-                unsafe { g::encode_vk_get_device_queue2(e, f, device, info, &mut slot) }
-            });
-        });
+        let q = queue(
+            device,
+            (i.queue_family_index, i.queue_index, i.flags.as_raw()),
+            &mut |id| {
+                let mut slot = vk::Queue::from_raw(id);
+                let _ = conn.send(&mut |e, f| {
+                    // SAFETY: valid pointers.
+                    unsafe { g::encode_vk_get_device_queue2(e, f, device, info, &mut slot) }
+                });
+            },
+        );
         // SAFETY: valid pointer per the Vulkan rules.
         if let (Some(q), Some(out)) = (q, unsafe { out.as_mut() }) {
             *out = vk::Queue::from_raw(q);
@@ -177,11 +211,18 @@ pub unsafe extern "system" fn create_private_data_slot(
     })
 }
 
-pub unsafe extern "system" fn destroy_private_data_slot(device: vk::Device, slot: vk::PrivateDataSlot, _alloc: *const vk::AllocationCallbacks<'_>) {
+pub unsafe extern "system" fn destroy_private_data_slot(
+    device: vk::Device,
+    slot: vk::PrivateDataSlot,
+    _alloc: *const vk::AllocationCallbacks<'_>,
+) {
     guard(|| {
         // SAFETY: the application passes a device of ours.
         if let Some(dev) = unsafe { self::device(device) } {
-            dev.private_data.lock().unwrap_or_else(|p| p.into_inner()).retain(|k, _| k.0 != slot.as_raw());
+            dev.private_data
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .retain(|k, _| k.0 != slot.as_raw());
         }
     })
 }
@@ -195,16 +236,30 @@ pub unsafe extern "system" fn set_private_data(
 ) -> vk::Result {
     guard(|| {
         // SAFETY: the application passes a device of ours.
-        let Some(dev) = (unsafe { self::device(device) }) else { return vk::Result::ERROR_INITIALIZATION_FAILED };
-        dev.private_data.lock().unwrap_or_else(|p| p.into_inner()).insert((slot.as_raw(), ty.as_raw(), handle), data);
+        let Some(dev) = (unsafe { self::device(device) }) else {
+            return vk::Result::ERROR_INITIALIZATION_FAILED;
+        };
+        dev.private_data
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert((slot.as_raw(), ty.as_raw(), handle), data);
         vk::Result::SUCCESS
     })
 }
 
-pub unsafe extern "system" fn get_private_data(device: vk::Device, ty: vk::ObjectType, handle: u64, slot: vk::PrivateDataSlot, out: *mut u64) {
+pub unsafe extern "system" fn get_private_data(
+    device: vk::Device,
+    ty: vk::ObjectType,
+    handle: u64,
+    slot: vk::PrivateDataSlot,
+    out: *mut u64,
+) {
     guard(|| {
         // SAFETY: the application passes a device of ours and a valid pointer.
-        let (Some(dev), Some(out)) = (unsafe { self::device(device) }, unsafe { out.as_mut() }) else { return };
+        let (Some(dev), Some(out)) = (unsafe { self::device(device) }, unsafe { out.as_mut() })
+        else {
+            return;
+        };
         *out = dev
             .private_data
             .lock()

@@ -32,7 +32,11 @@ pub unsafe extern "system" fn allocate_memory(
 ) -> vk::Result {
     guard(|| {
         // SAFETY: the application passes a device of ours and valid pointers.
-        let (Some(dev), Some(i), Some(out)) = (unsafe { self::device(device) }, unsafe { info.as_ref() }, unsafe { out.as_mut() }) else {
+        let (Some(dev), Some(i), Some(out)) = (
+            unsafe { self::device(device) },
+            unsafe { info.as_ref() },
+            unsafe { out.as_mut() },
+        ) else {
             return vk::Result::ERROR_INITIALIZATION_FAILED;
         };
         let mut slot = vk::DeviceMemory::from_raw(crate::dispatch::next_id());
@@ -40,9 +44,15 @@ pub unsafe extern "system" fn allocate_memory(
         let mut ret = vk::Result::ERROR_DEVICE_LOST;
         if let Err(e) = dev.hdr.conn.call(
             // SAFETY: valid pointers.
-            &mut |e, f| unsafe { g::encode_vk_allocate_memory(e, f, device, info, std::ptr::null(), slot_p) },
+            &mut |e, f| unsafe {
+                g::encode_vk_allocate_memory(e, f, device, info, std::ptr::null(), slot_p)
+            },
             // SAFETY: as above.
-            &mut |d| ret = unsafe { g::decode_reply_vk_allocate_memory(d, device, info, std::ptr::null(), slot_p) },
+            &mut |d| {
+                ret = unsafe {
+                    g::decode_reply_vk_allocate_memory(d, device, info, std::ptr::null(), slot_p)
+                }
+            },
         ) {
             return e;
         }
@@ -52,20 +62,36 @@ pub unsafe extern "system" fn allocate_memory(
         dev.memories
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(slot.as_raw(), Memory { size: i.allocation_size, blob: None });
+            .insert(
+                slot.as_raw(),
+                Memory {
+                    size: i.allocation_size,
+                    blob: None,
+                },
+            );
         *out = slot;
         vk::Result::SUCCESS
     })
 }
 
-pub unsafe extern "system" fn free_memory(device: vk::Device, memory: vk::DeviceMemory, _alloc: *const vk::AllocationCallbacks<'_>) {
+pub unsafe extern "system" fn free_memory(
+    device: vk::Device,
+    memory: vk::DeviceMemory,
+    _alloc: *const vk::AllocationCallbacks<'_>,
+) {
     guard(|| {
         // SAFETY: the application passes a device of ours.
-        let Some(dev) = (unsafe { self::device(device) }) else { return };
+        let Some(dev) = (unsafe { self::device(device) }) else {
+            return;
+        };
         if memory.as_raw() == 0 {
             return;
         }
-        let m = dev.memories.lock().unwrap_or_else(|p| p.into_inner()).remove(&memory.as_raw());
+        let m = dev
+            .memories
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&memory.as_raw());
         let _ = dev.hdr.conn.send(&mut |e, f| {
             // SAFETY: plain handles.
             unsafe { g::encode_vk_free_memory(e, f, device, memory, std::ptr::null()) }
@@ -86,7 +112,8 @@ pub unsafe extern "system" fn map_memory(
 ) -> vk::Result {
     guard(|| {
         // SAFETY: the application passes a device of ours and a valid pointer.
-        let (Some(dev), Some(pp)) = (unsafe { self::device(device) }, unsafe { pp.as_mut() }) else {
+        let (Some(dev), Some(pp)) = (unsafe { self::device(device) }, unsafe { pp.as_mut() })
+        else {
             return vk::Result::ERROR_MEMORY_MAP_FAILED;
         };
         let mut mems = dev.memories.lock().unwrap_or_else(|p| p.into_inner());
@@ -105,7 +132,9 @@ pub unsafe extern "system" fn map_memory(
                 }
             }
         }
-        let Some(b) = m.blob.as_ref() else { return vk::Result::ERROR_MEMORY_MAP_FAILED };
+        let Some(b) = m.blob.as_ref() else {
+            return vk::Result::ERROR_MEMORY_MAP_FAILED;
+        };
         // SAFETY: offset ≤ size ≤ the blob's mapped size.
         *pp = unsafe { b.ptr.add(offset as usize) }.cast();
         vk::Result::SUCCESS
@@ -116,7 +145,11 @@ pub unsafe extern "system" fn unmap_memory(_device: vk::Device, _memory: vk::Dev
     // The mapping stays until the memory is freed (mapping again is then free).
 }
 
-pub unsafe extern "system" fn flush_or_invalidate(_device: vk::Device, _count: u32, _ranges: *const vk::MappedMemoryRange<'_>) -> vk::Result {
+pub unsafe extern "system" fn flush_or_invalidate(
+    _device: vk::Device,
+    _count: u32,
+    _ranges: *const vk::MappedMemoryRange<'_>,
+) -> vk::Result {
     // Blobs are the host's own pages: there is nothing to copy.
     vk::Result::SUCCESS
 }

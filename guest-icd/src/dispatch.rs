@@ -97,6 +97,12 @@ const WAIT_FOR_RESULT: &[&str] = &[
     "vkAllocateMemory",
 ];
 
+/// Physical-device queries whose answer can change (memory budgets).
+const UNCACHED: &[&str] = &[
+    "vkGetPhysicalDeviceMemoryProperties2",
+    "vkGetPhysicalDeviceMemoryProperties",
+];
+
 /// The runtime of the generated entry points.
 pub struct Rt;
 
@@ -125,7 +131,10 @@ impl GuestRuntime for Rt {
             ReplyKind::Result => WAIT_FOR_RESULT.contains(&info.name),
             ReplyKind::None => false,
         };
-        if wait {
+        if wait && h.kind == ObjectKind::PhysicalDevice && !UNCACHED.contains(&info.name) {
+            h.conn.call_cached(encode, decode)?;
+            Ok(true)
+        } else if wait {
             h.conn.call(encode, decode)?;
             Ok(true)
         } else {

@@ -6,7 +6,10 @@ use ash::vk;
 use venus_protocol::generated::guest_calls::entry_point;
 
 use crate::dispatch::Rt;
-use crate::{command_buffer as cb, descriptor_update_template as dut, device as dev, device_memory as mem, guard, instance as inst};
+use crate::{
+    command_buffer as cb, descriptor_update_template as dut, device as dev, device_memory as mem,
+    guard, instance as inst,
+};
 
 /// The loader-ICD interface version we implement.
 const ICD_INTERFACE_VERSION: u32 = 7;
@@ -25,61 +28,120 @@ fn overridden(name: &[u8]) -> vk::PFN_vkVoidFunction {
         b"vkGetDeviceProcAddr" => pfn!(get_device_proc_addr, vk::PFN_vkGetDeviceProcAddr),
         b"vkCreateInstance" => pfn!(inst::create_instance, vk::PFN_vkCreateInstance),
         b"vkDestroyInstance" => pfn!(inst::destroy_instance, vk::PFN_vkDestroyInstance),
-        b"vkEnumerateInstanceVersion" => pfn!(inst::enumerate_instance_version, vk::PFN_vkEnumerateInstanceVersion),
+        b"vkEnumerateInstanceVersion" => pfn!(
+            inst::enumerate_instance_version,
+            vk::PFN_vkEnumerateInstanceVersion
+        ),
         b"vkEnumerateInstanceExtensionProperties" => {
-            pfn!(inst::enumerate_instance_extension_properties, vk::PFN_vkEnumerateInstanceExtensionProperties)
+            pfn!(
+                inst::enumerate_instance_extension_properties,
+                vk::PFN_vkEnumerateInstanceExtensionProperties
+            )
         }
         b"vkEnumerateInstanceLayerProperties" => {
-            pfn!(inst::enumerate_instance_layer_properties, vk::PFN_vkEnumerateInstanceLayerProperties)
+            pfn!(
+                inst::enumerate_instance_layer_properties,
+                vk::PFN_vkEnumerateInstanceLayerProperties
+            )
         }
-        b"vkEnumeratePhysicalDevices" => pfn!(inst::enumerate_physical_devices, vk::PFN_vkEnumeratePhysicalDevices),
+        b"vkEnumeratePhysicalDevices" => pfn!(
+            inst::enumerate_physical_devices,
+            vk::PFN_vkEnumeratePhysicalDevices
+        ),
         b"vkEnumeratePhysicalDeviceGroups" | b"vkEnumeratePhysicalDeviceGroupsKHR" => {
-            pfn!(inst::enumerate_physical_device_groups, vk::PFN_vkEnumeratePhysicalDeviceGroups)
+            pfn!(
+                inst::enumerate_physical_device_groups,
+                vk::PFN_vkEnumeratePhysicalDeviceGroups
+            )
         }
         b"vkEnumerateDeviceExtensionProperties" => {
-            pfn!(inst::enumerate_device_extension_properties, vk::PFN_vkEnumerateDeviceExtensionProperties)
+            pfn!(
+                inst::enumerate_device_extension_properties,
+                vk::PFN_vkEnumerateDeviceExtensionProperties
+            )
         }
         b"vkEnumerateDeviceLayerProperties" => {
-            pfn!(inst::enumerate_device_layer_properties, vk::PFN_vkEnumerateDeviceLayerProperties)
+            pfn!(
+                inst::enumerate_device_layer_properties,
+                vk::PFN_vkEnumerateDeviceLayerProperties
+            )
         }
         b"vkGetPhysicalDeviceToolProperties" | b"vkGetPhysicalDeviceToolPropertiesEXT" => {
-            pfn!(inst::get_physical_device_tool_properties, vk::PFN_vkGetPhysicalDeviceToolProperties)
+            pfn!(
+                inst::get_physical_device_tool_properties,
+                vk::PFN_vkGetPhysicalDeviceToolProperties
+            )
         }
         b"vkCreateDevice" => pfn!(dev::create_device, vk::PFN_vkCreateDevice),
         b"vkDestroyDevice" => pfn!(dev::destroy_device, vk::PFN_vkDestroyDevice),
         b"vkGetDeviceQueue" => pfn!(dev::get_device_queue, vk::PFN_vkGetDeviceQueue),
         b"vkGetDeviceQueue2" => pfn!(dev::get_device_queue2, vk::PFN_vkGetDeviceQueue2),
         b"vkCreatePrivateDataSlot" | b"vkCreatePrivateDataSlotEXT" => {
-            pfn!(dev::create_private_data_slot, vk::PFN_vkCreatePrivateDataSlot)
+            pfn!(
+                dev::create_private_data_slot,
+                vk::PFN_vkCreatePrivateDataSlot
+            )
         }
         b"vkDestroyPrivateDataSlot" | b"vkDestroyPrivateDataSlotEXT" => {
-            pfn!(dev::destroy_private_data_slot, vk::PFN_vkDestroyPrivateDataSlot)
+            pfn!(
+                dev::destroy_private_data_slot,
+                vk::PFN_vkDestroyPrivateDataSlot
+            )
         }
-        b"vkSetPrivateData" | b"vkSetPrivateDataEXT" => pfn!(dev::set_private_data, vk::PFN_vkSetPrivateData),
-        b"vkGetPrivateData" | b"vkGetPrivateDataEXT" => pfn!(dev::get_private_data, vk::PFN_vkGetPrivateData),
+        b"vkSetPrivateData" | b"vkSetPrivateDataEXT" => {
+            pfn!(dev::set_private_data, vk::PFN_vkSetPrivateData)
+        }
+        b"vkGetPrivateData" | b"vkGetPrivateDataEXT" => {
+            pfn!(dev::get_private_data, vk::PFN_vkGetPrivateData)
+        }
         b"vkAllocateMemory" => pfn!(mem::allocate_memory, vk::PFN_vkAllocateMemory),
         b"vkFreeMemory" => pfn!(mem::free_memory, vk::PFN_vkFreeMemory),
         b"vkMapMemory" => pfn!(mem::map_memory, vk::PFN_vkMapMemory),
         b"vkUnmapMemory" => pfn!(mem::unmap_memory, vk::PFN_vkUnmapMemory),
-        b"vkFlushMappedMemoryRanges" => pfn!(mem::flush_or_invalidate, vk::PFN_vkFlushMappedMemoryRanges),
-        b"vkInvalidateMappedMemoryRanges" => pfn!(mem::flush_or_invalidate, vk::PFN_vkInvalidateMappedMemoryRanges),
-        b"vkAllocateCommandBuffers" => pfn!(cb::allocate_command_buffers, vk::PFN_vkAllocateCommandBuffers),
+        b"vkFlushMappedMemoryRanges" => {
+            pfn!(mem::flush_or_invalidate, vk::PFN_vkFlushMappedMemoryRanges)
+        }
+        b"vkInvalidateMappedMemoryRanges" => pfn!(
+            mem::flush_or_invalidate,
+            vk::PFN_vkInvalidateMappedMemoryRanges
+        ),
+        b"vkAllocateCommandBuffers" => pfn!(
+            cb::allocate_command_buffers,
+            vk::PFN_vkAllocateCommandBuffers
+        ),
         b"vkFreeCommandBuffers" => pfn!(cb::free_command_buffers, vk::PFN_vkFreeCommandBuffers),
         b"vkDestroyCommandPool" => pfn!(cb::destroy_command_pool, vk::PFN_vkDestroyCommandPool),
         b"vkResetCommandPool" => pfn!(cb::reset_command_pool, vk::PFN_vkResetCommandPool),
-        b"vkUpdateDescriptorSets" => pfn!(dut::update_descriptor_sets, vk::PFN_vkUpdateDescriptorSets),
-        b"vkCmdPushDescriptorSetKHR" => pfn!(dut::cmd_push_descriptor_set, vk::PFN_vkCmdPushDescriptorSetKHR),
+        b"vkUpdateDescriptorSets" => {
+            pfn!(dut::update_descriptor_sets, vk::PFN_vkUpdateDescriptorSets)
+        }
+        b"vkCmdPushDescriptorSetKHR" => pfn!(
+            dut::cmd_push_descriptor_set,
+            vk::PFN_vkCmdPushDescriptorSetKHR
+        ),
         b"vkCreateDescriptorUpdateTemplate" | b"vkCreateDescriptorUpdateTemplateKHR" => {
-            pfn!(dut::create_template, vk::PFN_vkCreateDescriptorUpdateTemplate)
+            pfn!(
+                dut::create_template,
+                vk::PFN_vkCreateDescriptorUpdateTemplate
+            )
         }
         b"vkDestroyDescriptorUpdateTemplate" | b"vkDestroyDescriptorUpdateTemplateKHR" => {
-            pfn!(dut::destroy_template, vk::PFN_vkDestroyDescriptorUpdateTemplate)
+            pfn!(
+                dut::destroy_template,
+                vk::PFN_vkDestroyDescriptorUpdateTemplate
+            )
         }
         b"vkUpdateDescriptorSetWithTemplate" | b"vkUpdateDescriptorSetWithTemplateKHR" => {
-            pfn!(dut::update_with_template, vk::PFN_vkUpdateDescriptorSetWithTemplate)
+            pfn!(
+                dut::update_with_template,
+                vk::PFN_vkUpdateDescriptorSetWithTemplate
+            )
         }
         b"vkCmdPushDescriptorSetWithTemplateKHR" => {
-            pfn!(dut::cmd_push_with_template, vk::PFN_vkCmdPushDescriptorSetWithTemplateKHR)
+            pfn!(
+                dut::cmd_push_with_template,
+                vk::PFN_vkCmdPushDescriptorSetWithTemplateKHR
+            )
         }
         _ => None,
     }
@@ -95,11 +157,17 @@ pub fn lookup(name: *const c_char) -> vk::PFN_vkVoidFunction {
     overridden(name.to_bytes()).or_else(|| entry_point::<Rt>(name))
 }
 
-unsafe extern "system" fn get_instance_proc_addr(_instance: vk::Instance, name: *const c_char) -> vk::PFN_vkVoidFunction {
+unsafe extern "system" fn get_instance_proc_addr(
+    _instance: vk::Instance,
+    name: *const c_char,
+) -> vk::PFN_vkVoidFunction {
     guard(|| lookup(name))
 }
 
-unsafe extern "system" fn get_device_proc_addr(_device: vk::Device, name: *const c_char) -> vk::PFN_vkVoidFunction {
+unsafe extern "system" fn get_device_proc_addr(
+    _device: vk::Device,
+    name: *const c_char,
+) -> vk::PFN_vkVoidFunction {
     guard(|| lookup(name))
 }
 
@@ -108,7 +176,9 @@ unsafe extern "system" fn get_device_proc_addr(_device: vk::Device, name: *const
 /// # Safety
 /// `version` is null or points at the loader's version.
 #[no_mangle]
-pub unsafe extern "system" fn vk_icdNegotiateLoaderICDInterfaceVersion(version: *mut u32) -> vk::Result {
+pub unsafe extern "system" fn vk_icdNegotiateLoaderICDInterfaceVersion(
+    version: *mut u32,
+) -> vk::Result {
     guard(|| {
         // SAFETY: caller contract.
         match unsafe { version.as_mut() } {
@@ -131,7 +201,10 @@ pub unsafe extern "system" fn vk_icdNegotiateLoaderICDInterfaceVersion(version: 
 /// # Safety
 /// `name` is null or a NUL-terminated string.
 #[no_mangle]
-pub unsafe extern "system" fn vk_icdGetInstanceProcAddr(instance: vk::Instance, name: *const c_char) -> vk::PFN_vkVoidFunction {
+pub unsafe extern "system" fn vk_icdGetInstanceProcAddr(
+    instance: vk::Instance,
+    name: *const c_char,
+) -> vk::PFN_vkVoidFunction {
     // SAFETY: forwarded contract.
     unsafe { get_instance_proc_addr(instance, name) }
 }
@@ -141,6 +214,9 @@ pub unsafe extern "system" fn vk_icdGetInstanceProcAddr(instance: vk::Instance, 
 /// # Safety
 /// `name` is null or a NUL-terminated string.
 #[no_mangle]
-pub unsafe extern "system" fn vk_icdGetPhysicalDeviceProcAddr(_instance: vk::Instance, name: *const c_char) -> vk::PFN_vkVoidFunction {
+pub unsafe extern "system" fn vk_icdGetPhysicalDeviceProcAddr(
+    _instance: vk::Instance,
+    name: *const c_char,
+) -> vk::PFN_vkVoidFunction {
     guard(|| lookup(name))
 }

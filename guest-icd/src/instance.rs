@@ -74,14 +74,24 @@ pub unsafe extern "system" fn enumerate_instance_extension_properties(
         }
         let list: Vec<vk::ExtensionProperties> = INSTANCE_EXTENSIONS
             .iter()
-            .filter_map(|(n, v)| vk::ExtensionProperties { spec_version: *v, ..Default::default() }.extension_name(n).ok())
+            .filter_map(|(n, v)| {
+                vk::ExtensionProperties {
+                    spec_version: *v,
+                    ..Default::default()
+                }
+                .extension_name(n)
+                .ok()
+            })
             .collect();
         // SAFETY: valid pointers per the Vulkan rules.
         unsafe { answer(&list, count, props) }
     })
 }
 
-pub unsafe extern "system" fn enumerate_instance_layer_properties(count: *mut u32, _p: *mut vk::LayerProperties) -> vk::Result {
+pub unsafe extern "system" fn enumerate_instance_layer_properties(
+    count: *mut u32,
+    _p: *mut vk::LayerProperties,
+) -> vk::Result {
     guard(|| {
         // SAFETY: valid pointer per the Vulkan rules.
         if let Some(c) = unsafe { count.as_mut() } {
@@ -106,7 +116,10 @@ pub unsafe extern "system" fn create_instance(
             Ok(c) => c,
             Err(e) => return e,
         };
-        let inst = Box::new(Instance { hdr: Header::new(ObjectKind::Instance, conn.clone()), physical: Mutex::new(None) });
+        let inst = Box::new(Instance {
+            hdr: Header::new(ObjectKind::Instance, conn.clone()),
+            physical: Mutex::new(None),
+        });
         // The host instance: our API version, no layers or extensions (those are
         // the loader's and the application's business on the guest side).
         let app = vk::ApplicationInfo::default().api_version(API_VERSION);
@@ -116,9 +129,15 @@ pub unsafe extern "system" fn create_instance(
         let mut ret = vk::Result::ERROR_DEVICE_LOST;
         let r = conn.call(
             // SAFETY: valid local pointers.
-            &mut |e, f| unsafe { g::encode_vk_create_instance(e, f, &host_info, std::ptr::null(), slot_p) },
+            &mut |e, f| unsafe {
+                g::encode_vk_create_instance(e, f, &host_info, std::ptr::null(), slot_p)
+            },
             // SAFETY: as above.
-            &mut |d| ret = unsafe { g::decode_reply_vk_create_instance(d, &host_info, std::ptr::null(), slot_p) },
+            &mut |d| {
+                ret = unsafe {
+                    g::decode_reply_vk_create_instance(d, &host_info, std::ptr::null(), slot_p)
+                }
+            },
         );
         if let Err(e) = r {
             conn.close();
@@ -133,7 +152,10 @@ pub unsafe extern "system" fn create_instance(
     })
 }
 
-pub unsafe extern "system" fn destroy_instance(instance: vk::Instance, _alloc: *const vk::AllocationCallbacks<'_>) {
+pub unsafe extern "system" fn destroy_instance(
+    instance: vk::Instance,
+    _alloc: *const vk::AllocationCallbacks<'_>,
+) {
     guard(|| {
         let raw = instance.as_raw();
         if raw == 0 {
@@ -145,7 +167,12 @@ pub unsafe extern "system" fn destroy_instance(instance: vk::Instance, _alloc: *
             // SAFETY: plain handle.
             unsafe { g::encode_vk_destroy_instance(e, f, instance, std::ptr::null()) }
         });
-        let pds = inst.physical.lock().unwrap_or_else(|p| p.into_inner()).take().unwrap_or_default();
+        let pds = inst
+            .physical
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .unwrap_or_default();
         for pd in pds {
             // SAFETY: created by `physical_devices` below, freed once here.
             drop(unsafe { Box::from_raw(pd as usize as *mut PhysicalDevice) });
@@ -166,10 +193,29 @@ fn device_extensions(conn: &Arc<Connection>, pd: u64) -> Vec<vk::ExtensionProper
         &mut |e, f| {
             raw_id(e);
             // SAFETY: valid local pointers.
-            unsafe { g::encode_vk_enumerate_device_extension_properties(e, f, handle, std::ptr::null(), count_p, std::ptr::null_mut()) }
+            unsafe {
+                g::encode_vk_enumerate_device_extension_properties(
+                    e,
+                    f,
+                    handle,
+                    std::ptr::null(),
+                    count_p,
+                    std::ptr::null_mut(),
+                )
+            }
         },
         // SAFETY: as above.
-        &mut |d| ret = unsafe { g::decode_reply_vk_enumerate_device_extension_properties(d, handle, std::ptr::null(), count_p, std::ptr::null_mut()) },
+        &mut |d| {
+            ret = unsafe {
+                g::decode_reply_vk_enumerate_device_extension_properties(
+                    d,
+                    handle,
+                    std::ptr::null(),
+                    count_p,
+                    std::ptr::null_mut(),
+                )
+            }
+        },
     );
     if ok.is_err() || ret != vk::Result::SUCCESS {
         return Vec::new();
@@ -180,17 +226,40 @@ fn device_extensions(conn: &Arc<Connection>, pd: u64) -> Vec<vk::ExtensionProper
         &mut |e, f| {
             raw_id(e);
             // SAFETY: `list` holds `count` elements.
-            unsafe { g::encode_vk_enumerate_device_extension_properties(e, f, handle, std::ptr::null(), count_p, list_p) }
+            unsafe {
+                g::encode_vk_enumerate_device_extension_properties(
+                    e,
+                    f,
+                    handle,
+                    std::ptr::null(),
+                    count_p,
+                    list_p,
+                )
+            }
         },
         // SAFETY: as above.
-        &mut |d| ret = unsafe { g::decode_reply_vk_enumerate_device_extension_properties(d, handle, std::ptr::null(), count_p, list_p) },
+        &mut |d| {
+            ret = unsafe {
+                g::decode_reply_vk_enumerate_device_extension_properties(
+                    d,
+                    handle,
+                    std::ptr::null(),
+                    count_p,
+                    list_p,
+                )
+            }
+        },
     );
     if ok.is_err() || ret.as_raw() < 0 {
         return Vec::new();
     }
     list.truncate(count as usize);
     list.retain(|e| {
-        let name = e.extension_name_as_c_str().ok().and_then(|n| n.to_str().ok()).unwrap_or("");
+        let name = e
+            .extension_name_as_c_str()
+            .ok()
+            .and_then(|n| n.to_str().ok())
+            .unwrap_or("");
         !HIDDEN_DEVICE_EXTENSIONS.contains(&name)
     });
     list
@@ -219,15 +288,34 @@ fn physical_devices(instance: vk::Instance) -> Result<Vec<u64>, vk::Result> {
         &mut |e, f| {
             e.set_dispatchable_id(|v| v);
             // SAFETY: valid local pointers.
-            unsafe { g::encode_vk_enumerate_physical_devices(e, f, inst_id, count_p, std::ptr::null_mut()) }
+            unsafe {
+                g::encode_vk_enumerate_physical_devices(
+                    e,
+                    f,
+                    inst_id,
+                    count_p,
+                    std::ptr::null_mut(),
+                )
+            }
         },
         // SAFETY: as above.
-        &mut |d| ret = unsafe { g::decode_reply_vk_enumerate_physical_devices(d, instance, count_p, std::ptr::null_mut()) },
+        &mut |d| {
+            ret = unsafe {
+                g::decode_reply_vk_enumerate_physical_devices(
+                    d,
+                    instance,
+                    count_p,
+                    std::ptr::null_mut(),
+                )
+            }
+        },
     )?;
     if ret != vk::Result::SUCCESS {
         return Err(ret);
     }
-    let mut ids: Vec<vk::PhysicalDevice> = (0..count).map(|_| vk::PhysicalDevice::from_raw(crate::dispatch::next_id())).collect();
+    let mut ids: Vec<vk::PhysicalDevice> = (0..count)
+        .map(|_| vk::PhysicalDevice::from_raw(crate::dispatch::next_id()))
+        .collect();
     let mut got = count;
     let got_p: *mut u32 = &mut got;
     let ids_p = ids.as_mut_ptr();
@@ -242,7 +330,14 @@ fn physical_devices(instance: vk::Instance) -> Result<Vec<u64>, vk::Result> {
             let mut c = count;
             let mut scratch = vec![vk::PhysicalDevice::null(); count as usize];
             // SAFETY: as above; the ids we sent are what the host echoes.
-            ret = unsafe { g::decode_reply_vk_enumerate_physical_devices(d, instance, &mut c, scratch.as_mut_ptr()) };
+            ret = unsafe {
+                g::decode_reply_vk_enumerate_physical_devices(
+                    d,
+                    instance,
+                    &mut c,
+                    scratch.as_mut_ptr(),
+                )
+            };
             // SAFETY: `got_p` points at the local `got`.
             unsafe { *got_p = c };
         },
@@ -272,7 +367,10 @@ pub unsafe extern "system" fn enumerate_physical_devices(
             Ok(l) => l,
             Err(e) => return e,
         };
-        let handles: Vec<vk::PhysicalDevice> = list.iter().map(|p| vk::PhysicalDevice::from_raw(*p)).collect();
+        let handles: Vec<vk::PhysicalDevice> = list
+            .iter()
+            .map(|p| vk::PhysicalDevice::from_raw(*p))
+            .collect();
         // SAFETY: valid pointers per the Vulkan rules.
         unsafe { answer(&handles, count, out) }
     })
@@ -332,7 +430,11 @@ pub unsafe extern "system" fn enumerate_device_extension_properties(
     })
 }
 
-pub unsafe extern "system" fn enumerate_device_layer_properties(_pd: vk::PhysicalDevice, count: *mut u32, _p: *mut vk::LayerProperties) -> vk::Result {
+pub unsafe extern "system" fn enumerate_device_layer_properties(
+    _pd: vk::PhysicalDevice,
+    count: *mut u32,
+    _p: *mut vk::LayerProperties,
+) -> vk::Result {
     guard(|| {
         // SAFETY: valid pointer per the Vulkan rules.
         if let Some(c) = unsafe { count.as_mut() } {

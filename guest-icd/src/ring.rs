@@ -53,9 +53,18 @@ impl Ring {
         let mut e = Encoder::with_all(&mut buf);
         // SAFETY: `info` is a valid local struct.
         unsafe { venus_protocol::generated::encode_vk_create_ring_mesa(&mut e, 0, id, &info) };
-        let n = e.finish().map_err(|e| format!("encoding vkCreateRingMESA: {e:?}"))?;
-        transport.submit(&buf[..n]).map_err(|e| format!("vkCreateRingMESA: {e}"))?;
-        Ok(Ring { id, blob, layout, tail: 0 })
+        let n = e
+            .finish()
+            .map_err(|e| format!("encoding vkCreateRingMESA: {e:?}"))?;
+        transport
+            .submit(&buf[..n])
+            .map_err(|e| format!("vkCreateRingMESA: {e}"))?;
+        Ok(Ring {
+            id,
+            blob,
+            layout,
+            tail: 0,
+        })
     }
 
     fn word(&self, offset: u64) -> &AtomicU32 {
@@ -71,16 +80,22 @@ impl Ring {
 
     /// Writes `data` (whole commands, at most the buffer size), publishes the tail and
     /// returns the seqno to wait for. `notify` is called when the host is idle.
-    pub fn write(&mut self, data: &[u8], notify: &mut dyn FnMut(u32) -> Result<(), String>) -> Result<u32, RingError> {
+    pub fn write(
+        &mut self,
+        data: &[u8],
+        notify: &mut dyn FnMut(u32) -> Result<(), String>,
+    ) -> Result<u32, RingError> {
         let size = self.buffer_size();
-        let len = u32::try_from(data.len()).map_err(|_| RingError::Lost("command too large".into()))?;
+        let len =
+            u32::try_from(data.len()).map_err(|_| RingError::Lost("command too large".into()))?;
         if len > size {
             return Err(RingError::Lost("command larger than the ring".into()));
         }
         // Wait for room.
         let head = self.wait_until(|head| ring::has_space(self.tail, head, len, size))?;
         let _ = head;
-        let spans = ring::spans_for_write(self.tail, len, size).map_err(|e| RingError::Lost(e.to_string()))?;
+        let spans = ring::spans_for_write(self.tail, len, size)
+            .map_err(|e| RingError::Lost(e.to_string()))?;
         let mut off = 0usize;
         for s in spans.iter() {
             let n = s.len as usize;
@@ -89,14 +104,17 @@ impl Ring {
             unsafe {
                 std::ptr::copy_nonoverlapping(
                     data.as_ptr().add(off),
-                    self.blob.ptr.add(self.layout.buffer_offset as usize + s.offset as usize),
+                    self.blob
+                        .ptr
+                        .add(self.layout.buffer_offset as usize + s.offset as usize),
                     n,
                 )
             };
             off += n;
         }
         self.tail = self.tail.wrapping_add(len);
-        self.word(self.layout.tail_offset).store(self.tail, Ordering::Release);
+        self.word(self.layout.tail_offset)
+            .store(self.tail, Ordering::Release);
         let status = self.word(self.layout.status_offset).load(Ordering::Acquire);
         if status & STATUS_FATAL != 0 {
             return Err(RingError::Lost("the host marked the ring fatal".into()));
@@ -150,7 +168,9 @@ impl Ring {
             }
             spins += 1;
             if spins > 10_000_000 {
-                return Err(RingError::Lost("the host stopped consuming the ring".into()));
+                return Err(RingError::Lost(
+                    "the host stopped consuming the ring".into(),
+                ));
             }
             std::thread::yield_now();
         }
