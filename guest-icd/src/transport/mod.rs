@@ -41,7 +41,8 @@ pub struct MappedBlob {
     pub res_id: u32,
     /// Start of the mapping.
     pub ptr: *mut u8,
-    /// Mapped size in bytes (at least what was asked for).
+    /// Mapped size in bytes: at least what was asked for (vtest maps exactly that;
+    /// in-process maps the host's whole blob, rounded up to its sharing granularity).
     pub size: u64,
 }
 
@@ -58,10 +59,13 @@ pub trait Transport: Send + Sync {
 
     /// Creates and maps a blob of at least `size` bytes: `blob_id` 0 is plain
     /// shared memory; otherwise the id of a host-visible VkDeviceMemory (the host
-    /// must already have executed its vkAllocateMemory).
+    /// must already have executed its vkAllocateMemory). The blob is mappable and
+    /// not exportable (vtest: `HOST3D` with `MAPPABLE` only, as Mesa asks for its
+    /// shmems and for host-visible memory without export handle types).
     fn create_blob(&self, blob_id: u64, size: u64) -> Result<MappedBlob>;
 
-    /// Unmaps and releases a blob.
+    /// Unmaps and releases a blob this transport created (the mapping is gone
+    /// afterwards; pointers into it must not be used).
     fn destroy_blob(&self, blob: MappedBlob);
 
     /// Executes a Venus command stream out of ring (ring_idx 0): vtest
