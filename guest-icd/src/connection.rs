@@ -30,6 +30,8 @@ pub struct Connection {
     pub info: ProtocolInfo,
     inner: Mutex<Inner>,
     lost: AtomicBool,
+    /// The next fence timeline (ring_idx) to bind a queue to.
+    ring_idx: std::sync::atomic::AtomicU32,
     /// Replies to physical-device queries, by command bytes.
     cache: Mutex<std::collections::HashMap<Vec<u8>, Vec<u8>>>,
 }
@@ -73,7 +75,15 @@ impl Connection {
             }),
             lost: AtomicBool::new(false),
             cache: Mutex::new(std::collections::HashMap::new()),
+            ring_idx: std::sync::atomic::AtomicU32::new(1),
         }))
+    }
+
+    /// A fence timeline index for a new queue: 1..=63, wrapping (timelines are
+    /// only used for ordering; the guest waits through Venus commands).
+    pub fn next_ring_idx(&self) -> u32 {
+        let n = self.ring_idx.fetch_add(1, Ordering::Relaxed);
+        (n - 1) % 63 + 1
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {

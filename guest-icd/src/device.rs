@@ -11,6 +11,7 @@ use venus_protocol::generated as g;
 use crate::device_memory::Memory;
 use crate::dispatch::{header, Header, ObjectKind};
 use crate::guard;
+use venus_protocol::mesa::DeviceQueueTimelineInfoMESA;
 
 /// A `VkDevice`.
 #[repr(C)]
@@ -137,6 +138,34 @@ fn queue(device: vk::Device, key: (u32, u32, u32), announce: &mut dyn FnMut(u64)
     Some(raw)
 }
 
+/// Announces queue `id` for (family, index, flags) with `vkGetDeviceQueue2`, bound to
+/// a fresh fence timeline (virglrenderer requires the timeline struct and refuses
+/// the v1 command).
+fn announce_queue(
+    dev: &Device,
+    device: vk::Device,
+    family: u32,
+    index: u32,
+    flags: vk::DeviceQueueCreateFlags,
+    id: u64,
+) {
+    let ring_idx = dev.hdr.conn.next_ring_idx();
+    let timeline = DeviceQueueTimelineInfoMESA {
+        ring_idx,
+        ..Default::default()
+    };
+    let mut info = vk::DeviceQueueInfo2::default()
+        .queue_family_index(family)
+        .queue_index(index)
+        .flags(flags);
+    info.p_next = (&timeline as *const DeviceQueueTimelineInfoMESA).cast();
+    let mut slot = vk::Queue::from_raw(id);
+    let _ = dev.hdr.conn.send(&mut |e, f| {
+        // SAFETY: valid local pointers.
+        unsafe { g::encode_vk_get_device_queue2(e, f, device, &info, &mut slot) }
+    });
+}
+
 pub unsafe extern "system" fn get_device_queue(
     device: vk::Device,
     family: u32,
@@ -148,13 +177,15 @@ pub unsafe extern "system" fn get_device_queue(
         let Some(dev) = (unsafe { self::device(device) }) else {
             return;
         };
-        let conn = dev.hdr.conn.clone();
         let q = queue(device, (family, index, 0), &mut |id| {
-            let mut slot = vk::Queue::from_raw(id);
-            let _ = conn.send(&mut |e, f| {
-                // SAFETY: valid local pointer.
-                unsafe { g::encode_vk_get_device_queue(e, f, device, family, index, &mut slot) }
-            });
+            announce_queue(
+                dev,
+                device,
+                family,
+                index,
+                vk::DeviceQueueCreateFlags::empty(),
+                id,
+            )
         });
         // SAFETY: valid pointer per the Vulkan rules.
         if let (Some(q), Some(out)) = (q, unsafe { out.as_mut() }) {
@@ -174,16 +205,18 @@ pub unsafe extern "system" fn get_device_queue2(
         else {
             return;
         };
-        let conn = dev.hdr.conn.clone();
         let q = queue(
             device,
             (i.queue_family_index, i.queue_index, i.flags.as_raw()),
             &mut |id| {
-                let mut slot = vk::Queue::from_raw(id);
-                let _ = conn.send(&mut |e, f| {
-                    // SAFETY: valid pointers.
-                    unsafe { g::encode_vk_get_device_queue2(e, f, device, info, &mut slot) }
-                });
+                announce_queue(
+                    dev,
+                    device,
+                    i.queue_family_index,
+                    i.queue_index,
+                    i.flags,
+                    id,
+                )
             },
         );
         // SAFETY: valid pointer per the Vulkan rules.
