@@ -72,6 +72,18 @@ fn overridden(name: &[u8]) -> vk::PFN_vkVoidFunction {
                 vk::PFN_vkGetPhysicalDeviceToolProperties
             )
         }
+        b"vkGetPhysicalDeviceProperties" => {
+            pfn!(
+                inst::get_physical_device_properties,
+                vk::PFN_vkGetPhysicalDeviceProperties
+            )
+        }
+        b"vkGetPhysicalDeviceProperties2" | b"vkGetPhysicalDeviceProperties2KHR" => {
+            pfn!(
+                inst::get_physical_device_properties2,
+                vk::PFN_vkGetPhysicalDeviceProperties2
+            )
+        }
         b"vkCreateDevice" => pfn!(dev::create_device, vk::PFN_vkCreateDevice),
         b"vkDestroyDevice" => pfn!(dev::destroy_device, vk::PFN_vkDestroyDevice),
         b"vkGetDeviceQueue" => pfn!(dev::get_device_queue, vk::PFN_vkGetDeviceQueue),

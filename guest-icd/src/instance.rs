@@ -457,3 +457,44 @@ pub unsafe extern "system" fn get_physical_device_tool_properties(
         vk::Result::SUCCESS
     })
 }
+
+/// Caps a reported API version at what this ICD implements (the protocol's 1.3).
+fn cap_api(v: u32) -> u32 {
+    if vk::api_version_major(v) > 1 || vk::api_version_minor(v) > 3 {
+        vk::make_api_version(0, 1, 3, vk::api_version_patch(v))
+    } else {
+        v
+    }
+}
+
+pub unsafe extern "system" fn get_physical_device_properties(
+    pd: vk::PhysicalDevice,
+    out: *mut vk::PhysicalDeviceProperties,
+) {
+    guard(|| {
+        // SAFETY: forwarded Vulkan contract.
+        unsafe {
+            g::guest_calls::vk_get_physical_device_properties::<crate::dispatch::Rt>(pd, out)
+        };
+        // SAFETY: valid pointer per the Vulkan rules.
+        if let Some(p) = unsafe { out.as_mut() } {
+            p.api_version = cap_api(p.api_version);
+        }
+    })
+}
+
+pub unsafe extern "system" fn get_physical_device_properties2(
+    pd: vk::PhysicalDevice,
+    out: *mut vk::PhysicalDeviceProperties2<'_>,
+) {
+    guard(|| {
+        // SAFETY: forwarded Vulkan contract.
+        unsafe {
+            g::guest_calls::vk_get_physical_device_properties2::<crate::dispatch::Rt>(pd, out)
+        };
+        // SAFETY: valid pointer per the Vulkan rules.
+        if let Some(p) = unsafe { out.as_mut() } {
+            p.properties.api_version = cap_api(p.properties.api_version);
+        }
+    })
+}
