@@ -227,18 +227,11 @@ impl Connection {
         Ok(bytes[..d.position()].to_vec())
     }
 
-    /// Waits until the host has run everything sent so far.
-    pub fn flush(&self) -> Result<(), vk::Result> {
-        let inner = self.lock();
-        let seqno = inner.ring.as_ref().map_or(0, |r| r.tail());
-        self.wait(&inner, seqno)
-    }
-
     fn wait(&self, inner: &Inner, seqno: u32) -> Result<(), vk::Result> {
         let ring = inner.ring.as_ref().ok_or(vk::Result::ERROR_DEVICE_LOST)?;
         let alive = || self.transport.is_alive();
         ring.wait(seqno, &alive)
-            .map_err(|e| self.mark_lost(&format!("{e:?}")))
+            .map_err(|e| self.mark_lost(&e.to_string()))
     }
 
     fn write(&self, inner: &mut Inner, bytes: &[u8]) -> Result<u32, vk::Result> {
@@ -259,7 +252,7 @@ impl Connection {
         if bytes.len() as u64 <= u64::from(ring.buffer_size() / 2) {
             return ring
                 .write(bytes, &mut notify)
-                .map_err(|e| self.mark_lost(&format!("{e:?}")));
+                .map_err(|e| self.mark_lost(&e.to_string()));
         }
         // Too big for the ring: put it in a blob and run it with vkExecuteCommandStreamsMESA.
         let blob = self
@@ -293,11 +286,11 @@ impl Connection {
             .map_err(|_| vk::Result::ERROR_OUT_OF_HOST_MEMORY)?;
         let r = ring
             .write(&cmd[..n], &mut notify)
-            .map_err(|e| self.mark_lost(&format!("{e:?}")));
+            .map_err(|e| self.mark_lost(&e.to_string()));
         let r = r.and_then(|seqno| {
             let alive = || self.transport.is_alive();
             ring.wait(seqno, &alive)
-                .map_err(|e| self.mark_lost(&format!("{e:?}")))
+                .map_err(|e| self.mark_lost(&e.to_string()))
                 .map(|_| seqno)
         });
         self.transport.destroy_blob(blob);

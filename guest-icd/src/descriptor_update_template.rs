@@ -229,6 +229,9 @@ struct Expanded {
     images: Vec<Vec<vk::DescriptorImageInfo>>,
     buffers: Vec<Vec<vk::DescriptorBufferInfo>>,
     views: Vec<Vec<vk::BufferView>>,
+    /// Boxed so each struct keeps its address while the vector grows: writes
+    /// point at them through `p_next`.
+    #[allow(clippy::vec_box)]
     inline: Vec<Box<vk::WriteDescriptorSetInlineUniformBlock<'static>>>,
     inline_data: Vec<Vec<u8>>,
 }

@@ -70,8 +70,8 @@ pub unsafe extern "system" fn create_device(
             &mut |e, f| unsafe {
                 g::encode_vk_create_device(e, f, pd, info, std::ptr::null(), slot_p)
             },
-            // SAFETY: as above.
             &mut |d| {
+                // SAFETY: as above.
                 ret = unsafe {
                     g::decode_reply_vk_create_device(d, pd, info, std::ptr::null(), slot_p)
                 }

@@ -47,8 +47,8 @@ pub unsafe extern "system" fn allocate_memory(
             &mut |e, f| unsafe {
                 g::encode_vk_allocate_memory(e, f, device, info, std::ptr::null(), slot_p)
             },
-            // SAFETY: as above.
             &mut |d| {
+                // SAFETY: as above.
                 ret = unsafe {
                     g::decode_reply_vk_allocate_memory(d, device, info, std::ptr::null(), slot_p)
                 }

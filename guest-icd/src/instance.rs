@@ -132,8 +132,8 @@ pub unsafe extern "system" fn create_instance(
             &mut |e, f| unsafe {
                 g::encode_vk_create_instance(e, f, &host_info, std::ptr::null(), slot_p)
             },
-            // SAFETY: as above.
             &mut |d| {
+                // SAFETY: as above.
                 ret = unsafe {
                     g::decode_reply_vk_create_instance(d, &host_info, std::ptr::null(), slot_p)
                 }
@@ -204,8 +204,8 @@ fn device_extensions(conn: &Arc<Connection>, pd: u64) -> Vec<vk::ExtensionProper
                 )
             }
         },
-        // SAFETY: as above.
         &mut |d| {
+            // SAFETY: as above.
             ret = unsafe {
                 g::decode_reply_vk_enumerate_device_extension_properties(
                     d,
@@ -237,8 +237,8 @@ fn device_extensions(conn: &Arc<Connection>, pd: u64) -> Vec<vk::ExtensionProper
                 )
             }
         },
-        // SAFETY: as above.
         &mut |d| {
+            // SAFETY: as above.
             ret = unsafe {
                 g::decode_reply_vk_enumerate_device_extension_properties(
                     d,
@@ -298,8 +298,8 @@ fn physical_devices(instance: vk::Instance) -> Result<Vec<u64>, vk::Result> {
                 )
             }
         },
-        // SAFETY: as above.
         &mut |d| {
+            // SAFETY: as above.
             ret = unsafe {
                 g::decode_reply_vk_enumerate_physical_devices(
                     d,

@@ -9,15 +9,15 @@
 //! * hand-written entry points, one module per object type, where the guest keeps
 //!   state: [`instance`], [`device`], [`device_memory`], [`command_buffer`].
 
-pub mod command_buffer;
-pub mod connection;
-pub mod descriptor_update_template;
-pub mod device;
-pub mod device_memory;
-pub mod dispatch;
-pub mod entry;
-pub mod instance;
-pub mod ring;
+mod command_buffer;
+mod connection;
+mod descriptor_update_template;
+mod device;
+mod device_memory;
+mod dispatch;
+mod entry;
+mod instance;
+mod ring;
 pub mod transport;
 
 use ash::vk;

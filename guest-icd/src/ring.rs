@@ -27,6 +27,14 @@ pub enum RingError {
     Lost(String),
 }
 
+impl std::fmt::Display for RingError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RingError::Lost(m) => f.write_str(m),
+        }
+    }
+}
+
 impl Ring {
     /// Creates the ring's blob and sends `vkCreateRingMESA` out of ring.
     pub fn create(transport: &dyn Transport, id: u64) -> Result<Ring, String> {
@@ -141,7 +149,7 @@ impl Ring {
             spins += 1;
             if spins < 2000 {
                 std::hint::spin_loop();
-                if spins % 64 == 0 {
+                if spins.is_multiple_of(64) {
                     std::thread::yield_now();
                 }
             } else {
