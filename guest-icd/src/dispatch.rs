@@ -117,6 +117,26 @@ impl GuestRuntime for Rt {
         encode: &mut dyn FnMut(&mut Encoder<'_>, u32),
         decode: &mut dyn FnMut(&mut Decoder<'_>),
     ) -> Result<bool, vk::Result> {
+        // No panic may unwind into the application: report it as an error.
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            submit(info, first, encode, decode)
+        })) {
+            Ok(r) => r,
+            Err(_) => {
+                tracing::error!("panic while sending {}", info.name);
+                Err(vk::Result::ERROR_UNKNOWN)
+            }
+        }
+    }
+}
+
+fn submit(
+    info: &CallInfo,
+    first: u64,
+    encode: &mut dyn FnMut(&mut Encoder<'_>, u32),
+    decode: &mut dyn FnMut(&mut Decoder<'_>),
+) -> Result<bool, vk::Result> {
+    {
         // SAFETY: `first` is the dispatchable first parameter the application passed.
         let Some(h) = (unsafe { header(first) }) else {
             tracing::warn!("{} has no dispatchable handle to route it", info.name);
