@@ -249,9 +249,11 @@ impl Connection {
             let n = e.finish().map_err(|e| format!("{e:?}"))?;
             transport.submit(&b[..n]).map_err(|e| e.to_string())
         };
+        let alive_t = self.transport.clone();
+        let alive = move || alive_t.is_alive();
         if bytes.len() as u64 <= u64::from(ring.buffer_size() / 2) {
             return ring
-                .write(bytes, &mut notify)
+                .write(bytes, &mut notify, &alive)
                 .map_err(|e| self.mark_lost(&e.to_string()));
         }
         // Too big for the ring: put it in a blob and run it with vkExecuteCommandStreamsMESA.
@@ -285,7 +287,7 @@ impl Connection {
             .finish()
             .map_err(|_| vk::Result::ERROR_OUT_OF_HOST_MEMORY)?;
         let r = ring
-            .write(&cmd[..n], &mut notify)
+            .write(&cmd[..n], &mut notify, &alive)
             .map_err(|e| self.mark_lost(&e.to_string()));
         let r = r.and_then(|seqno| {
             let alive = || self.transport.is_alive();

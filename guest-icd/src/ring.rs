@@ -92,6 +92,7 @@ impl Ring {
         &mut self,
         data: &[u8],
         notify: &mut dyn FnMut(u32) -> Result<(), String>,
+        alive: &dyn Fn() -> bool,
     ) -> Result<u32, RingError> {
         let size = self.buffer_size();
         let len =
@@ -100,7 +101,7 @@ impl Ring {
             return Err(RingError::Lost("command larger than the ring".into()));
         }
         // Wait for room.
-        let head = self.wait_until(|head| ring::has_space(self.tail, head, len, size))?;
+        let head = self.wait_until(|head| ring::has_space(self.tail, head, len, size), alive)?;
         let _ = head;
         let spans = ring::spans_for_write(self.tail, len, size)
             .map_err(|e| RingError::Lost(e.to_string()))?;
@@ -163,7 +164,11 @@ impl Ring {
         }
     }
 
-    fn wait_until(&self, ok: impl Fn(u32) -> bool) -> Result<u32, RingError> {
+    fn wait_until(
+        &self,
+        ok: impl Fn(u32) -> bool,
+        alive: &dyn Fn() -> bool,
+    ) -> Result<u32, RingError> {
         let mut spins = 0u32;
         loop {
             let head = self.word(self.layout.head_offset).load(Ordering::Acquire);
@@ -175,12 +180,14 @@ impl Ring {
                 return Err(RingError::Lost("the host marked the ring fatal".into()));
             }
             spins += 1;
-            if spins > 10_000_000 {
-                return Err(RingError::Lost(
-                    "the host stopped consuming the ring".into(),
-                ));
+            if spins.is_multiple_of(1024) && !alive() {
+                return Err(RingError::Lost("the connection to the host is gone".into()));
             }
-            std::thread::yield_now();
+            if spins < 4096 {
+                std::thread::yield_now();
+            } else {
+                std::thread::sleep(Duration::from_micros(100));
+            }
         }
     }
 

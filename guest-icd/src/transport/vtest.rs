@@ -228,7 +228,31 @@ impl Transport for VtestTransport {
     }
 
     fn is_alive(&self) -> bool {
-        self.alive.load(Ordering::SeqCst)
+        if !self.alive.load(Ordering::SeqCst) {
+            return false;
+        }
+        // Probe for a hang-up without consuming anything: the server never sends
+        // unsolicited data, so EOF here means it is gone (a ring waiter would
+        // otherwise wait forever on a head that no longer moves).
+        let Ok(socket) = self.socket.try_lock() else {
+            return true;
+        };
+        let mut byte = 0u8;
+        // SAFETY: a 1-byte peek into a local buffer on our socket.
+        let n = unsafe {
+            libc::recv(
+                socket.as_raw_fd(),
+                (&mut byte as *mut u8).cast(),
+                1,
+                libc::MSG_PEEK | libc::MSG_DONTWAIT,
+            )
+        };
+        if n == 0 {
+            tracing::error!("vtest connection lost: the server hung up");
+            self.alive.store(false, Ordering::SeqCst);
+            return false;
+        }
+        true
     }
 }
 
