@@ -61,6 +61,8 @@ pub(crate) struct DeviceInfo {
     /// Host-pointer import: (alignment, memory types the driver can import into),
     /// when the device was created with `VK_EXT_external_memory_host`.
     pub host_import: Option<(u64, u32)>,
+    /// How this device shares host-visible memory.
+    pub strategy: crate::memory_strategy::MemoryStrategy,
     /// `vkGetMemoryHostPointerPropertiesEXT`, when the device has host-pointer import.
     pub host_pointer_properties: Option<vk::PFN_vkGetMemoryHostPointerPropertiesEXT>,
     /// Memory type property flags, by index.
@@ -78,6 +80,10 @@ pub(crate) struct State {
     pub physical: HashMap<u64, PhysicalInfo>,
     pub devices: HashMap<u64, DeviceInfo>,
     pub resources: HashMap<u32, Arc<Shmem>>,
+    /// Host VkDeviceMemory → its driver mapping (map-ptr strategy): (address, size).
+    pub mapped: HashMap<u64, (usize, u64)>,
+    /// Resource id → the size the guest asked for (what it may see).
+    pub requested: HashMap<u32, u64>,
     /// Host VkDeviceMemory → the shared memory backing it (host-visible allocations).
     pub memories: HashMap<u64, Arc<Shmem>>,
     /// Reply streams, one per command source (ring id, or 0 for out-of-ring).
@@ -152,6 +158,8 @@ impl Context {
             devices: HashMap::new(),
             resources: HashMap::new(),
             memories: HashMap::new(),
+            mapped: HashMap::new(),
+            requested: HashMap::new(),
             replies: HashMap::new(),
             rings: HashMap::new(),
             timelines: HashMap::new(),
@@ -214,6 +222,7 @@ impl Context {
         blob_flags: u32,
     ) -> Result<Blob> {
         let _ = blob_flags;
+        let size_asked = size;
         let mut st = self.shared.lock();
         if st.resources.contains_key(&res_id) {
             return Err(Error::BadResource(res_id));
@@ -222,7 +231,7 @@ impl Context {
             if size == 0 || size > crate::limits::MAX_BLOB_SIZE {
                 return Err(Error::Unsupported(format!("blob size {size}")));
             }
-            Arc::new(Shmem::new(c"venus-blob", size, 0)?)
+            Arc::new(Shmem::new(c"venus-blob", size, st.renderer.granularity)?)
         } else {
             let mem = st
                 .objects
@@ -244,14 +253,44 @@ impl Context {
         };
         let fd = shm.dup_fd()?;
         let size = shm.size();
+        crate::blob_log::record(
+            res_id,
+            blob_id,
+            size,
+            shm.ptr() as usize,
+            st.renderer.granularity,
+        );
         st.resources.insert(res_id, shm);
+        st.requested.insert(res_id, size_asked);
         Ok(Blob { fd, size })
     }
 
     /// Forgets resource `res_id` (its memory lives on while a ring, reply stream or
     /// device memory still uses it).
     pub fn destroy_resource(&self, res_id: u32) {
-        self.shared.lock().resources.remove(&res_id);
+        let mut st = self.shared.lock();
+        st.resources.remove(&res_id);
+        st.requested.remove(&res_id);
+    }
+
+    /// The host address and size of device memory `blob_id` for an in-process VMM:
+    /// the shared memory (host-pointer strategy) or the driver's mapping (map-ptr).
+    /// The address stays valid while the memory lives.
+    pub fn map_blob(&self, blob_id: u64) -> Result<(usize, u64)> {
+        let st = self.shared.lock();
+        let mem = st
+            .objects
+            .get(vk::ObjectType::DEVICE_MEMORY, blob_id)
+            .map(|e| e.host)
+            .ok_or_else(|| {
+                Error::Unsupported(format!("blob id {blob_id} names no device memory"))
+            })?;
+        if let Some(shm) = st.memories.get(&mem) {
+            return Ok((shm.ptr() as usize, shm.size()));
+        }
+        st.mapped.get(&mem).copied().ok_or_else(|| {
+            Error::Unsupported(format!("device memory {blob_id} is not host visible"))
+        })
     }
 
     /// Asks for `fence_id` on timeline `ring_idx` to be retired (through the

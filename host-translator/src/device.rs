@@ -102,13 +102,20 @@ pub fn create(st: &mut State, x: &CreateDeviceArgs<'_>) -> Result<CallRet, Fatal
         let mut p2 = vk::PhysicalDeviceProperties2::default().push_next(&mut hp);
         // SAFETY: as above, with a valid chain.
         unsafe { inst.ash.get_physical_device_properties2(pdh, &mut p2) };
-        Some((
-            hp.min_imported_host_pointer_alignment
-                .max(crate::shmem::page_size()),
-            u32::MAX,
-        ))
+        Some(hp.min_imported_host_pointer_alignment)
     } else {
         None
+    };
+    use crate::memory_strategy::{choose, DriverMemoryCaps, MemoryStrategy};
+    let caps = DriverMemoryCaps {
+        host_pointer_alignment: host_import,
+        dma_buf_export: false,
+    };
+    let (strategy, why) = choose(st.renderer.config.memory, caps, st.renderer.granularity);
+    tracing::info!(id, "device memory sharing: {why}");
+    let host_import = match strategy {
+        MemoryStrategy::HostPointer { granularity } => Some((granularity, u32::MAX)),
+        _ => None,
     };
     let host = dev_handle.as_raw();
     st.objects
@@ -130,6 +137,7 @@ pub fn create(st: &mut State, x: &CreateDeviceArgs<'_>) -> Result<CallRet, Fatal
             table,
             ash: device,
             host_import,
+            strategy,
             host_pointer_properties,
             memory_types,
         },

@@ -166,6 +166,24 @@ pub fn allocate(
         Ok(m) => m,
         Err(r) => return Ok(CallRet::Result(r)),
     };
+    if let (Some(s), Some((g, _))) = (&shm, dev.host_import) {
+        crate::blob_log::record_import(size, s.ptr() as usize, g);
+    }
+    // map-ptr: keep the driver's mapping of host-visible memory for an in-process VMM.
+    let mut mapped = None;
+    if shm.is_none()
+        && dev.strategy == crate::memory_strategy::MemoryStrategy::MapPtr
+        && type_flags.contains(vk::MemoryPropertyFlags::HOST_VISIBLE)
+    {
+        // SAFETY: fresh host-visible memory of this device, mapped whole once.
+        match unsafe {
+            dev.ash
+                .map_memory(mem, 0, vk::WHOLE_SIZE, vk::MemoryMapFlags::empty())
+        } {
+            Ok(p) => mapped = Some((p as usize, size)),
+            Err(r) => tracing::warn!("map-ptr: vkMapMemory failed: {r:?}"),
+        }
+    }
     let host = mem.as_raw();
     st.objects
         .insert(
@@ -181,6 +199,9 @@ pub fn allocate(
     if let Some(s) = shm {
         st.memories.insert(host, s);
     }
+    if let Some(m) = mapped {
+        st.mapped.insert(host, m);
+    }
     Ok(CallRet::Result(vk::Result::SUCCESS))
 }
 
@@ -188,6 +209,7 @@ pub fn allocate(
 pub fn free(st: &mut State, cmd: &Command<'_>, x: &FreeMemoryArgs<'_>) -> Result<CallRet, Fatal> {
     let ret = generic(st, cmd)?;
     st.memories.remove(&x.memory.as_raw());
+    st.mapped.remove(&x.memory.as_raw());
     Ok(ret)
 }
 
@@ -203,6 +225,12 @@ pub fn resource_properties(
     let Some(shm) = st.resources.get(&x.resource_id).cloned() else {
         return Ok(CallRet::Result(vk::Result::ERROR_INVALID_EXTERNAL_HANDLE));
     };
+    // The guest sees the size it asked for, never our granularity padding.
+    let asked = st
+        .requested
+        .get(&x.resource_id)
+        .copied()
+        .unwrap_or(shm.size());
     let dev = st.devices.get(&x.device.as_raw()).ok_or("unknown device")?;
     if dev.host_import.is_none() {
         return Ok(CallRet::Result(vk::Result::ERROR_INVALID_EXTERNAL_HANDLE));
@@ -215,8 +243,7 @@ pub fn resource_properties(
         if base.s_type.as_raw() == MEMORY_RESOURCE_ALLOCATION_SIZE_PROPERTIES_MESA {
             // SAFETY: the decoder built this private struct for this sType.
             unsafe {
-                (*(p as *mut MemoryResourceAllocationSizePropertiesMESA)).allocation_size =
-                    shm.size()
+                (*(p as *mut MemoryResourceAllocationSizePropertiesMESA)).allocation_size = asked
             };
         }
         p = base.p_next;

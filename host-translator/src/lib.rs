@@ -13,6 +13,7 @@
 //! A guest that sends malformed or forbidden input makes its own context fatal
 //! ([`Error::Fatal`]); nothing else is affected.
 
+mod blob_log;
 mod buffer;
 mod command_buffer;
 mod context;
@@ -24,6 +25,7 @@ mod executor;
 mod image;
 mod instance;
 mod limits;
+pub mod memory_strategy;
 mod object_table;
 mod physical_device;
 mod queue;

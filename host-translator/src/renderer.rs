@@ -19,6 +19,11 @@ pub struct RendererConfig {
     /// the Vulkan loader. For an in-process host inside a process whose loader
     /// serves the guest ICD; no layers can be used then.
     pub host_driver: Option<std::path::PathBuf>,
+    /// Minimum sharing granularity in bytes (`VENUS_HOST_GRANULARITY`, e.g. 16384
+    /// to reproduce Apple Silicon on a 4 KiB host); the page size at least.
+    pub granularity: Option<u64>,
+    /// How host-visible memory is shared (`VENUS_HOST_MEMORY`).
+    pub memory: crate::memory_strategy::MemoryChoice,
 }
 
 impl RendererConfig {
@@ -35,9 +40,23 @@ impl RendererConfig {
             })
             .unwrap_or_default();
         let host_driver = std::env::var_os("VENUS_HOST_DRIVER").map(Into::into);
+        let granularity = std::env::var("VENUS_HOST_GRANULARITY")
+            .ok()
+            .and_then(|v| v.trim().parse().ok());
+        let memory = match std::env::var("VENUS_HOST_MEMORY") {
+            Ok(v) => crate::memory_strategy::MemoryChoice::parse(v.trim()).unwrap_or_else(|| {
+                tracing::warn!(
+                    "VENUS_HOST_MEMORY={v} is not auto|fd|host-pointer|map-ptr; using auto"
+                );
+                Default::default()
+            }),
+            Err(_) => Default::default(),
+        };
         RendererConfig {
             host_layers,
             host_driver,
+            granularity,
+            memory,
         }
     }
 }
@@ -50,6 +69,8 @@ pub struct Renderer {
     /// Global commands (vkCreateInstance, instance enumeration).
     pub(crate) global: Arc<DispatchTable>,
     pub(crate) config: RendererConfig,
+    /// The sharing granularity (a power of two, at least the page size).
+    pub(crate) granularity: u64,
     capset: [u8; CAPSET_SIZE],
 }
 
@@ -74,11 +95,18 @@ impl Renderer {
         let mask = ExtensionMask::from_extension_numbers(EXTENSIONS.iter().map(|e| e.1))
             .map_err(|e| Error::Unsupported(e.to_string()))?;
         let capset = VenusCapset::new(mask, false).to_bytes();
-        tracing::info!(layers = ?config.host_layers, "renderer ready");
+        let granularity = config
+            .granularity
+            .unwrap_or(0)
+            .max(crate::shmem::page_size())
+            .checked_next_power_of_two()
+            .ok_or_else(|| Error::Unsupported("VENUS_HOST_GRANULARITY too large".into()))?;
+        tracing::info!(layers = ?config.host_layers, granularity, memory = ?config.memory, "renderer ready");
         Ok(Arc::new(Renderer {
             entry,
             _driver: driver,
             global: Arc::new(global),
+            granularity,
             config,
             capset,
         }))

@@ -53,19 +53,55 @@ impl Shmem {
         if unsafe { libc::ftruncate(fd.as_raw_fd(), size as libc::off_t) } != 0 {
             return Err(Error::last_os("ftruncate"));
         }
-        // SAFETY: mapping our own fd; the result is checked.
-        let ptr = unsafe {
+        // Place the mapping at an address aligned to `align` (the host-pointer
+        // import alignment, 16 KiB on Apple Silicon): reserve `len + align`,
+        // map the memfd over the aligned part, release the rest.
+        let reserve = len
+            .checked_add(align as usize)
+            .ok_or_else(|| Error::Unsupported(format!("shared memory size {size} too large")))?;
+        // SAFETY: an anonymous PROT_NONE reservation; the result is checked.
+        let base = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
+                reserve,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(Error::last_os("mmap (reserve)"));
+        }
+        let base_addr = base as usize;
+        let aligned = (base_addr + align as usize - 1) & !(align as usize - 1);
+        // SAFETY: mapping our own fd over part of our own reservation (MAP_FIXED
+        // only replaces pages we reserved above); the result is checked.
+        let ptr = unsafe {
+            libc::mmap(
+                aligned as *mut libc::c_void,
                 len,
                 libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
+                libc::MAP_SHARED | libc::MAP_FIXED,
                 fd.as_raw_fd(),
                 0,
             )
         };
         if ptr == libc::MAP_FAILED {
+            // SAFETY: releasing our own reservation.
+            unsafe { libc::munmap(base, reserve) };
             return Err(Error::last_os("mmap"));
+        }
+        // Release the unused head and tail of the reservation.
+        let head = aligned - base_addr;
+        if head > 0 {
+            // SAFETY: the part of our reservation before the mapping.
+            unsafe { libc::munmap(base, head) };
+        }
+        let tail = reserve - head - len;
+        if tail > 0 {
+            // SAFETY: the part of our reservation after the mapping.
+            unsafe { libc::munmap((aligned + len) as *mut libc::c_void, tail) };
         }
         Ok(Shmem {
             fd,

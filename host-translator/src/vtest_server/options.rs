@@ -95,7 +95,7 @@ where
         socket_path,
         renderer: RendererConfig {
             host_layers,
-            host_driver: std::env::var_os("VENUS_HOST_DRIVER").map(Into::into),
+            ..RendererConfig::from_env()
         },
     }))
 }
