@@ -338,6 +338,7 @@ fn a_driver_loaded_without_the_loader_serves_a_context() {
     let r = Renderer::new(RendererConfig {
         host_layers: vec![],
         host_driver: Some("libvulkan_lvp.so".into()),
+        ..RendererConfig::default()
     })
     .expect("lavapipe loads directly");
     let guest = Guest::new(&r, 1, Arc::new(Sink::default()));

@@ -104,6 +104,7 @@ fn renderer() -> Result<Arc<Renderer>> {
             let config = RendererConfig {
                 host_layers: Vec::new(),
                 host_driver: Some(driver.clone()),
+                ..RendererConfig::from_env()
             };
             Renderer::new(config)
                 .map_err(|e| format!("in-process host on {}: {e}", driver.display()))
