@@ -72,6 +72,11 @@ impl Server {
     /// Starts the server; `validation` enables the Khronos validation layer on the
     /// host (and the loader's layer log, so the test can prove it was loaded).
     pub fn start(name: &str, validation: bool) -> Server {
+        Server::start_with(name, validation, &[])
+    }
+
+    /// [`Server::start`] with extra environment variables for the server.
+    pub fn start_with(name: &str, validation: bool, env: &[(&str, &str)]) -> Server {
         let dir = std::env::temp_dir().join(format!("venus-e2e-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("temp dir");
@@ -90,6 +95,9 @@ impl Server {
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
         if validation {
             cmd.args(["--host-layer", VALIDATION_LAYER])
                 .env("VK_LOADER_DEBUG", "layer");
@@ -109,6 +117,27 @@ impl Server {
             log,
             dir,
         }
+    }
+
+    /// A command for `program` that uses our guest ICD against this server.
+    pub fn our_icd_command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let target = target_profile_dir();
+        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/venus_icd.json");
+        let mut cmd = Command::new(program);
+        for v in LOADER_VARS {
+            cmd.env_remove(v);
+        }
+        cmd.env("LD_LIBRARY_PATH", &target)
+            .env("VK_DRIVER_FILES", manifest)
+            .env("VENUS_TRANSPORT", "vtest")
+            .env("VTEST_SOCKET_NAME", &self.socket)
+            .current_dir(&self.dir);
+        cmd
+    }
+
+    /// The directory holding the socket and the log (removed on drop).
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// A command for `program` that uses stock Mesa venus against this server.
