@@ -28,6 +28,8 @@ pub struct Connection {
     pub transport: Arc<dyn Transport>,
     /// What the host's protocol level lets us send.
     pub info: ProtocolInfo,
+    /// The host's sharing granularity: every blob we ask for is a multiple of it.
+    pub granularity: u64,
     inner: Mutex<Inner>,
     lost: AtomicBool,
     /// The next fence timeline (ring_idx) to bind a queue to.
@@ -61,14 +63,28 @@ impl Connection {
             extensions: eff.extension_mask.words(),
             vk_xml_version: eff.vk_xml_version,
         };
+        // The host's sharing granularity: a one-page blob comes back rounded up to
+        // it (vtest and in-process; the DRM transport will ask the host instead,
+        // since in a VM the guest kernel places even this probe).
+        let granularity = match transport.create_blob(0, 4096) {
+            Ok(b) => {
+                let g = b.size.max(4096).next_power_of_two();
+                transport.destroy_blob(b);
+                g
+            }
+            Err(e) => return Err(lost("probing the blob granularity")(e)),
+        };
+        tracing::debug!(granularity, "host sharing granularity");
         let ring_id = crate::dispatch::next_id();
-        let ring = Ring::create(&*transport, ring_id).map_err(lost("creating the ring"))?;
+        let ring =
+            Ring::create(&*transport, ring_id, granularity).map_err(lost("creating the ring"))?;
         let reply = transport
             .create_blob(0, REPLY_SIZE)
             .map_err(lost("creating the reply stream"))?;
         Ok(Arc::new(Connection {
             transport,
             info,
+            granularity,
             inner: Mutex::new(Inner {
                 ring: Some(ring),
                 reply: Some(reply),
@@ -259,7 +275,7 @@ impl Connection {
         // Too big for the ring: put it in a blob and run it with vkExecuteCommandStreamsMESA.
         let blob = self
             .transport
-            .create_blob(0, bytes.len() as u64)
+            .create_blob(0, round_up(bytes.len() as u64, self.granularity))
             .map_err(|e| self.mark_lost(&format!("command stream blob: {e}")))?;
         // SAFETY: the blob holds at least `bytes.len()` bytes.
         unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), blob.ptr, bytes.len()) };
@@ -320,4 +336,10 @@ impl Connection {
             self.transport.destroy_blob(reply);
         }
     }
+}
+
+/// `v` rounded up to a multiple of `g` (a power of two).
+pub fn round_up(v: u64, g: u64) -> u64 {
+    let g = g.max(1);
+    v.div_ceil(g).saturating_mul(g)
 }

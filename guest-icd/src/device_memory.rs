@@ -124,7 +124,8 @@ pub unsafe extern "system" fn map_memory(
             return vk::Result::ERROR_MEMORY_MAP_FAILED;
         }
         if m.blob.is_none() {
-            match dev.hdr.conn.transport.create_blob(memory.as_raw(), m.size) {
+            let size = crate::connection::round_up(m.size, dev.hdr.conn.granularity);
+            match dev.hdr.conn.transport.create_blob(memory.as_raw(), size) {
                 Ok(b) => m.blob = Some(b),
                 Err(e) => {
                     tracing::warn!("cannot map memory {}: {e}", memory.as_raw());

@@ -37,12 +37,15 @@ impl std::fmt::Display for RingError {
 
 impl Ring {
     /// Creates the ring's blob and sends `vkCreateRingMESA` out of ring.
-    pub fn create(transport: &dyn Transport, id: u64) -> Result<Ring, String> {
+    pub fn create(transport: &dyn Transport, id: u64, granularity: u64) -> Result<Ring, String> {
         let layout = RingLayout::instance_ring();
         let blob = transport
-            .create_blob(0, layout.shmem_size)
+            .create_blob(
+                0,
+                crate::connection::round_up(layout.shmem_size, granularity),
+            )
             .map_err(|e| format!("ring blob: {e}"))?;
-        let ci = layout.create_info(0, layout.shmem_size);
+        let ci = layout.create_info(0, blob.size);
         let info = RingCreateInfoMESA {
             resource_id: blob.res_id,
             offset: ci.offset as usize,

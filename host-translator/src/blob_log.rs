@@ -20,8 +20,18 @@ fn append(line: &str) {
 }
 
 /// A blob handed to a client.
-pub fn record(res_id: u32, blob_id: u64, size: u64, addr: usize, granularity: u64) {
-    append(&format!("blob res_id={res_id} blob_id={blob_id} size={size} addr={addr:#x} granularity={granularity}\n"));
+pub fn record(
+    ctx: u32,
+    res_id: u32,
+    blob_id: u64,
+    requested: u64,
+    size: u64,
+    addr: usize,
+    granularity: u64,
+) {
+    append(&format!(
+        "blob ctx={ctx} res_id={res_id} blob_id={blob_id} requested={requested} size={size} addr={addr:#x} granularity={granularity}\n"
+    ));
 }
 
 /// Host memory imported into the driver.

@@ -254,8 +254,10 @@ impl Context {
         let fd = shm.dup_fd()?;
         let size = shm.size();
         crate::blob_log::record(
+            self.shared.id,
             res_id,
             blob_id,
+            size_asked,
             size,
             shm.ptr() as usize,
             st.renderer.granularity,

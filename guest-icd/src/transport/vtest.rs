@@ -168,12 +168,20 @@ impl Transport for VtestTransport {
         })?;
         // The fd's own size, when it has one (memfd, shm file): mapping past it would
         // turn the first access into SIGBUS. dma-bufs are not regular files; trust them.
+        let mut len = len;
+        let mut size = size;
         if let Some(file_size) = regular_file_size(&fd) {
             if file_size < size {
                 self.unref(res_id);
                 return Err(TransportError::Protocol(format!(
                     "blob {res_id} for {size} bytes is backed by only {file_size} bytes"
                 )));
+            }
+            // The host rounds blobs up to its sharing granularity: map (and report)
+            // all of it, so the ICD can learn the granularity.
+            if let Ok(l) = usize::try_from(file_size) {
+                len = l;
+                size = file_size;
             }
         }
         // SAFETY: a fresh shared mapping chosen by the kernel (no address hint), of a
