@@ -458,13 +458,10 @@ pub unsafe extern "system" fn get_physical_device_tool_properties(
     })
 }
 
-/// Caps a reported API version at what this ICD implements (the protocol's 1.3).
+/// Caps a reported API version at what this ICD implements: the protocol's
+/// Vulkan 1.3.269 (newer structs cannot cross the wire).
 fn cap_api(v: u32) -> u32 {
-    if vk::api_version_major(v) > 1 || vk::api_version_minor(v) > 3 {
-        vk::make_api_version(0, 1, 3, vk::api_version_patch(v))
-    } else {
-        v
-    }
+    v.min(API_VERSION)
 }
 
 pub unsafe extern "system" fn get_physical_device_properties(

@@ -66,13 +66,9 @@ pub fn enumerate_extensions(
     unsafe { answer_enumeration(&list, x.p_property_count, x.p_properties) }
 }
 
-/// Caps the reported API version at the protocol's level (1.3).
+/// Caps the reported API version at the protocol's level (Vulkan 1.3.269).
 pub fn cap_api_version(v: u32) -> u32 {
-    if vk::api_version_major(v) > 1 || vk::api_version_minor(v) > 3 {
-        vk::make_api_version(0, 1, 3, vk::api_version_patch(v))
-    } else {
-        v
-    }
+    v.min(venus_protocol::generated::VK_XML_VERSION)
 }
 
 /// Patches what the driver reported in vkGetPhysicalDeviceProperties(2).

@@ -5,8 +5,8 @@
 //! Our ICD passes the host's answers through: device name, driver id, name and info,
 //! UUIDs, limits, formats and memory types are lavapipe's own. What changes:
 //!
-//! - apiVersion: the host translator caps it at the protocol's Vulkan 1.3, keeping
-//!   the driver's patch number (`cap_api_version` in host-translator);
+//! - apiVersion: capped at the protocol's Vulkan 1.3.269 (`cap_api_version` in the
+//!   host translator, `cap_api` in the guest ICD);
 //! - device extensions: the host translator passes only those the protocol carries
 //!   (`venus_protocol::generated::EXTENSIONS`, Mesa 25.0.7's 118), spec versions
 //!   clamped to the protocol's; the guest ICD then hides those that need guest-kernel
@@ -169,12 +169,8 @@ fn native_has_extension(docs: &Documents<'_>, name: &str) -> bool {
 
 /// `cap_api_version`: above 1.3 becomes 1.3 with the same patch number.
 pub fn capped_api_version(native: u64) -> u64 {
-    let (major, minor, patch) = (native >> 22, (native >> 12) & 0x3ff, native & 0xfff);
-    if major > 1 || minor > 3 {
-        make_version(1, 3, patch)
-    } else {
-        native
-    }
+    // The protocol level: Vulkan 1.3.269 (newer structs cannot cross the wire).
+    native.min(make_version(1, 3, 269))
 }
 
 fn check_api_version(_: &Documents<'_>, d: &Difference) -> bool {
@@ -228,9 +224,8 @@ pub const OUR_EXPECTED_DIFFERENCES: &[ExpectedDifference] = &[
     ExpectedDifference {
         pattern: "device.properties.VkPhysicalDeviceProperties.apiVersion",
         rule: Rule::Check(check_api_version),
-        reason: "the host translator caps apiVersion at the protocol's Vulkan 1.3 \
-                 (cap_api_version keeps the driver's patch number): lavapipe 1.4.x \
-                 becomes 1.3.x",
+        reason: "apiVersion is capped at the protocol level, Vulkan 1.3.269 (newer \
+                 structs cannot cross the wire): lavapipe 1.4.305 becomes 1.3.269",
     },
     ExpectedDifference {
         pattern: "device.extensions.*",
@@ -493,7 +488,7 @@ mod tests {
     use crate::vkinfo::compare;
 
     const V14: u64 = make_version(1, 4, 305);
-    const V13: u64 = make_version(1, 3, 305);
+    const V13: u64 = make_version(1, 3, 269);
 
     fn native() -> Value {
         json!({
@@ -597,7 +592,7 @@ mod tests {
                 "apiVersion patch changed",
                 Box::new(|v| {
                     v["device"]["properties"]["VkPhysicalDeviceProperties"]["apiVersion"] =
-                        json!(make_version(1, 3, 269))
+                        json!(make_version(1, 3, 250))
                 }),
             ),
             (
@@ -714,7 +709,7 @@ mod tests {
             );
         }
         assert_eq!(PROTOCOL_EXTENSIONS.len(), 118);
-        assert_eq!(capped_api_version(V14), V13);
+        assert_eq!(capped_api_version(V14), make_version(1, 3, 269));
         assert_eq!(capped_api_version(V13), V13);
         assert_eq!(
             capped_api_version(make_version(1, 2, 7)),
