@@ -4,6 +4,10 @@
 //! Mix: a command-buffer recording stream (binds, push constants, barriers,
 //! dispatches, draws), vkQueueSubmit and vkUpdateDescriptorSets, synthesized with
 //! the generated test encoders and decoded once into arguments for re-encoding.
+//!
+//! `--json` prints one JSON object instead of the table (used by `venus-bench
+//! compare`): `commands`, `bytes`, `runs`, and the medians `memcpy_mbps`,
+//! `encode_mbps`, `decode_mbps` (MB/s, 10^6 bytes per second).
 
 use std::time::Instant;
 
@@ -28,6 +32,14 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() {
+    let json = match std::env::args().nth(1).as_deref() {
+        None => false,
+        Some("--json") => true,
+        Some(other) => {
+            eprintln!("bench-protocol: unknown argument {other}\nusage: bench-protocol [--json]");
+            std::process::exit(2);
+        }
+    };
     let mix = [
         ("vkCmdBindPipeline", 20),
         ("vkCmdBindDescriptorSets", 20),
@@ -95,6 +107,18 @@ fn main() {
     }
     assert_eq!(out, stream);
     let (e, dd, c) = (median(enc), median(dec), median(cpy));
+    if json {
+        let out = serde_json::json!({
+            "commands": cmds.len(),
+            "bytes": bytes,
+            "runs": reps,
+            "memcpy_mbps": c / 1e6,
+            "encode_mbps": e / 1e6,
+            "decode_mbps": dd / 1e6,
+        });
+        println!("{out}");
+        return;
+    }
     println!(
         "protocol throughput, {} commands, {} bytes per pass, median of {reps} runs",
         cmds.len(),
