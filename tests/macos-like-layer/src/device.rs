@@ -219,3 +219,103 @@ pub(crate) unsafe extern "system" fn map_memory2(
         map2(device, p_info, pp_data, false)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refusal_of(info: &vk::MemoryAllocateInfo<'_>) -> Option<vk::Result> {
+        // SAFETY: `info` heads a chain built by the test.
+        unsafe { allocation_refusal(info) }
+    }
+
+    #[test]
+    fn host_pointer_imports_need_16k_pointer_and_size() {
+        let cases = [
+            (0x10000usize, 65536u64, None),
+            (
+                0x11000,
+                65536,
+                Some(vk::Result::ERROR_INVALID_EXTERNAL_HANDLE),
+            ),
+            (
+                0x10000,
+                4096,
+                Some(vk::Result::ERROR_INVALID_EXTERNAL_HANDLE),
+            ),
+        ];
+        for (pointer, size, want) in cases {
+            let mut import = vk::ImportMemoryHostPointerInfoEXT::default()
+                .handle_type(vk::ExternalMemoryHandleTypeFlags::HOST_ALLOCATION_EXT)
+                .host_pointer(pointer as *mut c_void);
+            let info = vk::MemoryAllocateInfo::default()
+                .allocation_size(size)
+                .push_next(&mut import);
+            assert_eq!(refusal_of(&info), want, "pointer {pointer:#x} size {size}");
+        }
+        // A plain allocation of any size is not an import.
+        assert_eq!(
+            refusal_of(&vk::MemoryAllocateInfo::default().allocation_size(100)),
+            None
+        );
+    }
+
+    #[test]
+    fn fd_imports_and_exports_are_refused() {
+        let mut import = vk::ImportMemoryFdInfoKHR::default()
+            .handle_type(vk::ExternalMemoryHandleTypeFlags::OPAQUE_FD)
+            .fd(3);
+        let info = vk::MemoryAllocateInfo::default()
+            .allocation_size(16384)
+            .push_next(&mut import);
+        assert_eq!(
+            refusal_of(&info),
+            Some(vk::Result::ERROR_INVALID_EXTERNAL_HANDLE)
+        );
+        let mut export = vk::ExportMemoryAllocateInfo::default()
+            .handle_types(vk::ExternalMemoryHandleTypeFlags::DMA_BUF_EXT);
+        let info = vk::MemoryAllocateInfo::default()
+            .allocation_size(16384)
+            .push_next(&mut export);
+        assert_eq!(
+            refusal_of(&info),
+            Some(vk::Result::ERROR_INVALID_EXTERNAL_HANDLE)
+        );
+        let mut export = vk::ExportMemoryAllocateInfo::default()
+            .handle_types(vk::ExternalMemoryHandleTypeFlags::HOST_ALLOCATION_EXT);
+        let info = vk::MemoryAllocateInfo::default()
+            .allocation_size(16384)
+            .push_next(&mut export);
+        assert_eq!(refusal_of(&info), None);
+    }
+
+    #[test]
+    fn map_offsets_are_judged_before_dispatch() {
+        let mut data = std::ptr::null_mut();
+        // SAFETY: the refusal happens before the (null, unknown) device is used.
+        let r = unsafe {
+            map_memory(
+                vk::Device::null(),
+                vk::DeviceMemory::null(),
+                4096,
+                vk::WHOLE_SIZE,
+                vk::MemoryMapFlags::empty(),
+                &mut data,
+            )
+        };
+        assert_eq!(r, vk::Result::ERROR_MEMORY_MAP_FAILED);
+        // An aligned offset goes on to the device, which is unknown here.
+        // SAFETY: a null device has no dispatch data and is never dereferenced.
+        let r = unsafe {
+            map_memory(
+                vk::Device::null(),
+                vk::DeviceMemory::null(),
+                16384,
+                vk::WHOLE_SIZE,
+                vk::MemoryMapFlags::empty(),
+                &mut data,
+            )
+        };
+        assert_eq!(r, vk::Result::ERROR_INITIALIZATION_FAILED);
+    }
+}

@@ -698,3 +698,51 @@ pub(crate) unsafe extern "system" fn get_physical_device_external_fence_properti
         external_fence_properties(physical_device, p_info, p_properties, true)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    unsafe extern "system" fn no_commands(
+        _: vk::Instance,
+        _: *const c_char,
+    ) -> vk::PFN_vkVoidFunction {
+        None
+    }
+
+    #[test]
+    fn create_device_refuses_hidden_extensions_before_calling_down() {
+        // A fake physical device whose first word is a fake dispatch pointer.
+        let dispatch = Box::new(0u64);
+        let dispatch_ptr = &*dispatch as *const u64 as usize;
+        let object = Box::new(dispatch_ptr);
+        let physical_device = vk::PhysicalDevice::from_raw(&*object as *const usize as u64);
+        // SAFETY: `no_commands` resolves nothing; the handle is never used.
+        let data = unsafe { InstanceData::load(vk::Instance::null(), no_commands) };
+        INSTANCES.insert(dispatch_ptr, Arc::new(data));
+
+        for (extension, want) in [
+            (
+                c"VK_KHR_external_memory_fd",
+                vk::Result::ERROR_EXTENSION_NOT_PRESENT,
+            ),
+            (
+                c"VK_KHR_external_fence_fd",
+                vk::Result::ERROR_EXTENSION_NOT_PRESENT,
+            ),
+            // Allowed, then fails for want of a loader chain in this test.
+            (
+                c"VK_EXT_external_memory_host",
+                vk::Result::ERROR_INITIALIZATION_FAILED,
+            ),
+        ] {
+            let names = [extension.as_ptr()];
+            let info = vk::DeviceCreateInfo::default().enabled_extension_names(&names);
+            let mut device = vk::Device::null();
+            // SAFETY: valid create info; the fake physical device has data.
+            let r = unsafe { create_device(physical_device, &info, std::ptr::null(), &mut device) };
+            assert_eq!(r, want, "{extension:?}");
+        }
+        INSTANCES.remove(dispatch_ptr);
+    }
+}
