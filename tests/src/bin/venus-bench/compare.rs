@@ -35,7 +35,13 @@ const OUR_VARS: &[&str] = &[
 ];
 /// The rows that run against stock virglrenderer: those that map no memory (it cannot
 /// export a mappable blob here).
-const VIRGL_ROWS: &[&str] = &["submit_wait", "fence_status", "device_address"];
+const VIRGL_ROWS: &[&str] = &[
+    "submit_wait",
+    "fence_status",
+    "device_address",
+    "query_after_300us",
+    "query_after_2ms",
+];
 /// Mesa venus needs mapped memory at vkCreateDevice for its fence, semaphore and event
 /// feedback; without feedback it creates a device on stock virglrenderer.
 const MESA_NO_FEEDBACK: &str =

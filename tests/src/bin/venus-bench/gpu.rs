@@ -68,6 +68,8 @@ pub(crate) struct Gpu {
     pub(crate) max_elements: u32,
     /// Buffers and memory made for single rows (destroyed on drop).
     pub(crate) extra: Vec<MappedBuffer>,
+    /// The buffer whose device address the query rows ask for (made on first use).
+    pub(crate) address_buffer: Option<vk::Buffer>,
 }
 
 /// What `pick_and_create` learnt about the device.
@@ -225,6 +227,7 @@ impl Gpu {
             output: MappedBuffer::null(),
             max_elements,
             extra: Vec::new(),
+            address_buffer: None,
         }
     }
 

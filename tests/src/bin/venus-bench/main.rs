@@ -19,6 +19,9 @@
 //! - `fence_status`: vkGetFenceStatus of a fence never submitted;
 //! - `device_address`: vkGetBufferDeviceAddress (a query every venus guest sends to
 //!   the host and waits for);
+//! - `query_after_300us`, `query_after_2ms`: the same query after the thread spun
+//!   (computed) for 0.3 ms (resp. 2 ms), only the call timed: what a call costs when the host's
+//!   ring thread has stopped spinning (resp. gone idle) since the last command;
 //! - `dispatch64`, `dispatch1m`: record a dispatch of the `venus-compute` shader over
 //!   64 (resp. `--elements`, default 1M) elements into a reset command buffer,
 //!   submit with a fence, wait, reset the fence; the output is checked afterwards;
@@ -55,7 +58,8 @@ measure: the Vulkan rows in the configuration the environment selects; JSON on s
   --run-ms MS      aim for runs of about MS milliseconds (default 25)\n\
   --elements N     elements of the large dispatch (default 1048576, at most 4194304)\n\
   --rows LIST      only these rows (ids: submit_wait, fence_status, device_address,\n\
-                   dispatch64, submit_batch, dispatch1m, map_write, map_read)\n\
+                   query_after_300us, query_after_2ms, dispatch64, submit_batch,\n\
+                   dispatch1m, map_write, map_read)\n\
   --label NAME     recorded in the JSON\n\
 compare: every column (see tests/bench/run.sh); prints the table, writes DIR/results.json\n\
   --rounds R       rounds over all columns, in rotated order (default 3)\n\

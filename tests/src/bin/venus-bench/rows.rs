@@ -1,11 +1,12 @@
 //! The rows of the table: what each measures, and the Vulkan ones' code.
 
 use std::hint::black_box;
+use std::time::{Duration, Instant};
 
 use ash::vk;
 
 use crate::gpu::{Fail, Gpu, VkContext, LOCAL_SIZE, PUSH_A, SPEC_B};
-use crate::stats::{time_runs, Plan, Timings};
+use crate::stats::{time_runs, time_runs_reported, Plan, Timings};
 
 /// Submits in the batched row.
 pub(crate) const BATCH: u32 = 1000;
@@ -64,6 +65,24 @@ pub(crate) const ROWS: &[Row] = &[
     Row {
         id: "device_address",
         title: "vkGetBufferDeviceAddress (query)",
+        unit: "µs",
+        scale: US,
+        rate_bytes: 0.0,
+        higher_is_better: false,
+        source: Source::Vulkan,
+    },
+    Row {
+        id: "query_after_300us",
+        title: "vkGetBufferDeviceAddress after a 0.3 ms pause",
+        unit: "µs",
+        scale: US,
+        rate_bytes: 0.0,
+        higher_is_better: false,
+        source: Source::Vulkan,
+    },
+    Row {
+        id: "query_after_2ms",
+        title: "vkGetBufferDeviceAddress after a 2 ms pause",
         unit: "µs",
         scale: US,
         rate_bytes: 0.0,
@@ -173,7 +192,9 @@ pub(crate) fn measure(gpu: &mut Gpu, row: &Row, plan: &Plan) -> Result<Measured,
     let timings = match row.id {
         "submit_wait" => submit_wait(gpu, plan)?,
         "fence_status" => fence_status(gpu, plan)?,
-        "device_address" => device_address(gpu, plan)?,
+        "device_address" => device_address(gpu, plan, None)?,
+        "query_after_300us" => device_address(gpu, plan, Some(Duration::from_micros(300)))?,
+        "query_after_2ms" => device_address(gpu, plan, Some(Duration::from_millis(2)))?,
         "dispatch64" => dispatch(gpu, 64, plan)?,
         "submit_batch" => submit_batch(gpu, plan)?,
         "dispatch1m" => dispatch(gpu, gpu.max_elements, plan)?,
@@ -216,26 +237,50 @@ fn fence_status(gpu: &Gpu, plan: &Plan) -> Result<Timings, Fail> {
 }
 
 /// vkGetBufferDeviceAddress of a small buffer (a call every venus guest driver sends
-/// to the host and waits for).
-fn device_address(gpu: &mut Gpu, plan: &Plan) -> Result<Timings, Fail> {
+/// to the host and waits for); with `pause`, the thread computes (spins) that long
+/// before each call (not counted), as an application doing other work between calls.
+fn device_address(gpu: &mut Gpu, plan: &Plan, pause: Option<Duration>) -> Result<Timings, Fail> {
     if !gpu.device_address {
         return Err("the device has no bufferDeviceAddress feature".into());
     }
-    let usage = vk::BufferUsageFlags::STORAGE_BUFFER | vk::BufferUsageFlags::SHADER_DEVICE_ADDRESS;
-    let b = gpu.create_bound(64 << 10, usage, true, false)?;
-    let buffer = b.buffer;
-    gpu.extra.push(b);
-    time_runs(plan, || {
+    let buffer = match gpu.address_buffer {
+        Some(b) => b,
+        None => {
+            let usage =
+                vk::BufferUsageFlags::STORAGE_BUFFER | vk::BufferUsageFlags::SHADER_DEVICE_ADDRESS;
+            let b = gpu.create_bound(64 << 10, usage, true, false)?;
+            let buffer = b.buffer;
+            gpu.extra.push(b);
+            gpu.address_buffer = Some(buffer);
+            buffer
+        }
+    };
+    let gpu = &*gpu;
+    let call = || {
         let info = vk::BufferDeviceAddressInfo::default().buffer(buffer);
         // SAFETY: the buffer was created with SHADER_DEVICE_ADDRESS usage and is bound
         // to memory allocated with the DEVICE_ADDRESS flag; bufferDeviceAddress is on.
         let address = unsafe { gpu.device.get_buffer_device_address(&info) };
         if address == 0 {
-            return Err("vkGetBufferDeviceAddress returned 0".into());
+            return Err("vkGetBufferDeviceAddress returned 0".to_string());
         }
         black_box(address);
         Ok(())
-    })
+    };
+    match pause {
+        None => time_runs(plan, call),
+        Some(p) => time_runs_reported(plan, || {
+            // Busy, as an application computing between calls (a sleep would let the
+            // kernel coalesce this thread's timer with the host thread's naps).
+            let pause = Instant::now();
+            while pause.elapsed() < p {
+                std::hint::spin_loop();
+            }
+            let t = Instant::now();
+            call()?;
+            Ok(t.elapsed())
+        }),
+    }
 }
 
 /// Records the dispatch of `count` elements into `cb`: a barrier that orders it after

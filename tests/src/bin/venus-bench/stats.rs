@@ -56,6 +56,39 @@ pub(crate) fn time_runs(
     })
 }
 
+/// Like [`time_runs`], but only the part of each iteration that `op` reports counts
+/// (the figure of a run is the mean of the reported durations); the rest of the
+/// iteration (a pause, say) still decides how many iterations a run holds.
+pub(crate) fn time_runs_reported(
+    plan: &Plan,
+    mut op: impl FnMut() -> Result<Duration, Fail>,
+) -> Result<Timings, Fail> {
+    let warm = Instant::now();
+    let mut warm_iters = 0u32;
+    let mut fastest = f64::INFINITY;
+    while warm_iters < 3 || (warm.elapsed() < plan.run_time / 2 && warm_iters < plan.max_iterations)
+    {
+        let t = Instant::now();
+        op()?;
+        fastest = fastest.min(t.elapsed().as_secs_f64());
+        warm_iters += 1;
+    }
+    let wanted = (plan.run_time.as_secs_f64() / fastest.max(1e-9)).round();
+    let iterations = (wanted as u32).clamp(1, plan.max_iterations.max(1));
+    let mut per_iteration = Vec::with_capacity(plan.runs as usize);
+    for _ in 0..plan.runs {
+        let mut counted = Duration::ZERO;
+        for _ in 0..iterations {
+            counted += op()?;
+        }
+        per_iteration.push(counted.as_secs_f64() / f64::from(iterations));
+    }
+    Ok(Timings {
+        per_iteration,
+        iterations_per_run: iterations,
+    })
+}
+
 /// The median (the mean of the two middle values for an even count); NaN if empty.
 pub(crate) fn median(values: &[f64]) -> f64 {
     let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
