@@ -99,6 +99,7 @@ impl Renderer {
             .granularity
             .unwrap_or(0)
             .max(crate::shmem::page_size())
+            .max(probe_import_alignment(&entry, &config.host_layers))
             .checked_next_power_of_two()
             .ok_or_else(|| Error::Unsupported("VENUS_HOST_GRANULARITY too large".into()))?;
         tracing::info!(layers = ?config.host_layers, granularity, memory = ?config.memory, "renderer ready");
@@ -159,4 +160,44 @@ fn load_driver(path: &std::path::Path) -> Result<(ash::Entry, Option<libloading:
         })
     };
     Ok((entry, Some(lib)))
+}
+
+/// The largest `minImportedHostPointerAlignment` of the host's devices (0 if none
+/// imports host pointers). Shared-memory blobs (rings, reply streams) are created
+/// before any guest device exists, yet must already honour it — on MoltenVK it is
+/// 16 KiB.
+fn probe_import_alignment(entry: &ash::Entry, layers: &[String]) -> u64 {
+    let names: Vec<std::ffi::CString> = layers
+        .iter()
+        .filter_map(|l| std::ffi::CString::new(l.as_str()).ok())
+        .collect();
+    let ptrs: Vec<*const std::ffi::c_char> = names.iter().map(|n| n.as_ptr()).collect();
+    let app = vk::ApplicationInfo::default().api_version(vk::API_VERSION_1_1);
+    let info = vk::InstanceCreateInfo::default()
+        .application_info(&app)
+        .enabled_layer_names(&ptrs);
+    // SAFETY: a short-lived probe instance with valid create info.
+    let Ok(instance) = (unsafe { entry.create_instance(&info, None) }) else {
+        return 0;
+    };
+    let mut best = 0u64;
+    // SAFETY: queries on the live probe instance, destroyed below.
+    unsafe {
+        for pd in instance.enumerate_physical_devices().unwrap_or_default() {
+            let has_ext = instance
+                .enumerate_device_extension_properties(pd)
+                .unwrap_or_default()
+                .iter()
+                .any(|e| e.extension_name_as_c_str().ok() == Some(c"VK_EXT_external_memory_host"));
+            if !has_ext {
+                continue;
+            }
+            let mut hp = vk::PhysicalDeviceExternalMemoryHostPropertiesEXT::default();
+            let mut p2 = vk::PhysicalDeviceProperties2::default().push_next(&mut hp);
+            instance.get_physical_device_properties2(pd, &mut p2);
+            best = best.max(hp.min_imported_host_pointer_alignment);
+        }
+        instance.destroy_instance(None);
+    }
+    best
 }

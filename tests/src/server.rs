@@ -77,6 +77,17 @@ impl Server {
 
     /// [`Server::start`] with extra environment variables for the server.
     pub fn start_with(name: &str, validation: bool, env: &[(&str, &str)]) -> Server {
+        Server::start_full(name, validation, env, &[])
+    }
+
+    /// [`Server::start_with`] plus host layers enabled after the validation layer
+    /// (e.g. `VK_LAYER_VENUS_macos_like`, found through `env`'s `VK_ADD_LAYER_PATH`).
+    pub fn start_full(
+        name: &str,
+        validation: bool,
+        env: &[(&str, &str)],
+        layers: &[&str],
+    ) -> Server {
         let dir = std::env::temp_dir().join(format!("venus-e2e-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("temp dir");
@@ -101,6 +112,9 @@ impl Server {
         if validation {
             cmd.args(["--host-layer", VALIDATION_LAYER])
                 .env("VK_LOADER_DEBUG", "layer");
+        }
+        for l in layers {
+            cmd.args(["--host-layer", l]);
         }
         let child = cmd.spawn().expect("starting venus-vtest-server");
         let t0 = Instant::now();
