@@ -18,6 +18,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 COLORS = {
+    "native_busy": "#7f7f7f",
     "ours_inproc": "#1f77b4",
     "ours_vtest": "#2ca02c",
     "mesa_ours": "#ff7f0e",

@@ -5,8 +5,8 @@
 #
 #   bash tests/bench/run.sh [venus-bench compare options]
 #
-# Options are passed to `venus-bench compare` (see its --help): --rounds R (3),
-# --runs N (11 per round), --run-ms MS (25), --vulkaninfo-runs N (5 per round),
+# Options are passed to `venus-bench compare` (see its --help): --rounds R (5),
+# --runs N (7 per round), --run-ms MS (25), --vulkaninfo-runs N (3 per round),
 # --elements N, --out DIR (target/bench), --no-virgl, --quick (a smoke test).
 #
 # Columns: native lavapipe; our ICD on our host in-process and over vtest; stock

@@ -22,7 +22,8 @@ use venus_tests::virgl::{self, StockVirgl};
 
 use crate::rows::{Source, ROWS};
 use crate::table::{
-    Results, COLUMNS, MESA_OURS, MESA_VIRGL, NATIVE, OURS_INPROC, OURS_VIRGL, OURS_VTEST,
+    Results, COLUMNS, MESA_OURS, MESA_VIRGL, NATIVE, NATIVE_BUSY, OURS_INPROC, OURS_VIRGL,
+    OURS_VTEST,
 };
 
 /// More variables cleared for every child, besides the loader's.
@@ -70,10 +71,10 @@ fn repo_root() -> PathBuf {
 
 pub(crate) fn parse(args: &[String]) -> Result<CompareOptions, String> {
     let mut o = CompareOptions {
-        rounds: 3,
-        runs: 11,
+        rounds: 5,
+        runs: 7,
         run_ms: 25,
-        vulkaninfo_runs: 5,
+        vulkaninfo_runs: 3,
         elements: 1 << 20,
         out: repo_root().join("target").join("bench"),
         virgl: true,
@@ -236,7 +237,7 @@ impl Setup {
         }
         let our_icd = self.repo.join("packaging").join("venus_icd.json");
         match column {
-            NATIVE => {
+            NATIVE | NATIVE_BUSY => {
                 cmd.env("VK_DRIVER_FILES", LVP_ICD);
             }
             OURS_INPROC | OURS_VTEST => {
@@ -279,6 +280,10 @@ impl Setup {
     fn env_text(&self, column: &str) -> String {
         match column {
             NATIVE => format!("VK_DRIVER_FILES={LVP_ICD}"),
+            NATIVE_BUSY => format!(
+                "VK_DRIVER_FILES={LVP_ICD}, while `sh -c 'while :; do :; done'` runs \
+                 (a busy loop that keeps the other CPU out of its idle state)"
+            ),
             OURS_INPROC => "LD_LIBRARY_PATH=target/release \
                  VK_DRIVER_FILES=packaging/venus_icd.json VENUS_TRANSPORT=in-process"
                 .into(),
@@ -301,6 +306,19 @@ impl Setup {
             ),
         }
     }
+}
+
+/// A busy loop (`sh -c 'while :; do :; done'`) for the reference column: on this
+/// virtual machine an idle CPU halts, and waking it costs tens of microseconds, which
+/// native lavapipe pays on every fence wait and a spinning venus guest does not.
+fn start_spinner() -> Option<Child> {
+    Command::new("sh")
+        .args(["-c", "while :; do :; done"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()
 }
 
 fn is_root() -> bool {
@@ -463,9 +481,14 @@ pub(crate) fn run(o: &CompareOptions) -> Result<(), String> {
                 .append(true)
                 .open(o.out.join(format!("{column}.log")))
                 .map_err(|e| format!("log file: {e}"))?;
+            let spinner = (column == NATIVE_BUSY).then(start_spinner).flatten();
             measure_column(&setup, o, column, &log, &mut results);
             let _ = std::io::Write::flush(&mut log);
             vulkaninfo_column(&setup, o, column, &log, &mut results);
+            if let Some(mut child) = spinner {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
         }
     }
     results
@@ -536,9 +559,9 @@ fn header(r: &Results) -> String {
 /// Protocol rows from `bench-protocol --json` (our crate, no driver: the same figure
 /// for both of our columns).
 fn protocol(setup: &Setup, results: &mut Results) {
-    for c in [NATIVE, MESA_OURS, OURS_VIRGL, MESA_VIRGL] {
+    for c in [NATIVE, NATIVE_BUSY, MESA_OURS, OURS_VIRGL, MESA_VIRGL] {
         let reason = match c {
-            NATIVE => "no protocol: the application calls lavapipe directly",
+            NATIVE | NATIVE_BUSY => "no protocol: the application calls lavapipe directly",
             OURS_VIRGL => "the same encoder as the other columns of our ICD",
             _ => "Mesa's C encoder and virglrenderer's decoder are not measured here",
         };

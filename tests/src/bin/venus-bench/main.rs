@@ -62,9 +62,9 @@ measure: the Vulkan rows in the configuration the environment selects; JSON on s
                    dispatch1m, map_write, map_read)\n\
   --label NAME     recorded in the JSON\n\
 compare: every column (see tests/bench/run.sh); prints the table, writes DIR/results.json\n\
-  --rounds R       rounds over all columns, in rotated order (default 3)\n\
-  --runs N         timed runs per row, column and round (default 11)\n\
-  --vulkaninfo-runs N  vulkaninfo --summary runs per column and round (default 5)\n\
+  --rounds R       rounds over all columns, in rotated order (default 5)\n\
+  --runs N         timed runs per row, column and round (default 7)\n\
+  --vulkaninfo-runs N  vulkaninfo --summary runs per column and round (default 3)\n\
   --out DIR        where results.json and results.md go (default <repo>/target/bench)\n\
   --no-virgl       skip stock virglrenderer\n\
   --quick          1 round, 5 runs, 10 ms runs, 2 vulkaninfo runs (a smoke test)";

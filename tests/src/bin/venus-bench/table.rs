@@ -17,6 +17,7 @@ pub(crate) struct Column {
 }
 
 pub(crate) const NATIVE: &str = "native";
+pub(crate) const NATIVE_BUSY: &str = "native_busy";
 pub(crate) const OURS_INPROC: &str = "ours_inproc";
 pub(crate) const OURS_VTEST: &str = "ours_vtest";
 pub(crate) const MESA_OURS: &str = "mesa_ours";
@@ -28,6 +29,10 @@ pub(crate) const COLUMNS: &[Column] = &[
     Column {
         id: NATIVE,
         title: "native lavapipe",
+    },
+    Column {
+        id: NATIVE_BUSY,
+        title: "native lavapipe, other core kept busy (reference)",
     },
     Column {
         id: OURS_INPROC,
