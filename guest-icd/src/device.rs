@@ -8,7 +8,7 @@ use ash::vk;
 use ash::vk::Handle;
 use venus_protocol::generated as g;
 
-use crate::device_memory::Memory;
+use crate::device_memory::MemoryState;
 use crate::dispatch::{header, Header, ObjectKind};
 use crate::guard;
 use venus_protocol::mesa::DeviceQueueTimelineInfoMESA;
@@ -19,8 +19,8 @@ pub struct Device {
     /// Dispatchable header (must be first).
     pub hdr: Header,
     queues: Mutex<HashMap<(u32, u32, u32), u64>>,
-    /// Memory objects by id.
-    pub memories: Mutex<HashMap<u64, Memory>>,
+    /// Memory objects and the blocks they are carved from.
+    pub memory: MemoryState,
     /// Command buffers (raw handles) by command pool id.
     pub pools: Mutex<HashMap<u64, Vec<u64>>>,
     /// Private data: (slot, object type, object handle) → value.
@@ -32,6 +32,8 @@ pub struct Device {
 pub struct Queue {
     /// Dispatchable header (must be first).
     pub hdr: Header,
+    /// The device it belongs to.
+    device: vk::Device,
 }
 
 /// The `Device` behind a handle.
@@ -41,6 +43,17 @@ pub struct Queue {
 pub unsafe fn device<'a>(device: vk::Device) -> Option<&'a Device> {
     // SAFETY: caller contract.
     unsafe { (device.as_raw() as usize as *const Device).as_ref() }
+}
+
+/// The `Device` a queue belongs to.
+///
+/// # Safety
+/// `queue` is a live queue of this ICD, whose device is alive.
+pub unsafe fn queue_device<'a>(queue: vk::Queue) -> Option<&'a Device> {
+    // SAFETY: caller contract: queues are `Queue`s (header first).
+    let q = unsafe { (queue.as_raw() as usize as *const Queue).as_ref() }?;
+    // SAFETY: caller contract.
+    unsafe { device(q.device) }
 }
 
 pub unsafe extern "system" fn create_device(
@@ -58,7 +71,7 @@ pub unsafe extern "system" fn create_device(
         let dev = Box::new(Device {
             hdr: Header::new(ObjectKind::Device, conn.clone()),
             queues: Mutex::new(HashMap::new()),
-            memories: Mutex::new(HashMap::new()),
+            memory: MemoryState::new(pd),
             pools: Mutex::new(HashMap::new()),
             private_data: Mutex::new(HashMap::new()),
         });
@@ -99,6 +112,7 @@ pub unsafe extern "system" fn destroy_device(
         // SAFETY: the application passes a device of ours, destroyed once.
         let dev = unsafe { Box::from_raw(device.as_raw() as usize as *mut Device) };
         let conn = dev.hdr.conn.clone();
+        dev.memory.free_blocks(&conn, device);
         let _ = conn.send(&mut |e, f| {
             // SAFETY: plain handle.
             unsafe { g::encode_vk_destroy_device(e, f, device, std::ptr::null()) }
@@ -110,14 +124,7 @@ pub unsafe extern "system" fn destroy_device(
         for (_, cbs) in dev.pools.lock().unwrap_or_else(|p| p.into_inner()).drain() {
             crate::command_buffer::free_objects(&cbs);
         }
-        for (_, m) in dev
-            .memories
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .drain()
-        {
-            m.release(&*conn.transport);
-        }
+        dev.memory.release_all(&*conn.transport);
     })
 }
 
@@ -131,6 +138,7 @@ fn queue(device: vk::Device, key: (u32, u32, u32), announce: &mut dyn FnMut(u64)
     }
     let q = Box::new(Queue {
         hdr: Header::new(ObjectKind::Queue, dev.hdr.conn.clone()),
+        device,
     });
     announce(q.hdr.id);
     let raw = Box::into_raw(q) as u64;

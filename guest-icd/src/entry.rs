@@ -117,6 +117,25 @@ fn overridden(name: &[u8]) -> vk::PFN_vkVoidFunction {
             mem::flush_or_invalidate,
             vk::PFN_vkInvalidateMappedMemoryRanges
         ),
+        b"vkBindBufferMemory" => pfn!(mem::bind_buffer_memory, vk::PFN_vkBindBufferMemory),
+        b"vkBindImageMemory" => pfn!(mem::bind_image_memory, vk::PFN_vkBindImageMemory),
+        b"vkBindBufferMemory2" | b"vkBindBufferMemory2KHR" => {
+            pfn!(mem::bind_buffer_memory2, vk::PFN_vkBindBufferMemory2)
+        }
+        b"vkBindImageMemory2" | b"vkBindImageMemory2KHR" => {
+            pfn!(mem::bind_image_memory2, vk::PFN_vkBindImageMemory2)
+        }
+        b"vkGetDeviceMemoryCommitment" => pfn!(
+            mem::get_device_memory_commitment,
+            vk::PFN_vkGetDeviceMemoryCommitment
+        ),
+        b"vkGetDeviceMemoryOpaqueCaptureAddress" | b"vkGetDeviceMemoryOpaqueCaptureAddressKHR" => {
+            pfn!(
+                mem::get_device_memory_opaque_capture_address,
+                vk::PFN_vkGetDeviceMemoryOpaqueCaptureAddress
+            )
+        }
+        b"vkQueueBindSparse" => pfn!(mem::queue_bind_sparse, vk::PFN_vkQueueBindSparse),
         b"vkAllocateCommandBuffers" => pfn!(
             cb::allocate_command_buffers,
             vk::PFN_vkAllocateCommandBuffers

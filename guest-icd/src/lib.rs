@@ -37,6 +37,12 @@ impl OnPanic for vk::Result {
     }
 }
 
+impl OnPanic for u64 {
+    fn on_panic() -> Self {
+        0
+    }
+}
+
 impl OnPanic for () {
     fn on_panic() -> Self {}
 }
