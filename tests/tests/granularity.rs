@@ -103,6 +103,18 @@ fn run_matrix_cell(granularity: u64, macos_like: bool) {
             server.log_text()
         );
     }
+    // Full vulkaninfo through both guest drivers, too.
+    for (who, mut cmd) in [
+        ("stock Mesa venus", server.venus_command("vulkaninfo")),
+        ("our ICD", server.our_icd_command("vulkaninfo")),
+    ] {
+        let out = cmd.output().expect("vulkaninfo");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("llvmpipe"),
+            "{who}: vulkaninfo failed (granularity {granularity}, macOS-like {macos_like}):\n{stdout}"
+        );
+    }
     if macos_like {
         let log = server.log_text();
         assert!(
