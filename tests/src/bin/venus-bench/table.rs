@@ -530,7 +530,7 @@ mod tests {
             md.contains("n/a [1]") && md.contains("[1] cannot map"),
             "{md}"
         );
-        assert_eq!(sig3(1234.5), "1235");
+        assert_eq!(sig3(1234.6), "1235");
         assert_eq!(sig3(0.01234), "0.0123");
     }
 }
