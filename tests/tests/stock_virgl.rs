@@ -41,8 +41,16 @@ fn vulkaninfo_summary_through_stock_virgl() {
         stdout.contains("DRIVER_ID_MESA_VENUS"),
         "driver is not venus:\n{stdout}"
     );
-    // The stock server, not something else on the socket, served the context.
-    let log = server.log_text();
+    // The stock server, not something else on the socket, served the context
+    // (its output is line-buffered; give it a moment to land in the log).
+    let mut log = server.log_text();
+    for _ in 0..50 {
+        if log.contains("client context created") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        log = server.log_text();
+    }
     assert!(
         log.contains("client context created"),
         "stock server log shows no venus context:\n{log}"

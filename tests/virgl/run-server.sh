@@ -82,4 +82,4 @@ exec unshare --mount --pid --fork --kill-child --propagation private -- \
       kill -0 $pid 2>/dev/null || exit $rc
     done
   ' run-server "$DIR" "$sockdir" "$inside_dir" \
-  "${passenv[@]}" virgl_test_server --venus --no-virgl --socket-path "$inside_dir/$name" "${EXTRA[@]}"
+  "${passenv[@]}" stdbuf -oL -eL virgl_test_server --venus --no-virgl --socket-path "$inside_dir/$name" "${EXTRA[@]}"
