@@ -24,8 +24,12 @@ use crate::shmem::Shmem;
 
 /// How long the thread polls (yielding) after work before it sleeps in short naps.
 const SPIN: Duration = Duration::from_micros(50);
-/// The nap between polls until the idle timeout passes.
-const NAP: Duration = Duration::from_micros(100);
+/// The first nap between polls after spinning; naps double up to [`NAP_MAX`]
+/// until the idle timeout passes (a command arriving shortly after the last one
+/// waits little; a quiet ring costs little CPU).
+const NAP_MIN: Duration = Duration::from_micros(10);
+/// The longest nap before going idle.
+const NAP_MAX: Duration = Duration::from_micros(200);
 
 /// State a ring shares with its thread and with `vkWaitRingSeqnoMESA` waiters.
 pub(crate) struct RingShared {
@@ -290,6 +294,7 @@ fn run(ctx: &Arc<Shared>, rs: &RingShared) {
     let mut cur: u32 = 0;
     let mut last_work = Instant::now();
     let mut last_alive = Instant::now();
+    let mut nap = NAP_MIN;
     rs.set_status(STATUS_ALIVE);
     while !rs.stop.load(Ordering::SeqCst) {
         if ctx.is_fatal() {
@@ -315,6 +320,7 @@ fn run(ctx: &Arc<Shared>, rs: &RingShared) {
             cur = tail;
             rs.publish_head(cur);
             last_work = Instant::now();
+            nap = NAP_MIN;
             continue;
         }
         let idle_for = last_work.elapsed();
@@ -323,7 +329,8 @@ fn run(ctx: &Arc<Shared>, rs: &RingShared) {
             continue;
         }
         if idle_for < rs.idle_timeout {
-            std::thread::sleep(NAP);
+            std::thread::sleep(nap);
+            nap = (nap * 2).min(NAP_MAX);
             continue;
         }
         // Go idle: announce it, then re-check the tail so no notify can be missed.
@@ -350,6 +357,7 @@ fn run(ctx: &Arc<Shared>, rs: &RingShared) {
         if was_woken || rs.tail() != cur {
             rs.clear_status(STATUS_IDLE);
             last_work = Instant::now();
+            nap = NAP_MIN;
         }
     }
     tracing::debug!(ctx = ctx.id, ring = rs.id, "ring thread exits");
