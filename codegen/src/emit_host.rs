@@ -49,6 +49,7 @@ pub fn host_calls(model: &Model, plan: &Plan) -> Result<String> {
     let mut outs = String::new();
     let mut firsts = String::new();
     let mut destroys = String::new();
+    let mut required = String::new();
     for (e, params, ret) in &plan.commands {
         let v = variant(&e.name);
         let f = cmd_fn(&e.name);
@@ -103,6 +104,23 @@ pub fn host_calls(model: &Model, plan: &Plan) -> Result<String> {
                 }
             }
         }
+        // required pointers: the driver may dereference them unconditionally
+        let mut req = String::new();
+        for p in params.iter().filter(|p| !p.optional) {
+            let x = format!("x.{}", field(&p.name));
+            match &p.kind {
+                Kind::Pointer(_) | Kind::String => {
+                    writeln!(req, "if {x}.is_null() {{ return Some(\"{}\"); }}", p.name)?;
+                }
+                Kind::Array(_, l) | Kind::Blob(l) | Kind::StringArray(l) => {
+                    writeln!(req, "if {x}.is_null() && {} != 0 {{ return Some(\"{}\"); }}", sc.len(l), p.name)?;
+                }
+                _ => {}
+            }
+        }
+        if !req.is_empty() {
+            writeln!(required, "Command::{v}(x) => {{ {req} None }}")?;
+        }
         // output handle slots
         let mut body = String::new();
         for p in params.iter().filter(|p| p.output) {
@@ -150,6 +168,16 @@ pub fn host_calls(model: &Model, plan: &Plan) -> Result<String> {
     }
     writeln!(s, "/// Calls the driver's entry point for `cmd`; `None` if the table lacks it or the\n/// command is private to Venus.\n///\n/// # Safety\n/// Every handle in `cmd` must be a live host handle of the table's instance/device\n/// and every pointer valid, as a decoder with a resolver leaves them.\npub unsafe fn call_command(t: &DispatchTable, cmd: &Command<'_>) -> Option<CallRet> {{\nmatch cmd {{\n{calls}_ => None,\n}}\n}}")?;
     writeln!(s, "/// Encodes the reply of `cmd` from its (driver-filled) output parameters.\n///\n/// # Safety\n/// Output pointers in `cmd` must be valid (as the decoder leaves them).\npub unsafe fn encode_reply_command(e: &mut Encoder<'_>, cmd: &Command<'_>, ret: CallRet) {{\n// SAFETY: forwarded caller contract.\nunsafe {{\nmatch cmd {{\n{replies}}}\n}}\n}}")?;
-    writeln!(s, "impl Command<'_> {{\n/// The first parameter when it is a dispatchable handle: it selects the driver's dispatch table.\npub fn dispatch_handle(&self) -> Option<(vk::ObjectType, u64)> {{\nmatch self {{\n{firsts}_ => None,\n}}\n}}\n/// For `vkDestroy*` and `vkFreeMemory`: the handle being destroyed.\npub fn destroyed_handle(&self) -> Option<(vk::ObjectType, u64)> {{\nmatch self {{\n{destroys}_ => None,\n}}\n}}\n/// Visits every output handle slot (the ids of objects the command creates), as a\n/// pointer to the 8-byte slot.\n///\n/// # Safety\n/// Pointers in `self` must be valid (as the decoder leaves them).\npub unsafe fn output_handles(&self, f: &mut dyn FnMut(vk::ObjectType, *mut u64)) {{\n// SAFETY: forwarded caller contract.\nunsafe {{\nmatch self {{\n{outs}_ => {{}}\n}}\n}}\n}}\n}}")?;
+    writeln!(s, "impl Command<'_> {{\n/// The first parameter when it is a dispatchable handle: it selects the driver's dispatch table.\npub fn dispatch_handle(&self) -> Option<(vk::ObjectType, u64)> {{\nmatch self {{\n{firsts}_ => None,\n}}\n}}\n/// The first required (non-optional) pointer parameter that is NULL although the
+/// driver would dereference it (arrays only when their count is nonzero).
+pub fn missing_required_pointer(&self) -> Option<&'static str> {{
+// SAFETY: pointers in `self` are valid or null (as the decoder leaves them).
+unsafe {{
+match self {{
+{required}_ => None,
+}}
+}}
+}}
+/// For `vkDestroy*` and `vkFreeMemory`: the handle being destroyed.\npub fn destroyed_handle(&self) -> Option<(vk::ObjectType, u64)> {{\nmatch self {{\n{destroys}_ => None,\n}}\n}}\n/// Visits every output handle slot (the ids of objects the command creates), as a\n/// pointer to the 8-byte slot.\n///\n/// # Safety\n/// Pointers in `self` must be valid (as the decoder leaves them).\npub unsafe fn output_handles(&self, f: &mut dyn FnMut(vk::ObjectType, *mut u64)) {{\n// SAFETY: forwarded caller contract.\nunsafe {{\nmatch self {{\n{outs}_ => {{}}\n}}\n}}\n}}\n}}")?;
     Ok(s)
 }

@@ -310,7 +310,17 @@ impl Context {
 
 impl Drop for Context {
     fn drop(&mut self) {
-        crate::teardown::destroy_all(&self.shared);
+        let shared = &self.shared;
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            crate::teardown::destroy_all(shared)
+        }))
+        .is_err()
+        {
+            tracing::error!(
+                ctx = shared.id,
+                "panic while releasing the context's host objects"
+            );
+        }
         if let Some(path) = std::env::var_os("VENUS_COMMAND_STATS") {
             append_command_stats(&self.shared, std::path::Path::new(&path));
         }

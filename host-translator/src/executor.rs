@@ -76,6 +76,11 @@ pub fn execute(shared: &Arc<Shared>, data: &[u8], origin: Origin) -> Result<(), 
         if let Some(c) = shared.command_counts.get(cmd.number() as usize) {
             c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
+        // A NULL where the driver would dereference unconditionally is the guest's
+        // error, never a host crash.
+        if let Some(p) = cmd.missing_required_pointer() {
+            return Err(format!("{}: required pointer {p} is NULL", cmd.name()));
+        }
         // Commands that block or recurse run without the lock.
         match &cmd {
             Command::WaitVirtqueueSeqnoMESA(x) => {

@@ -88,6 +88,15 @@ pub fn create(st: &mut State, x: &CreateInstanceArgs<'_>) -> Result<CallRet, Fat
         .collect();
     let layer_ptrs: Vec<*const c_char> = layers.iter().map(|l| l.as_ptr()).collect();
     let mut host_info = *info;
+    // A nonzero apiVersion below 1.0 is invalid; a driver that accepts it hides
+    // its 1.0 entry points. Ask for at least 1.1 (the protocol's minimum).
+    let mut app = vk::ApplicationInfo::default();
+    // SAFETY: a decoder-built pointer, or null.
+    if let Some(a) = unsafe { info.p_application_info.as_ref() } {
+        app = *a;
+    }
+    app.api_version = app.api_version.max(vk::API_VERSION_1_1);
+    host_info.p_application_info = &app;
     host_info.enabled_layer_count = layer_ptrs.len() as u32;
     host_info.pp_enabled_layer_names = layer_ptrs.as_ptr();
     // SAFETY: `host_info` and everything it points to (decoded arena data, our

@@ -44,7 +44,6 @@ fn replay(stream: &[u8]) -> bool {
 /// ash's `destroy_instance` panics ("Unable to load destroy_instance") in
 /// `teardown::destroy_all` (and in `instance::destroy`).
 #[test]
-#[ignore = "fuzz crash: instance apiVersion below 1.0 panics in teardown; remove once fixed"]
 fn instance_api_version_below_1_0() {
     let app = vk::ApplicationInfo::default().api_version(vk::make_api_version(0, 0, 723, 0));
     let ci = vk::InstanceCreateInfo::default().application_info(&app);
@@ -93,7 +92,6 @@ fn assert_refused(stream: &[u8]) {
 
 /// vkEnumerateInstanceVersion with pApiVersion NULL (host_calls.rs, `fp(x.p_api_version)`).
 #[test]
-#[ignore = "fuzz crash: NULL pApiVersion reaches the driver (SIGSEGV); remove once fixed"]
 fn enumerate_instance_version_null_output() {
     assert_refused(include_bytes!(
         "fuzz_inputs/enumerate-instance-version-null.bin"
@@ -102,7 +100,6 @@ fn enumerate_instance_version_null_output() {
 
 /// vkEnumerateInstanceLayerProperties with pPropertyCount NULL.
 #[test]
-#[ignore = "fuzz crash: NULL pPropertyCount reaches the driver (SIGSEGV); remove once fixed"]
 fn enumerate_instance_layer_properties_null_count() {
     assert_refused(include_bytes!(
         "fuzz_inputs/enumerate-instance-layers-null-count.bin"
@@ -111,7 +108,6 @@ fn enumerate_instance_layer_properties_null_count() {
 
 /// vkGetDeviceQueue2 after a device is created, with a NULL pQueueInfo or pQueue.
 #[test]
-#[ignore = "fuzz crash: NULL pointer in vkGetDeviceQueue2 reaches the driver (SIGSEGV); remove once fixed"]
 fn get_device_queue2_null_pointer() {
     assert_refused(include_bytes!("fuzz_inputs/get-device-queue2-null.bin"));
 }

@@ -4268,6 +4268,1119 @@ impl Command<'_> {
             _ => None,
         }
     }
+    /// The first required (non-optional) pointer parameter that is NULL although the
+    /// driver would dereference it (arrays only when their count is nonzero).
+    pub fn missing_required_pointer(&self) -> Option<&'static str> {
+        // SAFETY: pointers in `self` are valid or null (as the decoder leaves them).
+        unsafe {
+            match self {
+                Command::CreateInstance(x) => {
+                    if x.p_create_info.is_null() {
+                        return Some("pCreateInfo");
+                    }
+                    if x.p_instance.is_null() {
+                        return Some("pInstance");
+                    }
+                    None
+                }
+                Command::EnumeratePhysicalDevices(x) => {
+                    if x.p_physical_device_count.is_null() {
+                        return Some("pPhysicalDeviceCount");
+                    }
+                    None
+                }
+                Command::GetPhysicalDeviceFeatures(x) => {
+                    if x.p_features.is_null() {
+                        return Some("pFeatures");
+                    }
+                    None
+                }
+                Command::GetPhysicalDeviceFormatProperties(x) => {
+                    if x.p_format_properties.is_null() {
+                        return Some("pFormatProperties");
+                    }
+                    None
+                }
+                Command::GetPhysicalDeviceImageFormatProperties(x) => {
+                    if x.p_image_format_properties.is_null() {
+                        return Some("pImageFormatProperties");
+                    }
+                    None
+                }
+                Command::GetPhysicalDeviceProperties(x) => {
+                    if x.p_properties.is_null() {
+                        return Some("pProperties");
+                    }
+                    None
+                }
+                Command::GetPhysicalDeviceQueueFamilyProperties(x) => {
+                    if x.p_queue_family_property_count.is_null() {
+                        return Some("pQueueFamilyPropertyCount");
+                    }
+                    None
+                }
+                Command::GetPhysicalDeviceMemoryProperties(x) => {
+                    if x.p_memory_properties.is_null() {
+                        return Some("pMemoryProperties");
+                    }
+                    None
+                }
+                Command::CreateDevice(x) => {
+                    if x.p_create_info.is_null() {
+                        return Some("pCreateInfo");
+                    }
+                    if x.p_device.is_null() {
+                        return Some("pDevice");
+                    }
+                    None
+                }
+                Command::EnumerateInstanceExtensionProperties(x) => {
+                    if x.p_property_count.is_null() {
+                        return Some("pPropertyCount");
+                    }
+                    None
+                }
+                Command::EnumerateDeviceExtensionProperties(x) => {
+                    if x.p_property_count.is_null() {
+                        return Some("pPropertyCount");
+                    }
+                    None
+                }
+                Command::EnumerateInstanceLayerProperties(x) => {
+                    if x.p_property_count.is_null() {
+                        return Some("pPropertyCount");
+                    }
+                    None
+                }
+                Command::EnumerateDeviceLayerProperties(x) => {
+                    if x.p_property_count.is_null() {
+                        return Some("pPropertyCount");
+                    }
+                    None
+                }
+                Command::GetDeviceQueue(x) => {
+                    if x.p_queue.is_null() {
+                        return Some("pQueue");
+                    }
+                    None
+                }
+                Command::QueueSubmit(x) => {
+                    if x.p_submits.is_null() && (x.submit_count as usize) != 0 {
+                        return Some("pSubmits");
+                    }
+                    None
+                }
+                Command::AllocateMemory(x) => {
+                    if x.p_allocate_info.is_null() {
+                        return Some("pAllocateInfo");
+                    }
+                    if x.p_memory.is_null() {
+                        return Some("pMemory");
+                    }
+                    None
+                }
+                Command::FlushMappedMemoryRanges(x) => {
+                    if x.p_memory_ranges.is_null() && (x.memory_range_count as usize) != 0 {
+                        return Some("pMemoryRanges");
+                    }
+                    None
+                }
+                Command::InvalidateMappedMemoryRanges(x) => {
+                    if x.p_memory_ranges.is_null() && (x.memory_range_count as usize) != 0 {
+                        return Some("pMemoryRanges");
+                    }
+                    None
+                }
+                Command::GetDeviceMemoryCommitment(x) => {
+                    if x.p_committed_memory_in_bytes.is_null() {
+                        return Some("pCommittedMemoryInBytes");
+                    }
+                    None
+                }
+                Command::GetBufferMemoryRequirements(x) => {
+                    if x.p_memory_requirements.is_null() {
+                        return Some("pMemoryRequirements");
+                    }
+                    None
+                }
+                Command::GetImageMemoryRequirements(x) => {
+                    if x.p_memory_requirements.is_null() {
+                        return Some("pMemoryRequirements");
+                    }
+                    None
+                }
+                Command::GetImageSparseMemoryRequirements(x) => {
+                    if x.p_sparse_memory_requirement_count.is_null() {
+                        return Some("pSparseMemoryRequirementCount");
+                    }
+                    None
+                }
+                Command::GetPhysicalDeviceSparseImageFormatProperties(x) => {
+                    if x.p_property_count.is_null() {
+                        return Some("pPropertyCount");
+                    }
+                    None
+                }
+                Command::QueueBindSparse(x) => {
+                    if x.p_bind_info.is_null() && (x.bind_info_count as usize) != 0 {
+                        return Some("pBindInfo");
+                    }
+                    None
+                }
+                Command::CreateFence(x) => {
+                    if x.p_create_info.is_null() {
+                        return Some("pCreateInfo");
+                    }
+                    if x.p_fence.is_null() {
+                        return Some("pFence");
+                    }
+                    None
+                }
+                Command::ResetFences(x) => {
+                    if x.p_fences.is_null() && (x.fence_count as usize) != 0 {
+                        return Some("pFences");
+                    }
+                    None
+                }
+                Command::WaitForFences(x) => {
+                    if x.p_fences.is_null() && (x.fence_count as usize) != 0 {
+                        return Some("pFences");
+                    }
+                    None
+                }
+                Command::CreateSemaphore(x) => {
+                    if x.p_create_info.is_null() {
+                        return Some("pCreateInfo");
+                    }
+                    if x.p_semaphore.is_null() {
+                        return Some("pSemaphore");
+                    }
+                    None
+                }
+                Command::CreateEvent(x) => {
+                    if x.p_create_info.is_null() {
+                        return Some("pCreateInfo");
+                    }
+                    if x.p_event.is_null() {
+                        return Some("pEvent");
+                    }
+                    None
+                }
+                Command::CreateQueryPool(x) => {
+                    if x.p_create_info.is_null() {
+                        return Some("pCreateInfo");
+                    }
+                    if x.p_query_pool.is_null() {
+                        return Some("pQueryPool");
+                    }
+                    None
+                }
+                Command::GetQueryPoolResults(x) => {
+                    if x.p_data.is_null() && (x.data_size as usize) != 0 {
+                        return Some("pData");
+                    }
+                    None
+                }
+                Command::CreateBuffer(x) => {
+                    if x.p_create_info.is_null() {
+                        return Some("pCreateInfo");
+                    }
+                    if x.p_buffer.is_null() {
+                        return Some("pBuffer");
+                    }
+                    None
+                }
+                Command::CreateBufferView(x) => {
+                    if x.p_create_info.is_null() {
+                        return Some("pCreateInfo");
+                    }
+                    if x.p_view.is_null() {
+                        return Some("pView");
+                    }
+                    None
+                }
+                Command::CreateImage(x) => {
+                    if x.p_create_info.is_null() {
+                        return Some("pCreateInfo");
+                    }
+                    if x.p_image.is_null() {
+                        return Some("pImage");
+                    }
+                    None
+                }
+                Command::GetImageSubresourceLayout(x) => {
+                    if x.p_subresource.is_null() {
+                        return Some("pSubresource");
+                    }
+                    if x.p_layout.is_null() {
+                        return Some("pLayout");
+                    }
+                    None
+                }
+                Command::CreateImageView(x) => {
+                    if x.p_create_info.is_null() {
+                        return Some("pCreateInfo");
+                    }
+                    if x.p_view.is_null() {
+                        return Some("pView");
+                    }
+                    None
+                }
+                Command::CreateShaderModule(x) => {
+                    if x.p_create_info.is_null() {
+                        return Some("pCreateInfo");
+                    }
+                    if x.p_shader_module.is_null() {
+                        return Some("pShaderModule");
+                    }
+                    None
+                }
+                Command::CreatePipelineCache(x) => {
+                    if x.p_create_info.is_null() {
+                        return Some("pCreateInfo");
+                    }
+                    if x.p_pipeline_cache.is_null() {
+                        return Some("pPipelineCache");
+                    }
+                    None
+                }
+                Command::GetPipelineCacheData(x) => {
+                    if x.p_data_size.is_null() {
+                        return Some("pDataSize");
+                    }
+                    None
+                }
+                Command::MergePipelineCaches(x) => {
+                    if x.p_src_caches.is_null() && (x.src_cache_count as usize) != 0 {
+                        return Some("pSrcCaches");
+                    }
+                    None
+                }
+                Command::CreateGraphicsPipelines(x) => {
+                    if x.p_create_infos.is_null() && (x.create_info_count as usize) != 0 {
+                        return Some("pCreateInfos");
+                    }
+                    if x.p_pipelines.is_null() && (x.create_info_count as usize) != 0 {
+                        return Some("pPipelines");
+                    }
+                    None
+                }
+                Command::CreateComputePipelines(x) => {
+                    if x.p_create_infos.is_null() && (x.create_info_count as usize) != 0 {
+                        return Some("pCreateInfos");
+                    }
+                    if x.p_pipelines.is_null() && (x.create_info_count as usize) != 0 {
+                        return Some("pPipelines");
+                    }
+                    None
+                }
+                Command::CreatePipelineLayout(x) => {
+                    if x.p_create_info.is_null() {
+                        return Some("pCreateInfo");
+                    }
+                    if x.p_pipeline_layout.is_null() {
+                        return Some("pPipelineLayout");
+                    }
+                    None
+                }
+                Command::CreateSampler(x) => {
+                    if x.p_create_info.is_null() {
+                        return Some("pCreateInfo");
+                    }
+                    if x.p_sampler.is_null() {
+                        return Some("pSampler");
+                    }
+                    None
+                }
+                Command::CreateDescriptorSetLayout(x) => {
+                    if x.p_create_info.is_null() {
+                        return Some("pCreateInfo");
+                    }
+                    if x.p_set_layout.is_null() {
+                        return Some("pSetLayout");
+                    }
+                    None
+                }
+                Command::CreateDescriptorPool(x) => {
+                    if x.p_create_info.is_null() {
+                        return Some("pCreateInfo");
+                    }
+                    if x.p_descriptor_pool.is_null() {
+                        return Some("pDescriptorPool");
+                    }
+                    None
+                }
+                Command::AllocateDescriptorSets(x) => {
+                    if x.p_allocate_info.is_null() {
+                        return Some("pAllocateInfo");
+                    }
+                    if x.p_descriptor_sets.is_null()
+                        && (if x.p_allocate_info.is_null() {
+                            0
+                        } else {
+                            // SAFETY: a non-null info pointer is valid per the caller's contract.
+                            unsafe { (*x.p_allocate_info).descriptor_set_count as usize }
+                        }) != 0
+                    {
+                        return Some("pDescriptorSets");
+                    }
+                    None
+                }
+                Command::UpdateDescriptorSets(x) => {
+                    if x.p_descriptor_writes.is_null() && (x.descriptor_write_count as usize) != 0 {
+                        return Some("pDescriptorWrites");
+                    }
+                    if x.p_descriptor_copies.is_null() && (x.descriptor_copy_count as usize) != 0 {
+                        return Some("pDescriptorCopies");
+                    }
+                    None
+                }
+                Command::CreateFramebuffer(x) => {
+                    if x.p_create_info.is_null() {
+                        return Some("pCreateInfo");
+                    }
+                    if x.p_framebuffer.is_null() {
+                        return Some("pFramebuffer");
+                    }
+                    None
+                }
+                Command::CreateRenderPass(x) => {
+                    if x.p_create_info.is_null() {
+                        return Some("pCreateInfo");
+                    }
+                    if x.p_render_pass.is_null() {
+                        return Some("pRenderPass");
+                    }
+                    None
+                }
+                Command::GetRenderAreaGranularity(x) => {
+                    if x.p_granularity.is_null() {
+                        return Some("pGranularity");
+                    }
+                    None
+                }
+                Command::CreateCommandPool(x) => {
+                    if x.p_create_info.is_null() {
+                        return Some("pCreateInfo");
+                    }
+                    if x.p_command_pool.is_null() {
+                        return Some("pCommandPool");
+                    }
+                    None
+                }
+                Command::AllocateCommandBuffers(x) => {
+                    if x.p_allocate_info.is_null() {
+                        return Some("pAllocateInfo");
+                    }
+                    if x.p_command_buffers.is_null()
+                        && (if x.p_allocate_info.is_null() {
+                            0
+                        } else {
+                            // SAFETY: a non-null info pointer is valid per the caller's contract.
+                            unsafe { (*x.p_allocate_info).command_buffer_count as usize }
+                        }) != 0
+                    {
+                        return Some("pCommandBuffers");
+                    }
+                    None
+                }
+                Command::BeginCommandBuffer(x) => {
+                    if x.p_begin_info.is_null() {
+                        return Some("pBeginInfo");
+                    }
+                    None
+                }
+                Command::CmdSetViewport(x) => {
+                    if x.p_viewports.is_null() && (x.viewport_count as usize) != 0 {
+                        return Some("pViewports");
+                    }
+                    None
+                }
+                Command::CmdSetScissor(x) => {
+                    if x.p_scissors.is_null() && (x.scissor_count as usize) != 0 {
+                        return Some("pScissors");
+                    }
+                    None
+                }
+                Command::CmdBindDescriptorSets(x) => {
+                    if x.p_descriptor_sets.is_null() && (x.descriptor_set_count as usize) != 0 {
+                        return Some("pDescriptorSets");
+                    }
+                    if x.p_dynamic_offsets.is_null() && (x.dynamic_offset_count as usize) != 0 {
+                        return Some("pDynamicOffsets");
+                    }
+                    None
+                }
+                Command::CmdBindVertexBuffers(x) => {
+                    if x.p_buffers.is_null() && (x.binding_count as usize) != 0 {
+                        return Some("pBuffers");
+                    }
+                    if x.p_offsets.is_null() && (x.binding_count as usize) != 0 {
+                        return Some("pOffsets");
+                    }
+                    None
+                }
+                Command::CmdCopyBuffer(x) => {
+                    if x.p_regions.is_null() && (x.region_count as usize) != 0 {
+                        return Some("pRegions");
+                    }
+                    None
+                }
+                Command::CmdCopyImage(x) => {
+                    if x.p_regions.is_null() && (x.region_count as usize) != 0 {
+                        return Some("pRegions");
+                    }
+                    None
+                }
+                Command::CmdBlitImage(x) => {
+                    if x.p_regions.is_null() && (x.region_count as usize) != 0 {
+                        return Some("pRegions");
+                    }
+                    None
+                }
+                Command::CmdCopyBufferToImage(x) => {
+                    if x.p_regions.is_null() && (x.region_count as usize) != 0 {
+                        return Some("pRegions");
+                    }
+                    None
+                }
+                Command::CmdCopyImageToBuffer(x) => {
+                    if x.p_regions.is_null() && (x.region_count as usize) != 0 {
+                        return Some("pRegions");
+                    }
+                    None
+                }
+                Command::CmdUpdateBuffer(x) => {
+                    if x.p_data.is_null() && (x.data_size as usize) != 0 {
+                        return Some("pData");
+                    }
+                    None
+                }
+                Command::CmdClearColorImage(x) => {
+                    if x.p_ranges.is_null() && (x.range_count as usize) != 0 {
+                        return Some("pRanges");
+                    }
+                    None
+                }
+                Command::CmdClearDepthStencilImage(x) => {
+                    if x.p_depth_stencil.is_null() {
+                        return Some("pDepthStencil");
+                    }
+                    if x.p_ranges.is_null() && (x.range_count as usize) != 0 {
+                        return Some("pRanges");
+                    }
+                    None
+                }
+                Command::CmdClearAttachments(x) => {
+                    if x.p_attachments.is_null() && (x.attachment_count as usize) != 0 {
+                        return Some("pAttachments");
+                    }
+                    if x.p_rects.is_null() && (x.rect_count as usize) != 0 {
+                        return Some("pRects");
+                    }
+                    None
+                }
+                Command::CmdResolveImage(x) => {
+                    if x.p_regions.is_null() && (x.region_count as usize) != 0 {
+                        return Some("pRegions");
+                    }
+                    None
+                }
+                Command::CmdWaitEvents(x) => {
+                    if x.p_events.is_null() && (x.event_count as usize) != 0 {
+                        return Some("pEvents");
+                    }
+                    if x.p_memory_barriers.is_null() && (x.memory_barrier_count as usize) != 0 {
+                        return Some("pMemoryBarriers");
+                    }
+                    if x.p_buffer_memory_barriers.is_null()
+                        && (x.buffer_memory_barrier_count as usize) != 0
+                    {
+                        return Some("pBufferMemoryBarriers");
+                    }
+                    if x.p_image_memory_barriers.is_null()
+                        && (x.image_memory_barrier_count as usize) != 0
+                    {
+                        return Some("pImageMemoryBarriers");
+                    }
+                    None
+                }
+                Command::CmdPipelineBarrier(x) => {
+                    if x.p_memory_barriers.is_null() && (x.memory_barrier_count as usize) != 0 {
+                        return Some("pMemoryBarriers");
+                    }
+                    if x.p_buffer_memory_barriers.is_null()
+                        && (x.buffer_memory_barrier_count as usize) != 0
+                    {
+                        return Some("pBufferMemoryBarriers");
+                    }
+                    if x.p_image_memory_barriers.is_null()
+                        && (x.image_memory_barrier_count as usize) != 0
+                    {
+                        return Some("pImageMemoryBarriers");
+                    }
+                    None
+                }
+                Command::CmdPushConstants(x) => {
+                    if x.p_values.is_null() && (x.size as usize) != 0 {
+                        return Some("pValues");
+                    }
+                    None
+                }
+                Command::CmdBeginRenderPass(x) => {
+                    if x.p_render_pass_begin.is_null() {
+                        return Some("pRenderPassBegin");
+                    }
+                    None
+                }
+                Command::CmdExecuteCommands(x) => {
+                    if x.p_command_buffers.is_null() && (x.command_buffer_count as usize) != 0 {
+                        return Some("pCommandBuffers");
+                    }
+                    None
+                }
+                Command::EnumerateInstanceVersion(x) => {
+                    if x.p_api_version.is_null() {
+                        return Some("pApiVersion");
+                    }
+                    None
+                }
+                Command::BindBufferMemory2(x) => {
+                    if x.p_bind_infos.is_null() && (x.bind_info_count as usize) != 0 {
+                        return Some("pBindInfos");
+                    }
+                    None
+                }
+                Command::BindImageMemory2(x) => {
+                    if x.p_bind_infos.is_null() && (x.bind_info_count as usize) != 0 {
+                        return Some("pBindInfos");
+                    }
+                    None
+                }
+                Command::GetDeviceGroupPeerMemoryFeatures(x) => {
+                    if x.p_peer_memory_features.is_null() {
+                        return Some("pPeerMemoryFeatures");
+                    }
+                    None
+                }
+                Command::EnumeratePhysicalDeviceGroups(x) => {
+                    if x.p_physical_device_group_count.is_null() {
+                        return Some("pPhysicalDeviceGroupCount");
+                    }
+                    None
+                }
+                Command::GetImageMemoryRequirements2(x) => {
+                    if x.p_info.is_null() {
+                        return Some("pInfo");
+                    }
+                    if x.p_memory_requirements.is_null() {
+                        return Some("pMemoryRequirements");
+                    }
+                    None
+                }
+                Command::GetBufferMemoryRequirements2(x) => {
+                    if x.p_info.is_null() {
+                        return Some("pInfo");
+                    }
+                    if x.p_memory_requirements.is_null() {
+                        return Some("pMemoryRequirements");
+                    }
+                    None
+                }
+                Command::GetImageSparseMemoryRequirements2(x) => {
+                    if x.p_info.is_null() {
+                        return Some("pInfo");
+                    }
+                    if x.p_sparse_memory_requirement_count.is_null() {
+                        return Some("pSparseMemoryRequirementCount");
+                    }
+                    None
+                }
+                Command::GetPhysicalDeviceFeatures2(x) => {
+                    if x.p_features.is_null() {
+                        return Some("pFeatures");
+                    }
+                    None
+                }
+                Command::GetPhysicalDeviceProperties2(x) => {
+                    if x.p_properties.is_null() {
+                        return Some("pProperties");
+                    }
+                    None
+                }
+                Command::GetPhysicalDeviceFormatProperties2(x) => {
+                    if x.p_format_properties.is_null() {
+                        return Some("pFormatProperties");
+                    }
+                    None
+                }
+                Command::GetPhysicalDeviceImageFormatProperties2(x) => {
+                    if x.p_image_format_info.is_null() {
+                        return Some("pImageFormatInfo");
+                    }
+                    if x.p_image_format_properties.is_null() {
+                        return Some("pImageFormatProperties");
+                    }
+                    None
+                }
+                Command::GetPhysicalDeviceQueueFamilyProperties2(x) => {
+                    if x.p_queue_family_property_count.is_null() {
+                        return Some("pQueueFamilyPropertyCount");
+                    }
+                    None
+                }
+                Command::GetPhysicalDeviceMemoryProperties2(x) => {
+                    if x.p_memory_properties.is_null() {
+                        return Some("pMemoryProperties");
+                    }
+                    None
+                }
+                Command::GetPhysicalDeviceSparseImageFormatProperties2(x) => {
+                    if x.p_format_info.is_null() {
+                        return Some("pFormatInfo");
+                    }
+                    if x.p_property_count.is_null() {
+                        return Some("pPropertyCount");
+                    }
+                    None
+                }
+                Command::GetDeviceQueue2(x) => {
+                    if x.p_queue_info.is_null() {
+                        return Some("pQueueInfo");
+                    }
+                    if x.p_queue.is_null() {
+                        return Some("pQueue");
+                    }
+                    None
+                }
+                Command::CreateSamplerYcbcrConversion(x) => {
+                    if x.p_create_info.is_null() {
+                        return Some("pCreateInfo");
+                    }
+                    if x.p_ycbcr_conversion.is_null() {
+                        return Some("pYcbcrConversion");
+                    }
+                    None
+                }
+                Command::CreateDescriptorUpdateTemplate(x) => {
+                    if x.p_create_info.is_null() {
+                        return Some("pCreateInfo");
+                    }
+                    if x.p_descriptor_update_template.is_null() {
+                        return Some("pDescriptorUpdateTemplate");
+                    }
+                    None
+                }
+                Command::GetPhysicalDeviceExternalBufferProperties(x) => {
+                    if x.p_external_buffer_info.is_null() {
+                        return Some("pExternalBufferInfo");
+                    }
+                    if x.p_external_buffer_properties.is_null() {
+                        return Some("pExternalBufferProperties");
+                    }
+                    None
+                }
+                Command::GetPhysicalDeviceExternalFenceProperties(x) => {
+                    if x.p_external_fence_info.is_null() {
+                        return Some("pExternalFenceInfo");
+                    }
+                    if x.p_external_fence_properties.is_null() {
+                        return Some("pExternalFenceProperties");
+                    }
+                    None
+                }
+                Command::GetPhysicalDeviceExternalSemaphoreProperties(x) => {
+                    if x.p_external_semaphore_info.is_null() {
+                        return Some("pExternalSemaphoreInfo");
+                    }
+                    if x.p_external_semaphore_properties.is_null() {
+                        return Some("pExternalSemaphoreProperties");
+                    }
+                    None
+                }
+                Command::GetDescriptorSetLayoutSupport(x) => {
+                    if x.p_create_info.is_null() {
+                        return Some("pCreateInfo");
+                    }
+                    if x.p_support.is_null() {
+                        return Some("pSupport");
+                    }
+                    None
+                }
+                Command::CreateRenderPass2(x) => {
+                    if x.p_create_info.is_null() {
+                        return Some("pCreateInfo");
+                    }
+                    if x.p_render_pass.is_null() {
+                        return Some("pRenderPass");
+                    }
+                    None
+                }
+                Command::CmdBeginRenderPass2(x) => {
+                    if x.p_render_pass_begin.is_null() {
+                        return Some("pRenderPassBegin");
+                    }
+                    if x.p_subpass_begin_info.is_null() {
+                        return Some("pSubpassBeginInfo");
+                    }
+                    None
+                }
+                Command::CmdNextSubpass2(x) => {
+                    if x.p_subpass_begin_info.is_null() {
+                        return Some("pSubpassBeginInfo");
+                    }
+                    if x.p_subpass_end_info.is_null() {
+                        return Some("pSubpassEndInfo");
+                    }
+                    None
+                }
+                Command::CmdEndRenderPass2(x) => {
+                    if x.p_subpass_end_info.is_null() {
+                        return Some("pSubpassEndInfo");
+                    }
+                    None
+                }
+                Command::GetSemaphoreCounterValue(x) => {
+                    if x.p_value.is_null() {
+                        return Some("pValue");
+                    }
+                    None
+                }
+                Command::WaitSemaphores(x) => {
+                    if x.p_wait_info.is_null() {
+                        return Some("pWaitInfo");
+                    }
+                    None
+                }
+                Command::SignalSemaphore(x) => {
+                    if x.p_signal_info.is_null() {
+                        return Some("pSignalInfo");
+                    }
+                    None
+                }
+                Command::GetBufferDeviceAddress(x) => {
+                    if x.p_info.is_null() {
+                        return Some("pInfo");
+                    }
+                    None
+                }
+                Command::GetBufferOpaqueCaptureAddress(x) => {
+                    if x.p_info.is_null() {
+                        return Some("pInfo");
+                    }
+                    None
+                }
+                Command::GetDeviceMemoryOpaqueCaptureAddress(x) => {
+                    if x.p_info.is_null() {
+                        return Some("pInfo");
+                    }
+                    None
+                }
+                Command::SetReplyCommandStreamMESA(x) => {
+                    if x.p_stream.is_null() {
+                        return Some("pStream");
+                    }
+                    None
+                }
+                Command::ExecuteCommandStreamsMESA(x) => {
+                    if x.p_streams.is_null() && (x.stream_count as usize) != 0 {
+                        return Some("pStreams");
+                    }
+                    None
+                }
+                Command::CmdBindTransformFeedbackBuffersEXT(x) => {
+                    if x.p_buffers.is_null() && (x.binding_count as usize) != 0 {
+                        return Some("pBuffers");
+                    }
+                    if x.p_offsets.is_null() && (x.binding_count as usize) != 0 {
+                        return Some("pOffsets");
+                    }
+                    None
+                }
+                Command::GetImageDrmFormatModifierPropertiesEXT(x) => {
+                    if x.p_properties.is_null() {
+                        return Some("pProperties");
+                    }
+                    None
+                }
+                Command::CreateRingMESA(x) => {
+                    if x.p_create_info.is_null() {
+                        return Some("pCreateInfo");
+                    }
+                    None
+                }
+                Command::GetMemoryResourcePropertiesMESA(x) => {
+                    if x.p_memory_resource_properties.is_null() {
+                        return Some("pMemoryResourceProperties");
+                    }
+                    None
+                }
+                Command::GetPhysicalDeviceToolProperties(x) => {
+                    if x.p_tool_count.is_null() {
+                        return Some("pToolCount");
+                    }
+                    None
+                }
+                Command::CreatePrivateDataSlot(x) => {
+                    if x.p_create_info.is_null() {
+                        return Some("pCreateInfo");
+                    }
+                    if x.p_private_data_slot.is_null() {
+                        return Some("pPrivateDataSlot");
+                    }
+                    None
+                }
+                Command::GetPrivateData(x) => {
+                    if x.p_data.is_null() {
+                        return Some("pData");
+                    }
+                    None
+                }
+                Command::CmdSetEvent2(x) => {
+                    if x.p_dependency_info.is_null() {
+                        return Some("pDependencyInfo");
+                    }
+                    None
+                }
+                Command::CmdWaitEvents2(x) => {
+                    if x.p_events.is_null() && (x.event_count as usize) != 0 {
+                        return Some("pEvents");
+                    }
+                    if x.p_dependency_infos.is_null() && (x.event_count as usize) != 0 {
+                        return Some("pDependencyInfos");
+                    }
+                    None
+                }
+                Command::CmdPipelineBarrier2(x) => {
+                    if x.p_dependency_info.is_null() {
+                        return Some("pDependencyInfo");
+                    }
+                    None
+                }
+                Command::QueueSubmit2(x) => {
+                    if x.p_submits.is_null() && (x.submit_count as usize) != 0 {
+                        return Some("pSubmits");
+                    }
+                    None
+                }
+                Command::CmdCopyBuffer2(x) => {
+                    if x.p_copy_buffer_info.is_null() {
+                        return Some("pCopyBufferInfo");
+                    }
+                    None
+                }
+                Command::CmdCopyImage2(x) => {
+                    if x.p_copy_image_info.is_null() {
+                        return Some("pCopyImageInfo");
+                    }
+                    None
+                }
+                Command::CmdCopyBufferToImage2(x) => {
+                    if x.p_copy_buffer_to_image_info.is_null() {
+                        return Some("pCopyBufferToImageInfo");
+                    }
+                    None
+                }
+                Command::CmdCopyImageToBuffer2(x) => {
+                    if x.p_copy_image_to_buffer_info.is_null() {
+                        return Some("pCopyImageToBufferInfo");
+                    }
+                    None
+                }
+                Command::CmdBlitImage2(x) => {
+                    if x.p_blit_image_info.is_null() {
+                        return Some("pBlitImageInfo");
+                    }
+                    None
+                }
+                Command::CmdResolveImage2(x) => {
+                    if x.p_resolve_image_info.is_null() {
+                        return Some("pResolveImageInfo");
+                    }
+                    None
+                }
+                Command::CmdBeginRendering(x) => {
+                    if x.p_rendering_info.is_null() {
+                        return Some("pRenderingInfo");
+                    }
+                    None
+                }
+                Command::CmdSetViewportWithCount(x) => {
+                    if x.p_viewports.is_null() && (x.viewport_count as usize) != 0 {
+                        return Some("pViewports");
+                    }
+                    None
+                }
+                Command::CmdSetScissorWithCount(x) => {
+                    if x.p_scissors.is_null() && (x.scissor_count as usize) != 0 {
+                        return Some("pScissors");
+                    }
+                    None
+                }
+                Command::CmdBindVertexBuffers2(x) => {
+                    if x.p_buffers.is_null() && (x.binding_count as usize) != 0 {
+                        return Some("pBuffers");
+                    }
+                    if x.p_offsets.is_null() && (x.binding_count as usize) != 0 {
+                        return Some("pOffsets");
+                    }
+                    None
+                }
+                Command::GetDeviceBufferMemoryRequirements(x) => {
+                    if x.p_info.is_null() {
+                        return Some("pInfo");
+                    }
+                    if x.p_memory_requirements.is_null() {
+                        return Some("pMemoryRequirements");
+                    }
+                    None
+                }
+                Command::GetDeviceImageMemoryRequirements(x) => {
+                    if x.p_info.is_null() {
+                        return Some("pInfo");
+                    }
+                    if x.p_memory_requirements.is_null() {
+                        return Some("pMemoryRequirements");
+                    }
+                    None
+                }
+                Command::GetDeviceImageSparseMemoryRequirements(x) => {
+                    if x.p_info.is_null() {
+                        return Some("pInfo");
+                    }
+                    if x.p_sparse_memory_requirement_count.is_null() {
+                        return Some("pSparseMemoryRequirementCount");
+                    }
+                    None
+                }
+                Command::GetPhysicalDeviceCalibrateableTimeDomainsEXT(x) => {
+                    if x.p_time_domain_count.is_null() {
+                        return Some("pTimeDomainCount");
+                    }
+                    None
+                }
+                Command::GetCalibratedTimestampsEXT(x) => {
+                    if x.p_timestamp_infos.is_null() && (x.timestamp_count as usize) != 0 {
+                        return Some("pTimestampInfos");
+                    }
+                    if x.p_timestamps.is_null() && (x.timestamp_count as usize) != 0 {
+                        return Some("pTimestamps");
+                    }
+                    if x.p_max_deviation.is_null() {
+                        return Some("pMaxDeviation");
+                    }
+                    None
+                }
+                Command::CmdBeginConditionalRenderingEXT(x) => {
+                    if x.p_conditional_rendering_begin.is_null() {
+                        return Some("pConditionalRenderingBegin");
+                    }
+                    None
+                }
+                Command::ImportSemaphoreResourceMESA(x) => {
+                    if x.p_import_semaphore_resource_info.is_null() {
+                        return Some("pImportSemaphoreResourceInfo");
+                    }
+                    None
+                }
+                Command::CmdPushDescriptorSetKHR(x) => {
+                    if x.p_descriptor_writes.is_null() && (x.descriptor_write_count as usize) != 0 {
+                        return Some("pDescriptorWrites");
+                    }
+                    None
+                }
+                Command::CmdSetColorWriteEnableEXT(x) => {
+                    if x.p_color_write_enables.is_null() && (x.attachment_count as usize) != 0 {
+                        return Some("pColorWriteEnables");
+                    }
+                    None
+                }
+                Command::CmdSetVertexInputEXT(x) => {
+                    if x.p_vertex_binding_descriptions.is_null()
+                        && (x.vertex_binding_description_count as usize) != 0
+                    {
+                        return Some("pVertexBindingDescriptions");
+                    }
+                    if x.p_vertex_attribute_descriptions.is_null()
+                        && (x.vertex_attribute_description_count as usize) != 0
+                    {
+                        return Some("pVertexAttributeDescriptions");
+                    }
+                    None
+                }
+                Command::CmdSetSampleMaskEXT(x) => {
+                    if x.p_sample_mask.is_null() && ((x.samples.as_raw() as usize + 31) / 32) != 0 {
+                        return Some("pSampleMask");
+                    }
+                    None
+                }
+                Command::CmdSetColorBlendEnableEXT(x) => {
+                    if x.p_color_blend_enables.is_null() && (x.attachment_count as usize) != 0 {
+                        return Some("pColorBlendEnables");
+                    }
+                    None
+                }
+                Command::CmdSetColorBlendEquationEXT(x) => {
+                    if x.p_color_blend_equations.is_null() && (x.attachment_count as usize) != 0 {
+                        return Some("pColorBlendEquations");
+                    }
+                    None
+                }
+                Command::CmdSetColorWriteMaskEXT(x) => {
+                    if x.p_color_write_masks.is_null() && (x.attachment_count as usize) != 0 {
+                        return Some("pColorWriteMasks");
+                    }
+                    None
+                }
+                Command::CmdSetColorBlendAdvancedEXT(x) => {
+                    if x.p_color_blend_advanced.is_null() && (x.attachment_count as usize) != 0 {
+                        return Some("pColorBlendAdvanced");
+                    }
+                    None
+                }
+                Command::GetPhysicalDeviceFragmentShadingRatesKHR(x) => {
+                    if x.p_fragment_shading_rate_count.is_null() {
+                        return Some("pFragmentShadingRateCount");
+                    }
+                    None
+                }
+                Command::CmdSetFragmentShadingRateKHR(x) => {
+                    if x.p_fragment_size.is_null() {
+                        return Some("pFragmentSize");
+                    }
+                    None
+                }
+                Command::GetRenderingAreaGranularityKHR(x) => {
+                    if x.p_rendering_area_info.is_null() {
+                        return Some("pRenderingAreaInfo");
+                    }
+                    if x.p_granularity.is_null() {
+                        return Some("pGranularity");
+                    }
+                    None
+                }
+                Command::GetDeviceImageSubresourceLayoutKHR(x) => {
+                    if x.p_info.is_null() {
+                        return Some("pInfo");
+                    }
+                    if x.p_layout.is_null() {
+                        return Some("pLayout");
+                    }
+                    None
+                }
+                Command::GetImageSubresourceLayout2KHR(x) => {
+                    if x.p_subresource.is_null() {
+                        return Some("pSubresource");
+                    }
+                    if x.p_layout.is_null() {
+                        return Some("pLayout");
+                    }
+                    None
+                }
+                _ => None,
+            }
+        }
+    }
     /// For `vkDestroy*` and `vkFreeMemory`: the handle being destroyed.
     pub fn destroyed_handle(&self) -> Option<(vk::ObjectType, u64)> {
         match self {
