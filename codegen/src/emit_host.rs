@@ -113,7 +113,12 @@ pub fn host_calls(model: &Model, plan: &Plan) -> Result<String> {
                     writeln!(req, "if {x}.is_null() {{ return Some(\"{}\"); }}", p.name)?;
                 }
                 Kind::Array(_, l) | Kind::Blob(l) | Kind::StringArray(l) => {
-                    writeln!(req, "if {x}.is_null() && {} != 0 {{ return Some(\"{}\"); }}", sc.len(l), p.name)?;
+                    writeln!(
+                        req,
+                        "if {x}.is_null() && {} != 0 {{ return Some(\"{}\"); }}",
+                        sc.len(l),
+                        p.name
+                    )?;
                 }
                 _ => {}
             }
