@@ -109,6 +109,13 @@ pub fn host_calls(model: &Model, plan: &Plan) -> Result<String> {
         for p in params.iter().filter(|p| !p.optional) {
             let x = format!("x.{}", field(&p.name));
             match &p.kind {
+                Kind::Handle { .. } => {
+                    writeln!(
+                        req,
+                        "if {x}.as_raw() == 0 {{ return Some(\"{}\"); }}",
+                        p.name
+                    )?;
+                }
                 Kind::Pointer(_) | Kind::String => {
                     writeln!(req, "if {x}.is_null() {{ return Some(\"{}\"); }}", p.name)?;
                 }
@@ -173,8 +180,9 @@ pub fn host_calls(model: &Model, plan: &Plan) -> Result<String> {
     }
     writeln!(s, "/// Calls the driver's entry point for `cmd`; `None` if the table lacks it or the\n/// command is private to Venus.\n///\n/// # Safety\n/// Every handle in `cmd` must be a live host handle of the table's instance/device\n/// and every pointer valid, as a decoder with a resolver leaves them.\npub unsafe fn call_command(t: &DispatchTable, cmd: &Command<'_>) -> Option<CallRet> {{\nmatch cmd {{\n{calls}_ => None,\n}}\n}}")?;
     writeln!(s, "/// Encodes the reply of `cmd` from its (driver-filled) output parameters.\n///\n/// # Safety\n/// Output pointers in `cmd` must be valid (as the decoder leaves them).\npub unsafe fn encode_reply_command(e: &mut Encoder<'_>, cmd: &Command<'_>, ret: CallRet) {{\n// SAFETY: forwarded caller contract.\nunsafe {{\nmatch cmd {{\n{replies}}}\n}}\n}}")?;
-    writeln!(s, "impl Command<'_> {{\n/// The first parameter when it is a dispatchable handle: it selects the driver's dispatch table.\npub fn dispatch_handle(&self) -> Option<(vk::ObjectType, u64)> {{\nmatch self {{\n{firsts}_ => None,\n}}\n}}\n/// The first required (non-optional) pointer parameter that is NULL although the
-/// driver would dereference it (arrays only when their count is nonzero).
+    writeln!(s, "impl Command<'_> {{\n/// The first parameter when it is a dispatchable handle: it selects the driver's dispatch table.\npub fn dispatch_handle(&self) -> Option<(vk::ObjectType, u64)> {{\nmatch self {{\n{firsts}_ => None,\n}}\n}}\n/// The first required (non-optional) pointer or handle parameter that is NULL
+/// although the driver would dereference it (arrays only when their count is
+/// nonzero). Handles inside structs are not checked here.
 pub fn missing_required_pointer(&self) -> Option<&'static str> {{
 // SAFETY: pointers in `self` are valid or null (as the decoder leaves them).
 unsafe {{

@@ -111,3 +111,13 @@ fn enumerate_instance_layer_properties_null_count() {
 fn get_device_queue2_null_pointer() {
     assert_refused(include_bytes!("fuzz_inputs/get-device-queue2-null.bin"));
 }
+
+/// vkBindBufferMemory with a VK_NULL_HANDLE buffer after creating a device: a
+/// required handle parameter that is null must not reach the driver (SIGSEGV in
+/// lavapipe before the fix).
+#[test]
+fn bind_buffer_memory_null_handle() {
+    assert_refused(include_bytes!(
+        "fuzz_inputs/bind-buffer-memory-null-handle.bin"
+    ));
+}

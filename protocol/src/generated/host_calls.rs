@@ -4268,8 +4268,9 @@ impl Command<'_> {
             _ => None,
         }
     }
-    /// The first required (non-optional) pointer parameter that is NULL although the
-    /// driver would dereference it (arrays only when their count is nonzero).
+    /// The first required (non-optional) pointer or handle parameter that is NULL
+    /// although the driver would dereference it (arrays only when their count is
+    /// nonzero). Handles inside structs are not checked here.
     pub fn missing_required_pointer(&self) -> Option<&'static str> {
         // SAFETY: pointers in `self` are valid or null (as the decoder leaves them).
         unsafe {
@@ -4284,48 +4285,72 @@ impl Command<'_> {
                     None
                 }
                 Command::EnumeratePhysicalDevices(x) => {
+                    if x.instance.as_raw() == 0 {
+                        return Some("instance");
+                    }
                     if x.p_physical_device_count.is_null() {
                         return Some("pPhysicalDeviceCount");
                     }
                     None
                 }
                 Command::GetPhysicalDeviceFeatures(x) => {
+                    if x.physical_device.as_raw() == 0 {
+                        return Some("physicalDevice");
+                    }
                     if x.p_features.is_null() {
                         return Some("pFeatures");
                     }
                     None
                 }
                 Command::GetPhysicalDeviceFormatProperties(x) => {
+                    if x.physical_device.as_raw() == 0 {
+                        return Some("physicalDevice");
+                    }
                     if x.p_format_properties.is_null() {
                         return Some("pFormatProperties");
                     }
                     None
                 }
                 Command::GetPhysicalDeviceImageFormatProperties(x) => {
+                    if x.physical_device.as_raw() == 0 {
+                        return Some("physicalDevice");
+                    }
                     if x.p_image_format_properties.is_null() {
                         return Some("pImageFormatProperties");
                     }
                     None
                 }
                 Command::GetPhysicalDeviceProperties(x) => {
+                    if x.physical_device.as_raw() == 0 {
+                        return Some("physicalDevice");
+                    }
                     if x.p_properties.is_null() {
                         return Some("pProperties");
                     }
                     None
                 }
                 Command::GetPhysicalDeviceQueueFamilyProperties(x) => {
+                    if x.physical_device.as_raw() == 0 {
+                        return Some("physicalDevice");
+                    }
                     if x.p_queue_family_property_count.is_null() {
                         return Some("pQueueFamilyPropertyCount");
                     }
                     None
                 }
                 Command::GetPhysicalDeviceMemoryProperties(x) => {
+                    if x.physical_device.as_raw() == 0 {
+                        return Some("physicalDevice");
+                    }
                     if x.p_memory_properties.is_null() {
                         return Some("pMemoryProperties");
                     }
                     None
                 }
                 Command::CreateDevice(x) => {
+                    if x.physical_device.as_raw() == 0 {
+                        return Some("physicalDevice");
+                    }
                     if x.p_create_info.is_null() {
                         return Some("pCreateInfo");
                     }
@@ -4341,6 +4366,9 @@ impl Command<'_> {
                     None
                 }
                 Command::EnumerateDeviceExtensionProperties(x) => {
+                    if x.physical_device.as_raw() == 0 {
+                        return Some("physicalDevice");
+                    }
                     if x.p_property_count.is_null() {
                         return Some("pPropertyCount");
                     }
@@ -4353,24 +4381,48 @@ impl Command<'_> {
                     None
                 }
                 Command::EnumerateDeviceLayerProperties(x) => {
+                    if x.physical_device.as_raw() == 0 {
+                        return Some("physicalDevice");
+                    }
                     if x.p_property_count.is_null() {
                         return Some("pPropertyCount");
                     }
                     None
                 }
                 Command::GetDeviceQueue(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
                     if x.p_queue.is_null() {
                         return Some("pQueue");
                     }
                     None
                 }
                 Command::QueueSubmit(x) => {
+                    if x.queue.as_raw() == 0 {
+                        return Some("queue");
+                    }
                     if x.p_submits.is_null() && (x.submit_count as usize) != 0 {
                         return Some("pSubmits");
                     }
                     None
                 }
+                Command::QueueWaitIdle(x) => {
+                    if x.queue.as_raw() == 0 {
+                        return Some("queue");
+                    }
+                    None
+                }
+                Command::DeviceWaitIdle(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
+                    None
+                }
                 Command::AllocateMemory(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
                     if x.p_allocate_info.is_null() {
                         return Some("pAllocateInfo");
                     }
@@ -4379,55 +4431,133 @@ impl Command<'_> {
                     }
                     None
                 }
+                Command::FreeMemory(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
+                    None
+                }
+                Command::UnmapMemory(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
+                    if x.memory.as_raw() == 0 {
+                        return Some("memory");
+                    }
+                    None
+                }
                 Command::FlushMappedMemoryRanges(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
                     if x.p_memory_ranges.is_null() && (x.memory_range_count as usize) != 0 {
                         return Some("pMemoryRanges");
                     }
                     None
                 }
                 Command::InvalidateMappedMemoryRanges(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
                     if x.p_memory_ranges.is_null() && (x.memory_range_count as usize) != 0 {
                         return Some("pMemoryRanges");
                     }
                     None
                 }
                 Command::GetDeviceMemoryCommitment(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
+                    if x.memory.as_raw() == 0 {
+                        return Some("memory");
+                    }
                     if x.p_committed_memory_in_bytes.is_null() {
                         return Some("pCommittedMemoryInBytes");
                     }
                     None
                 }
+                Command::BindBufferMemory(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
+                    if x.buffer.as_raw() == 0 {
+                        return Some("buffer");
+                    }
+                    if x.memory.as_raw() == 0 {
+                        return Some("memory");
+                    }
+                    None
+                }
+                Command::BindImageMemory(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
+                    if x.image.as_raw() == 0 {
+                        return Some("image");
+                    }
+                    if x.memory.as_raw() == 0 {
+                        return Some("memory");
+                    }
+                    None
+                }
                 Command::GetBufferMemoryRequirements(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
+                    if x.buffer.as_raw() == 0 {
+                        return Some("buffer");
+                    }
                     if x.p_memory_requirements.is_null() {
                         return Some("pMemoryRequirements");
                     }
                     None
                 }
                 Command::GetImageMemoryRequirements(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
+                    if x.image.as_raw() == 0 {
+                        return Some("image");
+                    }
                     if x.p_memory_requirements.is_null() {
                         return Some("pMemoryRequirements");
                     }
                     None
                 }
                 Command::GetImageSparseMemoryRequirements(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
+                    if x.image.as_raw() == 0 {
+                        return Some("image");
+                    }
                     if x.p_sparse_memory_requirement_count.is_null() {
                         return Some("pSparseMemoryRequirementCount");
                     }
                     None
                 }
                 Command::GetPhysicalDeviceSparseImageFormatProperties(x) => {
+                    if x.physical_device.as_raw() == 0 {
+                        return Some("physicalDevice");
+                    }
                     if x.p_property_count.is_null() {
                         return Some("pPropertyCount");
                     }
                     None
                 }
                 Command::QueueBindSparse(x) => {
+                    if x.queue.as_raw() == 0 {
+                        return Some("queue");
+                    }
                     if x.p_bind_info.is_null() && (x.bind_info_count as usize) != 0 {
                         return Some("pBindInfo");
                     }
                     None
                 }
                 Command::CreateFence(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
                     if x.p_create_info.is_null() {
                         return Some("pCreateInfo");
                     }
@@ -4436,19 +4566,43 @@ impl Command<'_> {
                     }
                     None
                 }
+                Command::DestroyFence(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
+                    None
+                }
                 Command::ResetFences(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
                     if x.p_fences.is_null() && (x.fence_count as usize) != 0 {
                         return Some("pFences");
                     }
                     None
                 }
+                Command::GetFenceStatus(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
+                    if x.fence.as_raw() == 0 {
+                        return Some("fence");
+                    }
+                    None
+                }
                 Command::WaitForFences(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
                     if x.p_fences.is_null() && (x.fence_count as usize) != 0 {
                         return Some("pFences");
                     }
                     None
                 }
                 Command::CreateSemaphore(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
                     if x.p_create_info.is_null() {
                         return Some("pCreateInfo");
                     }
@@ -4457,7 +4611,16 @@ impl Command<'_> {
                     }
                     None
                 }
+                Command::DestroySemaphore(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
+                    None
+                }
                 Command::CreateEvent(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
                     if x.p_create_info.is_null() {
                         return Some("pCreateInfo");
                     }
@@ -4466,7 +4629,43 @@ impl Command<'_> {
                     }
                     None
                 }
+                Command::DestroyEvent(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
+                    None
+                }
+                Command::GetEventStatus(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
+                    if x.event.as_raw() == 0 {
+                        return Some("event");
+                    }
+                    None
+                }
+                Command::SetEvent(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
+                    if x.event.as_raw() == 0 {
+                        return Some("event");
+                    }
+                    None
+                }
+                Command::ResetEvent(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
+                    if x.event.as_raw() == 0 {
+                        return Some("event");
+                    }
+                    None
+                }
                 Command::CreateQueryPool(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
                     if x.p_create_info.is_null() {
                         return Some("pCreateInfo");
                     }
@@ -4475,13 +4674,28 @@ impl Command<'_> {
                     }
                     None
                 }
+                Command::DestroyQueryPool(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
+                    None
+                }
                 Command::GetQueryPoolResults(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
+                    if x.query_pool.as_raw() == 0 {
+                        return Some("queryPool");
+                    }
                     if x.p_data.is_null() && (x.data_size as usize) != 0 {
                         return Some("pData");
                     }
                     None
                 }
                 Command::CreateBuffer(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
                     if x.p_create_info.is_null() {
                         return Some("pCreateInfo");
                     }
@@ -4490,7 +4704,16 @@ impl Command<'_> {
                     }
                     None
                 }
+                Command::DestroyBuffer(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
+                    None
+                }
                 Command::CreateBufferView(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
                     if x.p_create_info.is_null() {
                         return Some("pCreateInfo");
                     }
@@ -4499,7 +4722,16 @@ impl Command<'_> {
                     }
                     None
                 }
+                Command::DestroyBufferView(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
+                    None
+                }
                 Command::CreateImage(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
                     if x.p_create_info.is_null() {
                         return Some("pCreateInfo");
                     }
@@ -4508,7 +4740,19 @@ impl Command<'_> {
                     }
                     None
                 }
+                Command::DestroyImage(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
+                    None
+                }
                 Command::GetImageSubresourceLayout(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
+                    if x.image.as_raw() == 0 {
+                        return Some("image");
+                    }
                     if x.p_subresource.is_null() {
                         return Some("pSubresource");
                     }
@@ -4518,6 +4762,9 @@ impl Command<'_> {
                     None
                 }
                 Command::CreateImageView(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
                     if x.p_create_info.is_null() {
                         return Some("pCreateInfo");
                     }
@@ -4526,7 +4773,16 @@ impl Command<'_> {
                     }
                     None
                 }
+                Command::DestroyImageView(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
+                    None
+                }
                 Command::CreateShaderModule(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
                     if x.p_create_info.is_null() {
                         return Some("pCreateInfo");
                     }
@@ -4535,7 +4791,16 @@ impl Command<'_> {
                     }
                     None
                 }
+                Command::DestroyShaderModule(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
+                    None
+                }
                 Command::CreatePipelineCache(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
                     if x.p_create_info.is_null() {
                         return Some("pCreateInfo");
                     }
@@ -4544,19 +4809,40 @@ impl Command<'_> {
                     }
                     None
                 }
+                Command::DestroyPipelineCache(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
+                    None
+                }
                 Command::GetPipelineCacheData(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
+                    if x.pipeline_cache.as_raw() == 0 {
+                        return Some("pipelineCache");
+                    }
                     if x.p_data_size.is_null() {
                         return Some("pDataSize");
                     }
                     None
                 }
                 Command::MergePipelineCaches(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
+                    if x.dst_cache.as_raw() == 0 {
+                        return Some("dstCache");
+                    }
                     if x.p_src_caches.is_null() && (x.src_cache_count as usize) != 0 {
                         return Some("pSrcCaches");
                     }
                     None
                 }
                 Command::CreateGraphicsPipelines(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
                     if x.p_create_infos.is_null() && (x.create_info_count as usize) != 0 {
                         return Some("pCreateInfos");
                     }
@@ -4566,6 +4852,9 @@ impl Command<'_> {
                     None
                 }
                 Command::CreateComputePipelines(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
                     if x.p_create_infos.is_null() && (x.create_info_count as usize) != 0 {
                         return Some("pCreateInfos");
                     }
@@ -4574,7 +4863,16 @@ impl Command<'_> {
                     }
                     None
                 }
+                Command::DestroyPipeline(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
+                    None
+                }
                 Command::CreatePipelineLayout(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
                     if x.p_create_info.is_null() {
                         return Some("pCreateInfo");
                     }
@@ -4583,7 +4881,16 @@ impl Command<'_> {
                     }
                     None
                 }
+                Command::DestroyPipelineLayout(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
+                    None
+                }
                 Command::CreateSampler(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
                     if x.p_create_info.is_null() {
                         return Some("pCreateInfo");
                     }
@@ -4592,7 +4899,16 @@ impl Command<'_> {
                     }
                     None
                 }
+                Command::DestroySampler(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
+                    None
+                }
                 Command::CreateDescriptorSetLayout(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
                     if x.p_create_info.is_null() {
                         return Some("pCreateInfo");
                     }
@@ -4601,7 +4917,16 @@ impl Command<'_> {
                     }
                     None
                 }
+                Command::DestroyDescriptorSetLayout(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
+                    None
+                }
                 Command::CreateDescriptorPool(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
                     if x.p_create_info.is_null() {
                         return Some("pCreateInfo");
                     }
@@ -4610,7 +4935,25 @@ impl Command<'_> {
                     }
                     None
                 }
+                Command::DestroyDescriptorPool(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
+                    None
+                }
+                Command::ResetDescriptorPool(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
+                    if x.descriptor_pool.as_raw() == 0 {
+                        return Some("descriptorPool");
+                    }
+                    None
+                }
                 Command::AllocateDescriptorSets(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
                     if x.p_allocate_info.is_null() {
                         return Some("pAllocateInfo");
                     }
@@ -4626,7 +4969,19 @@ impl Command<'_> {
                     }
                     None
                 }
+                Command::FreeDescriptorSets(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
+                    if x.descriptor_pool.as_raw() == 0 {
+                        return Some("descriptorPool");
+                    }
+                    None
+                }
                 Command::UpdateDescriptorSets(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
                     if x.p_descriptor_writes.is_null() && (x.descriptor_write_count as usize) != 0 {
                         return Some("pDescriptorWrites");
                     }
@@ -4636,6 +4991,9 @@ impl Command<'_> {
                     None
                 }
                 Command::CreateFramebuffer(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
                     if x.p_create_info.is_null() {
                         return Some("pCreateInfo");
                     }
@@ -4644,7 +5002,16 @@ impl Command<'_> {
                     }
                     None
                 }
+                Command::DestroyFramebuffer(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
+                    None
+                }
                 Command::CreateRenderPass(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
                     if x.p_create_info.is_null() {
                         return Some("pCreateInfo");
                     }
@@ -4653,13 +5020,28 @@ impl Command<'_> {
                     }
                     None
                 }
+                Command::DestroyRenderPass(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
+                    None
+                }
                 Command::GetRenderAreaGranularity(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
+                    if x.render_pass.as_raw() == 0 {
+                        return Some("renderPass");
+                    }
                     if x.p_granularity.is_null() {
                         return Some("pGranularity");
                     }
                     None
                 }
                 Command::CreateCommandPool(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
                     if x.p_create_info.is_null() {
                         return Some("pCreateInfo");
                     }
@@ -4668,7 +5050,25 @@ impl Command<'_> {
                     }
                     None
                 }
+                Command::DestroyCommandPool(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
+                    None
+                }
+                Command::ResetCommandPool(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
+                    if x.command_pool.as_raw() == 0 {
+                        return Some("commandPool");
+                    }
+                    None
+                }
                 Command::AllocateCommandBuffers(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
                     if x.p_allocate_info.is_null() {
                         return Some("pAllocateInfo");
                     }
@@ -4684,25 +5084,112 @@ impl Command<'_> {
                     }
                     None
                 }
+                Command::FreeCommandBuffers(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
+                    if x.command_pool.as_raw() == 0 {
+                        return Some("commandPool");
+                    }
+                    None
+                }
                 Command::BeginCommandBuffer(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
                     if x.p_begin_info.is_null() {
                         return Some("pBeginInfo");
                     }
                     None
                 }
+                Command::EndCommandBuffer(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    None
+                }
+                Command::ResetCommandBuffer(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    None
+                }
+                Command::CmdBindPipeline(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    if x.pipeline.as_raw() == 0 {
+                        return Some("pipeline");
+                    }
+                    None
+                }
                 Command::CmdSetViewport(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
                     if x.p_viewports.is_null() && (x.viewport_count as usize) != 0 {
                         return Some("pViewports");
                     }
                     None
                 }
                 Command::CmdSetScissor(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
                     if x.p_scissors.is_null() && (x.scissor_count as usize) != 0 {
                         return Some("pScissors");
                     }
                     None
                 }
+                Command::CmdSetLineWidth(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    None
+                }
+                Command::CmdSetDepthBias(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    None
+                }
+                Command::CmdSetBlendConstants(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    None
+                }
+                Command::CmdSetDepthBounds(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    None
+                }
+                Command::CmdSetStencilCompareMask(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    None
+                }
+                Command::CmdSetStencilWriteMask(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    None
+                }
+                Command::CmdSetStencilReference(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    None
+                }
                 Command::CmdBindDescriptorSets(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    if x.layout.as_raw() == 0 {
+                        return Some("layout");
+                    }
                     if x.p_descriptor_sets.is_null() && (x.descriptor_set_count as usize) != 0 {
                         return Some("pDescriptorSets");
                     }
@@ -4711,7 +5198,16 @@ impl Command<'_> {
                     }
                     None
                 }
+                Command::CmdBindIndexBuffer(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    None
+                }
                 Command::CmdBindVertexBuffers(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
                     if x.p_buffers.is_null() && (x.binding_count as usize) != 0 {
                         return Some("pBuffers");
                     }
@@ -4720,49 +5216,166 @@ impl Command<'_> {
                     }
                     None
                 }
+                Command::CmdDraw(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    None
+                }
+                Command::CmdDrawIndexed(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    None
+                }
+                Command::CmdDrawIndirect(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    if x.buffer.as_raw() == 0 {
+                        return Some("buffer");
+                    }
+                    None
+                }
+                Command::CmdDrawIndexedIndirect(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    if x.buffer.as_raw() == 0 {
+                        return Some("buffer");
+                    }
+                    None
+                }
+                Command::CmdDispatch(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    None
+                }
+                Command::CmdDispatchIndirect(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    if x.buffer.as_raw() == 0 {
+                        return Some("buffer");
+                    }
+                    None
+                }
                 Command::CmdCopyBuffer(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    if x.src_buffer.as_raw() == 0 {
+                        return Some("srcBuffer");
+                    }
+                    if x.dst_buffer.as_raw() == 0 {
+                        return Some("dstBuffer");
+                    }
                     if x.p_regions.is_null() && (x.region_count as usize) != 0 {
                         return Some("pRegions");
                     }
                     None
                 }
                 Command::CmdCopyImage(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    if x.src_image.as_raw() == 0 {
+                        return Some("srcImage");
+                    }
+                    if x.dst_image.as_raw() == 0 {
+                        return Some("dstImage");
+                    }
                     if x.p_regions.is_null() && (x.region_count as usize) != 0 {
                         return Some("pRegions");
                     }
                     None
                 }
                 Command::CmdBlitImage(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    if x.src_image.as_raw() == 0 {
+                        return Some("srcImage");
+                    }
+                    if x.dst_image.as_raw() == 0 {
+                        return Some("dstImage");
+                    }
                     if x.p_regions.is_null() && (x.region_count as usize) != 0 {
                         return Some("pRegions");
                     }
                     None
                 }
                 Command::CmdCopyBufferToImage(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    if x.src_buffer.as_raw() == 0 {
+                        return Some("srcBuffer");
+                    }
+                    if x.dst_image.as_raw() == 0 {
+                        return Some("dstImage");
+                    }
                     if x.p_regions.is_null() && (x.region_count as usize) != 0 {
                         return Some("pRegions");
                     }
                     None
                 }
                 Command::CmdCopyImageToBuffer(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    if x.src_image.as_raw() == 0 {
+                        return Some("srcImage");
+                    }
+                    if x.dst_buffer.as_raw() == 0 {
+                        return Some("dstBuffer");
+                    }
                     if x.p_regions.is_null() && (x.region_count as usize) != 0 {
                         return Some("pRegions");
                     }
                     None
                 }
                 Command::CmdUpdateBuffer(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    if x.dst_buffer.as_raw() == 0 {
+                        return Some("dstBuffer");
+                    }
                     if x.p_data.is_null() && (x.data_size as usize) != 0 {
                         return Some("pData");
                     }
                     None
                 }
+                Command::CmdFillBuffer(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    if x.dst_buffer.as_raw() == 0 {
+                        return Some("dstBuffer");
+                    }
+                    None
+                }
                 Command::CmdClearColorImage(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    if x.image.as_raw() == 0 {
+                        return Some("image");
+                    }
                     if x.p_ranges.is_null() && (x.range_count as usize) != 0 {
                         return Some("pRanges");
                     }
                     None
                 }
                 Command::CmdClearDepthStencilImage(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    if x.image.as_raw() == 0 {
+                        return Some("image");
+                    }
                     if x.p_depth_stencil.is_null() {
                         return Some("pDepthStencil");
                     }
@@ -4772,6 +5385,9 @@ impl Command<'_> {
                     None
                 }
                 Command::CmdClearAttachments(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
                     if x.p_attachments.is_null() && (x.attachment_count as usize) != 0 {
                         return Some("pAttachments");
                     }
@@ -4781,12 +5397,42 @@ impl Command<'_> {
                     None
                 }
                 Command::CmdResolveImage(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    if x.src_image.as_raw() == 0 {
+                        return Some("srcImage");
+                    }
+                    if x.dst_image.as_raw() == 0 {
+                        return Some("dstImage");
+                    }
                     if x.p_regions.is_null() && (x.region_count as usize) != 0 {
                         return Some("pRegions");
                     }
                     None
                 }
+                Command::CmdSetEvent(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    if x.event.as_raw() == 0 {
+                        return Some("event");
+                    }
+                    None
+                }
+                Command::CmdResetEvent(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    if x.event.as_raw() == 0 {
+                        return Some("event");
+                    }
+                    None
+                }
                 Command::CmdWaitEvents(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
                     if x.p_events.is_null() && (x.event_count as usize) != 0 {
                         return Some("pEvents");
                     }
@@ -4806,6 +5452,9 @@ impl Command<'_> {
                     None
                 }
                 Command::CmdPipelineBarrier(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
                     if x.p_memory_barriers.is_null() && (x.memory_barrier_count as usize) != 0 {
                         return Some("pMemoryBarriers");
                     }
@@ -4821,19 +5470,91 @@ impl Command<'_> {
                     }
                     None
                 }
+                Command::CmdBeginQuery(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    if x.query_pool.as_raw() == 0 {
+                        return Some("queryPool");
+                    }
+                    None
+                }
+                Command::CmdEndQuery(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    if x.query_pool.as_raw() == 0 {
+                        return Some("queryPool");
+                    }
+                    None
+                }
+                Command::CmdResetQueryPool(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    if x.query_pool.as_raw() == 0 {
+                        return Some("queryPool");
+                    }
+                    None
+                }
+                Command::CmdWriteTimestamp(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    if x.query_pool.as_raw() == 0 {
+                        return Some("queryPool");
+                    }
+                    None
+                }
+                Command::CmdCopyQueryPoolResults(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    if x.query_pool.as_raw() == 0 {
+                        return Some("queryPool");
+                    }
+                    if x.dst_buffer.as_raw() == 0 {
+                        return Some("dstBuffer");
+                    }
+                    None
+                }
                 Command::CmdPushConstants(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    if x.layout.as_raw() == 0 {
+                        return Some("layout");
+                    }
                     if x.p_values.is_null() && (x.size as usize) != 0 {
                         return Some("pValues");
                     }
                     None
                 }
                 Command::CmdBeginRenderPass(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
                     if x.p_render_pass_begin.is_null() {
                         return Some("pRenderPassBegin");
                     }
                     None
                 }
+                Command::CmdNextSubpass(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    None
+                }
+                Command::CmdEndRenderPass(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    None
+                }
                 Command::CmdExecuteCommands(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
                     if x.p_command_buffers.is_null() && (x.command_buffer_count as usize) != 0 {
                         return Some("pCommandBuffers");
                     }
@@ -4846,30 +5567,57 @@ impl Command<'_> {
                     None
                 }
                 Command::BindBufferMemory2(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
                     if x.p_bind_infos.is_null() && (x.bind_info_count as usize) != 0 {
                         return Some("pBindInfos");
                     }
                     None
                 }
                 Command::BindImageMemory2(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
                     if x.p_bind_infos.is_null() && (x.bind_info_count as usize) != 0 {
                         return Some("pBindInfos");
                     }
                     None
                 }
                 Command::GetDeviceGroupPeerMemoryFeatures(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
                     if x.p_peer_memory_features.is_null() {
                         return Some("pPeerMemoryFeatures");
                     }
                     None
                 }
+                Command::CmdSetDeviceMask(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    None
+                }
+                Command::CmdDispatchBase(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    None
+                }
                 Command::EnumeratePhysicalDeviceGroups(x) => {
+                    if x.instance.as_raw() == 0 {
+                        return Some("instance");
+                    }
                     if x.p_physical_device_group_count.is_null() {
                         return Some("pPhysicalDeviceGroupCount");
                     }
                     None
                 }
                 Command::GetImageMemoryRequirements2(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
                     if x.p_info.is_null() {
                         return Some("pInfo");
                     }
@@ -4879,6 +5627,9 @@ impl Command<'_> {
                     None
                 }
                 Command::GetBufferMemoryRequirements2(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
                     if x.p_info.is_null() {
                         return Some("pInfo");
                     }
@@ -4888,6 +5639,9 @@ impl Command<'_> {
                     None
                 }
                 Command::GetImageSparseMemoryRequirements2(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
                     if x.p_info.is_null() {
                         return Some("pInfo");
                     }
@@ -4897,24 +5651,36 @@ impl Command<'_> {
                     None
                 }
                 Command::GetPhysicalDeviceFeatures2(x) => {
+                    if x.physical_device.as_raw() == 0 {
+                        return Some("physicalDevice");
+                    }
                     if x.p_features.is_null() {
                         return Some("pFeatures");
                     }
                     None
                 }
                 Command::GetPhysicalDeviceProperties2(x) => {
+                    if x.physical_device.as_raw() == 0 {
+                        return Some("physicalDevice");
+                    }
                     if x.p_properties.is_null() {
                         return Some("pProperties");
                     }
                     None
                 }
                 Command::GetPhysicalDeviceFormatProperties2(x) => {
+                    if x.physical_device.as_raw() == 0 {
+                        return Some("physicalDevice");
+                    }
                     if x.p_format_properties.is_null() {
                         return Some("pFormatProperties");
                     }
                     None
                 }
                 Command::GetPhysicalDeviceImageFormatProperties2(x) => {
+                    if x.physical_device.as_raw() == 0 {
+                        return Some("physicalDevice");
+                    }
                     if x.p_image_format_info.is_null() {
                         return Some("pImageFormatInfo");
                     }
@@ -4924,18 +5690,27 @@ impl Command<'_> {
                     None
                 }
                 Command::GetPhysicalDeviceQueueFamilyProperties2(x) => {
+                    if x.physical_device.as_raw() == 0 {
+                        return Some("physicalDevice");
+                    }
                     if x.p_queue_family_property_count.is_null() {
                         return Some("pQueueFamilyPropertyCount");
                     }
                     None
                 }
                 Command::GetPhysicalDeviceMemoryProperties2(x) => {
+                    if x.physical_device.as_raw() == 0 {
+                        return Some("physicalDevice");
+                    }
                     if x.p_memory_properties.is_null() {
                         return Some("pMemoryProperties");
                     }
                     None
                 }
                 Command::GetPhysicalDeviceSparseImageFormatProperties2(x) => {
+                    if x.physical_device.as_raw() == 0 {
+                        return Some("physicalDevice");
+                    }
                     if x.p_format_info.is_null() {
                         return Some("pFormatInfo");
                     }
@@ -4944,7 +5719,19 @@ impl Command<'_> {
                     }
                     None
                 }
+                Command::TrimCommandPool(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
+                    if x.command_pool.as_raw() == 0 {
+                        return Some("commandPool");
+                    }
+                    None
+                }
                 Command::GetDeviceQueue2(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
                     if x.p_queue_info.is_null() {
                         return Some("pQueueInfo");
                     }
@@ -4954,6 +5741,9 @@ impl Command<'_> {
                     None
                 }
                 Command::CreateSamplerYcbcrConversion(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
                     if x.p_create_info.is_null() {
                         return Some("pCreateInfo");
                     }
@@ -4962,7 +5752,16 @@ impl Command<'_> {
                     }
                     None
                 }
+                Command::DestroySamplerYcbcrConversion(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
+                    None
+                }
                 Command::CreateDescriptorUpdateTemplate(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
                     if x.p_create_info.is_null() {
                         return Some("pCreateInfo");
                     }
@@ -4971,7 +5770,16 @@ impl Command<'_> {
                     }
                     None
                 }
+                Command::DestroyDescriptorUpdateTemplate(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
+                    None
+                }
                 Command::GetPhysicalDeviceExternalBufferProperties(x) => {
+                    if x.physical_device.as_raw() == 0 {
+                        return Some("physicalDevice");
+                    }
                     if x.p_external_buffer_info.is_null() {
                         return Some("pExternalBufferInfo");
                     }
@@ -4981,6 +5789,9 @@ impl Command<'_> {
                     None
                 }
                 Command::GetPhysicalDeviceExternalFenceProperties(x) => {
+                    if x.physical_device.as_raw() == 0 {
+                        return Some("physicalDevice");
+                    }
                     if x.p_external_fence_info.is_null() {
                         return Some("pExternalFenceInfo");
                     }
@@ -4990,6 +5801,9 @@ impl Command<'_> {
                     None
                 }
                 Command::GetPhysicalDeviceExternalSemaphoreProperties(x) => {
+                    if x.physical_device.as_raw() == 0 {
+                        return Some("physicalDevice");
+                    }
                     if x.p_external_semaphore_info.is_null() {
                         return Some("pExternalSemaphoreInfo");
                     }
@@ -4999,6 +5813,9 @@ impl Command<'_> {
                     None
                 }
                 Command::GetDescriptorSetLayoutSupport(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
                     if x.p_create_info.is_null() {
                         return Some("pCreateInfo");
                     }
@@ -5007,7 +5824,34 @@ impl Command<'_> {
                     }
                     None
                 }
+                Command::CmdDrawIndirectCount(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    if x.buffer.as_raw() == 0 {
+                        return Some("buffer");
+                    }
+                    if x.count_buffer.as_raw() == 0 {
+                        return Some("countBuffer");
+                    }
+                    None
+                }
+                Command::CmdDrawIndexedIndirectCount(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    if x.buffer.as_raw() == 0 {
+                        return Some("buffer");
+                    }
+                    if x.count_buffer.as_raw() == 0 {
+                        return Some("countBuffer");
+                    }
+                    None
+                }
                 Command::CreateRenderPass2(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
                     if x.p_create_info.is_null() {
                         return Some("pCreateInfo");
                     }
@@ -5017,6 +5861,9 @@ impl Command<'_> {
                     None
                 }
                 Command::CmdBeginRenderPass2(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
                     if x.p_render_pass_begin.is_null() {
                         return Some("pRenderPassBegin");
                     }
@@ -5026,6 +5873,9 @@ impl Command<'_> {
                     None
                 }
                 Command::CmdNextSubpass2(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
                     if x.p_subpass_begin_info.is_null() {
                         return Some("pSubpassBeginInfo");
                     }
@@ -5035,42 +5885,75 @@ impl Command<'_> {
                     None
                 }
                 Command::CmdEndRenderPass2(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
                     if x.p_subpass_end_info.is_null() {
                         return Some("pSubpassEndInfo");
                     }
                     None
                 }
+                Command::ResetQueryPool(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
+                    if x.query_pool.as_raw() == 0 {
+                        return Some("queryPool");
+                    }
+                    None
+                }
                 Command::GetSemaphoreCounterValue(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
+                    if x.semaphore.as_raw() == 0 {
+                        return Some("semaphore");
+                    }
                     if x.p_value.is_null() {
                         return Some("pValue");
                     }
                     None
                 }
                 Command::WaitSemaphores(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
                     if x.p_wait_info.is_null() {
                         return Some("pWaitInfo");
                     }
                     None
                 }
                 Command::SignalSemaphore(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
                     if x.p_signal_info.is_null() {
                         return Some("pSignalInfo");
                     }
                     None
                 }
                 Command::GetBufferDeviceAddress(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
                     if x.p_info.is_null() {
                         return Some("pInfo");
                     }
                     None
                 }
                 Command::GetBufferOpaqueCaptureAddress(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
                     if x.p_info.is_null() {
                         return Some("pInfo");
                     }
                     None
                 }
                 Command::GetDeviceMemoryOpaqueCaptureAddress(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
                     if x.p_info.is_null() {
                         return Some("pInfo");
                     }
@@ -5089,6 +5972,9 @@ impl Command<'_> {
                     None
                 }
                 Command::CmdBindTransformFeedbackBuffersEXT(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
                     if x.p_buffers.is_null() && (x.binding_count as usize) != 0 {
                         return Some("pBuffers");
                     }
@@ -5097,7 +5983,52 @@ impl Command<'_> {
                     }
                     None
                 }
+                Command::CmdBeginTransformFeedbackEXT(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    None
+                }
+                Command::CmdEndTransformFeedbackEXT(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    None
+                }
+                Command::CmdBeginQueryIndexedEXT(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    if x.query_pool.as_raw() == 0 {
+                        return Some("queryPool");
+                    }
+                    None
+                }
+                Command::CmdEndQueryIndexedEXT(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    if x.query_pool.as_raw() == 0 {
+                        return Some("queryPool");
+                    }
+                    None
+                }
+                Command::CmdDrawIndirectByteCountEXT(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    if x.counter_buffer.as_raw() == 0 {
+                        return Some("counterBuffer");
+                    }
+                    None
+                }
                 Command::GetImageDrmFormatModifierPropertiesEXT(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
+                    if x.image.as_raw() == 0 {
+                        return Some("image");
+                    }
                     if x.p_properties.is_null() {
                         return Some("pProperties");
                     }
@@ -5110,18 +6041,27 @@ impl Command<'_> {
                     None
                 }
                 Command::GetMemoryResourcePropertiesMESA(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
                     if x.p_memory_resource_properties.is_null() {
                         return Some("pMemoryResourceProperties");
                     }
                     None
                 }
                 Command::GetPhysicalDeviceToolProperties(x) => {
+                    if x.physical_device.as_raw() == 0 {
+                        return Some("physicalDevice");
+                    }
                     if x.p_tool_count.is_null() {
                         return Some("pToolCount");
                     }
                     None
                 }
                 Command::CreatePrivateDataSlot(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
                     if x.p_create_info.is_null() {
                         return Some("pCreateInfo");
                     }
@@ -5130,19 +6070,58 @@ impl Command<'_> {
                     }
                     None
                 }
+                Command::DestroyPrivateDataSlot(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
+                    None
+                }
+                Command::SetPrivateData(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
+                    if x.private_data_slot.as_raw() == 0 {
+                        return Some("privateDataSlot");
+                    }
+                    None
+                }
                 Command::GetPrivateData(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
+                    if x.private_data_slot.as_raw() == 0 {
+                        return Some("privateDataSlot");
+                    }
                     if x.p_data.is_null() {
                         return Some("pData");
                     }
                     None
                 }
                 Command::CmdSetEvent2(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    if x.event.as_raw() == 0 {
+                        return Some("event");
+                    }
                     if x.p_dependency_info.is_null() {
                         return Some("pDependencyInfo");
                     }
                     None
                 }
+                Command::CmdResetEvent2(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    if x.event.as_raw() == 0 {
+                        return Some("event");
+                    }
+                    None
+                }
                 Command::CmdWaitEvents2(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
                     if x.p_events.is_null() && (x.event_count as usize) != 0 {
                         return Some("pEvents");
                     }
@@ -5152,72 +6131,141 @@ impl Command<'_> {
                     None
                 }
                 Command::CmdPipelineBarrier2(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
                     if x.p_dependency_info.is_null() {
                         return Some("pDependencyInfo");
                     }
                     None
                 }
+                Command::CmdWriteTimestamp2(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    if x.query_pool.as_raw() == 0 {
+                        return Some("queryPool");
+                    }
+                    None
+                }
                 Command::QueueSubmit2(x) => {
+                    if x.queue.as_raw() == 0 {
+                        return Some("queue");
+                    }
                     if x.p_submits.is_null() && (x.submit_count as usize) != 0 {
                         return Some("pSubmits");
                     }
                     None
                 }
                 Command::CmdCopyBuffer2(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
                     if x.p_copy_buffer_info.is_null() {
                         return Some("pCopyBufferInfo");
                     }
                     None
                 }
                 Command::CmdCopyImage2(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
                     if x.p_copy_image_info.is_null() {
                         return Some("pCopyImageInfo");
                     }
                     None
                 }
                 Command::CmdCopyBufferToImage2(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
                     if x.p_copy_buffer_to_image_info.is_null() {
                         return Some("pCopyBufferToImageInfo");
                     }
                     None
                 }
                 Command::CmdCopyImageToBuffer2(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
                     if x.p_copy_image_to_buffer_info.is_null() {
                         return Some("pCopyImageToBufferInfo");
                     }
                     None
                 }
                 Command::CmdBlitImage2(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
                     if x.p_blit_image_info.is_null() {
                         return Some("pBlitImageInfo");
                     }
                     None
                 }
                 Command::CmdResolveImage2(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
                     if x.p_resolve_image_info.is_null() {
                         return Some("pResolveImageInfo");
                     }
                     None
                 }
                 Command::CmdBeginRendering(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
                     if x.p_rendering_info.is_null() {
                         return Some("pRenderingInfo");
                     }
                     None
                 }
+                Command::CmdEndRendering(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    None
+                }
+                Command::CmdSetCullMode(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    None
+                }
+                Command::CmdSetFrontFace(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    None
+                }
+                Command::CmdSetPrimitiveTopology(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    None
+                }
                 Command::CmdSetViewportWithCount(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
                     if x.p_viewports.is_null() && (x.viewport_count as usize) != 0 {
                         return Some("pViewports");
                     }
                     None
                 }
                 Command::CmdSetScissorWithCount(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
                     if x.p_scissors.is_null() && (x.scissor_count as usize) != 0 {
                         return Some("pScissors");
                     }
                     None
                 }
                 Command::CmdBindVertexBuffers2(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
                     if x.p_buffers.is_null() && (x.binding_count as usize) != 0 {
                         return Some("pBuffers");
                     }
@@ -5226,7 +6274,64 @@ impl Command<'_> {
                     }
                     None
                 }
+                Command::CmdSetDepthTestEnable(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    None
+                }
+                Command::CmdSetDepthWriteEnable(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    None
+                }
+                Command::CmdSetDepthCompareOp(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    None
+                }
+                Command::CmdSetDepthBoundsTestEnable(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    None
+                }
+                Command::CmdSetStencilTestEnable(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    None
+                }
+                Command::CmdSetStencilOp(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    None
+                }
+                Command::CmdSetRasterizerDiscardEnable(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    None
+                }
+                Command::CmdSetDepthBiasEnable(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    None
+                }
+                Command::CmdSetPrimitiveRestartEnable(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    None
+                }
                 Command::GetDeviceBufferMemoryRequirements(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
                     if x.p_info.is_null() {
                         return Some("pInfo");
                     }
@@ -5236,6 +6341,9 @@ impl Command<'_> {
                     None
                 }
                 Command::GetDeviceImageMemoryRequirements(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
                     if x.p_info.is_null() {
                         return Some("pInfo");
                     }
@@ -5245,6 +6353,9 @@ impl Command<'_> {
                     None
                 }
                 Command::GetDeviceImageSparseMemoryRequirements(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
                     if x.p_info.is_null() {
                         return Some("pInfo");
                     }
@@ -5253,13 +6364,31 @@ impl Command<'_> {
                     }
                     None
                 }
+                Command::CmdSetPatchControlPointsEXT(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    None
+                }
+                Command::CmdSetLogicOpEXT(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    None
+                }
                 Command::GetPhysicalDeviceCalibrateableTimeDomainsEXT(x) => {
+                    if x.physical_device.as_raw() == 0 {
+                        return Some("physicalDevice");
+                    }
                     if x.p_time_domain_count.is_null() {
                         return Some("pTimeDomainCount");
                     }
                     None
                 }
                 Command::GetCalibratedTimestampsEXT(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
                     if x.p_timestamp_infos.is_null() && (x.timestamp_count as usize) != 0 {
                         return Some("pTimestampInfos");
                     }
@@ -5271,31 +6400,91 @@ impl Command<'_> {
                     }
                     None
                 }
+                Command::CmdSetLineStippleEXT(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    None
+                }
                 Command::CmdBeginConditionalRenderingEXT(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
                     if x.p_conditional_rendering_begin.is_null() {
                         return Some("pConditionalRenderingBegin");
                     }
                     None
                 }
+                Command::CmdEndConditionalRenderingEXT(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    None
+                }
+                Command::ResetFenceResourceMESA(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
+                    if x.fence.as_raw() == 0 {
+                        return Some("fence");
+                    }
+                    None
+                }
+                Command::WaitSemaphoreResourceMESA(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
+                    if x.semaphore.as_raw() == 0 {
+                        return Some("semaphore");
+                    }
+                    None
+                }
                 Command::ImportSemaphoreResourceMESA(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
                     if x.p_import_semaphore_resource_info.is_null() {
                         return Some("pImportSemaphoreResourceInfo");
                     }
                     None
                 }
+                Command::CmdDrawMultiEXT(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    None
+                }
+                Command::CmdDrawMultiIndexedEXT(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    None
+                }
                 Command::CmdPushDescriptorSetKHR(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    if x.layout.as_raw() == 0 {
+                        return Some("layout");
+                    }
                     if x.p_descriptor_writes.is_null() && (x.descriptor_write_count as usize) != 0 {
                         return Some("pDescriptorWrites");
                     }
                     None
                 }
                 Command::CmdSetColorWriteEnableEXT(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
                     if x.p_color_write_enables.is_null() && (x.attachment_count as usize) != 0 {
                         return Some("pColorWriteEnables");
                     }
                     None
                 }
                 Command::CmdSetVertexInputEXT(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
                     if x.p_vertex_binding_descriptions.is_null()
                         && (x.vertex_binding_description_count as usize) != 0
                     {
@@ -5308,49 +6497,175 @@ impl Command<'_> {
                     }
                     None
                 }
+                Command::CmdSetTessellationDomainOriginEXT(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    None
+                }
+                Command::CmdSetDepthClampEnableEXT(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    None
+                }
+                Command::CmdSetPolygonModeEXT(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    None
+                }
+                Command::CmdSetRasterizationSamplesEXT(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    None
+                }
                 Command::CmdSetSampleMaskEXT(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
                     if x.p_sample_mask.is_null() && ((x.samples.as_raw() as usize + 31) / 32) != 0 {
                         return Some("pSampleMask");
                     }
                     None
                 }
+                Command::CmdSetAlphaToCoverageEnableEXT(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    None
+                }
+                Command::CmdSetAlphaToOneEnableEXT(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    None
+                }
+                Command::CmdSetLogicOpEnableEXT(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    None
+                }
                 Command::CmdSetColorBlendEnableEXT(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
                     if x.p_color_blend_enables.is_null() && (x.attachment_count as usize) != 0 {
                         return Some("pColorBlendEnables");
                     }
                     None
                 }
                 Command::CmdSetColorBlendEquationEXT(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
                     if x.p_color_blend_equations.is_null() && (x.attachment_count as usize) != 0 {
                         return Some("pColorBlendEquations");
                     }
                     None
                 }
                 Command::CmdSetColorWriteMaskEXT(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
                     if x.p_color_write_masks.is_null() && (x.attachment_count as usize) != 0 {
                         return Some("pColorWriteMasks");
                     }
                     None
                 }
+                Command::CmdSetRasterizationStreamEXT(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    None
+                }
+                Command::CmdSetConservativeRasterizationModeEXT(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    None
+                }
+                Command::CmdSetExtraPrimitiveOverestimationSizeEXT(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    None
+                }
+                Command::CmdSetDepthClipEnableEXT(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    None
+                }
+                Command::CmdSetSampleLocationsEnableEXT(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    None
+                }
                 Command::CmdSetColorBlendAdvancedEXT(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
                     if x.p_color_blend_advanced.is_null() && (x.attachment_count as usize) != 0 {
                         return Some("pColorBlendAdvanced");
                     }
                     None
                 }
+                Command::CmdSetProvokingVertexModeEXT(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    None
+                }
+                Command::CmdSetLineRasterizationModeEXT(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    None
+                }
+                Command::CmdSetLineStippleEnableEXT(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    None
+                }
+                Command::CmdSetDepthClipNegativeOneToOneEXT(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    None
+                }
                 Command::GetPhysicalDeviceFragmentShadingRatesKHR(x) => {
+                    if x.physical_device.as_raw() == 0 {
+                        return Some("physicalDevice");
+                    }
                     if x.p_fragment_shading_rate_count.is_null() {
                         return Some("pFragmentShadingRateCount");
                     }
                     None
                 }
                 Command::CmdSetFragmentShadingRateKHR(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
                     if x.p_fragment_size.is_null() {
                         return Some("pFragmentSize");
                     }
                     None
                 }
+                Command::CmdBindIndexBuffer2KHR(x) => {
+                    if x.command_buffer.as_raw() == 0 {
+                        return Some("commandBuffer");
+                    }
+                    None
+                }
                 Command::GetRenderingAreaGranularityKHR(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
                     if x.p_rendering_area_info.is_null() {
                         return Some("pRenderingAreaInfo");
                     }
@@ -5360,6 +6675,9 @@ impl Command<'_> {
                     None
                 }
                 Command::GetDeviceImageSubresourceLayoutKHR(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
                     if x.p_info.is_null() {
                         return Some("pInfo");
                     }
@@ -5369,6 +6687,12 @@ impl Command<'_> {
                     None
                 }
                 Command::GetImageSubresourceLayout2KHR(x) => {
+                    if x.device.as_raw() == 0 {
+                        return Some("device");
+                    }
+                    if x.image.as_raw() == 0 {
+                        return Some("image");
+                    }
                     if x.p_subresource.is_null() {
                         return Some("pSubresource");
                     }
