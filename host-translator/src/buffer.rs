@@ -20,19 +20,14 @@ pub(crate) unsafe fn retarget_external(
     s_type: vk::StructureType,
     types: vk::ExternalMemoryHandleTypeFlags,
 ) -> bool {
-    let mut p = head as *mut vk::BaseOutStructure<'_>;
-    while !p.is_null() {
-        // SAFETY: caller contract: chain members start with sType/pNext.
-        let base = unsafe { &mut *p };
-        if base.s_type == s_type {
-            // Both external-memory create infos are {sType, pNext, handleTypes}.
-            // SAFETY: this sType is one of those structs, built by the decoder.
-            unsafe { (*(p as *mut vk::ExternalMemoryBufferCreateInfo<'_>)).handle_types = types };
-            return true;
-        }
-        p = base.p_next;
-    }
-    false
+    // SAFETY: caller contract.
+    let Some(p) = (unsafe { crate::chain_edit::find(head, s_type.as_raw()) }) else {
+        return false;
+    };
+    // Both external-memory create infos are {sType, pNext, handleTypes}.
+    // SAFETY: this sType is one of those structs, built by the decoder.
+    unsafe { (*(p as *mut vk::ExternalMemoryBufferCreateInfo<'_>)).handle_types = types };
+    true
 }
 
 /// `vkCreateBuffer`.

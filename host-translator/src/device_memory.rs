@@ -15,6 +15,7 @@ use venus_protocol::mesa::{
     ImportMemoryResourceInfoMESA, MemoryResourceAllocationSizePropertiesMESA,
 };
 
+use crate::chain_edit;
 use crate::context::{DeviceInfo, State};
 use crate::executor::{generic, Fatal};
 use crate::object_table::Entry;
@@ -86,19 +87,18 @@ pub fn allocate(
         .unwrap_or_default();
     // Walk the chain: note a resource import, keep what the driver should see.
     let mut import_res: Option<u32> = None;
-    let mut kept: Vec<*mut vk::BaseOutStructure<'_>> = Vec::new();
-    let mut p = info.p_next as *mut vk::BaseOutStructure<'_>;
-    while !p.is_null() {
-        // SAFETY: decoded chain members are arena structs starting with sType/pNext.
-        let base = unsafe { &*p };
-        if base.s_type.as_raw() == IMPORT_MEMORY_RESOURCE_INFO_MESA {
+    // SAFETY: a decoder-built chain of this command.
+    let mut kept = unsafe { chain_edit::members(info.p_next) };
+    kept.retain(|p| {
+        // SAFETY: chain members start with sType.
+        let s_type = unsafe { (**p).s_type };
+        if s_type.as_raw() == IMPORT_MEMORY_RESOURCE_INFO_MESA {
             // SAFETY: the decoder built this private struct for this sType.
-            import_res = Some(unsafe { (*(p as *const ImportMemoryResourceInfoMESA)).resource_id });
-        } else if keep_in_chain(base.s_type) {
-            kept.push(p);
+            import_res =
+                Some(unsafe { (*(*p as *const ImportMemoryResourceInfoMESA)).resource_id });
         }
-        p = base.p_next;
-    }
+        keep_in_chain(s_type)
+    });
     let mut shm: Option<Arc<Shmem>> = None;
     let mut size = info.allocation_size;
     if let Some((align, _)) = dev.host_import {
@@ -148,19 +148,10 @@ pub fn allocate(
         });
         kept.push((&mut import_info as *mut vk::ImportMemoryHostPointerInfoEXT<'_>).cast());
     }
-    for w in kept.windows(2) {
-        // SAFETY: arena structs of this command, or our local import struct.
-        unsafe { (*w[0]).p_next = w[1] };
-    }
-    if let Some(last) = kept.last() {
-        // SAFETY: as above.
-        unsafe { (**last).p_next = std::ptr::null_mut() };
-    }
     let mut host_info = *info;
     host_info.allocation_size = size;
-    host_info.p_next = kept
-        .first()
-        .map_or(std::ptr::null(), |p| p.cast_const().cast());
+    // SAFETY: arena structs of this command, or our local import struct.
+    host_info.p_next = unsafe { chain_edit::relink(&kept) };
     // SAFETY: `host_info` and its chain live through the call; the device is live.
     let mem = match unsafe { dev.ash.allocate_memory(&host_info, None) } {
         Ok(m) => m,
@@ -236,17 +227,14 @@ pub fn resource_properties(
         return Ok(CallRet::Result(vk::Result::ERROR_INVALID_EXTERNAL_HANDLE));
     }
     out.memory_type_bits = host_pointer_types(dev, shm.ptr());
-    let mut p = out.p_next as *mut vk::BaseOutStructure<'_>;
-    while !p.is_null() {
-        // SAFETY: decoded (partial) chain members are arena structs starting with sType/pNext.
-        let base = unsafe { &mut *p };
-        if base.s_type.as_raw() == MEMORY_RESOURCE_ALLOCATION_SIZE_PROPERTIES_MESA {
-            // SAFETY: the decoder built this private struct for this sType.
-            unsafe {
-                (*(p as *mut MemoryResourceAllocationSizePropertiesMESA)).allocation_size = asked
-            };
-        }
-        p = base.p_next;
+    let sizes = MEMORY_RESOURCE_ALLOCATION_SIZE_PROPERTIES_MESA;
+    // SAFETY: a decoder-built (partial) chain of this command.
+    let found = unsafe { chain_edit::find(out.p_next, sizes) };
+    if let Some(p) = found {
+        // SAFETY: the decoder built this private struct for this sType.
+        unsafe {
+            (*(p as *mut MemoryResourceAllocationSizePropertiesMESA)).allocation_size = asked
+        };
     }
     Ok(CallRet::Result(vk::Result::SUCCESS))
 }

@@ -15,6 +15,7 @@
 
 mod blob_log;
 mod buffer;
+mod chain_edit;
 mod command_buffer;
 mod context;
 mod descriptor_set;

@@ -7,6 +7,7 @@ use venus_protocol::generated::host_calls::CallRet;
 use venus_protocol::generated::{Command, GetDeviceQueue2Args};
 use venus_protocol::mesa::DeviceQueueTimelineInfoMESA;
 
+use crate::chain_edit;
 use crate::context::State;
 use crate::executor::{generic, Fatal};
 
@@ -24,31 +25,19 @@ pub fn get(st: &mut State, cmd: &Command<'_>) -> Result<CallRet, Fatal> {
             let mut host_info = *info;
             let mut ring_idx = None;
             // Rebuild the chain without our private struct.
-            let mut kept: Vec<*mut vk::BaseOutStructure<'_>> = Vec::new();
-            let mut p = info.p_next as *mut vk::BaseOutStructure<'_>;
-            while !p.is_null() {
-                // SAFETY: decoded chain members are arena structs starting with sType/pNext.
-                let base = unsafe { &*p };
-                if base.s_type.as_raw() == DEVICE_QUEUE_TIMELINE_INFO_MESA {
-                    // SAFETY: this sType is the private struct the decoder built.
-                    ring_idx =
-                        Some(unsafe { (*(p as *const DeviceQueueTimelineInfoMESA)).ring_idx });
-                } else {
-                    kept.push(p);
+            // SAFETY: a decoder-built chain of this command.
+            let mut kept = unsafe { chain_edit::members(info.p_next) };
+            kept.retain(|p| {
+                // SAFETY: chain members start with sType.
+                if unsafe { (**p).s_type.as_raw() } != DEVICE_QUEUE_TIMELINE_INFO_MESA {
+                    return true;
                 }
-                p = base.p_next;
-            }
-            for w in kept.windows(2) {
-                // SAFETY: arena structs we own for this command.
-                unsafe { (*w[0]).p_next = w[1] };
-            }
-            if let Some(last) = kept.last() {
-                // SAFETY: as above.
-                unsafe { (**last).p_next = std::ptr::null_mut() };
-            }
-            host_info.p_next = kept
-                .first()
-                .map_or(std::ptr::null(), |p| p.cast_const().cast());
+                // SAFETY: this sType is the private struct the decoder built.
+                ring_idx = Some(unsafe { (*(*p as *const DeviceQueueTimelineInfoMESA)).ring_idx });
+                false
+            });
+            // SAFETY: arena structs of this command.
+            host_info.p_next = unsafe { chain_edit::relink(&kept) };
             let host_cmd = Command::GetDeviceQueue2(GetDeviceQueue2Args {
                 p_queue_info: &host_info,
                 ..*x

@@ -124,23 +124,13 @@ impl RingShared {
 }
 
 fn monitor_period(info: &RingCreateInfoMESA) -> Option<Duration> {
-    let mut p = info.p_next;
-    let mut guard = 0;
-    while !p.is_null() && guard < 128 {
-        // SAFETY: chain members decoded by the decoder are arena structs that start
-        // with sType and pNext, like every Vulkan struct.
-        let base = unsafe { &*(p as *const ash::vk::BaseInStructure<'_>) };
-        if base.s_type.as_raw() == 1_000_384_006 {
-            // SAFETY: this sType is RingMonitorInfoMESA, which the decoder built.
-            let m = unsafe { &*(p as *const RingMonitorInfoMESA) };
-            return Some(Duration::from_micros(
-                u64::from(m.max_reporting_period_microseconds).max(1000),
-            ));
-        }
-        p = base.p_next.cast();
-        guard += 1;
-    }
-    None
+    // SAFETY: a decoder-built chain of this command.
+    let p = unsafe { crate::chain_edit::find(info.p_next, 1_000_384_006) }?;
+    // SAFETY: this sType is RingMonitorInfoMESA, which the decoder built.
+    let m = unsafe { &*(p as *const RingMonitorInfoMESA) };
+    Some(Duration::from_micros(
+        u64::from(m.max_reporting_period_microseconds).max(1000),
+    ))
 }
 
 /// `vkCreateRingMESA`.
