@@ -136,30 +136,28 @@ fn submit(
     encode: &mut dyn FnMut(&mut Encoder<'_>, u32),
     decode: &mut dyn FnMut(&mut Decoder<'_>),
 ) -> Result<bool, vk::Result> {
-    {
-        // SAFETY: `first` is the dispatchable first parameter the application passed.
-        let Some(h) = (unsafe { header(first) }) else {
-            tracing::warn!("{} has no dispatchable handle to route it", info.name);
-            return Err(vk::Result::ERROR_INITIALIZATION_FAILED);
-        };
-        if h.kind == ObjectKind::CommandBuffer {
-            crate::command_buffer::record(first, info, encode)?;
-            return Ok(false);
-        }
-        let wait = match info.kind {
-            ReplyKind::Outputs => true,
-            ReplyKind::Result => WAIT_FOR_RESULT.contains(&info.name),
-            ReplyKind::None => false,
-        };
-        if wait && h.kind == ObjectKind::PhysicalDevice && !UNCACHED.contains(&info.name) {
-            h.conn.call_cached(encode, decode)?;
-            Ok(true)
-        } else if wait {
-            h.conn.call(encode, decode)?;
-            Ok(true)
-        } else {
-            h.conn.send(encode)?;
-            Ok(false)
-        }
+    // SAFETY: `first` is the dispatchable first parameter the application passed.
+    let Some(h) = (unsafe { header(first) }) else {
+        tracing::warn!("{} has no dispatchable handle to route it", info.name);
+        return Err(vk::Result::ERROR_INITIALIZATION_FAILED);
+    };
+    if h.kind == ObjectKind::CommandBuffer {
+        crate::command_buffer::record(first, info, encode)?;
+        return Ok(false);
+    }
+    let wait = match info.kind {
+        ReplyKind::Outputs => true,
+        ReplyKind::Result => WAIT_FOR_RESULT.contains(&info.name),
+        ReplyKind::None => false,
+    };
+    if wait && h.kind == ObjectKind::PhysicalDevice && !UNCACHED.contains(&info.name) {
+        h.conn.call_cached(encode, decode)?;
+        Ok(true)
+    } else if wait {
+        h.conn.call(encode, decode)?;
+        Ok(true)
+    } else {
+        h.conn.send(encode)?;
+        Ok(false)
     }
 }
