@@ -402,3 +402,83 @@ fn last_words(words: &[u32; CAPSET_SIZE / 4]) -> [u32; 3] {
     }
     out
 }
+
+/// Our hosts' extension of the capset: bytes past the 160 Mesa knows.
+///
+/// `virgl_renderer_capset_venus` fills its 160 bytes exactly, and neither the
+/// virtio-gpu capset query nor vtest has another place where a host can say how
+/// coarse its memory sharing is (16 KiB pages on Apple Silicon). Our hosts
+/// therefore report a capset size of [`EXTENDED_CAPSET_SIZE`] and put a tail
+/// after the standard block. Readers that ask for 160 bytes (Mesa: the kernel
+/// copies `min(asked, host size)`; vtest reads 160 and drops the rest) never
+/// see it; a host without it (stock virglrenderer) reports 160, so a reader that
+/// asks for more gets no tail and falls back to its own page size.
+///
+/// | offset | field |
+/// |---|---|
+/// | 160 | magic [`TAIL_MAGIC`] (`"VNSG"` little-endian) |
+/// | 164 | tail version, 1 |
+/// | 168 | `u64` sharing granularity in bytes (power of two, ≥ 4096) |
+pub mod tail {
+    /// Capset size our hosts report: the 160 standard bytes plus the tail.
+    pub const EXTENDED_CAPSET_SIZE: usize = super::CAPSET_SIZE + 16;
+    /// `b"VNSG"` read as a little-endian `u32`.
+    pub const TAIL_MAGIC: u32 = u32::from_le_bytes(*b"VNSG");
+    /// The only tail version.
+    pub const TAIL_VERSION: u32 = 1;
+
+    /// The extended capset: `standard` followed by a tail announcing `granularity`.
+    pub fn extend(
+        standard: &[u8; super::CAPSET_SIZE],
+        granularity: u64,
+    ) -> [u8; EXTENDED_CAPSET_SIZE] {
+        let mut out = [0u8; EXTENDED_CAPSET_SIZE];
+        out[..super::CAPSET_SIZE].copy_from_slice(standard);
+        out[160..164].copy_from_slice(&TAIL_MAGIC.to_le_bytes());
+        out[164..168].copy_from_slice(&TAIL_VERSION.to_le_bytes());
+        out[168..176].copy_from_slice(&granularity.to_le_bytes());
+        out
+    }
+
+    /// The granularity a capset of `bytes` announces, if it carries a valid tail
+    /// (magic, version 1, a power of two between 4 KiB and 1 GiB).
+    pub fn granularity(bytes: &[u8]) -> Option<u64> {
+        let tail = bytes.get(super::CAPSET_SIZE..EXTENDED_CAPSET_SIZE)?;
+        let word = |r: std::ops::Range<usize>| -> Option<u32> {
+            Some(u32::from_le_bytes(tail.get(r)?.try_into().ok()?))
+        };
+        if word(0..4)? != TAIL_MAGIC || word(4..8)? != TAIL_VERSION {
+            return None;
+        }
+        let g = u64::from_le_bytes(tail.get(8..16)?.try_into().ok()?);
+        (g.is_power_of_two() && (4096..=1 << 30).contains(&g)).then_some(g)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::super::VenusCapset;
+        use super::*;
+
+        #[test]
+        fn tail_round_trips_and_rejects_garbage() {
+            let std = [7u8; super::super::CAPSET_SIZE];
+            let ext = extend(&std, 16384);
+            assert_eq!(&ext[..160], &std[..]);
+            assert_eq!(granularity(&ext), Some(16384));
+            assert_eq!(granularity(&ext[..160]), None, "stock hosts send 160 bytes");
+            assert_eq!(granularity(&ext[..170]), None, "a cut tail is ignored");
+            let mut bad = ext;
+            bad[160] ^= 1;
+            assert_eq!(granularity(&bad), None, "wrong magic");
+            let odd = extend(&std, 12288);
+            assert_eq!(granularity(&odd), None, "not a power of two");
+            let tiny = extend(&std, 2048);
+            assert_eq!(granularity(&tiny), None, "below 4 KiB");
+            // Mesa's reader ignores the tail.
+            assert_eq!(
+                VenusCapset::from_bytes(&ext).ok().map(|c| c.to_bytes()),
+                VenusCapset::from_bytes(&std).ok().map(|c| c.to_bytes())
+            );
+        }
+    }
+}

@@ -17,6 +17,9 @@ DIR="${1:-${VIRGL_CHROOT:-$REPO/.cache/virgl-chroot}}"
 MIRROR="${VIRGL_MIRROR:-http://deb.debian.org/debian}"
 SUITE=trixie
 PACKAGES=(virgl-server mesa-vulkan-drivers libvulkan1)
+# Callers that need more in the same kind of chroot (tests/vm/setup.sh) list it here.
+read -r -d "" -a EXTRA_PACKAGES <<<"${VENUS_CHROOT_EXTRA_PACKAGES:-}" || true
+PACKAGES+=("${EXTRA_PACKAGES[@]}")
 # The stamp's content; changing the package set or suite forces a re-install.
 STAMP_TEXT="suite=$SUITE packages=${PACKAGES[*]}"
 export DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8
