@@ -10,5 +10,5 @@
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 DIR="${1:-${VENUS_VM_CHROOT:-$REPO/.cache/vm-chroot}}"
-export VENUS_CHROOT_EXTRA_PACKAGES="qemu-system-x86 qemu-system-gui qemu-system-modules-opengl xvfb xauth libgl1-mesa-dri libegl-mesa0 vulkan-tools linux-image-amd64 busybox-static kmod"
+export VENUS_CHROOT_EXTRA_PACKAGES="qemu-system-x86 qemu-system-gui qemu-system-modules-opengl xvfb xauth libegl1 libgl1 libgles2 libgl1-mesa-dri libegl-mesa0 vulkan-tools linux-image-amd64 busybox-static kmod"
 exec bash "$REPO/tests/virgl/setup.sh" "$DIR"
