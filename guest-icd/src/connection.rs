@@ -63,16 +63,19 @@ impl Connection {
             extensions: eff.extension_mask.words(),
             vk_xml_version: eff.vk_xml_version,
         };
-        // The host's sharing granularity: a one-page blob comes back rounded up to
-        // it (vtest and in-process; the DRM transport will ask the host instead,
-        // since in a VM the guest kernel places even this probe).
-        let granularity = match transport.create_blob(0, 4096) {
-            Ok(b) => {
-                let g = b.size.max(4096).next_power_of_two();
-                transport.destroy_blob(b);
-                g
-            }
-            Err(e) => return Err(lost("probing the blob granularity")(e)),
+        // The host's sharing granularity: the transport knows it (DRM: the capset
+        // tail or the guest page size; in a VM the guest kernel places even a probe
+        // blob), or a one-page blob comes back rounded up to it (vtest, in-process).
+        let granularity = match transport.granularity() {
+            Some(g) => g,
+            None => match transport.create_blob(0, 4096) {
+                Ok(b) => {
+                    let g = b.size.max(4096).next_power_of_two();
+                    transport.destroy_blob(b);
+                    g
+                }
+                Err(e) => return Err(lost("probing the blob granularity")(e)),
+            },
         };
         tracing::debug!(granularity, "host sharing granularity");
         let ring_id = crate::dispatch::next_id();

@@ -1,16 +1,18 @@
 //! Transports: how the guest ICD reaches a Venus host. One interface, several
 //! implementations: a vtest client (any vtest server: ours or virglrenderer's),
 //! in-process (links the host translator directly, for tests and benchmarks), and
-//! later the virtio-gpu DRM transport.
+//! the virtio-gpu DRM transport (inside a VM).
 //!
 //! Selection ([`connect`]): `VENUS_TRANSPORT=drm|vtest|in-process` wins; otherwise
 //! DRM when a virtio_gpu render node exists, else vtest on `VTEST_SOCKET_NAME`
-//! (default `/tmp/.virgl_test`, as Mesa).
+//! (default `/tmp/.virgl_test`, as Mesa). A render node whose device cannot do
+//! Venus (e.g. a 2D-only virtio-gpu) falls back to vtest as well.
 
 use std::sync::Arc;
 
 use thiserror::Error;
 
+pub mod drm;
 pub mod in_process;
 pub mod vtest;
 
@@ -75,26 +77,49 @@ pub trait Transport: Send + Sync {
 
     /// Whether the host is still reachable (false after a failure).
     fn is_alive(&self) -> bool;
+
+    /// The host's sharing granularity, when the transport knows it up front (DRM:
+    /// the capset tail, or the guest page size). `None`: the connection learns it
+    /// by creating a one-page probe blob and looking at the size it gets back.
+    fn granularity(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// Which transport `VENUS_TRANSPORT` and the machine select.
 pub fn connect() -> Result<Arc<dyn Transport>> {
-    let choice = std::env::var("VENUS_TRANSPORT").unwrap_or_default();
-    match choice.as_str() {
+    connect_to(&std::env::var("VENUS_TRANSPORT").unwrap_or_default())
+}
+
+/// [`connect`] for a given `VENUS_TRANSPORT` value (empty: autodetect).
+fn connect_to(choice: &str) -> Result<Arc<dyn Transport>> {
+    match choice {
         "vtest" => Ok(Arc::new(vtest::VtestTransport::connect_default()?)),
         "in-process" => Ok(Arc::new(in_process::InProcessTransport::new()?)),
-        "drm" => Err(TransportError::Unavailable(
-            "the virtio-gpu DRM transport is not built yet".into(),
-        )),
-        "" => {
-            if virtio_gpu_render_node().is_some() {
-                Err(TransportError::Unavailable(
-                    "a virtio_gpu render node exists but the DRM transport is not built yet".into(),
-                ))
-            } else {
-                Ok(Arc::new(vtest::VtestTransport::connect_default()?))
-            }
-        }
+        "drm" => Ok(Arc::new(drm::DrmTransport::open_default().map_err(
+            |e| match e {
+                TransportError::Unavailable(m) => {
+                    TransportError::Unavailable(format!("VENUS_TRANSPORT=drm: {m}"))
+                }
+                e => e,
+            },
+        )?)),
+        "" => match virtio_gpu_render_node() {
+            Some(node) => match drm::DrmTransport::open(&node) {
+                Ok(t) => Ok(Arc::new(t)),
+                Err(TransportError::Unavailable(why)) => {
+                    tracing::debug!("{why}; trying vtest");
+                    match vtest::VtestTransport::connect_default() {
+                        Ok(t) => Ok(Arc::new(t)),
+                        Err(e) => Err(TransportError::Unavailable(format!(
+                            "{why}; and vtest: {e}"
+                        ))),
+                    }
+                }
+                Err(e) => Err(e),
+            },
+            None => Ok(Arc::new(vtest::VtestTransport::connect_default()?)),
+        },
         other => Err(TransportError::Unavailable(format!(
             "unknown VENUS_TRANSPORT={other}"
         ))),
@@ -110,10 +135,43 @@ pub fn virtio_gpu_render_node() -> Option<std::path::PathBuf> {
         if !name.starts_with("renderD") {
             continue;
         }
-        let driver = std::fs::read_link(e.path().join("device/driver")).ok()?;
+        let Ok(driver) = std::fs::read_link(e.path().join("device/driver")) else {
+            continue;
+        };
         if driver.file_name().is_some_and(|d| d == "virtio_gpu") {
             return Some(std::path::Path::new("/dev/dri").join(&*name));
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drm_without_a_render_node_is_unavailable() {
+        if virtio_gpu_render_node().is_some() {
+            eprintln!("skipped: this machine has a virtio_gpu render node");
+            return;
+        }
+        match connect_to("drm") {
+            Err(TransportError::Unavailable(m)) => {
+                assert!(
+                    m.contains("VENUS_TRANSPORT=drm") && m.contains("virtio_gpu"),
+                    "{m}"
+                )
+            }
+            Err(e) => panic!("{e}"),
+            Ok(_) => panic!("connected without a render node"),
+        }
+    }
+
+    #[test]
+    fn unknown_transports_are_refused() {
+        assert!(matches!(
+            connect_to("carrier-pigeon"),
+            Err(TransportError::Unavailable(_))
+        ));
+    }
 }
