@@ -126,23 +126,35 @@ fn connect_to(choice: &str) -> Result<Arc<dyn Transport>> {
     }
 }
 
-/// The first `/dev/dri/renderD*` whose driver is virtio_gpu.
+/// The first `/dev/dri/renderD*` whose driver is virtio_gpu. On PCI the DRM
+/// device's `device` is the PCI function (driver `virtio-pci`) and virtio_gpu is
+/// bound to its `virtio<N>` child; elsewhere (MMIO) `device` may be the virtio
+/// device itself.
 pub fn virtio_gpu_render_node() -> Option<std::path::PathBuf> {
-    let dir = std::fs::read_dir("/sys/class/drm").ok()?;
-    for e in dir.flatten() {
-        let name = e.file_name();
-        let name = name.to_string_lossy();
-        if !name.starts_with("renderD") {
-            continue;
-        }
-        let Ok(driver) = std::fs::read_link(e.path().join("device/driver")) else {
-            continue;
-        };
-        if driver.file_name().is_some_and(|d| d == "virtio_gpu") {
-            return Some(std::path::Path::new("/dev/dri").join(&*name));
-        }
-    }
-    None
+    virtio_gpu_render_node_in(std::path::Path::new("/sys/class/drm"))
+}
+
+fn virtio_gpu_render_node_in(class_drm: &std::path::Path) -> Option<std::path::PathBuf> {
+    let is_virtio_gpu = |dev: &std::path::Path| {
+        std::fs::read_link(dev.join("driver"))
+            .is_ok_and(|d| d.file_name().is_some_and(|n| n == "virtio_gpu"))
+    };
+    let mut names: Vec<String> = std::fs::read_dir(class_drm)
+        .ok()?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("renderD"))
+        .collect();
+    names.sort();
+    names.into_iter().find_map(|name| {
+        let dev = class_drm.join(&name).join("device");
+        let children = std::fs::read_dir(&dev).ok()?;
+        let found = is_virtio_gpu(&dev)
+            || children.flatten().any(|c| {
+                c.file_name().to_string_lossy().starts_with("virtio") && is_virtio_gpu(&c.path())
+            });
+        found.then(|| std::path::Path::new("/dev/dri").join(&name))
+    })
 }
 
 #[cfg(test)]
@@ -165,6 +177,56 @@ mod tests {
             Err(e) => panic!("{e}"),
             Ok(_) => panic!("connected without a render node"),
         }
+    }
+
+    #[test]
+    fn render_nodes_are_found_through_pci_and_virtio_devices() {
+        use std::os::unix::fs::symlink;
+        let root = std::env::temp_dir().join(format!("venus-sysfs-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let mk = |p: &str| std::fs::create_dir_all(root.join(p)).unwrap();
+        mk("bus/pci/drivers/virtio-pci");
+        mk("bus/virtio/drivers/virtio_gpu");
+        mk("bus/pci/drivers/i915");
+        // renderD128: Intel; renderD129: virtio-gpu on PCI (driver on the child).
+        mk("devices/pci0/0000:00:02.0");
+        mk("devices/pci0/0000:00:03.0/virtio1");
+        mk("class/drm/renderD128");
+        mk("class/drm/renderD129");
+        mk("class/drm/card0");
+        let l = |target: &str, link: &str| symlink(root.join(target), root.join(link)).unwrap();
+        l("bus/pci/drivers/i915", "devices/pci0/0000:00:02.0/driver");
+        l(
+            "bus/pci/drivers/virtio-pci",
+            "devices/pci0/0000:00:03.0/driver",
+        );
+        l(
+            "bus/virtio/drivers/virtio_gpu",
+            "devices/pci0/0000:00:03.0/virtio1/driver",
+        );
+        l("devices/pci0/0000:00:02.0", "class/drm/renderD128/device");
+        l("devices/pci0/0000:00:03.0", "class/drm/renderD129/device");
+        let class = root.join("class/drm");
+        assert_eq!(
+            virtio_gpu_render_node_in(&class),
+            Some(std::path::PathBuf::from("/dev/dri/renderD129"))
+        );
+        // virtio-mmio style: the DRM device is the virtio device itself.
+        mk("devices/mmio/virtio0");
+        l(
+            "bus/virtio/drivers/virtio_gpu",
+            "devices/mmio/virtio0/driver",
+        );
+        std::fs::remove_file(root.join("class/drm/renderD129/device")).unwrap();
+        l("devices/mmio/virtio0", "class/drm/renderD129/device");
+        assert_eq!(
+            virtio_gpu_render_node_in(&class),
+            Some(std::path::PathBuf::from("/dev/dri/renderD129"))
+        );
+        // No virtio-gpu at all.
+        std::fs::remove_dir_all(root.join("class/drm/renderD129")).unwrap();
+        assert_eq!(virtio_gpu_render_node_in(&class), None);
+        let _ = std::fs::remove_dir_all(&root);
     }
 
     #[test]

@@ -77,6 +77,30 @@ impl Device {
         }
     }
 
+    /// `VERSION`: the kernel driver's name (e.g. `virtio_gpu`).
+    pub fn driver_name(&self) -> io::Result<String> {
+        let mut name = [0u8; 64];
+        let mut args = DrmVersion {
+            version_major: 0,
+            version_minor: 0,
+            version_patchlevel: 0,
+            name_len: name.len(),
+            name: name.as_mut_ptr().cast(),
+            date_len: 0,
+            date: std::ptr::null_mut(),
+            desc_len: 0,
+            desc: std::ptr::null_mut(),
+        };
+        // SAFETY: VERSION takes a drm_version; `name` points at `name_len` writable
+        // bytes, which the kernel writes at most; `date` and `desc` have length 0,
+        // so the kernel writes nothing through their null pointers.
+        unsafe { self.ioctl(DRM_IOCTL_VERSION, &mut args) }
+            .map_err(|e| named("DRM_IOCTL_VERSION", e))?;
+        // name_len comes back as the full length, which may exceed our buffer.
+        let len = args.name_len.min(name.len());
+        Ok(String::from_utf8_lossy(&name[..len]).into_owned())
+    }
+
     /// `GETPARAM`: the parameter's value; 0 when the kernel does not know it
     /// (EINVAL) or reports it absent, as Mesa treats both.
     pub fn getparam(&self, param: u64) -> io::Result<u64> {

@@ -3,7 +3,8 @@
 //!
 //! The sequence follows Mesa 25.0.7's `vn_renderer_virtgpu.c` (`virtgpu_init`):
 //!
-//! 1. open the render node `O_RDWR | O_CLOEXEC`;
+//! 1. open the render node `O_RDWR | O_CLOEXEC` and check with `VERSION` that its
+//!    driver is `virtio_gpu` (as Mesa does);
 //! 2. `GETPARAM`: 3D_FEATURES, CAPSET_QUERY_FIX, RESOURCE_BLOB, CONTEXT_INIT and
 //!    HOST_VISIBLE must be nonzero (Mesa's required set, plus host-visible blobs,
 //!    which are the only kind we map), and SUPPORTED_CAPSET_IDs must have bit 4
@@ -91,6 +92,15 @@ impl DrmTransport {
     /// Opens `path` and sets up a Venus context on it (steps 1-4 above).
     pub fn open(path: &Path) -> Result<Self> {
         let dev = Device::open(path)?;
+        let driver = dev.driver_name().map_err(|e| {
+            TransportError::Unavailable(format!("{}: not a DRM device: {e}", path.display()))
+        })?;
+        if driver != "virtio_gpu" {
+            return Err(TransportError::Unavailable(format!(
+                "{}: driver {driver:?}, not virtio_gpu",
+                path.display()
+            )));
+        }
         check_params(path, |p| dev.getparam(p))?;
         let mut caps = [0u8; tail::EXTENDED_CAPSET_SIZE];
         dev.get_caps(CAPSET_ID_VENUS, CAPSET_VERSION, &mut caps)
@@ -414,10 +424,10 @@ mod tests {
 
     #[test]
     fn a_file_that_is_no_drm_node_is_refused() {
-        // /dev/null takes no DRM ioctls: GETPARAM fails with ENOTTY.
+        // /dev/null takes no DRM ioctls: VERSION fails with ENOTTY.
         match DrmTransport::open(Path::new("/dev/null")) {
             Err(TransportError::Unavailable(m)) => {
-                assert!(m.contains("VIRTGPU_PARAM_3D_FEATURES"), "{m}")
+                assert!(m.contains("not a DRM device"), "{m}")
             }
             other => panic!("{other:?}"),
         }

@@ -65,6 +65,33 @@ const fn drm_iow<T>(nr: u32) -> libc::c_ulong {
 
 // ---- drm.h -------------------------------------------------------------------
 
+/// `struct drm_version` (`__kernel_size_t` is the C `size_t`, so `usize`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct DrmVersion {
+    /// Major version.
+    pub version_major: libc::c_int,
+    /// Minor version.
+    pub version_minor: libc::c_int,
+    /// Patch level.
+    pub version_patchlevel: libc::c_int,
+    /// In: size of `name`; out: length of the driver name.
+    pub name_len: usize,
+    /// Buffer for the driver name (not NUL-terminated).
+    pub name: *mut libc::c_char,
+    /// In: size of `date`; out: its length.
+    pub date_len: usize,
+    /// Buffer for the date.
+    pub date: *mut libc::c_char,
+    /// In: size of `desc`; out: its length.
+    pub desc_len: usize,
+    /// Buffer for the description.
+    pub desc: *mut libc::c_char,
+}
+
+/// `DRM_IOCTL_VERSION`: `DRM_IOWR(0x00, struct drm_version)`.
+pub const DRM_IOCTL_VERSION: libc::c_ulong = drm_iowr::<DrmVersion>(0x00);
+
 /// `struct drm_gem_close`.
 #[repr(C)]
 #[derive(Debug, Default, Clone, Copy)]
@@ -276,6 +303,9 @@ mod tests {
     #[test]
     fn struct_sizes_match_the_uapi_header() {
         assert_eq!(size_of::<DrmGemClose>(), 8); // u32 handle, u32 pad
+                                                 // 3 x int, then 3 x (size_t, pointer): 12 + 4 (padding) + 48 on 64-bit.
+        #[cfg(target_pointer_width = "64")]
+        assert_eq!(size_of::<DrmVersion>(), 64);
         assert_eq!(size_of::<DrmVirtgpuMap>(), 16); // u64 + 2 x u32
                                                     // u32 flags, size; u64 command, bo_handles; u32 num_bo_handles, s32
                                                     // fence_fd, u32 ring_idx, syncobj_stride, num_in, num_out; u64 in, out
@@ -303,6 +333,8 @@ mod tests {
     ))]
     #[test]
     fn ioctl_numbers_match_hand_computed_values() {
+        // DRM_IOWR(0x00, 64 bytes = 0x40): 0xC000_0000 | 0x40 << 16 | 0x6400 | 0x00
+        assert_eq!(DRM_IOCTL_VERSION, 0xC040_6400);
         // DRM_IOW(0x09, 8 bytes): 0x4000_0000 | 0x08 << 16 | 0x6400 | 0x09
         assert_eq!(DRM_IOCTL_GEM_CLOSE, 0x4008_6409);
         // DRM_IOWR(0x40 + 0x01, 16 bytes): 0xC000_0000 | 0x10 << 16 | 0x6400 | 0x41

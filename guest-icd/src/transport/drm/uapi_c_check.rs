@@ -35,6 +35,8 @@ const PROGRAM: &str = r#"
 #include "virtgpu_drm.h"
 #define P(name, v) printf("%s %llu\n", name, (unsigned long long)(v))
 int main(void) {
+    P("version_size", sizeof(struct drm_version));
+    P("DRM_IOCTL_VERSION", DRM_IOCTL_VERSION);
     P("gem_close_size", sizeof(struct drm_gem_close));
     P("map_size", sizeof(struct drm_virtgpu_map));
     P("execbuffer_size", sizeof(struct drm_virtgpu_execbuffer));
@@ -74,6 +76,8 @@ fn ours() -> Vec<(&'static str, u64)> {
     use std::mem::size_of;
     let sz = |n: usize| n as u64;
     vec![
+        ("version_size", sz(size_of::<DrmVersion>())),
+        ("DRM_IOCTL_VERSION", u64::from(DRM_IOCTL_VERSION)),
         ("gem_close_size", sz(size_of::<DrmGemClose>())),
         ("map_size", sz(size_of::<DrmVirtgpuMap>())),
         ("execbuffer_size", sz(size_of::<DrmVirtgpuExecbuffer>())),
