@@ -234,6 +234,70 @@ pub unsafe extern "system" fn get_device_queue2(
     })
 }
 
+/// `vkQueueWaitIdle` as Mesa does it: virglrenderer refuses the blocking
+/// `vkQueueWaitIdle` / `vkDeviceWaitIdle` commands (they make the context fatal),
+/// so submit nothing with a fence and wait for that fence.
+pub unsafe extern "system" fn queue_wait_idle(queue: vk::Queue) -> vk::Result {
+    guard(|| {
+        // SAFETY: the application passes a queue of ours (a `Queue`).
+        let Some(q) = (unsafe { (queue.as_raw() as usize as *const Queue).as_ref() }) else {
+            return vk::Result::ERROR_DEVICE_LOST;
+        };
+        // SAFETY: a live queue of a live device.
+        unsafe { wait_idle(q.device, queue) }
+    })
+}
+
+/// `vkDeviceWaitIdle`: every queue the application got, idled in turn (Mesa's way).
+pub unsafe extern "system" fn device_wait_idle(device: vk::Device) -> vk::Result {
+    guard(|| {
+        // SAFETY: the application passes a device of ours.
+        let Some(dev) = (unsafe { self::device(device) }) else {
+            return vk::Result::ERROR_DEVICE_LOST;
+        };
+        let queues: Vec<u64> = dev
+            .queues
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .copied()
+            .collect();
+        for q in queues {
+            // SAFETY: queues live as long as their device.
+            let r = unsafe { wait_idle(device, vk::Queue::from_raw(q)) };
+            if r != vk::Result::SUCCESS {
+                return r;
+            }
+        }
+        vk::Result::SUCCESS
+    })
+}
+
+/// An empty submit on `queue` with a new fence, a wait for it, the fence destroyed.
+///
+/// # Safety
+/// `device` and `queue` are live objects of this ICD, `queue` of `device`.
+unsafe fn wait_idle(device: vk::Device, queue: vk::Queue) -> vk::Result {
+    use crate::dispatch::Rt;
+    use g::guest_calls as c;
+    let info = vk::FenceCreateInfo::default();
+    let mut fence = vk::Fence::null();
+    // SAFETY: valid local pointers; caller contract for `device`.
+    let r = unsafe { c::vk_create_fence::<Rt>(device, &info, std::ptr::null(), &mut fence) };
+    if r != vk::Result::SUCCESS {
+        return r;
+    }
+    // SAFETY: no submits; a fence just created; caller contract for `queue`.
+    let mut r = unsafe { c::vk_queue_submit::<Rt>(queue, 0, std::ptr::null(), fence) };
+    if r == vk::Result::SUCCESS {
+        // SAFETY: one valid local fence.
+        r = unsafe { c::vk_wait_for_fences::<Rt>(device, 1, &fence, vk::TRUE, u64::MAX) };
+    }
+    // SAFETY: our fence, no longer in use (waited for, or never submitted).
+    unsafe { c::vk_destroy_fence::<Rt>(device, fence, std::ptr::null()) };
+    r
+}
+
 pub unsafe extern "system" fn create_private_data_slot(
     _device: vk::Device,
     _info: *const vk::PrivateDataSlotCreateInfo<'_>,

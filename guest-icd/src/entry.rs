@@ -88,6 +88,8 @@ fn overridden(name: &[u8]) -> vk::PFN_vkVoidFunction {
         b"vkDestroyDevice" => pfn!(dev::destroy_device, vk::PFN_vkDestroyDevice),
         b"vkGetDeviceQueue" => pfn!(dev::get_device_queue, vk::PFN_vkGetDeviceQueue),
         b"vkGetDeviceQueue2" => pfn!(dev::get_device_queue2, vk::PFN_vkGetDeviceQueue2),
+        b"vkQueueWaitIdle" => pfn!(dev::queue_wait_idle, vk::PFN_vkQueueWaitIdle),
+        b"vkDeviceWaitIdle" => pfn!(dev::device_wait_idle, vk::PFN_vkDeviceWaitIdle),
         b"vkCreatePrivateDataSlot" | b"vkCreatePrivateDataSlotEXT" => {
             pfn!(
                 dev::create_private_data_slot,
