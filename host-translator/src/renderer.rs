@@ -118,6 +118,12 @@ impl Renderer {
         self.capset
     }
 
+    /// The sharing granularity in bytes: every blob size and host address handed
+    /// out is a multiple of it (a power of two, at least the page size).
+    pub fn granularity(&self) -> u64 {
+        self.granularity
+    }
+
     /// Creates context `ctx_id`; retirements of its fences go to `fences`.
     pub fn create_context(
         self: &Arc<Self>,
