@@ -69,6 +69,16 @@ impl<'d> Decoder<'d> {
             _ => id,
         }
     }
+    /// A struct member handle the registry requires to be valid: as [`Self::handle`],
+    /// and with a resolver installed (the host) `VK_NULL_HANDLE` is fatal too.
+    #[inline]
+    pub fn required_handle(&mut self, ty: ash::vk::ObjectType) -> u64 {
+        let h = self.handle(ty);
+        if h == 0 && self.resolver.is_some() && self.fatal.is_none() {
+            self.fail(DecodeError::NullHandle { ty: ty.as_raw() });
+        }
+        h
+    }
     /// Sets the budget for host-side output allocations.
     pub fn set_output_budget(&mut self, bytes: usize) {
         self.output_budget = bytes;

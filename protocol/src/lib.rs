@@ -64,6 +64,14 @@ pub enum DecodeError {
         /// The guest's id.
         id: u64,
     },
+    /// `VK_NULL_HANDLE` in a struct member the registry requires to be a valid
+    /// handle (neither `optional` nor `noautovalidity`); checked only on the host,
+    /// where drivers may dereference it.
+    #[error("null handle of type {ty} where a valid one is required")]
+    NullHandle {
+        /// The `VkObjectType` expected.
+        ty: i32,
+    },
     /// A command type with no wire form.
     #[error("unknown command type {0}")]
     UnknownCommand(i32),

@@ -165,8 +165,8 @@ pub fn decode_bind_buffer_memory_info_body<'a>(
     out: &mut vk::BindBufferMemoryInfo<'a>,
 ) {
     let _ = (&d, &a, &out);
-    out.buffer = vk::Buffer::from_raw(d.handle(vk::ObjectType::BUFFER));
-    out.memory = vk::DeviceMemory::from_raw(d.handle(vk::ObjectType::DEVICE_MEMORY));
+    out.buffer = vk::Buffer::from_raw(d.required_handle(vk::ObjectType::BUFFER));
+    out.memory = vk::DeviceMemory::from_raw(d.required_handle(vk::ObjectType::DEVICE_MEMORY));
     out.memory_offset = d.u64();
 }
 /// Decodes `VkBindBufferMemoryInfo` (full form) into the arena.
@@ -340,7 +340,7 @@ pub fn decode_buffer_device_address_info_body<'a>(
     out: &mut vk::BufferDeviceAddressInfo<'a>,
 ) {
     let _ = (&d, &a, &out);
-    out.buffer = vk::Buffer::from_raw(d.handle(vk::ObjectType::BUFFER));
+    out.buffer = vk::Buffer::from_raw(d.required_handle(vk::ObjectType::BUFFER));
 }
 /// Decodes `VkBufferDeviceAddressInfo` (full form) into the arena.
 pub fn decode_buffer_device_address_info<'a>(
@@ -411,7 +411,7 @@ pub fn decode_buffer_memory_requirements_info2_body<'a>(
     out: &mut vk::BufferMemoryRequirementsInfo2<'a>,
 ) {
     let _ = (&d, &a, &out);
-    out.buffer = vk::Buffer::from_raw(d.handle(vk::ObjectType::BUFFER));
+    out.buffer = vk::Buffer::from_raw(d.required_handle(vk::ObjectType::BUFFER));
 }
 /// Decodes `VkBufferMemoryRequirementsInfo2` (full form) into the arena.
 pub fn decode_buffer_memory_requirements_info2<'a>(
@@ -734,9 +734,9 @@ fn decode_vk_bind_buffer_memory_into_args<'a>(
     args: &mut BindBufferMemoryArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
-    args.buffer = vk::Buffer::from_raw(d.handle(vk::ObjectType::BUFFER));
-    args.memory = vk::DeviceMemory::from_raw(d.handle(vk::ObjectType::DEVICE_MEMORY));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
+    args.buffer = vk::Buffer::from_raw(d.required_handle(vk::ObjectType::BUFFER));
+    args.memory = vk::DeviceMemory::from_raw(d.required_handle(vk::ObjectType::DEVICE_MEMORY));
     args.memory_offset = d.u64();
 }
 /// Encodes the reply of `vkBindBufferMemory` from the (driver-filled) output parameters.
@@ -839,8 +839,8 @@ fn decode_vk_get_buffer_memory_requirements_into_args<'a>(
     args: &mut GetBufferMemoryRequirementsArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
-    args.buffer = vk::Buffer::from_raw(d.handle(vk::ObjectType::BUFFER));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
+    args.buffer = vk::Buffer::from_raw(d.required_handle(vk::ObjectType::BUFFER));
     if d.present() {
         let arr = d.alloc_output(a, 1, <vk::MemoryRequirements>::default());
         if let Some(el) = arr.first_mut() {
@@ -972,7 +972,7 @@ fn decode_vk_create_buffer_into_args<'a>(
     args: &mut CreateBufferArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     if d.present() {
         let arr = d.alloc_slice(a, 1, 44, <vk::BufferCreateInfo<'_>>::default());
         if let Some(el) = arr.first_mut() {
@@ -1104,7 +1104,7 @@ fn decode_vk_destroy_buffer_into_args<'a>(
     args: &mut DestroyBufferArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     args.buffer = vk::Buffer::from_raw(d.handle(vk::ObjectType::BUFFER));
     d.expect_null();
 }
@@ -1202,7 +1202,7 @@ fn decode_vk_bind_buffer_memory2_into_args<'a>(
     args: &mut BindBufferMemory2Args<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     args.bind_info_count = d.u32();
     {
         let n = d.array_len((args.bind_info_count as usize) as u64, true);
@@ -1333,7 +1333,7 @@ fn decode_vk_get_buffer_memory_requirements2_into_args<'a>(
     args: &mut GetBufferMemoryRequirements2Args<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     if d.present() {
         let arr = d.alloc_slice(a, 1, 20, <vk::BufferMemoryRequirementsInfo2<'_>>::default());
         if let Some(el) = arr.first_mut() {
@@ -1467,7 +1467,7 @@ fn decode_vk_get_buffer_device_address_into_args<'a>(
     args: &mut GetBufferDeviceAddressArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     if d.present() {
         let arr = d.alloc_slice(a, 1, 20, <vk::BufferDeviceAddressInfo<'_>>::default());
         if let Some(el) = arr.first_mut() {
@@ -1575,7 +1575,7 @@ fn decode_vk_get_buffer_opaque_capture_address_into_args<'a>(
     args: &mut GetBufferOpaqueCaptureAddressArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     if d.present() {
         let arr = d.alloc_slice(a, 1, 20, <vk::BufferDeviceAddressInfo<'_>>::default());
         if let Some(el) = arr.first_mut() {
@@ -1694,7 +1694,7 @@ fn decode_vk_get_device_buffer_memory_requirements_into_args<'a>(
     args: &mut GetDeviceBufferMemoryRequirementsArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     if d.present() {
         let arr = d.alloc_slice(
             a,

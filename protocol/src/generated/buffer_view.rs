@@ -63,7 +63,7 @@ pub fn decode_buffer_view_create_info_body<'a>(
 ) {
     let _ = (&d, &a, &out);
     out.flags = vk::BufferViewCreateFlags::from_raw(d.u32());
-    out.buffer = vk::Buffer::from_raw(d.handle(vk::ObjectType::BUFFER));
+    out.buffer = vk::Buffer::from_raw(d.required_handle(vk::ObjectType::BUFFER));
     out.format = vk::Format::from_raw(d.i32());
     out.offset = d.u64();
     out.range = d.u64();
@@ -170,7 +170,7 @@ fn decode_vk_create_buffer_view_into_args<'a>(
     args: &mut CreateBufferViewArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     if d.present() {
         let arr = d.alloc_slice(a, 1, 44, <vk::BufferViewCreateInfo<'_>>::default());
         if let Some(el) = arr.first_mut() {
@@ -305,7 +305,7 @@ fn decode_vk_destroy_buffer_view_into_args<'a>(
     args: &mut DestroyBufferViewArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     args.buffer_view = vk::BufferView::from_raw(d.handle(vk::ObjectType::BUFFER_VIEW));
     d.expect_null();
 }

@@ -68,9 +68,9 @@ pub fn decode_blit_image_info2_body<'a>(
     out: &mut vk::BlitImageInfo2<'a>,
 ) {
     let _ = (&d, &a, &out);
-    out.src_image = vk::Image::from_raw(d.handle(vk::ObjectType::IMAGE));
+    out.src_image = vk::Image::from_raw(d.required_handle(vk::ObjectType::IMAGE));
     out.src_image_layout = vk::ImageLayout::from_raw(d.i32());
-    out.dst_image = vk::Image::from_raw(d.handle(vk::ObjectType::IMAGE));
+    out.dst_image = vk::Image::from_raw(d.required_handle(vk::ObjectType::IMAGE));
     out.dst_image_layout = vk::ImageLayout::from_raw(d.i32());
     out.region_count = d.u32();
     {
@@ -371,7 +371,7 @@ pub fn decode_buffer_memory_barrier_body<'a>(
     out.dst_access_mask = vk::AccessFlags::from_raw(d.u32());
     out.src_queue_family_index = d.u32();
     out.dst_queue_family_index = d.u32();
-    out.buffer = vk::Buffer::from_raw(d.handle(vk::ObjectType::BUFFER));
+    out.buffer = vk::Buffer::from_raw(d.required_handle(vk::ObjectType::BUFFER));
     out.offset = d.u64();
     out.size = d.u64();
 }
@@ -457,7 +457,7 @@ pub fn decode_buffer_memory_barrier2_body<'a>(
     out.dst_access_mask = vk::AccessFlags2::from_raw(d.u64());
     out.src_queue_family_index = d.u32();
     out.dst_queue_family_index = d.u32();
-    out.buffer = vk::Buffer::from_raw(d.handle(vk::ObjectType::BUFFER));
+    out.buffer = vk::Buffer::from_raw(d.required_handle(vk::ObjectType::BUFFER));
     out.offset = d.u64();
     out.size = d.u64();
 }
@@ -727,7 +727,7 @@ pub fn decode_command_buffer_allocate_info_body<'a>(
     out: &mut vk::CommandBufferAllocateInfo<'a>,
 ) {
     let _ = (&d, &a, &out);
-    out.command_pool = vk::CommandPool::from_raw(d.handle(vk::ObjectType::COMMAND_POOL));
+    out.command_pool = vk::CommandPool::from_raw(d.required_handle(vk::ObjectType::COMMAND_POOL));
     out.level = vk::CommandBufferLevel::from_raw(d.i32());
     out.command_buffer_count = d.u32();
 }
@@ -1175,7 +1175,7 @@ pub fn decode_conditional_rendering_begin_info_ext_body<'a>(
     out: &mut vk::ConditionalRenderingBeginInfoEXT<'a>,
 ) {
     let _ = (&d, &a, &out);
-    out.buffer = vk::Buffer::from_raw(d.handle(vk::ObjectType::BUFFER));
+    out.buffer = vk::Buffer::from_raw(d.required_handle(vk::ObjectType::BUFFER));
     out.offset = d.u64();
     out.flags = vk::ConditionalRenderingFlagsEXT::from_raw(d.u32());
 }
@@ -1257,8 +1257,8 @@ pub fn decode_copy_buffer_info2_body<'a>(
     out: &mut vk::CopyBufferInfo2<'a>,
 ) {
     let _ = (&d, &a, &out);
-    out.src_buffer = vk::Buffer::from_raw(d.handle(vk::ObjectType::BUFFER));
-    out.dst_buffer = vk::Buffer::from_raw(d.handle(vk::ObjectType::BUFFER));
+    out.src_buffer = vk::Buffer::from_raw(d.required_handle(vk::ObjectType::BUFFER));
+    out.dst_buffer = vk::Buffer::from_raw(d.required_handle(vk::ObjectType::BUFFER));
     out.region_count = d.u32();
     {
         let n = d.array_len((out.region_count as usize) as u64, true);
@@ -1362,8 +1362,8 @@ pub fn decode_copy_buffer_to_image_info2_body<'a>(
     out: &mut vk::CopyBufferToImageInfo2<'a>,
 ) {
     let _ = (&d, &a, &out);
-    out.src_buffer = vk::Buffer::from_raw(d.handle(vk::ObjectType::BUFFER));
-    out.dst_image = vk::Image::from_raw(d.handle(vk::ObjectType::IMAGE));
+    out.src_buffer = vk::Buffer::from_raw(d.required_handle(vk::ObjectType::BUFFER));
+    out.dst_image = vk::Image::from_raw(d.required_handle(vk::ObjectType::IMAGE));
     out.dst_image_layout = vk::ImageLayout::from_raw(d.i32());
     out.region_count = d.u32();
     {
@@ -1472,9 +1472,9 @@ pub fn decode_copy_image_info2_body<'a>(
     out: &mut vk::CopyImageInfo2<'a>,
 ) {
     let _ = (&d, &a, &out);
-    out.src_image = vk::Image::from_raw(d.handle(vk::ObjectType::IMAGE));
+    out.src_image = vk::Image::from_raw(d.required_handle(vk::ObjectType::IMAGE));
     out.src_image_layout = vk::ImageLayout::from_raw(d.i32());
-    out.dst_image = vk::Image::from_raw(d.handle(vk::ObjectType::IMAGE));
+    out.dst_image = vk::Image::from_raw(d.required_handle(vk::ObjectType::IMAGE));
     out.dst_image_layout = vk::ImageLayout::from_raw(d.i32());
     out.region_count = d.u32();
     {
@@ -1581,9 +1581,9 @@ pub fn decode_copy_image_to_buffer_info2_body<'a>(
     out: &mut vk::CopyImageToBufferInfo2<'a>,
 ) {
     let _ = (&d, &a, &out);
-    out.src_image = vk::Image::from_raw(d.handle(vk::ObjectType::IMAGE));
+    out.src_image = vk::Image::from_raw(d.required_handle(vk::ObjectType::IMAGE));
     out.src_image_layout = vk::ImageLayout::from_raw(d.i32());
-    out.dst_buffer = vk::Buffer::from_raw(d.handle(vk::ObjectType::BUFFER));
+    out.dst_buffer = vk::Buffer::from_raw(d.required_handle(vk::ObjectType::BUFFER));
     out.region_count = d.u32();
     {
         let n = d.array_len((out.region_count as usize) as u64, true);
@@ -2344,7 +2344,7 @@ pub fn decode_image_memory_barrier_body<'a>(
     out.new_layout = vk::ImageLayout::from_raw(d.i32());
     out.src_queue_family_index = d.u32();
     out.dst_queue_family_index = d.u32();
-    out.image = vk::Image::from_raw(d.handle(vk::ObjectType::IMAGE));
+    out.image = vk::Image::from_raw(d.required_handle(vk::ObjectType::IMAGE));
     decode_image_subresource_range(d, a, &mut out.subresource_range);
 }
 /// Decodes `VkImageMemoryBarrier` (full form) into the arena.
@@ -2430,7 +2430,7 @@ pub fn decode_image_memory_barrier2_body<'a>(
     out.new_layout = vk::ImageLayout::from_raw(d.i32());
     out.src_queue_family_index = d.u32();
     out.dst_queue_family_index = d.u32();
-    out.image = vk::Image::from_raw(d.handle(vk::ObjectType::IMAGE));
+    out.image = vk::Image::from_raw(d.required_handle(vk::ObjectType::IMAGE));
     decode_image_subresource_range(d, a, &mut out.subresource_range);
 }
 /// Decodes `VkImageMemoryBarrier2` (full form) into the arena.
@@ -2882,8 +2882,8 @@ pub fn decode_render_pass_begin_info_body<'a>(
     out: &mut vk::RenderPassBeginInfo<'a>,
 ) {
     let _ = (&d, &a, &out);
-    out.render_pass = vk::RenderPass::from_raw(d.handle(vk::ObjectType::RENDER_PASS));
-    out.framebuffer = vk::Framebuffer::from_raw(d.handle(vk::ObjectType::FRAMEBUFFER));
+    out.render_pass = vk::RenderPass::from_raw(d.required_handle(vk::ObjectType::RENDER_PASS));
+    out.framebuffer = vk::Framebuffer::from_raw(d.required_handle(vk::ObjectType::FRAMEBUFFER));
     decode_rect2_d(d, a, &mut out.render_area);
     out.clear_value_count = d.u32();
     {
@@ -3309,9 +3309,9 @@ pub fn decode_resolve_image_info2_body<'a>(
     out: &mut vk::ResolveImageInfo2<'a>,
 ) {
     let _ = (&d, &a, &out);
-    out.src_image = vk::Image::from_raw(d.handle(vk::ObjectType::IMAGE));
+    out.src_image = vk::Image::from_raw(d.required_handle(vk::ObjectType::IMAGE));
     out.src_image_layout = vk::ImageLayout::from_raw(d.i32());
-    out.dst_image = vk::Image::from_raw(d.handle(vk::ObjectType::IMAGE));
+    out.dst_image = vk::Image::from_raw(d.required_handle(vk::ObjectType::IMAGE));
     out.dst_image_layout = vk::ImageLayout::from_raw(d.i32());
     out.region_count = d.u32();
     {
@@ -3710,7 +3710,7 @@ fn decode_vk_allocate_command_buffers_into_args<'a>(
     args: &mut AllocateCommandBuffersArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     if d.present() {
         let arr = d.alloc_slice(a, 1, 28, <vk::CommandBufferAllocateInfo<'_>>::default());
         if let Some(el) = arr.first_mut() {
@@ -3897,8 +3897,8 @@ fn decode_vk_free_command_buffers_into_args<'a>(
     args: &mut FreeCommandBuffersArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
-    args.command_pool = vk::CommandPool::from_raw(d.handle(vk::ObjectType::COMMAND_POOL));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
+    args.command_pool = vk::CommandPool::from_raw(d.required_handle(vk::ObjectType::COMMAND_POOL));
     args.command_buffer_count = d.u32();
     {
         let n = d.array_len((args.command_buffer_count as usize) as u64, false);
@@ -4016,7 +4016,8 @@ fn decode_vk_begin_command_buffer_into_args<'a>(
     args: &mut BeginCommandBufferArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     if d.present() {
         let arr = d.alloc_slice(a, 1, 24, <vk::CommandBufferBeginInfo<'_>>::default());
         if let Some(el) = arr.first_mut() {
@@ -4113,7 +4114,8 @@ fn decode_vk_end_command_buffer_into_args<'a>(
     args: &mut EndCommandBufferArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
 }
 /// Encodes the reply of `vkEndCommandBuffer` from the (driver-filled) output parameters.
 ///
@@ -4198,7 +4200,8 @@ fn decode_vk_reset_command_buffer_into_args<'a>(
     args: &mut ResetCommandBufferArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     args.flags = vk::CommandBufferResetFlags::from_raw(d.u32());
 }
 /// Encodes the reply of `vkResetCommandBuffer` from the (driver-filled) output parameters.
@@ -4290,9 +4293,10 @@ fn decode_vk_cmd_bind_pipeline_into_args<'a>(
     args: &mut CmdBindPipelineArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     args.pipeline_bind_point = vk::PipelineBindPoint::from_raw(d.i32());
-    args.pipeline = vk::Pipeline::from_raw(d.handle(vk::ObjectType::PIPELINE));
+    args.pipeline = vk::Pipeline::from_raw(d.required_handle(vk::ObjectType::PIPELINE));
 }
 /// Encodes the reply of `vkCmdBindPipeline` from the (driver-filled) output parameters.
 ///
@@ -4392,7 +4396,8 @@ fn decode_vk_cmd_set_viewport_into_args<'a>(
     args: &mut CmdSetViewportArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     args.first_viewport = d.u32();
     args.viewport_count = d.u32();
     {
@@ -4516,7 +4521,8 @@ fn decode_vk_cmd_set_scissor_into_args<'a>(
     args: &mut CmdSetScissorArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     args.first_scissor = d.u32();
     args.scissor_count = d.u32();
     {
@@ -4625,7 +4631,8 @@ fn decode_vk_cmd_set_line_width_into_args<'a>(
     args: &mut CmdSetLineWidthArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     args.line_width = d.f32();
 }
 /// Encodes the reply of `vkCmdSetLineWidth` from the (driver-filled) output parameters.
@@ -4717,7 +4724,8 @@ fn decode_vk_cmd_set_depth_bias_into_args<'a>(
     args: &mut CmdSetDepthBiasArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     args.depth_bias_constant_factor = d.f32();
     args.depth_bias_clamp = d.f32();
     args.depth_bias_slope_factor = d.f32();
@@ -4810,7 +4818,8 @@ fn decode_vk_cmd_set_blend_constants_into_args<'a>(
     args: &mut CmdSetBlendConstantsArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     d.fixed_size(4);
     for el in args.blend_constants.iter_mut() {
         *el = d.f32();
@@ -4904,7 +4913,8 @@ fn decode_vk_cmd_set_depth_bounds_into_args<'a>(
     args: &mut CmdSetDepthBoundsArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     args.min_depth_bounds = d.f32();
     args.max_depth_bounds = d.f32();
 }
@@ -4995,7 +5005,8 @@ fn decode_vk_cmd_set_stencil_compare_mask_into_args<'a>(
     args: &mut CmdSetStencilCompareMaskArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     args.face_mask = vk::StencilFaceFlags::from_raw(d.u32());
     args.compare_mask = d.u32();
 }
@@ -5086,7 +5097,8 @@ fn decode_vk_cmd_set_stencil_write_mask_into_args<'a>(
     args: &mut CmdSetStencilWriteMaskArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     args.face_mask = vk::StencilFaceFlags::from_raw(d.u32());
     args.write_mask = d.u32();
 }
@@ -5177,7 +5189,8 @@ fn decode_vk_cmd_set_stencil_reference_into_args<'a>(
     args: &mut CmdSetStencilReferenceArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     args.face_mask = vk::StencilFaceFlags::from_raw(d.u32());
     args.reference = d.u32();
 }
@@ -5306,9 +5319,10 @@ fn decode_vk_cmd_bind_descriptor_sets_into_args<'a>(
     args: &mut CmdBindDescriptorSetsArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     args.pipeline_bind_point = vk::PipelineBindPoint::from_raw(d.i32());
-    args.layout = vk::PipelineLayout::from_raw(d.handle(vk::ObjectType::PIPELINE_LAYOUT));
+    args.layout = vk::PipelineLayout::from_raw(d.required_handle(vk::ObjectType::PIPELINE_LAYOUT));
     args.first_set = d.u32();
     args.descriptor_set_count = d.u32();
     {
@@ -5460,7 +5474,8 @@ fn decode_vk_cmd_bind_index_buffer_into_args<'a>(
     args: &mut CmdBindIndexBufferArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     args.buffer = vk::Buffer::from_raw(d.handle(vk::ObjectType::BUFFER));
     args.offset = d.u64();
     args.index_type = vk::IndexType::from_raw(d.i32());
@@ -5580,7 +5595,8 @@ fn decode_vk_cmd_bind_vertex_buffers_into_args<'a>(
     args: &mut CmdBindVertexBuffersArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     args.first_binding = d.u32();
     args.binding_count = d.u32();
     {
@@ -5721,7 +5737,8 @@ pub fn decode_vk_cmd_draw<'a>(d: &mut Decoder<'_>, a: &'a Bump) -> CmdDrawArgs<'
 }
 fn decode_vk_cmd_draw_into_args<'a>(d: &mut Decoder<'_>, a: &'a Bump, args: &mut CmdDrawArgs<'a>) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     args.vertex_count = d.u32();
     args.instance_count = d.u32();
     args.first_vertex = d.u32();
@@ -5824,7 +5841,8 @@ fn decode_vk_cmd_draw_indexed_into_args<'a>(
     args: &mut CmdDrawIndexedArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     args.index_count = d.u32();
     args.instance_count = d.u32();
     args.first_index = d.u32();
@@ -5929,8 +5947,9 @@ fn decode_vk_cmd_draw_indirect_into_args<'a>(
     args: &mut CmdDrawIndirectArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
-    args.buffer = vk::Buffer::from_raw(d.handle(vk::ObjectType::BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
+    args.buffer = vk::Buffer::from_raw(d.required_handle(vk::ObjectType::BUFFER));
     args.offset = d.u64();
     args.draw_count = d.u32();
     args.stride = d.u32();
@@ -6034,8 +6053,9 @@ fn decode_vk_cmd_draw_indexed_indirect_into_args<'a>(
     args: &mut CmdDrawIndexedIndirectArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
-    args.buffer = vk::Buffer::from_raw(d.handle(vk::ObjectType::BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
+    args.buffer = vk::Buffer::from_raw(d.required_handle(vk::ObjectType::BUFFER));
     args.offset = d.u64();
     args.draw_count = d.u32();
     args.stride = d.u32();
@@ -6132,7 +6152,8 @@ fn decode_vk_cmd_dispatch_into_args<'a>(
     args: &mut CmdDispatchArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     args.group_count_x = d.u32();
     args.group_count_y = d.u32();
     args.group_count_z = d.u32();
@@ -6223,8 +6244,9 @@ fn decode_vk_cmd_dispatch_indirect_into_args<'a>(
     args: &mut CmdDispatchIndirectArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
-    args.buffer = vk::Buffer::from_raw(d.handle(vk::ObjectType::BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
+    args.buffer = vk::Buffer::from_raw(d.required_handle(vk::ObjectType::BUFFER));
     args.offset = d.u64();
 }
 /// Encodes the reply of `vkCmdDispatchIndirect` from the (driver-filled) output parameters.
@@ -6329,9 +6351,10 @@ fn decode_vk_cmd_copy_buffer_into_args<'a>(
     args: &mut CmdCopyBufferArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
-    args.src_buffer = vk::Buffer::from_raw(d.handle(vk::ObjectType::BUFFER));
-    args.dst_buffer = vk::Buffer::from_raw(d.handle(vk::ObjectType::BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
+    args.src_buffer = vk::Buffer::from_raw(d.required_handle(vk::ObjectType::BUFFER));
+    args.dst_buffer = vk::Buffer::from_raw(d.required_handle(vk::ObjectType::BUFFER));
     args.region_count = d.u32();
     {
         let n = d.array_len((args.region_count as usize) as u64, true);
@@ -6468,10 +6491,11 @@ fn decode_vk_cmd_copy_image_into_args<'a>(
     args: &mut CmdCopyImageArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
-    args.src_image = vk::Image::from_raw(d.handle(vk::ObjectType::IMAGE));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
+    args.src_image = vk::Image::from_raw(d.required_handle(vk::ObjectType::IMAGE));
     args.src_image_layout = vk::ImageLayout::from_raw(d.i32());
-    args.dst_image = vk::Image::from_raw(d.handle(vk::ObjectType::IMAGE));
+    args.dst_image = vk::Image::from_raw(d.required_handle(vk::ObjectType::IMAGE));
     args.dst_image_layout = vk::ImageLayout::from_raw(d.i32());
     args.region_count = d.u32();
     {
@@ -6617,10 +6641,11 @@ fn decode_vk_cmd_blit_image_into_args<'a>(
     args: &mut CmdBlitImageArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
-    args.src_image = vk::Image::from_raw(d.handle(vk::ObjectType::IMAGE));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
+    args.src_image = vk::Image::from_raw(d.required_handle(vk::ObjectType::IMAGE));
     args.src_image_layout = vk::ImageLayout::from_raw(d.i32());
-    args.dst_image = vk::Image::from_raw(d.handle(vk::ObjectType::IMAGE));
+    args.dst_image = vk::Image::from_raw(d.required_handle(vk::ObjectType::IMAGE));
     args.dst_image_layout = vk::ImageLayout::from_raw(d.i32());
     args.region_count = d.u32();
     {
@@ -6764,9 +6789,10 @@ fn decode_vk_cmd_copy_buffer_to_image_into_args<'a>(
     args: &mut CmdCopyBufferToImageArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
-    args.src_buffer = vk::Buffer::from_raw(d.handle(vk::ObjectType::BUFFER));
-    args.dst_image = vk::Image::from_raw(d.handle(vk::ObjectType::IMAGE));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
+    args.src_buffer = vk::Buffer::from_raw(d.required_handle(vk::ObjectType::BUFFER));
+    args.dst_image = vk::Image::from_raw(d.required_handle(vk::ObjectType::IMAGE));
     args.dst_image_layout = vk::ImageLayout::from_raw(d.i32());
     args.region_count = d.u32();
     {
@@ -6908,10 +6934,11 @@ fn decode_vk_cmd_copy_image_to_buffer_into_args<'a>(
     args: &mut CmdCopyImageToBufferArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
-    args.src_image = vk::Image::from_raw(d.handle(vk::ObjectType::IMAGE));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
+    args.src_image = vk::Image::from_raw(d.required_handle(vk::ObjectType::IMAGE));
     args.src_image_layout = vk::ImageLayout::from_raw(d.i32());
-    args.dst_buffer = vk::Buffer::from_raw(d.handle(vk::ObjectType::BUFFER));
+    args.dst_buffer = vk::Buffer::from_raw(d.required_handle(vk::ObjectType::BUFFER));
     args.region_count = d.u32();
     {
         let n = d.array_len((args.region_count as usize) as u64, true);
@@ -7045,8 +7072,9 @@ fn decode_vk_cmd_update_buffer_into_args<'a>(
     args: &mut CmdUpdateBufferArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
-    args.dst_buffer = vk::Buffer::from_raw(d.handle(vk::ObjectType::BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
+    args.dst_buffer = vk::Buffer::from_raw(d.required_handle(vk::ObjectType::BUFFER));
     args.dst_offset = d.u64();
     args.data_size = d.u64();
     {
@@ -7159,8 +7187,9 @@ fn decode_vk_cmd_fill_buffer_into_args<'a>(
     args: &mut CmdFillBufferArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
-    args.dst_buffer = vk::Buffer::from_raw(d.handle(vk::ObjectType::BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
+    args.dst_buffer = vk::Buffer::from_raw(d.required_handle(vk::ObjectType::BUFFER));
     args.dst_offset = d.u64();
     args.size = d.u64();
     args.data = d.u32();
@@ -7282,8 +7311,9 @@ fn decode_vk_cmd_clear_color_image_into_args<'a>(
     args: &mut CmdClearColorImageArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
-    args.image = vk::Image::from_raw(d.handle(vk::ObjectType::IMAGE));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
+    args.image = vk::Image::from_raw(d.required_handle(vk::ObjectType::IMAGE));
     args.image_layout = vk::ImageLayout::from_raw(d.i32());
     if d.present() {
         let arr = d.alloc_slice(a, 1, 8, <vk::ClearColorValue>::default());
@@ -7446,8 +7476,9 @@ fn decode_vk_cmd_clear_depth_stencil_image_into_args<'a>(
     args: &mut CmdClearDepthStencilImageArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
-    args.image = vk::Image::from_raw(d.handle(vk::ObjectType::IMAGE));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
+    args.image = vk::Image::from_raw(d.required_handle(vk::ObjectType::IMAGE));
     args.image_layout = vk::ImageLayout::from_raw(d.i32());
     if d.present() {
         let arr = d.alloc_slice(a, 1, 8, <vk::ClearDepthStencilValue>::default());
@@ -7609,7 +7640,8 @@ fn decode_vk_cmd_clear_attachments_into_args<'a>(
     args: &mut CmdClearAttachmentsArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     args.attachment_count = d.u32();
     {
         let n = d.array_len((args.attachment_count as usize) as u64, true);
@@ -7776,10 +7808,11 @@ fn decode_vk_cmd_resolve_image_into_args<'a>(
     args: &mut CmdResolveImageArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
-    args.src_image = vk::Image::from_raw(d.handle(vk::ObjectType::IMAGE));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
+    args.src_image = vk::Image::from_raw(d.required_handle(vk::ObjectType::IMAGE));
     args.src_image_layout = vk::ImageLayout::from_raw(d.i32());
-    args.dst_image = vk::Image::from_raw(d.handle(vk::ObjectType::IMAGE));
+    args.dst_image = vk::Image::from_raw(d.required_handle(vk::ObjectType::IMAGE));
     args.dst_image_layout = vk::ImageLayout::from_raw(d.i32());
     args.region_count = d.u32();
     {
@@ -7898,8 +7931,9 @@ fn decode_vk_cmd_set_event_into_args<'a>(
     args: &mut CmdSetEventArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
-    args.event = vk::Event::from_raw(d.handle(vk::ObjectType::EVENT));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
+    args.event = vk::Event::from_raw(d.required_handle(vk::ObjectType::EVENT));
     args.stage_mask = vk::PipelineStageFlags::from_raw(d.u32());
 }
 /// Encodes the reply of `vkCmdSetEvent` from the (driver-filled) output parameters.
@@ -7983,8 +8017,9 @@ fn decode_vk_cmd_reset_event_into_args<'a>(
     args: &mut CmdResetEventArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
-    args.event = vk::Event::from_raw(d.handle(vk::ObjectType::EVENT));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
+    args.event = vk::Event::from_raw(d.required_handle(vk::ObjectType::EVENT));
     args.stage_mask = vk::PipelineStageFlags::from_raw(d.u32());
 }
 /// Encodes the reply of `vkCmdResetEvent` from the (driver-filled) output parameters.
@@ -8139,7 +8174,8 @@ fn decode_vk_cmd_wait_events_into_args<'a>(
     args: &mut CmdWaitEventsArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     args.event_count = d.u32();
     {
         let n = d.array_len((args.event_count as usize) as u64, true);
@@ -8397,7 +8433,8 @@ fn decode_vk_cmd_pipeline_barrier_into_args<'a>(
     args: &mut CmdPipelineBarrierArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     args.src_stage_mask = vk::PipelineStageFlags::from_raw(d.u32());
     args.dst_stage_mask = vk::PipelineStageFlags::from_raw(d.u32());
     args.dependency_flags = vk::DependencyFlags::from_raw(d.u32());
@@ -8576,8 +8613,9 @@ fn decode_vk_cmd_begin_query_into_args<'a>(
     args: &mut CmdBeginQueryArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
-    args.query_pool = vk::QueryPool::from_raw(d.handle(vk::ObjectType::QUERY_POOL));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
+    args.query_pool = vk::QueryPool::from_raw(d.required_handle(vk::ObjectType::QUERY_POOL));
     args.query = d.u32();
     args.flags = vk::QueryControlFlags::from_raw(d.u32());
 }
@@ -8664,8 +8702,9 @@ fn decode_vk_cmd_end_query_into_args<'a>(
     args: &mut CmdEndQueryArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
-    args.query_pool = vk::QueryPool::from_raw(d.handle(vk::ObjectType::QUERY_POOL));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
+    args.query_pool = vk::QueryPool::from_raw(d.required_handle(vk::ObjectType::QUERY_POOL));
     args.query = d.u32();
 }
 /// Encodes the reply of `vkCmdEndQuery` from the (driver-filled) output parameters.
@@ -8756,8 +8795,9 @@ fn decode_vk_cmd_reset_query_pool_into_args<'a>(
     args: &mut CmdResetQueryPoolArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
-    args.query_pool = vk::QueryPool::from_raw(d.handle(vk::ObjectType::QUERY_POOL));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
+    args.query_pool = vk::QueryPool::from_raw(d.required_handle(vk::ObjectType::QUERY_POOL));
     args.first_query = d.u32();
     args.query_count = d.u32();
 }
@@ -8854,9 +8894,10 @@ fn decode_vk_cmd_write_timestamp_into_args<'a>(
     args: &mut CmdWriteTimestampArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     args.pipeline_stage = vk::PipelineStageFlags::from_raw(d.u32());
-    args.query_pool = vk::QueryPool::from_raw(d.handle(vk::ObjectType::QUERY_POOL));
+    args.query_pool = vk::QueryPool::from_raw(d.required_handle(vk::ObjectType::QUERY_POOL));
     args.query = d.u32();
 }
 /// Encodes the reply of `vkCmdWriteTimestamp` from the (driver-filled) output parameters.
@@ -8968,11 +9009,12 @@ fn decode_vk_cmd_copy_query_pool_results_into_args<'a>(
     args: &mut CmdCopyQueryPoolResultsArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
-    args.query_pool = vk::QueryPool::from_raw(d.handle(vk::ObjectType::QUERY_POOL));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
+    args.query_pool = vk::QueryPool::from_raw(d.required_handle(vk::ObjectType::QUERY_POOL));
     args.first_query = d.u32();
     args.query_count = d.u32();
-    args.dst_buffer = vk::Buffer::from_raw(d.handle(vk::ObjectType::BUFFER));
+    args.dst_buffer = vk::Buffer::from_raw(d.required_handle(vk::ObjectType::BUFFER));
     args.dst_offset = d.u64();
     args.stride = d.u64();
     args.flags = vk::QueryResultFlags::from_raw(d.u32());
@@ -9093,8 +9135,9 @@ fn decode_vk_cmd_push_constants_into_args<'a>(
     args: &mut CmdPushConstantsArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
-    args.layout = vk::PipelineLayout::from_raw(d.handle(vk::ObjectType::PIPELINE_LAYOUT));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
+    args.layout = vk::PipelineLayout::from_raw(d.required_handle(vk::ObjectType::PIPELINE_LAYOUT));
     args.stage_flags = vk::ShaderStageFlags::from_raw(d.u32());
     args.offset = d.u32();
     args.size = d.u32();
@@ -9212,7 +9255,8 @@ fn decode_vk_cmd_begin_render_pass_into_args<'a>(
     args: &mut CmdBeginRenderPassArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     if d.present() {
         let arr = d.alloc_slice(a, 1, 56, <vk::RenderPassBeginInfo<'_>>::default());
         if let Some(el) = arr.first_mut() {
@@ -9309,7 +9353,8 @@ fn decode_vk_cmd_next_subpass_into_args<'a>(
     args: &mut CmdNextSubpassArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     args.contents = vk::SubpassContents::from_raw(d.i32());
 }
 /// Encodes the reply of `vkCmdNextSubpass` from the (driver-filled) output parameters.
@@ -9386,7 +9431,8 @@ fn decode_vk_cmd_end_render_pass_into_args<'a>(
     args: &mut CmdEndRenderPassArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
 }
 /// Encodes the reply of `vkCmdEndRenderPass` from the (driver-filled) output parameters.
 ///
@@ -9480,7 +9526,8 @@ fn decode_vk_cmd_execute_commands_into_args<'a>(
     args: &mut CmdExecuteCommandsArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     args.command_buffer_count = d.u32();
     {
         let n = d.array_len((args.command_buffer_count as usize) as u64, true);
@@ -9589,7 +9636,8 @@ fn decode_vk_cmd_set_device_mask_into_args<'a>(
     args: &mut CmdSetDeviceMaskArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     args.device_mask = d.u32();
 }
 /// Encodes the reply of `vkCmdSetDeviceMask` from the (driver-filled) output parameters.
@@ -9693,7 +9741,8 @@ fn decode_vk_cmd_dispatch_base_into_args<'a>(
     args: &mut CmdDispatchBaseArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     args.base_group_x = d.u32();
     args.base_group_y = d.u32();
     args.base_group_z = d.u32();
@@ -9812,10 +9861,11 @@ fn decode_vk_cmd_draw_indirect_count_into_args<'a>(
     args: &mut CmdDrawIndirectCountArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
-    args.buffer = vk::Buffer::from_raw(d.handle(vk::ObjectType::BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
+    args.buffer = vk::Buffer::from_raw(d.required_handle(vk::ObjectType::BUFFER));
     args.offset = d.u64();
-    args.count_buffer = vk::Buffer::from_raw(d.handle(vk::ObjectType::BUFFER));
+    args.count_buffer = vk::Buffer::from_raw(d.required_handle(vk::ObjectType::BUFFER));
     args.count_buffer_offset = d.u64();
     args.max_draw_count = d.u32();
     args.stride = d.u32();
@@ -9931,10 +9981,11 @@ fn decode_vk_cmd_draw_indexed_indirect_count_into_args<'a>(
     args: &mut CmdDrawIndexedIndirectCountArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
-    args.buffer = vk::Buffer::from_raw(d.handle(vk::ObjectType::BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
+    args.buffer = vk::Buffer::from_raw(d.required_handle(vk::ObjectType::BUFFER));
     args.offset = d.u64();
-    args.count_buffer = vk::Buffer::from_raw(d.handle(vk::ObjectType::BUFFER));
+    args.count_buffer = vk::Buffer::from_raw(d.required_handle(vk::ObjectType::BUFFER));
     args.count_buffer_offset = d.u64();
     args.max_draw_count = d.u32();
     args.stride = d.u32();
@@ -10048,7 +10099,8 @@ fn decode_vk_cmd_begin_render_pass2_into_args<'a>(
     args: &mut CmdBeginRenderPass2Args<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     if d.present() {
         let arr = d.alloc_slice(a, 1, 56, <vk::RenderPassBeginInfo<'_>>::default());
         if let Some(el) = arr.first_mut() {
@@ -10179,7 +10231,8 @@ fn decode_vk_cmd_next_subpass2_into_args<'a>(
     args: &mut CmdNextSubpass2Args<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     if d.present() {
         let arr = d.alloc_slice(a, 1, 16, <vk::SubpassBeginInfo<'_>>::default());
         if let Some(el) = arr.first_mut() {
@@ -10299,7 +10352,8 @@ fn decode_vk_cmd_end_render_pass2_into_args<'a>(
     args: &mut CmdEndRenderPass2Args<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     if d.present() {
         let arr = d.alloc_slice(a, 1, 12, <vk::SubpassEndInfo<'_>>::default());
         if let Some(el) = arr.first_mut() {
@@ -10439,7 +10493,8 @@ fn decode_vk_cmd_bind_transform_feedback_buffers_ext_into_args<'a>(
     args: &mut CmdBindTransformFeedbackBuffersEXTArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     args.first_binding = d.u32();
     args.binding_count = d.u32();
     {
@@ -10629,7 +10684,8 @@ fn decode_vk_cmd_begin_transform_feedback_ext_into_args<'a>(
     args: &mut CmdBeginTransformFeedbackEXTArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     args.first_counter_buffer = d.u32();
     args.counter_buffer_count = d.u32();
     {
@@ -10795,7 +10851,8 @@ fn decode_vk_cmd_end_transform_feedback_ext_into_args<'a>(
     args: &mut CmdEndTransformFeedbackEXTArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     args.first_counter_buffer = d.u32();
     args.counter_buffer_count = d.u32();
     {
@@ -10943,8 +11000,9 @@ fn decode_vk_cmd_begin_query_indexed_ext_into_args<'a>(
     args: &mut CmdBeginQueryIndexedEXTArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
-    args.query_pool = vk::QueryPool::from_raw(d.handle(vk::ObjectType::QUERY_POOL));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
+    args.query_pool = vk::QueryPool::from_raw(d.required_handle(vk::ObjectType::QUERY_POOL));
     args.query = d.u32();
     args.flags = vk::QueryControlFlags::from_raw(d.u32());
     args.index = d.u32();
@@ -11044,8 +11102,9 @@ fn decode_vk_cmd_end_query_indexed_ext_into_args<'a>(
     args: &mut CmdEndQueryIndexedEXTArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
-    args.query_pool = vk::QueryPool::from_raw(d.handle(vk::ObjectType::QUERY_POOL));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
+    args.query_pool = vk::QueryPool::from_raw(d.required_handle(vk::ObjectType::QUERY_POOL));
     args.query = d.u32();
     args.index = d.u32();
 }
@@ -11154,10 +11213,11 @@ fn decode_vk_cmd_draw_indirect_byte_count_ext_into_args<'a>(
     args: &mut CmdDrawIndirectByteCountEXTArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     args.instance_count = d.u32();
     args.first_instance = d.u32();
-    args.counter_buffer = vk::Buffer::from_raw(d.handle(vk::ObjectType::BUFFER));
+    args.counter_buffer = vk::Buffer::from_raw(d.required_handle(vk::ObjectType::BUFFER));
     args.counter_buffer_offset = d.u64();
     args.counter_offset = d.u32();
     args.vertex_stride = d.u32();
@@ -11261,8 +11321,9 @@ fn decode_vk_cmd_set_event2_into_args<'a>(
     args: &mut CmdSetEvent2Args<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
-    args.event = vk::Event::from_raw(d.handle(vk::ObjectType::EVENT));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
+    args.event = vk::Event::from_raw(d.required_handle(vk::ObjectType::EVENT));
     if d.present() {
         let arr = d.alloc_slice(a, 1, 52, <vk::DependencyInfo<'_>>::default());
         if let Some(el) = arr.first_mut() {
@@ -11359,8 +11420,9 @@ fn decode_vk_cmd_reset_event2_into_args<'a>(
     args: &mut CmdResetEvent2Args<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
-    args.event = vk::Event::from_raw(d.handle(vk::ObjectType::EVENT));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
+    args.event = vk::Event::from_raw(d.required_handle(vk::ObjectType::EVENT));
     args.stage_mask = vk::PipelineStageFlags2::from_raw(d.u64());
 }
 /// Encodes the reply of `vkCmdResetEvent2` from the (driver-filled) output parameters.
@@ -11467,7 +11529,8 @@ fn decode_vk_cmd_wait_events2_into_args<'a>(
     args: &mut CmdWaitEvents2Args<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     args.event_count = d.u32();
     {
         let n = d.array_len((args.event_count as usize) as u64, true);
@@ -11604,7 +11667,8 @@ fn decode_vk_cmd_pipeline_barrier2_into_args<'a>(
     args: &mut CmdPipelineBarrier2Args<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     if d.present() {
         let arr = d.alloc_slice(a, 1, 52, <vk::DependencyInfo<'_>>::default());
         if let Some(el) = arr.first_mut() {
@@ -11709,9 +11773,10 @@ fn decode_vk_cmd_write_timestamp2_into_args<'a>(
     args: &mut CmdWriteTimestamp2Args<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     args.stage = vk::PipelineStageFlags2::from_raw(d.u64());
-    args.query_pool = vk::QueryPool::from_raw(d.handle(vk::ObjectType::QUERY_POOL));
+    args.query_pool = vk::QueryPool::from_raw(d.required_handle(vk::ObjectType::QUERY_POOL));
     args.query = d.u32();
 }
 /// Encodes the reply of `vkCmdWriteTimestamp2` from the (driver-filled) output parameters.
@@ -11803,7 +11868,8 @@ fn decode_vk_cmd_copy_buffer2_into_args<'a>(
     args: &mut CmdCopyBuffer2Args<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     if d.present() {
         let arr = d.alloc_slice(a, 1, 40, <vk::CopyBufferInfo2<'_>>::default());
         if let Some(el) = arr.first_mut() {
@@ -11901,7 +11967,8 @@ fn decode_vk_cmd_copy_image2_into_args<'a>(
     args: &mut CmdCopyImage2Args<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     if d.present() {
         let arr = d.alloc_slice(a, 1, 48, <vk::CopyImageInfo2<'_>>::default());
         if let Some(el) = arr.first_mut() {
@@ -12002,7 +12069,8 @@ fn decode_vk_cmd_copy_buffer_to_image2_into_args<'a>(
     args: &mut CmdCopyBufferToImage2Args<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     if d.present() {
         let arr = d.alloc_slice(a, 1, 44, <vk::CopyBufferToImageInfo2<'_>>::default());
         if let Some(el) = arr.first_mut() {
@@ -12106,7 +12174,8 @@ fn decode_vk_cmd_copy_image_to_buffer2_into_args<'a>(
     args: &mut CmdCopyImageToBuffer2Args<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     if d.present() {
         let arr = d.alloc_slice(a, 1, 44, <vk::CopyImageToBufferInfo2<'_>>::default());
         if let Some(el) = arr.first_mut() {
@@ -12207,7 +12276,8 @@ fn decode_vk_cmd_blit_image2_into_args<'a>(
     args: &mut CmdBlitImage2Args<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     if d.present() {
         let arr = d.alloc_slice(a, 1, 52, <vk::BlitImageInfo2<'_>>::default());
         if let Some(el) = arr.first_mut() {
@@ -12308,7 +12378,8 @@ fn decode_vk_cmd_resolve_image2_into_args<'a>(
     args: &mut CmdResolveImage2Args<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     if d.present() {
         let arr = d.alloc_slice(a, 1, 48, <vk::ResolveImageInfo2<'_>>::default());
         if let Some(el) = arr.first_mut() {
@@ -12412,7 +12483,8 @@ fn decode_vk_cmd_begin_rendering_into_args<'a>(
     args: &mut CmdBeginRenderingArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     if d.present() {
         let arr = d.alloc_slice(a, 1, 68, <vk::RenderingInfo<'_>>::default());
         if let Some(el) = arr.first_mut() {
@@ -12505,7 +12577,8 @@ fn decode_vk_cmd_end_rendering_into_args<'a>(
     args: &mut CmdEndRenderingArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
 }
 /// Encodes the reply of `vkCmdEndRendering` from the (driver-filled) output parameters.
 ///
@@ -12583,7 +12656,8 @@ fn decode_vk_cmd_set_cull_mode_into_args<'a>(
     args: &mut CmdSetCullModeArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     args.cull_mode = vk::CullModeFlags::from_raw(d.u32());
 }
 /// Encodes the reply of `vkCmdSetCullMode` from the (driver-filled) output parameters.
@@ -12667,7 +12741,8 @@ fn decode_vk_cmd_set_front_face_into_args<'a>(
     args: &mut CmdSetFrontFaceArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     args.front_face = vk::FrontFace::from_raw(d.i32());
 }
 /// Encodes the reply of `vkCmdSetFrontFace` from the (driver-filled) output parameters.
@@ -12751,7 +12826,8 @@ fn decode_vk_cmd_set_primitive_topology_into_args<'a>(
     args: &mut CmdSetPrimitiveTopologyArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     args.primitive_topology = vk::PrimitiveTopology::from_raw(d.i32());
 }
 /// Encodes the reply of `vkCmdSetPrimitiveTopology` from the (driver-filled) output parameters.
@@ -12849,7 +12925,8 @@ fn decode_vk_cmd_set_viewport_with_count_into_args<'a>(
     args: &mut CmdSetViewportWithCountArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     args.viewport_count = d.u32();
     {
         let n = d.array_len((args.viewport_count as usize) as u64, true);
@@ -12972,7 +13049,8 @@ fn decode_vk_cmd_set_scissor_with_count_into_args<'a>(
     args: &mut CmdSetScissorWithCountArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     args.scissor_count = d.u32();
     {
         let n = d.array_len((args.scissor_count as usize) as u64, true);
@@ -13137,7 +13215,8 @@ fn decode_vk_cmd_bind_vertex_buffers2_into_args<'a>(
     args: &mut CmdBindVertexBuffers2Args<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     args.first_binding = d.u32();
     args.binding_count = d.u32();
     {
@@ -13321,7 +13400,8 @@ fn decode_vk_cmd_set_depth_test_enable_into_args<'a>(
     args: &mut CmdSetDepthTestEnableArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     args.depth_test_enable = d.u32();
 }
 /// Encodes the reply of `vkCmdSetDepthTestEnable` from the (driver-filled) output parameters.
@@ -13405,7 +13485,8 @@ fn decode_vk_cmd_set_depth_write_enable_into_args<'a>(
     args: &mut CmdSetDepthWriteEnableArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     args.depth_write_enable = d.u32();
 }
 /// Encodes the reply of `vkCmdSetDepthWriteEnable` from the (driver-filled) output parameters.
@@ -13489,7 +13570,8 @@ fn decode_vk_cmd_set_depth_compare_op_into_args<'a>(
     args: &mut CmdSetDepthCompareOpArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     args.depth_compare_op = vk::CompareOp::from_raw(d.i32());
 }
 /// Encodes the reply of `vkCmdSetDepthCompareOp` from the (driver-filled) output parameters.
@@ -13573,7 +13655,8 @@ fn decode_vk_cmd_set_depth_bounds_test_enable_into_args<'a>(
     args: &mut CmdSetDepthBoundsTestEnableArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     args.depth_bounds_test_enable = d.u32();
 }
 /// Encodes the reply of `vkCmdSetDepthBoundsTestEnable` from the (driver-filled) output parameters.
@@ -13657,7 +13740,8 @@ fn decode_vk_cmd_set_stencil_test_enable_into_args<'a>(
     args: &mut CmdSetStencilTestEnableArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     args.stencil_test_enable = d.u32();
 }
 /// Encodes the reply of `vkCmdSetStencilTestEnable` from the (driver-filled) output parameters.
@@ -13757,7 +13841,8 @@ fn decode_vk_cmd_set_stencil_op_into_args<'a>(
     args: &mut CmdSetStencilOpArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     args.face_mask = vk::StencilFaceFlags::from_raw(d.u32());
     args.fail_op = vk::StencilOp::from_raw(d.i32());
     args.pass_op = vk::StencilOp::from_raw(d.i32());
@@ -13853,7 +13938,8 @@ fn decode_vk_cmd_set_rasterizer_discard_enable_into_args<'a>(
     args: &mut CmdSetRasterizerDiscardEnableArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     args.rasterizer_discard_enable = d.u32();
 }
 /// Encodes the reply of `vkCmdSetRasterizerDiscardEnable` from the (driver-filled) output parameters.
@@ -13937,7 +14023,8 @@ fn decode_vk_cmd_set_depth_bias_enable_into_args<'a>(
     args: &mut CmdSetDepthBiasEnableArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     args.depth_bias_enable = d.u32();
 }
 /// Encodes the reply of `vkCmdSetDepthBiasEnable` from the (driver-filled) output parameters.
@@ -14021,7 +14108,8 @@ fn decode_vk_cmd_set_primitive_restart_enable_into_args<'a>(
     args: &mut CmdSetPrimitiveRestartEnableArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     args.primitive_restart_enable = d.u32();
 }
 /// Encodes the reply of `vkCmdSetPrimitiveRestartEnable` from the (driver-filled) output parameters.
@@ -14105,7 +14193,8 @@ fn decode_vk_cmd_set_patch_control_points_ext_into_args<'a>(
     args: &mut CmdSetPatchControlPointsEXTArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     args.patch_control_points = d.u32();
 }
 /// Encodes the reply of `vkCmdSetPatchControlPointsEXT` from the (driver-filled) output parameters.
@@ -14189,7 +14278,8 @@ fn decode_vk_cmd_set_logic_op_ext_into_args<'a>(
     args: &mut CmdSetLogicOpEXTArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     args.logic_op = vk::LogicOp::from_raw(d.i32());
 }
 /// Encodes the reply of `vkCmdSetLogicOpEXT` from the (driver-filled) output parameters.
@@ -14277,7 +14367,8 @@ fn decode_vk_cmd_set_line_stipple_ext_into_args<'a>(
     args: &mut CmdSetLineStippleEXTArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     args.line_stipple_factor = d.u32();
     args.line_stipple_pattern = d.u32() as u16;
 }
@@ -14371,7 +14462,8 @@ fn decode_vk_cmd_begin_conditional_rendering_ext_into_args<'a>(
     args: &mut CmdBeginConditionalRenderingEXTArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     if d.present() {
         let arr = d.alloc_slice(
             a,
@@ -14469,7 +14561,8 @@ fn decode_vk_cmd_end_conditional_rendering_ext_into_args<'a>(
     args: &mut CmdEndConditionalRenderingEXTArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
 }
 /// Encodes the reply of `vkCmdEndConditionalRenderingEXT` from the (driver-filled) output parameters.
 ///
@@ -14582,7 +14675,8 @@ fn decode_vk_cmd_draw_multi_ext_into_args<'a>(
     args: &mut CmdDrawMultiEXTArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     args.draw_count = d.u32();
     {
         let n = d.array_len((args.draw_count as usize) as u64, false);
@@ -14743,7 +14837,8 @@ fn decode_vk_cmd_draw_multi_indexed_ext_into_args<'a>(
     args: &mut CmdDrawMultiIndexedEXTArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     args.draw_count = d.u32();
     {
         let n = d.array_len((args.draw_count as usize) as u64, false);
@@ -14903,9 +14998,10 @@ fn decode_vk_cmd_push_descriptor_set_khr_into_args<'a>(
     args: &mut CmdPushDescriptorSetKHRArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     args.pipeline_bind_point = vk::PipelineBindPoint::from_raw(d.i32());
-    args.layout = vk::PipelineLayout::from_raw(d.handle(vk::ObjectType::PIPELINE_LAYOUT));
+    args.layout = vk::PipelineLayout::from_raw(d.required_handle(vk::ObjectType::PIPELINE_LAYOUT));
     args.set = d.u32();
     args.descriptor_write_count = d.u32();
     {
@@ -15034,7 +15130,8 @@ fn decode_vk_cmd_set_color_write_enable_ext_into_args<'a>(
     args: &mut CmdSetColorWriteEnableEXTArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     args.attachment_count = d.u32();
     {
         let n = d.array_len((args.attachment_count as usize) as u64, true);
@@ -15175,7 +15272,8 @@ fn decode_vk_cmd_set_vertex_input_ext_into_args<'a>(
     args: &mut CmdSetVertexInputEXTArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     args.vertex_binding_description_count = d.u32();
     {
         let n = d.array_len(
@@ -15328,7 +15426,8 @@ fn decode_vk_cmd_set_tessellation_domain_origin_ext_into_args<'a>(
     args: &mut CmdSetTessellationDomainOriginEXTArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     args.domain_origin = vk::TessellationDomainOrigin::from_raw(d.i32());
 }
 /// Encodes the reply of `vkCmdSetTessellationDomainOriginEXT` from the (driver-filled) output parameters.
@@ -15412,7 +15511,8 @@ fn decode_vk_cmd_set_depth_clamp_enable_ext_into_args<'a>(
     args: &mut CmdSetDepthClampEnableEXTArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     args.depth_clamp_enable = d.u32();
 }
 /// Encodes the reply of `vkCmdSetDepthClampEnableEXT` from the (driver-filled) output parameters.
@@ -15496,7 +15596,8 @@ fn decode_vk_cmd_set_polygon_mode_ext_into_args<'a>(
     args: &mut CmdSetPolygonModeEXTArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     args.polygon_mode = vk::PolygonMode::from_raw(d.i32());
 }
 /// Encodes the reply of `vkCmdSetPolygonModeEXT` from the (driver-filled) output parameters.
@@ -15580,7 +15681,8 @@ fn decode_vk_cmd_set_rasterization_samples_ext_into_args<'a>(
     args: &mut CmdSetRasterizationSamplesEXTArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     args.rasterization_samples = vk::SampleCountFlags::from_raw(d.u32());
 }
 /// Encodes the reply of `vkCmdSetRasterizationSamplesEXT` from the (driver-filled) output parameters.
@@ -15677,7 +15779,8 @@ fn decode_vk_cmd_set_sample_mask_ext_into_args<'a>(
     args: &mut CmdSetSampleMaskEXTArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     args.samples = vk::SampleCountFlags::from_raw(d.u32());
     {
         let n = d.array_len(((args.samples.as_raw() as usize + 31) / 32) as u64, true);
@@ -15786,7 +15889,8 @@ fn decode_vk_cmd_set_alpha_to_coverage_enable_ext_into_args<'a>(
     args: &mut CmdSetAlphaToCoverageEnableEXTArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     args.alpha_to_coverage_enable = d.u32();
 }
 /// Encodes the reply of `vkCmdSetAlphaToCoverageEnableEXT` from the (driver-filled) output parameters.
@@ -15870,7 +15974,8 @@ fn decode_vk_cmd_set_alpha_to_one_enable_ext_into_args<'a>(
     args: &mut CmdSetAlphaToOneEnableEXTArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     args.alpha_to_one_enable = d.u32();
 }
 /// Encodes the reply of `vkCmdSetAlphaToOneEnableEXT` from the (driver-filled) output parameters.
@@ -15954,7 +16059,8 @@ fn decode_vk_cmd_set_logic_op_enable_ext_into_args<'a>(
     args: &mut CmdSetLogicOpEnableEXTArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     args.logic_op_enable = d.u32();
 }
 /// Encodes the reply of `vkCmdSetLogicOpEnableEXT` from the (driver-filled) output parameters.
@@ -16055,7 +16161,8 @@ fn decode_vk_cmd_set_color_blend_enable_ext_into_args<'a>(
     args: &mut CmdSetColorBlendEnableEXTArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     args.first_attachment = d.u32();
     args.attachment_count = d.u32();
     {
@@ -16185,7 +16292,8 @@ fn decode_vk_cmd_set_color_blend_equation_ext_into_args<'a>(
     args: &mut CmdSetColorBlendEquationEXTArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     args.first_attachment = d.u32();
     args.attachment_count = d.u32();
     {
@@ -16314,7 +16422,8 @@ fn decode_vk_cmd_set_color_write_mask_ext_into_args<'a>(
     args: &mut CmdSetColorWriteMaskEXTArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     args.first_attachment = d.u32();
     args.attachment_count = d.u32();
     {
@@ -16426,7 +16535,8 @@ fn decode_vk_cmd_set_rasterization_stream_ext_into_args<'a>(
     args: &mut CmdSetRasterizationStreamEXTArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     args.rasterization_stream = d.u32();
 }
 /// Encodes the reply of `vkCmdSetRasterizationStreamEXT` from the (driver-filled) output parameters.
@@ -16510,7 +16620,8 @@ fn decode_vk_cmd_set_conservative_rasterization_mode_ext_into_args<'a>(
     args: &mut CmdSetConservativeRasterizationModeEXTArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     args.conservative_rasterization_mode = vk::ConservativeRasterizationModeEXT::from_raw(d.i32());
 }
 /// Encodes the reply of `vkCmdSetConservativeRasterizationModeEXT` from the (driver-filled) output parameters.
@@ -16594,7 +16705,8 @@ fn decode_vk_cmd_set_extra_primitive_overestimation_size_ext_into_args<'a>(
     args: &mut CmdSetExtraPrimitiveOverestimationSizeEXTArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     args.extra_primitive_overestimation_size = d.f32();
 }
 /// Encodes the reply of `vkCmdSetExtraPrimitiveOverestimationSizeEXT` from the (driver-filled) output parameters.
@@ -16678,7 +16790,8 @@ fn decode_vk_cmd_set_depth_clip_enable_ext_into_args<'a>(
     args: &mut CmdSetDepthClipEnableEXTArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     args.depth_clip_enable = d.u32();
 }
 /// Encodes the reply of `vkCmdSetDepthClipEnableEXT` from the (driver-filled) output parameters.
@@ -16762,7 +16875,8 @@ fn decode_vk_cmd_set_sample_locations_enable_ext_into_args<'a>(
     args: &mut CmdSetSampleLocationsEnableEXTArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     args.sample_locations_enable = d.u32();
 }
 /// Encodes the reply of `vkCmdSetSampleLocationsEnableEXT` from the (driver-filled) output parameters.
@@ -16864,7 +16978,8 @@ fn decode_vk_cmd_set_color_blend_advanced_ext_into_args<'a>(
     args: &mut CmdSetColorBlendAdvancedEXTArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     args.first_attachment = d.u32();
     args.attachment_count = d.u32();
     {
@@ -16976,7 +17091,8 @@ fn decode_vk_cmd_set_provoking_vertex_mode_ext_into_args<'a>(
     args: &mut CmdSetProvokingVertexModeEXTArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     args.provoking_vertex_mode = vk::ProvokingVertexModeEXT::from_raw(d.i32());
 }
 /// Encodes the reply of `vkCmdSetProvokingVertexModeEXT` from the (driver-filled) output parameters.
@@ -17060,7 +17176,8 @@ fn decode_vk_cmd_set_line_rasterization_mode_ext_into_args<'a>(
     args: &mut CmdSetLineRasterizationModeEXTArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     args.line_rasterization_mode = vk::LineRasterizationModeKHR::from_raw(d.i32());
 }
 /// Encodes the reply of `vkCmdSetLineRasterizationModeEXT` from the (driver-filled) output parameters.
@@ -17144,7 +17261,8 @@ fn decode_vk_cmd_set_line_stipple_enable_ext_into_args<'a>(
     args: &mut CmdSetLineStippleEnableEXTArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     args.stippled_line_enable = d.u32();
 }
 /// Encodes the reply of `vkCmdSetLineStippleEnableEXT` from the (driver-filled) output parameters.
@@ -17228,7 +17346,8 @@ fn decode_vk_cmd_set_depth_clip_negative_one_to_one_ext_into_args<'a>(
     args: &mut CmdSetDepthClipNegativeOneToOneEXTArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     args.negative_one_to_one = d.u32();
 }
 /// Encodes the reply of `vkCmdSetDepthClipNegativeOneToOneEXT` from the (driver-filled) output parameters.
@@ -17326,7 +17445,8 @@ fn decode_vk_cmd_set_fragment_shading_rate_khr_into_args<'a>(
     args: &mut CmdSetFragmentShadingRateKHRArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     if d.present() {
         let arr = d.alloc_slice(a, 1, 8, <vk::Extent2D>::default());
         if let Some(el) = arr.first_mut() {
@@ -17444,7 +17564,8 @@ fn decode_vk_cmd_bind_index_buffer2_khr_into_args<'a>(
     args: &mut CmdBindIndexBuffer2KHRArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    args.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     args.buffer = vk::Buffer::from_raw(d.handle(vk::ObjectType::BUFFER));
     args.offset = d.u64();
     args.size = d.u64();

@@ -165,7 +165,7 @@ fn decode_vk_create_command_pool_into_args<'a>(
     args: &mut CreateCommandPoolArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     if d.present() {
         let arr = d.alloc_slice(a, 1, 20, <vk::CommandPoolCreateInfo<'_>>::default());
         if let Some(el) = arr.first_mut() {
@@ -300,7 +300,7 @@ fn decode_vk_destroy_command_pool_into_args<'a>(
     args: &mut DestroyCommandPoolArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     args.command_pool = vk::CommandPool::from_raw(d.handle(vk::ObjectType::COMMAND_POOL));
     d.expect_null();
 }
@@ -391,8 +391,8 @@ fn decode_vk_reset_command_pool_into_args<'a>(
     args: &mut ResetCommandPoolArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
-    args.command_pool = vk::CommandPool::from_raw(d.handle(vk::ObjectType::COMMAND_POOL));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
+    args.command_pool = vk::CommandPool::from_raw(d.required_handle(vk::ObjectType::COMMAND_POOL));
     args.flags = vk::CommandPoolResetFlags::from_raw(d.u32());
 }
 /// Encodes the reply of `vkResetCommandPool` from the (driver-filled) output parameters.
@@ -486,8 +486,8 @@ fn decode_vk_trim_command_pool_into_args<'a>(
     args: &mut TrimCommandPoolArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
-    args.command_pool = vk::CommandPool::from_raw(d.handle(vk::ObjectType::COMMAND_POOL));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
+    args.command_pool = vk::CommandPool::from_raw(d.required_handle(vk::ObjectType::COMMAND_POOL));
     args.flags = vk::CommandPoolTrimFlags::from_raw(d.u32());
 }
 /// Encodes the reply of `vkTrimCommandPool` from the (driver-filled) output parameters.

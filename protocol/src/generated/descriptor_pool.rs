@@ -300,7 +300,7 @@ fn decode_vk_create_descriptor_pool_into_args<'a>(
     args: &mut CreateDescriptorPoolArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     if d.present() {
         let arr = d.alloc_slice(a, 1, 32, <vk::DescriptorPoolCreateInfo<'_>>::default());
         if let Some(el) = arr.first_mut() {
@@ -435,7 +435,7 @@ fn decode_vk_destroy_descriptor_pool_into_args<'a>(
     args: &mut DestroyDescriptorPoolArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     args.descriptor_pool = vk::DescriptorPool::from_raw(d.handle(vk::ObjectType::DESCRIPTOR_POOL));
     d.expect_null();
 }
@@ -526,8 +526,9 @@ fn decode_vk_reset_descriptor_pool_into_args<'a>(
     args: &mut ResetDescriptorPoolArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
-    args.descriptor_pool = vk::DescriptorPool::from_raw(d.handle(vk::ObjectType::DESCRIPTOR_POOL));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
+    args.descriptor_pool =
+        vk::DescriptorPool::from_raw(d.required_handle(vk::ObjectType::DESCRIPTOR_POOL));
     args.flags = vk::DescriptorPoolResetFlags::from_raw(d.u32());
 }
 /// Encodes the reply of `vkResetDescriptorPool` from the (driver-filled) output parameters.

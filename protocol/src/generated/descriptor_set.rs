@@ -58,10 +58,10 @@ pub fn decode_copy_descriptor_set_body<'a>(
     out: &mut vk::CopyDescriptorSet<'a>,
 ) {
     let _ = (&d, &a, &out);
-    out.src_set = vk::DescriptorSet::from_raw(d.handle(vk::ObjectType::DESCRIPTOR_SET));
+    out.src_set = vk::DescriptorSet::from_raw(d.required_handle(vk::ObjectType::DESCRIPTOR_SET));
     out.src_binding = d.u32();
     out.src_array_element = d.u32();
-    out.dst_set = vk::DescriptorSet::from_raw(d.handle(vk::ObjectType::DESCRIPTOR_SET));
+    out.dst_set = vk::DescriptorSet::from_raw(d.required_handle(vk::ObjectType::DESCRIPTOR_SET));
     out.dst_binding = d.u32();
     out.dst_array_element = d.u32();
     out.descriptor_count = d.u32();
@@ -202,7 +202,8 @@ pub fn decode_descriptor_set_allocate_info_body<'a>(
     out: &mut vk::DescriptorSetAllocateInfo<'a>,
 ) {
     let _ = (&d, &a, &out);
-    out.descriptor_pool = vk::DescriptorPool::from_raw(d.handle(vk::ObjectType::DESCRIPTOR_POOL));
+    out.descriptor_pool =
+        vk::DescriptorPool::from_raw(d.required_handle(vk::ObjectType::DESCRIPTOR_POOL));
     out.descriptor_set_count = d.u32();
     {
         let n = d.array_len((out.descriptor_set_count as usize) as u64, true);
@@ -535,7 +536,7 @@ fn decode_vk_allocate_descriptor_sets_into_args<'a>(
     args: &mut AllocateDescriptorSetsArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     if d.present() {
         let arr = d.alloc_slice(a, 1, 32, <vk::DescriptorSetAllocateInfo<'_>>::default());
         if let Some(el) = arr.first_mut() {
@@ -722,8 +723,9 @@ fn decode_vk_free_descriptor_sets_into_args<'a>(
     args: &mut FreeDescriptorSetsArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
-    args.descriptor_pool = vk::DescriptorPool::from_raw(d.handle(vk::ObjectType::DESCRIPTOR_POOL));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
+    args.descriptor_pool =
+        vk::DescriptorPool::from_raw(d.required_handle(vk::ObjectType::DESCRIPTOR_POOL));
     args.descriptor_set_count = d.u32();
     {
         let n = d.array_len((args.descriptor_set_count as usize) as u64, false);
@@ -870,7 +872,7 @@ fn decode_vk_update_descriptor_sets_into_args<'a>(
     args: &mut UpdateDescriptorSetsArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     args.descriptor_write_count = d.u32();
     {
         let n = d.array_len((args.descriptor_write_count as usize) as u64, true);

@@ -682,7 +682,7 @@ fn decode_vk_create_descriptor_set_layout_into_args<'a>(
     args: &mut CreateDescriptorSetLayoutArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     if d.present() {
         let arr = d.alloc_slice(a, 1, 28, <vk::DescriptorSetLayoutCreateInfo<'_>>::default());
         if let Some(el) = arr.first_mut() {
@@ -817,7 +817,7 @@ fn decode_vk_destroy_descriptor_set_layout_into_args<'a>(
     args: &mut DestroyDescriptorSetLayoutArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     args.descriptor_set_layout =
         vk::DescriptorSetLayout::from_raw(d.handle(vk::ObjectType::DESCRIPTOR_SET_LAYOUT));
     d.expect_null();
@@ -923,7 +923,7 @@ fn decode_vk_get_descriptor_set_layout_support_into_args<'a>(
     args: &mut GetDescriptorSetLayoutSupportArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     if d.present() {
         let arr = d.alloc_slice(a, 1, 28, <vk::DescriptorSetLayoutCreateInfo<'_>>::default());
         if let Some(el) = arr.first_mut() {

@@ -257,7 +257,7 @@ fn decode_vk_create_descriptor_update_template_into_args<'a>(
     args: &mut CreateDescriptorUpdateTemplateArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     if d.present() {
         let arr = d.alloc_slice(
             a,
@@ -397,7 +397,7 @@ fn decode_vk_destroy_descriptor_update_template_into_args<'a>(
     args: &mut DestroyDescriptorUpdateTemplateArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     args.descriptor_update_template = vk::DescriptorUpdateTemplate::from_raw(
         d.handle(vk::ObjectType::DESCRIPTOR_UPDATE_TEMPLATE),
     );

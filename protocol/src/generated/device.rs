@@ -21829,7 +21829,7 @@ fn decode_vk_enumerate_physical_devices_into_args<'a>(
     args: &mut EnumeratePhysicalDevicesArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.instance = vk::Instance::from_raw(d.handle(vk::ObjectType::INSTANCE));
+    args.instance = vk::Instance::from_raw(d.required_handle(vk::ObjectType::INSTANCE));
     if d.present() {
         let arr = d.alloc_output(a, 1, <u32>::default());
         if let Some(el) = arr.first_mut() {
@@ -22019,7 +22019,8 @@ fn decode_vk_get_physical_device_features_into_args<'a>(
     args: &mut GetPhysicalDeviceFeaturesArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.physical_device = vk::PhysicalDevice::from_raw(d.handle(vk::ObjectType::PHYSICAL_DEVICE));
+    args.physical_device =
+        vk::PhysicalDevice::from_raw(d.required_handle(vk::ObjectType::PHYSICAL_DEVICE));
     if d.present() {
         let arr = d.alloc_output(a, 1, <vk::PhysicalDeviceFeatures>::default());
         if let Some(el) = arr.first_mut() {
@@ -22141,7 +22142,8 @@ fn decode_vk_get_physical_device_format_properties_into_args<'a>(
     args: &mut GetPhysicalDeviceFormatPropertiesArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.physical_device = vk::PhysicalDevice::from_raw(d.handle(vk::ObjectType::PHYSICAL_DEVICE));
+    args.physical_device =
+        vk::PhysicalDevice::from_raw(d.required_handle(vk::ObjectType::PHYSICAL_DEVICE));
     args.format = vk::Format::from_raw(d.i32());
     if d.present() {
         let arr = d.alloc_output(a, 1, <vk::FormatProperties>::default());
@@ -22282,7 +22284,8 @@ fn decode_vk_get_physical_device_image_format_properties_into_args<'a>(
     args: &mut GetPhysicalDeviceImageFormatPropertiesArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.physical_device = vk::PhysicalDevice::from_raw(d.handle(vk::ObjectType::PHYSICAL_DEVICE));
+    args.physical_device =
+        vk::PhysicalDevice::from_raw(d.required_handle(vk::ObjectType::PHYSICAL_DEVICE));
     args.format = vk::Format::from_raw(d.i32());
     args.ty = vk::ImageType::from_raw(d.i32());
     args.tiling = vk::ImageTiling::from_raw(d.i32());
@@ -22417,7 +22420,8 @@ fn decode_vk_get_physical_device_properties_into_args<'a>(
     args: &mut GetPhysicalDevicePropertiesArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.physical_device = vk::PhysicalDevice::from_raw(d.handle(vk::ObjectType::PHYSICAL_DEVICE));
+    args.physical_device =
+        vk::PhysicalDevice::from_raw(d.required_handle(vk::ObjectType::PHYSICAL_DEVICE));
     if d.present() {
         let arr = d.alloc_output(a, 1, <vk::PhysicalDeviceProperties>::default());
         if let Some(el) = arr.first_mut() {
@@ -22554,7 +22558,8 @@ fn decode_vk_get_physical_device_queue_family_properties_into_args<'a>(
     args: &mut GetPhysicalDeviceQueueFamilyPropertiesArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.physical_device = vk::PhysicalDevice::from_raw(d.handle(vk::ObjectType::PHYSICAL_DEVICE));
+    args.physical_device =
+        vk::PhysicalDevice::from_raw(d.required_handle(vk::ObjectType::PHYSICAL_DEVICE));
     if d.present() {
         let arr = d.alloc_output(a, 1, <u32>::default());
         if let Some(el) = arr.first_mut() {
@@ -22745,7 +22750,8 @@ fn decode_vk_get_physical_device_memory_properties_into_args<'a>(
     args: &mut GetPhysicalDeviceMemoryPropertiesArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.physical_device = vk::PhysicalDevice::from_raw(d.handle(vk::ObjectType::PHYSICAL_DEVICE));
+    args.physical_device =
+        vk::PhysicalDevice::from_raw(d.required_handle(vk::ObjectType::PHYSICAL_DEVICE));
     if d.present() {
         let arr = d.alloc_output(a, 1, <vk::PhysicalDeviceMemoryProperties>::default());
         if let Some(el) = arr.first_mut() {
@@ -22875,7 +22881,8 @@ fn decode_vk_create_device_into_args<'a>(
     args: &mut CreateDeviceArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.physical_device = vk::PhysicalDevice::from_raw(d.handle(vk::ObjectType::PHYSICAL_DEVICE));
+    args.physical_device =
+        vk::PhysicalDevice::from_raw(d.required_handle(vk::ObjectType::PHYSICAL_DEVICE));
     if d.present() {
         let arr = d.alloc_slice(a, 1, 60, <vk::DeviceCreateInfo<'_>>::default());
         if let Some(el) = arr.first_mut() {
@@ -23115,7 +23122,8 @@ fn decode_vk_enumerate_device_extension_properties_into_args<'a>(
     args: &mut EnumerateDeviceExtensionPropertiesArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.physical_device = vk::PhysicalDevice::from_raw(d.handle(vk::ObjectType::PHYSICAL_DEVICE));
+    args.physical_device =
+        vk::PhysicalDevice::from_raw(d.required_handle(vk::ObjectType::PHYSICAL_DEVICE));
     args.p_layer_name = d.string(a);
     if d.present() {
         let arr = d.alloc_output(a, 1, <u32>::default());
@@ -23330,7 +23338,8 @@ fn decode_vk_enumerate_device_layer_properties_into_args<'a>(
     args: &mut EnumerateDeviceLayerPropertiesArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.physical_device = vk::PhysicalDevice::from_raw(d.handle(vk::ObjectType::PHYSICAL_DEVICE));
+    args.physical_device =
+        vk::PhysicalDevice::from_raw(d.required_handle(vk::ObjectType::PHYSICAL_DEVICE));
     if d.present() {
         let arr = d.alloc_output(a, 1, <u32>::default());
         if let Some(el) = arr.first_mut() {
@@ -23528,7 +23537,7 @@ fn decode_vk_get_device_queue_into_args<'a>(
     args: &mut GetDeviceQueueArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     args.queue_family_index = d.u32();
     args.queue_index = d.u32();
     if d.present() {
@@ -23630,7 +23639,7 @@ fn decode_vk_device_wait_idle_into_args<'a>(
     args: &mut DeviceWaitIdleArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
 }
 /// Encodes the reply of `vkDeviceWaitIdle` from the (driver-filled) output parameters.
 ///
@@ -23761,7 +23770,8 @@ fn decode_vk_get_physical_device_sparse_image_format_properties_into_args<'a>(
     args: &mut GetPhysicalDeviceSparseImageFormatPropertiesArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.physical_device = vk::PhysicalDevice::from_raw(d.handle(vk::ObjectType::PHYSICAL_DEVICE));
+    args.physical_device =
+        vk::PhysicalDevice::from_raw(d.required_handle(vk::ObjectType::PHYSICAL_DEVICE));
     args.format = vk::Format::from_raw(d.i32());
     args.ty = vk::ImageType::from_raw(d.i32());
     args.samples = vk::SampleCountFlags::from_raw(d.u32());
@@ -23972,7 +23982,7 @@ fn decode_vk_get_device_group_peer_memory_features_into_args<'a>(
     args: &mut GetDeviceGroupPeerMemoryFeaturesArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     args.heap_index = d.u32();
     args.local_device_index = d.u32();
     args.remote_device_index = d.u32();
@@ -24115,7 +24125,7 @@ fn decode_vk_enumerate_physical_device_groups_into_args<'a>(
     args: &mut EnumeratePhysicalDeviceGroupsArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.instance = vk::Instance::from_raw(d.handle(vk::ObjectType::INSTANCE));
+    args.instance = vk::Instance::from_raw(d.required_handle(vk::ObjectType::INSTANCE));
     if d.present() {
         let arr = d.alloc_output(a, 1, <u32>::default());
         if let Some(el) = arr.first_mut() {
@@ -24308,7 +24318,8 @@ fn decode_vk_get_physical_device_features2_into_args<'a>(
     args: &mut GetPhysicalDeviceFeatures2Args<'a>,
 ) {
     let _ = (&d, &a);
-    args.physical_device = vk::PhysicalDevice::from_raw(d.handle(vk::ObjectType::PHYSICAL_DEVICE));
+    args.physical_device =
+        vk::PhysicalDevice::from_raw(d.required_handle(vk::ObjectType::PHYSICAL_DEVICE));
     if d.present() {
         let arr = d.alloc_output(a, 1, <vk::PhysicalDeviceFeatures2<'_>>::default());
         if let Some(el) = arr.first_mut() {
@@ -24426,7 +24437,8 @@ fn decode_vk_get_physical_device_properties2_into_args<'a>(
     args: &mut GetPhysicalDeviceProperties2Args<'a>,
 ) {
     let _ = (&d, &a);
-    args.physical_device = vk::PhysicalDevice::from_raw(d.handle(vk::ObjectType::PHYSICAL_DEVICE));
+    args.physical_device =
+        vk::PhysicalDevice::from_raw(d.required_handle(vk::ObjectType::PHYSICAL_DEVICE));
     if d.present() {
         let arr = d.alloc_output(a, 1, <vk::PhysicalDeviceProperties2<'_>>::default());
         if let Some(el) = arr.first_mut() {
@@ -24548,7 +24560,8 @@ fn decode_vk_get_physical_device_format_properties2_into_args<'a>(
     args: &mut GetPhysicalDeviceFormatProperties2Args<'a>,
 ) {
     let _ = (&d, &a);
-    args.physical_device = vk::PhysicalDevice::from_raw(d.handle(vk::ObjectType::PHYSICAL_DEVICE));
+    args.physical_device =
+        vk::PhysicalDevice::from_raw(d.required_handle(vk::ObjectType::PHYSICAL_DEVICE));
     args.format = vk::Format::from_raw(d.i32());
     if d.present() {
         let arr = d.alloc_output(a, 1, <vk::FormatProperties2<'_>>::default());
@@ -24680,7 +24693,8 @@ fn decode_vk_get_physical_device_image_format_properties2_into_args<'a>(
     args: &mut GetPhysicalDeviceImageFormatProperties2Args<'a>,
 ) {
     let _ = (&d, &a);
-    args.physical_device = vk::PhysicalDevice::from_raw(d.handle(vk::ObjectType::PHYSICAL_DEVICE));
+    args.physical_device =
+        vk::PhysicalDevice::from_raw(d.required_handle(vk::ObjectType::PHYSICAL_DEVICE));
     if d.present() {
         let arr = d.alloc_slice(
             a,
@@ -24840,7 +24854,8 @@ fn decode_vk_get_physical_device_queue_family_properties2_into_args<'a>(
     args: &mut GetPhysicalDeviceQueueFamilyProperties2Args<'a>,
 ) {
     let _ = (&d, &a);
-    args.physical_device = vk::PhysicalDevice::from_raw(d.handle(vk::ObjectType::PHYSICAL_DEVICE));
+    args.physical_device =
+        vk::PhysicalDevice::from_raw(d.required_handle(vk::ObjectType::PHYSICAL_DEVICE));
     if d.present() {
         let arr = d.alloc_output(a, 1, <u32>::default());
         if let Some(el) = arr.first_mut() {
@@ -25031,7 +25046,8 @@ fn decode_vk_get_physical_device_memory_properties2_into_args<'a>(
     args: &mut GetPhysicalDeviceMemoryProperties2Args<'a>,
 ) {
     let _ = (&d, &a);
-    args.physical_device = vk::PhysicalDevice::from_raw(d.handle(vk::ObjectType::PHYSICAL_DEVICE));
+    args.physical_device =
+        vk::PhysicalDevice::from_raw(d.required_handle(vk::ObjectType::PHYSICAL_DEVICE));
     if d.present() {
         let arr = d.alloc_output(a, 1, <vk::PhysicalDeviceMemoryProperties2<'_>>::default());
         if let Some(el) = arr.first_mut() {
@@ -25179,7 +25195,8 @@ fn decode_vk_get_physical_device_sparse_image_format_properties2_into_args<'a>(
     args: &mut GetPhysicalDeviceSparseImageFormatProperties2Args<'a>,
 ) {
     let _ = (&d, &a);
-    args.physical_device = vk::PhysicalDevice::from_raw(d.handle(vk::ObjectType::PHYSICAL_DEVICE));
+    args.physical_device =
+        vk::PhysicalDevice::from_raw(d.required_handle(vk::ObjectType::PHYSICAL_DEVICE));
     if d.present() {
         let arr = d.alloc_slice(
             a,
@@ -25402,7 +25419,7 @@ fn decode_vk_get_device_queue2_into_args<'a>(
     args: &mut GetDeviceQueue2Args<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     if d.present() {
         let arr = d.alloc_slice(a, 1, 24, <vk::DeviceQueueInfo2<'_>>::default());
         if let Some(el) = arr.first_mut() {
@@ -25546,7 +25563,8 @@ fn decode_vk_get_physical_device_external_buffer_properties_into_args<'a>(
     args: &mut GetPhysicalDeviceExternalBufferPropertiesArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.physical_device = vk::PhysicalDevice::from_raw(d.handle(vk::ObjectType::PHYSICAL_DEVICE));
+    args.physical_device =
+        vk::PhysicalDevice::from_raw(d.required_handle(vk::ObjectType::PHYSICAL_DEVICE));
     if d.present() {
         let arr = d.alloc_slice(
             a,
@@ -25698,7 +25716,8 @@ fn decode_vk_get_physical_device_external_fence_properties_into_args<'a>(
     args: &mut GetPhysicalDeviceExternalFencePropertiesArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.physical_device = vk::PhysicalDevice::from_raw(d.handle(vk::ObjectType::PHYSICAL_DEVICE));
+    args.physical_device =
+        vk::PhysicalDevice::from_raw(d.required_handle(vk::ObjectType::PHYSICAL_DEVICE));
     if d.present() {
         let arr = d.alloc_slice(
             a,
@@ -25848,7 +25867,8 @@ fn decode_vk_get_physical_device_external_semaphore_properties_into_args<'a>(
     args: &mut GetPhysicalDeviceExternalSemaphorePropertiesArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.physical_device = vk::PhysicalDevice::from_raw(d.handle(vk::ObjectType::PHYSICAL_DEVICE));
+    args.physical_device =
+        vk::PhysicalDevice::from_raw(d.required_handle(vk::ObjectType::PHYSICAL_DEVICE));
     if d.present() {
         let arr = d.alloc_slice(
             a,
@@ -26008,7 +26028,8 @@ fn decode_vk_get_physical_device_tool_properties_into_args<'a>(
     args: &mut GetPhysicalDeviceToolPropertiesArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.physical_device = vk::PhysicalDevice::from_raw(d.handle(vk::ObjectType::PHYSICAL_DEVICE));
+    args.physical_device =
+        vk::PhysicalDevice::from_raw(d.required_handle(vk::ObjectType::PHYSICAL_DEVICE));
     if d.present() {
         let arr = d.alloc_output(a, 1, <u32>::default());
         if let Some(el) = arr.first_mut() {
@@ -26215,7 +26236,8 @@ fn decode_vk_get_physical_device_calibrateable_time_domains_ext_into_args<'a>(
     args: &mut GetPhysicalDeviceCalibrateableTimeDomainsEXTArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.physical_device = vk::PhysicalDevice::from_raw(d.handle(vk::ObjectType::PHYSICAL_DEVICE));
+    args.physical_device =
+        vk::PhysicalDevice::from_raw(d.required_handle(vk::ObjectType::PHYSICAL_DEVICE));
     if d.present() {
         let arr = d.alloc_output(a, 1, <u32>::default());
         if let Some(el) = arr.first_mut() {
@@ -26421,7 +26443,7 @@ fn decode_vk_get_calibrated_timestamps_ext_into_args<'a>(
     args: &mut GetCalibratedTimestampsEXTArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     args.timestamp_count = d.u32();
     {
         let n = d.array_len((args.timestamp_count as usize) as u64, true);
@@ -26623,7 +26645,8 @@ fn decode_vk_get_physical_device_fragment_shading_rates_khr_into_args<'a>(
     args: &mut GetPhysicalDeviceFragmentShadingRatesKHRArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.physical_device = vk::PhysicalDevice::from_raw(d.handle(vk::ObjectType::PHYSICAL_DEVICE));
+    args.physical_device =
+        vk::PhysicalDevice::from_raw(d.required_handle(vk::ObjectType::PHYSICAL_DEVICE));
     if d.present() {
         let arr = d.alloc_output(a, 1, <u32>::default());
         if let Some(el) = arr.first_mut() {

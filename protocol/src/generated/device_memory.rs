@@ -58,7 +58,7 @@ pub fn decode_device_memory_opaque_capture_address_info_body<'a>(
     out: &mut vk::DeviceMemoryOpaqueCaptureAddressInfo<'a>,
 ) {
     let _ = (&d, &a, &out);
-    out.memory = vk::DeviceMemory::from_raw(d.handle(vk::ObjectType::DEVICE_MEMORY));
+    out.memory = vk::DeviceMemory::from_raw(d.required_handle(vk::ObjectType::DEVICE_MEMORY));
 }
 /// Decodes `VkDeviceMemoryOpaqueCaptureAddressInfo` (full form) into the arena.
 pub fn decode_device_memory_opaque_capture_address_info<'a>(
@@ -267,7 +267,7 @@ pub fn decode_mapped_memory_range_body<'a>(
     out: &mut vk::MappedMemoryRange<'a>,
 ) {
     let _ = (&d, &a, &out);
-    out.memory = vk::DeviceMemory::from_raw(d.handle(vk::ObjectType::DEVICE_MEMORY));
+    out.memory = vk::DeviceMemory::from_raw(d.required_handle(vk::ObjectType::DEVICE_MEMORY));
     out.offset = d.u64();
     out.size = d.u64();
 }
@@ -894,7 +894,7 @@ fn decode_vk_allocate_memory_into_args<'a>(
     args: &mut AllocateMemoryArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     if d.present() {
         let arr = d.alloc_slice(a, 1, 24, <vk::MemoryAllocateInfo<'_>>::default());
         if let Some(el) = arr.first_mut() {
@@ -1026,7 +1026,7 @@ fn decode_vk_free_memory_into_args<'a>(
     args: &mut FreeMemoryArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     args.memory = vk::DeviceMemory::from_raw(d.handle(vk::ObjectType::DEVICE_MEMORY));
     d.expect_null();
 }
@@ -1107,8 +1107,8 @@ fn decode_vk_unmap_memory_into_args<'a>(
     args: &mut UnmapMemoryArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
-    args.memory = vk::DeviceMemory::from_raw(d.handle(vk::ObjectType::DEVICE_MEMORY));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
+    args.memory = vk::DeviceMemory::from_raw(d.required_handle(vk::ObjectType::DEVICE_MEMORY));
 }
 /// Encodes the reply of `vkUnmapMemory` from the (driver-filled) output parameters.
 ///
@@ -1202,7 +1202,7 @@ fn decode_vk_flush_mapped_memory_ranges_into_args<'a>(
     args: &mut FlushMappedMemoryRangesArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     args.memory_range_count = d.u32();
     {
         let n = d.array_len((args.memory_range_count as usize) as u64, true);
@@ -1329,7 +1329,7 @@ fn decode_vk_invalidate_mapped_memory_ranges_into_args<'a>(
     args: &mut InvalidateMappedMemoryRangesArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     args.memory_range_count = d.u32();
     {
         let n = d.array_len((args.memory_range_count as usize) as u64, true);
@@ -1446,8 +1446,8 @@ fn decode_vk_get_device_memory_commitment_into_args<'a>(
     args: &mut GetDeviceMemoryCommitmentArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
-    args.memory = vk::DeviceMemory::from_raw(d.handle(vk::ObjectType::DEVICE_MEMORY));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
+    args.memory = vk::DeviceMemory::from_raw(d.required_handle(vk::ObjectType::DEVICE_MEMORY));
     if d.present() {
         let arr = d.alloc_output(a, 1, <vk::DeviceSize>::default());
         if let Some(el) = arr.first_mut() {}
@@ -1564,7 +1564,7 @@ fn decode_vk_get_device_memory_opaque_capture_address_into_args<'a>(
     args: &mut GetDeviceMemoryOpaqueCaptureAddressArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     if d.present() {
         let arr = d.alloc_slice(
             a,
@@ -1681,7 +1681,7 @@ fn decode_vk_get_memory_resource_properties_mesa_into_args<'a>(
     args: &mut GetMemoryResourcePropertiesMESAArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     args.resource_id = d.u32();
     if d.present() {
         let arr = d.alloc_output(a, 1, <crate::mesa::MemoryResourcePropertiesMESA>::default());

@@ -145,7 +145,7 @@ fn decode_vk_create_event_into_args<'a>(
     args: &mut CreateEventArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     if d.present() {
         let arr = d.alloc_slice(a, 1, 16, <vk::EventCreateInfo<'_>>::default());
         if let Some(el) = arr.first_mut() {
@@ -277,7 +277,7 @@ fn decode_vk_destroy_event_into_args<'a>(
     args: &mut DestroyEventArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     args.event = vk::Event::from_raw(d.handle(vk::ObjectType::EVENT));
     d.expect_null();
 }
@@ -358,8 +358,8 @@ fn decode_vk_get_event_status_into_args<'a>(
     args: &mut GetEventStatusArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
-    args.event = vk::Event::from_raw(d.handle(vk::ObjectType::EVENT));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
+    args.event = vk::Event::from_raw(d.required_handle(vk::ObjectType::EVENT));
 }
 /// Encodes the reply of `vkGetEventStatus` from the (driver-filled) output parameters.
 ///
@@ -443,8 +443,8 @@ fn decode_vk_set_event_into_args<'a>(
     args: &mut SetEventArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
-    args.event = vk::Event::from_raw(d.handle(vk::ObjectType::EVENT));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
+    args.event = vk::Event::from_raw(d.required_handle(vk::ObjectType::EVENT));
 }
 /// Encodes the reply of `vkSetEvent` from the (driver-filled) output parameters.
 ///
@@ -528,8 +528,8 @@ fn decode_vk_reset_event_into_args<'a>(
     args: &mut ResetEventArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
-    args.event = vk::Event::from_raw(d.handle(vk::ObjectType::EVENT));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
+    args.event = vk::Event::from_raw(d.required_handle(vk::ObjectType::EVENT));
 }
 /// Encodes the reply of `vkResetEvent` from the (driver-filled) output parameters.
 ///

@@ -216,7 +216,7 @@ fn decode_vk_create_fence_into_args<'a>(
     args: &mut CreateFenceArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     if d.present() {
         let arr = d.alloc_slice(a, 1, 16, <vk::FenceCreateInfo<'_>>::default());
         if let Some(el) = arr.first_mut() {
@@ -348,7 +348,7 @@ fn decode_vk_destroy_fence_into_args<'a>(
     args: &mut DestroyFenceArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     args.fence = vk::Fence::from_raw(d.handle(vk::ObjectType::FENCE));
     d.expect_null();
 }
@@ -442,7 +442,7 @@ fn decode_vk_reset_fences_into_args<'a>(
     args: &mut ResetFencesArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     args.fence_count = d.u32();
     {
         let n = d.array_len((args.fence_count as usize) as u64, true);
@@ -552,8 +552,8 @@ fn decode_vk_get_fence_status_into_args<'a>(
     args: &mut GetFenceStatusArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
-    args.fence = vk::Fence::from_raw(d.handle(vk::ObjectType::FENCE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
+    args.fence = vk::Fence::from_raw(d.required_handle(vk::ObjectType::FENCE));
 }
 /// Encodes the reply of `vkGetFenceStatus` from the (driver-filled) output parameters.
 ///
@@ -658,7 +658,7 @@ fn decode_vk_wait_for_fences_into_args<'a>(
     args: &mut WaitForFencesArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     args.fence_count = d.u32();
     {
         let n = d.array_len((args.fence_count as usize) as u64, true);
@@ -777,8 +777,8 @@ fn decode_vk_reset_fence_resource_mesa_into_args<'a>(
     args: &mut ResetFenceResourceMESAArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
-    args.fence = vk::Fence::from_raw(d.handle(vk::ObjectType::FENCE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
+    args.fence = vk::Fence::from_raw(d.required_handle(vk::ObjectType::FENCE));
 }
 /// Encodes the reply of `vkResetFenceResourceMESA` from the (driver-filled) output parameters.
 ///

@@ -305,7 +305,7 @@ pub fn decode_framebuffer_create_info_body<'a>(
 ) {
     let _ = (&d, &a, &out);
     out.flags = vk::FramebufferCreateFlags::from_raw(d.u32());
-    out.render_pass = vk::RenderPass::from_raw(d.handle(vk::ObjectType::RENDER_PASS));
+    out.render_pass = vk::RenderPass::from_raw(d.required_handle(vk::ObjectType::RENDER_PASS));
     out.attachment_count = d.u32();
     {
         let n = d.array_len((out.attachment_count as usize) as u64, false);
@@ -439,7 +439,7 @@ fn decode_vk_create_framebuffer_into_args<'a>(
     args: &mut CreateFramebufferArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     if d.present() {
         let arr = d.alloc_slice(a, 1, 48, <vk::FramebufferCreateInfo<'_>>::default());
         if let Some(el) = arr.first_mut() {
@@ -574,7 +574,7 @@ fn decode_vk_destroy_framebuffer_into_args<'a>(
     args: &mut DestroyFramebufferArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     args.framebuffer = vk::Framebuffer::from_raw(d.handle(vk::ObjectType::FRAMEBUFFER));
     d.expect_null();
 }

@@ -200,7 +200,7 @@ pub fn decode_bind_image_memory_info_body<'a>(
     out: &mut vk::BindImageMemoryInfo<'a>,
 ) {
     let _ = (&d, &a, &out);
-    out.image = vk::Image::from_raw(d.handle(vk::ObjectType::IMAGE));
+    out.image = vk::Image::from_raw(d.required_handle(vk::ObjectType::IMAGE));
     out.memory = vk::DeviceMemory::from_raw(d.handle(vk::ObjectType::DEVICE_MEMORY));
     out.memory_offset = d.u64();
 }
@@ -1085,7 +1085,7 @@ pub fn decode_image_memory_requirements_info2_body<'a>(
     out: &mut vk::ImageMemoryRequirementsInfo2<'a>,
 ) {
     let _ = (&d, &a, &out);
-    out.image = vk::Image::from_raw(d.handle(vk::ObjectType::IMAGE));
+    out.image = vk::Image::from_raw(d.required_handle(vk::ObjectType::IMAGE));
 }
 /// Decodes `VkImageMemoryRequirementsInfo2` (full form) into the arena.
 pub fn decode_image_memory_requirements_info2<'a>(
@@ -1227,7 +1227,7 @@ pub fn decode_image_sparse_memory_requirements_info2_body<'a>(
     out: &mut vk::ImageSparseMemoryRequirementsInfo2<'a>,
 ) {
     let _ = (&d, &a, &out);
-    out.image = vk::Image::from_raw(d.handle(vk::ObjectType::IMAGE));
+    out.image = vk::Image::from_raw(d.required_handle(vk::ObjectType::IMAGE));
 }
 /// Decodes `VkImageSparseMemoryRequirementsInfo2` (full form) into the arena.
 pub fn decode_image_sparse_memory_requirements_info2<'a>(
@@ -1892,9 +1892,9 @@ fn decode_vk_bind_image_memory_into_args<'a>(
     args: &mut BindImageMemoryArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
-    args.image = vk::Image::from_raw(d.handle(vk::ObjectType::IMAGE));
-    args.memory = vk::DeviceMemory::from_raw(d.handle(vk::ObjectType::DEVICE_MEMORY));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
+    args.image = vk::Image::from_raw(d.required_handle(vk::ObjectType::IMAGE));
+    args.memory = vk::DeviceMemory::from_raw(d.required_handle(vk::ObjectType::DEVICE_MEMORY));
     args.memory_offset = d.u64();
 }
 /// Encodes the reply of `vkBindImageMemory` from the (driver-filled) output parameters.
@@ -1997,8 +1997,8 @@ fn decode_vk_get_image_memory_requirements_into_args<'a>(
     args: &mut GetImageMemoryRequirementsArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
-    args.image = vk::Image::from_raw(d.handle(vk::ObjectType::IMAGE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
+    args.image = vk::Image::from_raw(d.required_handle(vk::ObjectType::IMAGE));
     if d.present() {
         let arr = d.alloc_output(a, 1, <vk::MemoryRequirements>::default());
         if let Some(el) = arr.first_mut() {
@@ -2141,8 +2141,8 @@ fn decode_vk_get_image_sparse_memory_requirements_into_args<'a>(
     args: &mut GetImageSparseMemoryRequirementsArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
-    args.image = vk::Image::from_raw(d.handle(vk::ObjectType::IMAGE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
+    args.image = vk::Image::from_raw(d.required_handle(vk::ObjectType::IMAGE));
     if d.present() {
         let arr = d.alloc_output(a, 1, <u32>::default());
         if let Some(el) = arr.first_mut() {
@@ -2348,7 +2348,7 @@ fn decode_vk_create_image_into_args<'a>(
     args: &mut CreateImageArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     if d.present() {
         let arr = d.alloc_slice(a, 1, 76, <vk::ImageCreateInfo<'_>>::default());
         if let Some(el) = arr.first_mut() {
@@ -2480,7 +2480,7 @@ fn decode_vk_destroy_image_into_args<'a>(
     args: &mut DestroyImageArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     args.image = vk::Image::from_raw(d.handle(vk::ObjectType::IMAGE));
     d.expect_null();
 }
@@ -2586,8 +2586,8 @@ fn decode_vk_get_image_subresource_layout_into_args<'a>(
     args: &mut GetImageSubresourceLayoutArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
-    args.image = vk::Image::from_raw(d.handle(vk::ObjectType::IMAGE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
+    args.image = vk::Image::from_raw(d.required_handle(vk::ObjectType::IMAGE));
     if d.present() {
         let arr = d.alloc_slice(a, 1, 12, <vk::ImageSubresource>::default());
         if let Some(el) = arr.first_mut() {
@@ -2730,7 +2730,7 @@ fn decode_vk_bind_image_memory2_into_args<'a>(
     args: &mut BindImageMemory2Args<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     args.bind_info_count = d.u32();
     {
         let n = d.array_len((args.bind_info_count as usize) as u64, true);
@@ -2861,7 +2861,7 @@ fn decode_vk_get_image_memory_requirements2_into_args<'a>(
     args: &mut GetImageMemoryRequirements2Args<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     if d.present() {
         let arr = d.alloc_slice(a, 1, 20, <vk::ImageMemoryRequirementsInfo2<'_>>::default());
         if let Some(el) = arr.first_mut() {
@@ -3025,7 +3025,7 @@ fn decode_vk_get_image_sparse_memory_requirements2_into_args<'a>(
     args: &mut GetImageSparseMemoryRequirements2Args<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     if d.present() {
         let arr = d.alloc_slice(
             a,
@@ -3242,8 +3242,8 @@ fn decode_vk_get_image_drm_format_modifier_properties_ext_into_args<'a>(
     args: &mut GetImageDrmFormatModifierPropertiesEXTArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
-    args.image = vk::Image::from_raw(d.handle(vk::ObjectType::IMAGE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
+    args.image = vk::Image::from_raw(d.required_handle(vk::ObjectType::IMAGE));
     if d.present() {
         let arr = d.alloc_output(
             a,
@@ -3380,7 +3380,7 @@ fn decode_vk_get_device_image_memory_requirements_into_args<'a>(
     args: &mut GetDeviceImageMemoryRequirementsArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     if d.present() {
         let arr = d.alloc_slice(a, 1, 24, <vk::DeviceImageMemoryRequirements<'_>>::default());
         if let Some(el) = arr.first_mut() {
@@ -3544,7 +3544,7 @@ fn decode_vk_get_device_image_sparse_memory_requirements_into_args<'a>(
     args: &mut GetDeviceImageSparseMemoryRequirementsArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     if d.present() {
         let arr = d.alloc_slice(a, 1, 24, <vk::DeviceImageMemoryRequirements<'_>>::default());
         if let Some(el) = arr.first_mut() {
@@ -3763,7 +3763,7 @@ fn decode_vk_get_device_image_subresource_layout_khr_into_args<'a>(
     args: &mut GetDeviceImageSubresourceLayoutKHRArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     if d.present() {
         let arr = d.alloc_slice(a, 1, 28, <vk::DeviceImageSubresourceInfoKHR<'_>>::default());
         if let Some(el) = arr.first_mut() {
@@ -3912,8 +3912,8 @@ fn decode_vk_get_image_subresource_layout2_khr_into_args<'a>(
     args: &mut GetImageSubresourceLayout2KHRArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
-    args.image = vk::Image::from_raw(d.handle(vk::ObjectType::IMAGE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
+    args.image = vk::Image::from_raw(d.required_handle(vk::ObjectType::IMAGE));
     if d.present() {
         let arr = d.alloc_slice(a, 1, 24, <vk::ImageSubresource2KHR<'_>>::default());
         if let Some(el) = arr.first_mut() {

@@ -63,7 +63,7 @@ pub fn decode_image_view_create_info_body<'a>(
 ) {
     let _ = (&d, &a, &out);
     out.flags = vk::ImageViewCreateFlags::from_raw(d.u32());
-    out.image = vk::Image::from_raw(d.handle(vk::ObjectType::IMAGE));
+    out.image = vk::Image::from_raw(d.required_handle(vk::ObjectType::IMAGE));
     out.view_type = vk::ImageViewType::from_raw(d.i32());
     out.format = vk::Format::from_raw(d.i32());
     decode_component_mapping(d, a, &mut out.components);
@@ -314,7 +314,7 @@ fn decode_vk_create_image_view_into_args<'a>(
     args: &mut CreateImageViewArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     if d.present() {
         let arr = d.alloc_slice(a, 1, 68, <vk::ImageViewCreateInfo<'_>>::default());
         if let Some(el) = arr.first_mut() {
@@ -449,7 +449,7 @@ fn decode_vk_destroy_image_view_into_args<'a>(
     args: &mut DestroyImageViewArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     args.image_view = vk::ImageView::from_raw(d.handle(vk::ObjectType::IMAGE_VIEW));
     d.expect_null();
 }

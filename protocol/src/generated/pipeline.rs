@@ -65,7 +65,7 @@ pub fn decode_compute_pipeline_create_info_body<'a>(
     let _ = (&d, &a, &out);
     out.flags = vk::PipelineCreateFlags::from_raw(d.u32());
     decode_pipeline_shader_stage_create_info(d, a, &mut out.stage);
-    out.layout = vk::PipelineLayout::from_raw(d.handle(vk::ObjectType::PIPELINE_LAYOUT));
+    out.layout = vk::PipelineLayout::from_raw(d.required_handle(vk::ObjectType::PIPELINE_LAYOUT));
     out.base_pipeline_handle = vk::Pipeline::from_raw(d.handle(vk::ObjectType::PIPELINE));
     out.base_pipeline_index = d.i32();
 }
@@ -3395,7 +3395,7 @@ fn decode_vk_create_graphics_pipelines_into_args<'a>(
     args: &mut CreateGraphicsPipelinesArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     args.pipeline_cache = vk::PipelineCache::from_raw(d.handle(vk::ObjectType::PIPELINE_CACHE));
     args.create_info_count = d.u32();
     {
@@ -3591,7 +3591,7 @@ fn decode_vk_create_compute_pipelines_into_args<'a>(
     args: &mut CreateComputePipelinesArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     args.pipeline_cache = vk::PipelineCache::from_raw(d.handle(vk::ObjectType::PIPELINE_CACHE));
     args.create_info_count = d.u32();
     {
@@ -3753,7 +3753,7 @@ fn decode_vk_destroy_pipeline_into_args<'a>(
     args: &mut DestroyPipelineArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     args.pipeline = vk::Pipeline::from_raw(d.handle(vk::ObjectType::PIPELINE));
     d.expect_null();
 }

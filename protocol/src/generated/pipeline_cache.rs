@@ -187,7 +187,7 @@ fn decode_vk_create_pipeline_cache_into_args<'a>(
     args: &mut CreatePipelineCacheArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     if d.present() {
         let arr = d.alloc_slice(a, 1, 32, <vk::PipelineCacheCreateInfo<'_>>::default());
         if let Some(el) = arr.first_mut() {
@@ -322,7 +322,7 @@ fn decode_vk_destroy_pipeline_cache_into_args<'a>(
     args: &mut DestroyPipelineCacheArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     args.pipeline_cache = vk::PipelineCache::from_raw(d.handle(vk::ObjectType::PIPELINE_CACHE));
     d.expect_null();
 }
@@ -433,8 +433,9 @@ fn decode_vk_get_pipeline_cache_data_into_args<'a>(
     args: &mut GetPipelineCacheDataArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
-    args.pipeline_cache = vk::PipelineCache::from_raw(d.handle(vk::ObjectType::PIPELINE_CACHE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
+    args.pipeline_cache =
+        vk::PipelineCache::from_raw(d.required_handle(vk::ObjectType::PIPELINE_CACHE));
     if d.present() {
         let arr = d.alloc_output(a, 1, <usize>::default());
         if let Some(el) = arr.first_mut() {
@@ -627,8 +628,8 @@ fn decode_vk_merge_pipeline_caches_into_args<'a>(
     args: &mut MergePipelineCachesArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
-    args.dst_cache = vk::PipelineCache::from_raw(d.handle(vk::ObjectType::PIPELINE_CACHE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
+    args.dst_cache = vk::PipelineCache::from_raw(d.required_handle(vk::ObjectType::PIPELINE_CACHE));
     args.src_cache_count = d.u32();
     {
         let n = d.array_len((args.src_cache_count as usize) as u64, true);

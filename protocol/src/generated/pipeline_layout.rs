@@ -268,7 +268,7 @@ fn decode_vk_create_pipeline_layout_into_args<'a>(
     args: &mut CreatePipelineLayoutArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     if d.present() {
         let arr = d.alloc_slice(a, 1, 40, <vk::PipelineLayoutCreateInfo<'_>>::default());
         if let Some(el) = arr.first_mut() {
@@ -403,7 +403,7 @@ fn decode_vk_destroy_pipeline_layout_into_args<'a>(
     args: &mut DestroyPipelineLayoutArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     args.pipeline_layout = vk::PipelineLayout::from_raw(d.handle(vk::ObjectType::PIPELINE_LAYOUT));
     d.expect_null();
 }

@@ -162,7 +162,7 @@ fn decode_vk_create_private_data_slot_into_args<'a>(
     args: &mut CreatePrivateDataSlotArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     if d.present() {
         let arr = d.alloc_slice(a, 1, 16, <vk::PrivateDataSlotCreateInfo<'_>>::default());
         if let Some(el) = arr.first_mut() {
@@ -297,7 +297,7 @@ fn decode_vk_destroy_private_data_slot_into_args<'a>(
     args: &mut DestroyPrivateDataSlotArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     args.private_data_slot =
         vk::PrivateDataSlot::from_raw(d.handle(vk::ObjectType::PRIVATE_DATA_SLOT));
     d.expect_null();
@@ -394,11 +394,11 @@ fn decode_vk_set_private_data_into_args<'a>(
     args: &mut SetPrivateDataArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     args.object_type = vk::ObjectType::from_raw(d.i32());
     args.object_handle = d.u64();
     args.private_data_slot =
-        vk::PrivateDataSlot::from_raw(d.handle(vk::ObjectType::PRIVATE_DATA_SLOT));
+        vk::PrivateDataSlot::from_raw(d.required_handle(vk::ObjectType::PRIVATE_DATA_SLOT));
     args.data = d.u64();
 }
 /// Encodes the reply of `vkSetPrivateData` from the (driver-filled) output parameters.
@@ -501,11 +501,11 @@ fn decode_vk_get_private_data_into_args<'a>(
     args: &mut GetPrivateDataArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     args.object_type = vk::ObjectType::from_raw(d.i32());
     args.object_handle = d.u64();
     args.private_data_slot =
-        vk::PrivateDataSlot::from_raw(d.handle(vk::ObjectType::PRIVATE_DATA_SLOT));
+        vk::PrivateDataSlot::from_raw(d.required_handle(vk::ObjectType::PRIVATE_DATA_SLOT));
     if d.present() {
         let arr = d.alloc_output(a, 1, <u64>::default());
         if let Some(el) = arr.first_mut() {}

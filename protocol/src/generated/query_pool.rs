@@ -164,7 +164,7 @@ fn decode_vk_create_query_pool_into_args<'a>(
     args: &mut CreateQueryPoolArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     if d.present() {
         let arr = d.alloc_slice(a, 1, 28, <vk::QueryPoolCreateInfo<'_>>::default());
         if let Some(el) = arr.first_mut() {
@@ -299,7 +299,7 @@ fn decode_vk_destroy_query_pool_into_args<'a>(
     args: &mut DestroyQueryPoolArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     args.query_pool = vk::QueryPool::from_raw(d.handle(vk::ObjectType::QUERY_POOL));
     d.expect_null();
 }
@@ -414,8 +414,8 @@ fn decode_vk_get_query_pool_results_into_args<'a>(
     args: &mut GetQueryPoolResultsArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
-    args.query_pool = vk::QueryPool::from_raw(d.handle(vk::ObjectType::QUERY_POOL));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
+    args.query_pool = vk::QueryPool::from_raw(d.required_handle(vk::ObjectType::QUERY_POOL));
     args.first_query = d.u32();
     args.query_count = d.u32();
     args.data_size = d.usize();
@@ -556,8 +556,8 @@ fn decode_vk_reset_query_pool_into_args<'a>(
     args: &mut ResetQueryPoolArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
-    args.query_pool = vk::QueryPool::from_raw(d.handle(vk::ObjectType::QUERY_POOL));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
+    args.query_pool = vk::QueryPool::from_raw(d.required_handle(vk::ObjectType::QUERY_POOL));
     args.first_query = d.u32();
     args.query_count = d.u32();
 }

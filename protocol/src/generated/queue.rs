@@ -306,7 +306,8 @@ pub fn decode_command_buffer_submit_info_body<'a>(
     out: &mut vk::CommandBufferSubmitInfo<'a>,
 ) {
     let _ = (&d, &a, &out);
-    out.command_buffer = vk::CommandBuffer::from_raw(d.handle(vk::ObjectType::COMMAND_BUFFER));
+    out.command_buffer =
+        vk::CommandBuffer::from_raw(d.required_handle(vk::ObjectType::COMMAND_BUFFER));
     out.device_mask = d.u32();
 }
 /// Decodes `VkCommandBufferSubmitInfo` (full form) into the arena.
@@ -696,7 +697,7 @@ pub fn decode_semaphore_submit_info_body<'a>(
     out: &mut vk::SemaphoreSubmitInfo<'a>,
 ) {
     let _ = (&d, &a, &out);
-    out.semaphore = vk::Semaphore::from_raw(d.handle(vk::ObjectType::SEMAPHORE));
+    out.semaphore = vk::Semaphore::from_raw(d.required_handle(vk::ObjectType::SEMAPHORE));
     out.value = d.u64();
     out.stage_mask = vk::PipelineStageFlags2::from_raw(d.u64());
     out.device_index = d.u32();
@@ -760,7 +761,7 @@ pub fn decode_sparse_buffer_memory_bind_info<'a>(
     out: &mut vk::SparseBufferMemoryBindInfo<'a>,
 ) {
     let _ = (&d, &a, &out);
-    out.buffer = vk::Buffer::from_raw(d.handle(vk::ObjectType::BUFFER));
+    out.buffer = vk::Buffer::from_raw(d.required_handle(vk::ObjectType::BUFFER));
     out.bind_count = d.u32();
     {
         let n = d.array_len((out.bind_count as usize) as u64, true);
@@ -865,7 +866,7 @@ pub fn decode_sparse_image_memory_bind_info<'a>(
     out: &mut vk::SparseImageMemoryBindInfo<'a>,
 ) {
     let _ = (&d, &a, &out);
-    out.image = vk::Image::from_raw(d.handle(vk::ObjectType::IMAGE));
+    out.image = vk::Image::from_raw(d.required_handle(vk::ObjectType::IMAGE));
     out.bind_count = d.u32();
     {
         let n = d.array_len((out.bind_count as usize) as u64, true);
@@ -929,7 +930,7 @@ pub fn decode_sparse_image_opaque_memory_bind_info<'a>(
     out: &mut vk::SparseImageOpaqueMemoryBindInfo<'a>,
 ) {
     let _ = (&d, &a, &out);
-    out.image = vk::Image::from_raw(d.handle(vk::ObjectType::IMAGE));
+    out.image = vk::Image::from_raw(d.required_handle(vk::ObjectType::IMAGE));
     out.bind_count = d.u32();
     {
         let n = d.array_len((out.bind_count as usize) as u64, true);
@@ -1560,7 +1561,7 @@ fn decode_vk_queue_submit_into_args<'a>(
     args: &mut QueueSubmitArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.queue = vk::Queue::from_raw(d.handle(vk::ObjectType::QUEUE));
+    args.queue = vk::Queue::from_raw(d.required_handle(vk::ObjectType::QUEUE));
     args.submit_count = d.u32();
     {
         let n = d.array_len((args.submit_count as usize) as u64, true);
@@ -1665,7 +1666,7 @@ fn decode_vk_queue_wait_idle_into_args<'a>(
     args: &mut QueueWaitIdleArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.queue = vk::Queue::from_raw(d.handle(vk::ObjectType::QUEUE));
+    args.queue = vk::Queue::from_raw(d.required_handle(vk::ObjectType::QUEUE));
 }
 /// Encodes the reply of `vkQueueWaitIdle` from the (driver-filled) output parameters.
 ///
@@ -1765,7 +1766,7 @@ fn decode_vk_queue_bind_sparse_into_args<'a>(
     args: &mut QueueBindSparseArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.queue = vk::Queue::from_raw(d.handle(vk::ObjectType::QUEUE));
+    args.queue = vk::Queue::from_raw(d.required_handle(vk::ObjectType::QUEUE));
     args.bind_info_count = d.u32();
     {
         let n = d.array_len((args.bind_info_count as usize) as u64, true);
@@ -1896,7 +1897,7 @@ fn decode_vk_queue_submit2_into_args<'a>(
     args: &mut QueueSubmit2Args<'a>,
 ) {
     let _ = (&d, &a);
-    args.queue = vk::Queue::from_raw(d.handle(vk::ObjectType::QUEUE));
+    args.queue = vk::Queue::from_raw(d.required_handle(vk::ObjectType::QUEUE));
     args.submit_count = d.u32();
     {
         let n = d.array_len((args.submit_count as usize) as u64, true);

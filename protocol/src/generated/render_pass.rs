@@ -2043,7 +2043,7 @@ fn decode_vk_create_render_pass_into_args<'a>(
     args: &mut CreateRenderPassArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     if d.present() {
         let arr = d.alloc_slice(a, 1, 52, <vk::RenderPassCreateInfo<'_>>::default());
         if let Some(el) = arr.first_mut() {
@@ -2178,7 +2178,7 @@ fn decode_vk_destroy_render_pass_into_args<'a>(
     args: &mut DestroyRenderPassArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     args.render_pass = vk::RenderPass::from_raw(d.handle(vk::ObjectType::RENDER_PASS));
     d.expect_null();
 }
@@ -2276,8 +2276,8 @@ fn decode_vk_get_render_area_granularity_into_args<'a>(
     args: &mut GetRenderAreaGranularityArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
-    args.render_pass = vk::RenderPass::from_raw(d.handle(vk::ObjectType::RENDER_PASS));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
+    args.render_pass = vk::RenderPass::from_raw(d.required_handle(vk::ObjectType::RENDER_PASS));
     if d.present() {
         let arr = d.alloc_output(a, 1, <vk::Extent2D>::default());
         if let Some(el) = arr.first_mut() {
@@ -2412,7 +2412,7 @@ fn decode_vk_create_render_pass2_into_args<'a>(
     args: &mut CreateRenderPass2Args<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     if d.present() {
         let arr = d.alloc_slice(a, 1, 64, <vk::RenderPassCreateInfo2<'_>>::default());
         if let Some(el) = arr.first_mut() {
@@ -2561,7 +2561,7 @@ fn decode_vk_get_rendering_area_granularity_khr_into_args<'a>(
     args: &mut GetRenderingAreaGranularityKHRArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     if d.present() {
         let arr = d.alloc_slice(a, 1, 36, <vk::RenderingAreaInfoKHR<'_>>::default());
         if let Some(el) = arr.first_mut() {

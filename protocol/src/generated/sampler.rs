@@ -411,7 +411,7 @@ fn decode_vk_create_sampler_into_args<'a>(
     args: &mut CreateSamplerArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     if d.present() {
         let arr = d.alloc_slice(a, 1, 76, <vk::SamplerCreateInfo<'_>>::default());
         if let Some(el) = arr.first_mut() {
@@ -543,7 +543,7 @@ fn decode_vk_destroy_sampler_into_args<'a>(
     args: &mut DestroySamplerArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     args.sampler = vk::Sampler::from_raw(d.handle(vk::ObjectType::SAMPLER));
     d.expect_null();
 }

@@ -184,7 +184,7 @@ fn decode_vk_create_sampler_ycbcr_conversion_into_args<'a>(
     args: &mut CreateSamplerYcbcrConversionArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     if d.present() {
         let arr = d.alloc_slice(
             a,
@@ -324,7 +324,7 @@ fn decode_vk_destroy_sampler_ycbcr_conversion_into_args<'a>(
     args: &mut DestroySamplerYcbcrConversionArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     args.ycbcr_conversion =
         vk::SamplerYcbcrConversion::from_raw(d.handle(vk::ObjectType::SAMPLER_YCBCR_CONVERSION));
     d.expect_null();

@@ -130,7 +130,7 @@ pub fn decode_import_semaphore_resource_info_mesa_body<'a>(
     out: &mut crate::mesa::ImportSemaphoreResourceInfoMESA,
 ) {
     let _ = (&d, &a, &out);
-    out.semaphore = vk::Semaphore::from_raw(d.handle(vk::ObjectType::SEMAPHORE));
+    out.semaphore = vk::Semaphore::from_raw(d.required_handle(vk::ObjectType::SEMAPHORE));
     out.resource_id = d.u32();
 }
 /// Decodes `VkImportSemaphoreResourceInfoMESA` (full form) into the arena.
@@ -265,7 +265,7 @@ pub fn decode_semaphore_signal_info_body<'a>(
     out: &mut vk::SemaphoreSignalInfo<'a>,
 ) {
     let _ = (&d, &a, &out);
-    out.semaphore = vk::Semaphore::from_raw(d.handle(vk::ObjectType::SEMAPHORE));
+    out.semaphore = vk::Semaphore::from_raw(d.required_handle(vk::ObjectType::SEMAPHORE));
     out.value = d.u64();
 }
 /// Decodes `VkSemaphoreSignalInfo` (full form) into the arena.
@@ -491,7 +491,7 @@ fn decode_vk_create_semaphore_into_args<'a>(
     args: &mut CreateSemaphoreArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     if d.present() {
         let arr = d.alloc_slice(a, 1, 16, <vk::SemaphoreCreateInfo<'_>>::default());
         if let Some(el) = arr.first_mut() {
@@ -626,7 +626,7 @@ fn decode_vk_destroy_semaphore_into_args<'a>(
     args: &mut DestroySemaphoreArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     args.semaphore = vk::Semaphore::from_raw(d.handle(vk::ObjectType::SEMAPHORE));
     d.expect_null();
 }
@@ -717,8 +717,8 @@ fn decode_vk_get_semaphore_counter_value_into_args<'a>(
     args: &mut GetSemaphoreCounterValueArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
-    args.semaphore = vk::Semaphore::from_raw(d.handle(vk::ObjectType::SEMAPHORE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
+    args.semaphore = vk::Semaphore::from_raw(d.required_handle(vk::ObjectType::SEMAPHORE));
     if d.present() {
         let arr = d.alloc_output(a, 1, <u64>::default());
         if let Some(el) = arr.first_mut() {}
@@ -838,7 +838,7 @@ fn decode_vk_wait_semaphores_into_args<'a>(
     args: &mut WaitSemaphoresArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     if d.present() {
         let arr = d.alloc_slice(a, 1, 36, <vk::SemaphoreWaitInfo<'_>>::default());
         if let Some(el) = arr.first_mut() {
@@ -946,7 +946,7 @@ fn decode_vk_signal_semaphore_into_args<'a>(
     args: &mut SignalSemaphoreArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     if d.present() {
         let arr = d.alloc_slice(a, 1, 28, <vk::SemaphoreSignalInfo<'_>>::default());
         if let Some(el) = arr.first_mut() {
@@ -1047,8 +1047,8 @@ fn decode_vk_wait_semaphore_resource_mesa_into_args<'a>(
     args: &mut WaitSemaphoreResourceMESAArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
-    args.semaphore = vk::Semaphore::from_raw(d.handle(vk::ObjectType::SEMAPHORE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
+    args.semaphore = vk::Semaphore::from_raw(d.required_handle(vk::ObjectType::SEMAPHORE));
 }
 /// Encodes the reply of `vkWaitSemaphoreResourceMESA` from the (driver-filled) output parameters.
 ///
@@ -1138,7 +1138,7 @@ fn decode_vk_import_semaphore_resource_mesa_into_args<'a>(
     args: &mut ImportSemaphoreResourceMESAArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     if d.present() {
         let arr = d.alloc_slice(
             a,

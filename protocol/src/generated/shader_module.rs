@@ -91,7 +91,7 @@ fn decode_vk_create_shader_module_into_args<'a>(
     args: &mut CreateShaderModuleArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     if d.present() {
         let arr = d.alloc_slice(a, 1, 32, <vk::ShaderModuleCreateInfo<'_>>::default());
         if let Some(el) = arr.first_mut() {
@@ -226,7 +226,7 @@ fn decode_vk_destroy_shader_module_into_args<'a>(
     args: &mut DestroyShaderModuleArgs<'a>,
 ) {
     let _ = (&d, &a);
-    args.device = vk::Device::from_raw(d.handle(vk::ObjectType::DEVICE));
+    args.device = vk::Device::from_raw(d.required_handle(vk::ObjectType::DEVICE));
     args.shader_module = vk::ShaderModule::from_raw(d.handle(vk::ObjectType::SHADER_MODULE));
     d.expect_null();
 }

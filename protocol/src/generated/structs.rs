@@ -1018,8 +1018,9 @@ pub fn decode_sampler_ycbcr_conversion_info_body<'a>(
     out: &mut vk::SamplerYcbcrConversionInfo<'a>,
 ) {
     let _ = (&d, &a, &out);
-    out.conversion =
-        vk::SamplerYcbcrConversion::from_raw(d.handle(vk::ObjectType::SAMPLER_YCBCR_CONVERSION));
+    out.conversion = vk::SamplerYcbcrConversion::from_raw(
+        d.required_handle(vk::ObjectType::SAMPLER_YCBCR_CONVERSION),
+    );
 }
 /// Decodes `VkSamplerYcbcrConversionInfo` (full form) into the arena.
 pub fn decode_sampler_ycbcr_conversion_info<'a>(
