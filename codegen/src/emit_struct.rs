@@ -244,7 +244,11 @@ pub fn dec_member(model: &Model, sc: &Scope, m: &Decl, k: &Kind, out: &mut Strin
             out,
             "{x} = {}::from_raw(d.{}({}));",
             type_path(model, name),
-            if required(m) { "required_handle" } else { "handle" },
+            if required(m) {
+                "required_handle"
+            } else {
+                "handle"
+            },
             object_type(name)
         )?,
         Kind::Struct(_) | Kind::Union(_) => dec_value(model, k, &format!("&mut {x}"), false, out)?,
