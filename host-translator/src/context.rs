@@ -92,6 +92,8 @@ pub(crate) struct State {
     pub timelines: HashMap<u32, Timeline>,
     /// ring_idx bound by vkGetDeviceQueue2 → (host device, host queue).
     pub queue_of_ring: HashMap<u32, (u64, u64)>,
+    /// Shared memory this context may still allocate (`crate::limits`).
+    pub memory_quota: Arc<crate::limits::MemoryQuota>,
 }
 
 impl State {
@@ -149,6 +151,7 @@ pub struct Context {
 
 impl Context {
     pub(crate) fn new(renderer: Arc<Renderer>, id: u32, fences: Arc<dyn FenceSink>) -> Context {
+        let memory_quota = crate::limits::MemoryQuota::new(renderer.context_memory_quota());
         let state = State {
             renderer,
             objects: ObjectTable::default(),
@@ -164,6 +167,7 @@ impl Context {
             rings: HashMap::new(),
             timelines: HashMap::new(),
             queue_of_ring: HashMap::new(),
+            memory_quota,
         };
         Context {
             shared: Arc::new(Shared {
@@ -227,11 +231,30 @@ impl Context {
         if st.resources.contains_key(&res_id) {
             return Err(Error::BadResource(res_id));
         }
+        if st.resources.len() >= crate::limits::MAX_RESOURCES {
+            tracing::warn!(
+                ctx = self.shared.id,
+                "resource quota ({}) reached; refusing blob {res_id}",
+                crate::limits::MAX_RESOURCES
+            );
+            return Err(Error::Quota(format!(
+                "context {} already has {} resources",
+                self.shared.id,
+                crate::limits::MAX_RESOURCES
+            )));
+        }
         let shm = if blob_id == 0 {
             if size == 0 || size > crate::limits::MAX_BLOB_SIZE {
                 return Err(Error::Unsupported(format!("blob size {size}")));
             }
-            Arc::new(Shmem::new(c"venus-blob", size, st.renderer.granularity)?)
+            let shm = Shmem::new_charged(
+                c"venus-blob",
+                size,
+                st.renderer.granularity,
+                &st.memory_quota,
+            )
+            .inspect_err(|e| tracing::warn!(ctx = self.shared.id, "blob {res_id}: {e}"))?;
+            Arc::new(shm)
         } else {
             let mem = st
                 .objects

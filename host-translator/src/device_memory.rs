@@ -117,8 +117,12 @@ pub fn allocate(
             if size > crate::limits::MAX_BLOB_SIZE {
                 return Ok(CallRet::Result(vk::Result::ERROR_OUT_OF_DEVICE_MEMORY));
             }
-            match Shmem::new(c"venus-memory", size, align) {
+            match Shmem::new_charged(c"venus-memory", size, align, &st.memory_quota) {
                 Ok(s) => shm = Some(Arc::new(s)),
+                Err(e @ crate::error::Error::Quota(_)) => {
+                    tracing::warn!("vkAllocateMemory of {size} bytes: {e}");
+                    return Ok(CallRet::Result(vk::Result::ERROR_OUT_OF_DEVICE_MEMORY));
+                }
                 Err(e) => {
                     tracing::warn!("cannot back host-visible memory: {e}");
                     return Ok(CallRet::Result(vk::Result::ERROR_OUT_OF_HOST_MEMORY));

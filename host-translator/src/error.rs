@@ -39,6 +39,9 @@ pub enum Error {
     /// The request is valid but not supported by this host.
     #[error("unsupported: {0}")]
     Unsupported(String),
+    /// The context has used up one of its quotas (`crate::limits`).
+    #[error("quota exceeded: {0}")]
+    Quota(String),
 }
 
 impl Error {

@@ -291,6 +291,14 @@ pub fn generic_with(st: &mut State, cmd: &Command<'_>, pool: u64) -> Result<Call
             outs.push((ty, p, id));
         })
     };
+    let quota = st.renderer.context_object_quota();
+    if st.objects.len().saturating_add(outs.len()) > quota {
+        return Err(format!(
+            "{}: object quota exceeded ({} live objects, limit {quota})",
+            cmd.name(),
+            st.objects.len(),
+        ));
+    }
     for (ty, _, id) in &outs {
         if *id == 0 || st.objects.contains(*ty, *id) {
             return Err(format!(

@@ -47,6 +47,11 @@ impl ObjectTable {
         Ok(())
     }
 
+    /// How many objects are live.
+    pub fn len(&self) -> usize {
+        self.by_guest.len()
+    }
+
     /// Whether guest id `id` of type `ty` is live.
     pub fn contains(&self, ty: vk::ObjectType, id: u64) -> bool {
         self.by_guest.contains_key(&(ty.as_raw(), id))

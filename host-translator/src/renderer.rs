@@ -24,6 +24,12 @@ pub struct RendererConfig {
     pub granularity: Option<u64>,
     /// How host-visible memory is shared (`VENUS_HOST_MEMORY`).
     pub memory: crate::memory_strategy::MemoryChoice,
+    /// Shared memory each context may hold, in bytes (`VENUS_CONTEXT_MEMORY_QUOTA`;
+    /// default [`crate::limits::DEFAULT_MEMORY_QUOTA`]).
+    pub context_memory_quota: Option<u64>,
+    /// Live Vulkan objects each context may hold (`VENUS_CONTEXT_OBJECT_QUOTA`;
+    /// default [`crate::limits::MAX_OBJECTS`]).
+    pub context_object_quota: Option<usize>,
 }
 
 impl RendererConfig {
@@ -57,8 +63,20 @@ impl RendererConfig {
             host_driver,
             granularity,
             memory,
+            context_memory_quota: env_number("VENUS_CONTEXT_MEMORY_QUOTA"),
+            context_object_quota: env_number("VENUS_CONTEXT_OBJECT_QUOTA"),
         }
     }
+}
+
+/// A number from the environment; a value that does not parse is ignored with a warning.
+fn env_number<T: std::str::FromStr>(name: &str) -> Option<T> {
+    let v = std::env::var(name).ok()?;
+    let n = v.trim().parse().ok();
+    if n.is_none() {
+        tracing::warn!("{name}={v} is not a number; using the default");
+    }
+    n
 }
 
 /// The process-wide renderer: the host Vulkan library and what every context shares.
@@ -111,6 +129,20 @@ impl Renderer {
             config,
             capset,
         }))
+    }
+
+    /// Shared memory each context may hold, in bytes.
+    pub fn context_memory_quota(&self) -> u64 {
+        self.config
+            .context_memory_quota
+            .unwrap_or(crate::limits::DEFAULT_MEMORY_QUOTA)
+    }
+
+    /// Live Vulkan objects each context may hold.
+    pub fn context_object_quota(&self) -> usize {
+        self.config
+            .context_object_quota
+            .unwrap_or(crate::limits::MAX_OBJECTS)
     }
 
     /// The Venus capset (id 4, version 0) this host offers.

@@ -23,6 +23,8 @@ pub struct Shmem {
     fd: OwnedFd,
     ptr: *mut u8,
     size: u64,
+    /// The context quota this memory counts against, if any.
+    charge: Option<crate::limits::Charge>,
 }
 
 // SAFETY: the mapping is plain shared memory; every access goes through raw
@@ -107,7 +109,34 @@ impl Shmem {
             fd,
             ptr: ptr.cast(),
             size,
+            charge: None,
         })
+    }
+
+    /// [`Shmem::new`], counted against `quota` (its rounded size) for as long as
+    /// it lives; [`Error::Quota`] if the quota has no room for it.
+    pub fn new_charged(
+        name: &CStr,
+        size: u64,
+        align: u64,
+        quota: &std::sync::Arc<crate::limits::MemoryQuota>,
+    ) -> Result<Shmem> {
+        let align = align.max(page_size());
+        let rounded = size
+            .max(1)
+            .checked_add(align - 1)
+            .map(|v| v & !(align - 1))
+            .ok_or_else(|| Error::Unsupported(format!("shared memory size {size} too large")))?;
+        let charge = quota.try_charge(rounded).ok_or_else(|| {
+            Error::Quota(format!(
+                "{rounded} more bytes of shared memory would pass the context's {} (in use {})",
+                quota.limit(),
+                quota.used()
+            ))
+        })?;
+        let mut shm = Shmem::new(name, size, align)?;
+        shm.charge = Some(charge);
+        Ok(shm)
     }
 
     /// Mapped size in bytes.

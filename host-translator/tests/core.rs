@@ -347,3 +347,120 @@ fn a_driver_loaded_without_the_loader_serves_a_context() {
     guest.destroy_buffer(3, 10).unwrap();
     assert!(!guest.ctx.is_fatal());
 }
+
+fn renderer_with_quotas(memory: u64, objects: usize) -> Arc<Renderer> {
+    std::env::set_var("VK_DRIVER_FILES", "/usr/share/vulkan/icd.d/lvp_icd.json");
+    Renderer::new(RendererConfig {
+        context_memory_quota: Some(memory),
+        context_object_quota: Some(objects),
+        ..RendererConfig::default()
+    })
+    .expect("host Vulkan (lavapipe) must load")
+}
+
+#[test]
+fn blob_memory_quota_is_enforced_and_given_back() {
+    let r = renderer_with_quotas(1 << 20, 1000);
+    let ctx = r
+        .create_context(1, "quota", Arc::new(Sink::default()))
+        .unwrap();
+    ctx.create_blob(1, 0, 512 << 10, 0).unwrap();
+    ctx.create_blob(2, 0, 512 << 10, 0).unwrap();
+    let err = ctx.create_blob(3, 0, 4096, 0).unwrap_err();
+    assert!(
+        matches!(err, venus_host::Error::Quota(_)),
+        "a blob past the quota is refused as a quota error: {err}"
+    );
+    assert!(!ctx.is_fatal(), "a refused blob does not kill the context");
+    ctx.destroy_resource(1);
+    ctx.create_blob(3, 0, 4096, 0)
+        .expect("released memory is given back to the quota");
+    // Another context has its own quota.
+    let other = r
+        .create_context(2, "quota-2", Arc::new(Sink::default()))
+        .unwrap();
+    other.create_blob(1, 0, 1 << 20, 0).unwrap();
+}
+
+#[test]
+fn device_memory_quota_answers_out_of_device_memory() {
+    let r = renderer_with_quotas(REPLY_SIZE + (1 << 20), 1000);
+    let guest = Guest::new(&r, 1, Arc::new(Sink::default()));
+    guest.setup_device();
+    let allocate = |id: u64, size: u64| -> vk::Result {
+        let info = vk::MemoryAllocateInfo::default()
+            .allocation_size(size)
+            .memory_type_index(0);
+        let mut mem = vk::DeviceMemory::from_raw(id);
+        let reply = guest
+            .send(|e| {
+                // SAFETY: valid pointers to locals.
+                unsafe {
+                    g::encode_vk_allocate_memory(
+                        e,
+                        REPLY,
+                        vk::Device::from_raw(3),
+                        &info,
+                        std::ptr::null(),
+                        &mut mem,
+                    )
+                }
+            })
+            .expect("an allocation is answered, not fatal");
+        let mut d = Decoder::new(reply);
+        let mut out = vk::DeviceMemory::null();
+        // SAFETY: valid pointers to locals.
+        unsafe {
+            g::decode_reply_vk_allocate_memory(
+                &mut d,
+                vk::Device::from_raw(3),
+                &info,
+                std::ptr::null(),
+                &mut out,
+            )
+        }
+    };
+    // lavapipe's memory type 0 is host visible: backed by shared memory.
+    assert_eq!(
+        allocate(20, 2 << 20),
+        vk::Result::ERROR_OUT_OF_DEVICE_MEMORY,
+        "2 MiB does not fit a 1 MiB quota"
+    );
+    assert_eq!(allocate(21, 512 << 10), vk::Result::SUCCESS);
+    assert_eq!(
+        allocate(22, 768 << 10),
+        vk::Result::ERROR_OUT_OF_DEVICE_MEMORY,
+        "512 + 768 KiB does not fit"
+    );
+    assert!(!guest.ctx.is_fatal());
+}
+
+#[test]
+fn object_quota_makes_the_context_fatal() {
+    let quota = 40;
+    let r = renderer_with_quotas(1 << 30, quota);
+    let guest = Guest::new(&r, 1, Arc::new(Sink::default()));
+    guest.setup_device();
+    let mut created = 0;
+    let mut err = None;
+    for id in 100..100 + quota as u64 + 5 {
+        match guest.create_buffer(id) {
+            Ok(()) => created += 1,
+            Err(e) => {
+                err = Some(e);
+                break;
+            }
+        }
+    }
+    let err = err.expect("creating past the object quota must fail");
+    assert!(err.to_string().contains("object quota"), "{err}");
+    assert!(guest.ctx.is_fatal());
+    assert!(
+        created < quota && created > quota - 10,
+        "{created} buffers before the quota of {quota} (setup made a few objects)"
+    );
+    // Other contexts are unaffected.
+    let other = Guest::new(&r, 2, Arc::new(Sink::default()));
+    other.setup_device();
+    other.create_buffer(10).unwrap();
+}
