@@ -71,14 +71,23 @@ pub fn submit_fence(shared: &Arc<Shared>, ring_idx: u32, fence_id: u64) -> Resul
         let thread = std::thread::Builder::new()
             .name(format!("venus-timeline-{ctx}-{ring_idx}"))
             .spawn(move || {
-                for (fence, id) in rx {
-                    // SAFETY: the fence is ours, submitted above; the device outlives
-                    // this thread (timelines are dropped before their device).
-                    unsafe {
-                        let _ = dev2.wait_for_fences(&[fence], true, u64::MAX);
-                        dev2.destroy_fence(fence, None);
+                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    for (fence, id) in rx {
+                        // SAFETY: the fence is ours, submitted above; the device outlives
+                        // this thread (timelines are dropped before their device).
+                        unsafe {
+                            let _ = dev2.wait_for_fences(&[fence], true, u64::MAX);
+                            dev2.destroy_fence(fence, None);
+                        }
+                        sink.fence_retired(ctx, ring_idx, id);
                     }
-                    sink.fence_retired(ctx, ring_idx, id);
+                }));
+                if r.is_err() {
+                    tracing::error!(
+                        ctx,
+                        ring_idx,
+                        "panic in a fence timeline thread; its later fences will not retire"
+                    );
                 }
             })
             .map_err(|e| format!("cannot start a timeline thread: {e}"))?;

@@ -286,7 +286,16 @@ fn serve_session<B: Backend>(conn_id: u64, mut session: Session<B>) {
     let span = tracing::info_span!("vtest_client", client = conn_id);
     let _entered = span.enter();
     tracing::info!("client connected");
-    let end = session.run();
+    let end = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| session.run())) {
+        Ok(end) => end,
+        Err(_) => {
+            tracing::error!(
+                client = conn_id,
+                "panic while serving the client; disconnecting it"
+            );
+            return;
+        }
+    };
     let name = session.name().unwrap_or("(unnamed)").to_owned();
     let ctx_id = session.ctx_id();
     if end.is_orderly() {
