@@ -50,9 +50,11 @@ impl AbiError {
             | AbiError::TooLarge(_)
             | AbiError::Fault(_)
             | AbiError::Uninitialized => tracing::debug!(call, "refused: {self}"),
-            AbiError::Core(venus_host::Error::Fatal { .. }) => {
-                tracing::debug!(call, "refused: {self}")
-            }
+            AbiError::Core(
+                venus_host::Error::Fatal { .. }
+                | venus_host::Error::Unsupported(_)
+                | venus_host::Error::BadResource(_),
+            ) => tracing::debug!(call, "refused: {self}"),
             _ => tracing::warn!(call, "failed: {self}"),
         }
     }

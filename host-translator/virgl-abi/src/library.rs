@@ -260,14 +260,19 @@ impl Library {
         // The VMM passes the guest's length with a fixed-size name buffer: read at
         // most 64 bytes, up to the first NUL.
         let len = (nlen as usize).min(MAX_NAME);
-        let name = if name.is_null() || len == 0 {
-            String::new()
-        } else {
-            // SAFETY: non-null and readable for `len` bytes (the caller's contract).
-            let bytes = unsafe { std::slice::from_raw_parts(name.cast::<u8>(), len) };
-            let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
-            String::from_utf8_lossy(bytes.get(..end).unwrap_or_default()).into_owned()
-        };
+        let mut bytes = Vec::with_capacity(len);
+        if !name.is_null() {
+            for i in 0..len {
+                // SAFETY: non-null and readable for `len` bytes (the caller's
+                // contract); reading stops at the first NUL.
+                let b = unsafe { name.cast::<u8>().add(i).read() };
+                if b == 0 {
+                    break;
+                }
+                bytes.push(b);
+            }
+        }
+        let name = String::from_utf8_lossy(&bytes).into_owned();
         let serial = self.next_serial();
         let venus = if capset == CAPSET_VENUS {
             let renderer = self.renderer()?;
