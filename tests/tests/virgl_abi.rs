@@ -8,6 +8,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 
 use ash::vk;
 use ash::vk::Handle;
@@ -62,27 +63,35 @@ fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// `target/<profile>/libvirglrenderer.so`, building it if needed.
-fn library() -> PathBuf {
+/// `target/<profile>`, the profile this test was built with.
+fn profile_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe
-        .parent()
+    exe.parent()
         .and_then(Path::parent)
         .expect("target/<profile>")
-        .to_path_buf();
-    let lib = dir.join("libvirglrenderer.so");
-    let release = dir.file_name().is_some_and(|n| n == "release");
-    // Always ask cargo: it rebuilds only when the library is out of date.
-    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cmd.current_dir(workspace_root())
-        .args(["build", "-p", "venus-virglrenderer"]);
-    if release {
-        cmd.arg("--release");
-    }
-    let st = cmd.status().expect("running cargo build");
-    assert!(st.success(), "building venus-virglrenderer failed");
-    assert!(lib.exists(), "{} missing after the build", lib.display());
-    lib
+        .to_path_buf()
+}
+
+/// `target/<profile>/libvirglrenderer.so`, built (once per test process) if out of date.
+fn library() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let dir = profile_dir();
+            let release = dir.file_name().is_some_and(|n| n == "release");
+            let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+            cmd.current_dir(workspace_root())
+                .args(["build", "-p", "venus-virglrenderer"]);
+            if release {
+                cmd.arg("--release");
+            }
+            let st = cmd.status().expect("running cargo build");
+            assert!(st.success(), "building venus-virglrenderer failed");
+            let lib = dir.join("libvirglrenderer.so");
+            assert!(lib.exists(), "{} missing after the build", lib.display());
+            lib
+        })
+        .clone()
 }
 
 /// A temporary directory with `libvirglrenderer.so{,.1}` pointing at the library.
@@ -309,4 +318,58 @@ fn c_abi_test_passes() {
 #[test]
 fn c_abi_test_passes_at_16k_granularity() {
     run_c_test("16k", &[("VENUS_HOST_GRANULARITY", "16384")]);
+}
+
+#[test]
+fn install_script_lays_out_the_package() {
+    let lib = library();
+    let profile = profile_dir()
+        .file_name()
+        .and_then(|n| n.to_str())
+        .map(String::from)
+        .expect("profile name");
+    let dest = std::env::temp_dir().join(format!("venus-virgl-install-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dest);
+    let root = workspace_root();
+    output(
+        Command::new("bash")
+            .arg(root.join("packaging/virglrenderer/install.sh"))
+            .arg(&dest)
+            .arg(&profile),
+    );
+    let installed = dest.join("lib/libvirglrenderer.so.1");
+    assert_eq!(
+        std::fs::read(&installed).expect("installed library"),
+        std::fs::read(&lib).expect("built library")
+    );
+    assert_eq!(
+        std::fs::read_link(dest.join("lib/libvirglrenderer.so")).expect("dev symlink"),
+        Path::new("libvirglrenderer.so.1")
+    );
+    assert!(dest.join("include/virgl/virglrenderer.h").is_file());
+    let pc = std::fs::read_to_string(dest.join("lib/pkgconfig/virglrenderer.pc")).expect("pc");
+    assert!(
+        pc.contains("Version: 1.1.0") && !pc.contains("@PREFIX@"),
+        "{pc}"
+    );
+    // What a VMM's build asks pkg-config (QEMU wants at least 1.0), when installed.
+    let pkg_config = |args: &[&str]| {
+        Command::new("pkg-config")
+            .args(args)
+            .arg("virglrenderer")
+            .env("PKG_CONFIG_PATH", dest.join("lib/pkgconfig"))
+            .output()
+    };
+    if let Ok(out) = pkg_config(&["--atleast-version=1.0.0"]) {
+        assert!(out.status.success(), "pkg-config: {out:?}");
+        let out = pkg_config(&["--modversion"]).expect("pkg-config");
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1.1.0");
+        let out = pkg_config(&["--cflags", "--libs"]).expect("pkg-config");
+        let flags = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            flags.contains("include/virgl") && flags.contains("-lvirglrenderer"),
+            "{flags}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dest);
 }
