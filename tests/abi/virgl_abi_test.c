@@ -609,7 +609,8 @@ static void test_venus_stream(const char *stream_path, const char *reply_path)
    unsigned char *a = map_blob(31, MEMORY_SIZE, NULL);
    unsigned char *b = map_blob(32, MEMORY_SIZE, NULL);
    if (a && b) {
-      CHECK(a != b, "two mappings");
+      /* Our own mappings differ; with VENUS_HOST_MEMORY=map-ptr both are the
+       * driver's single mapping. Either way they show the same pages. */
       for (int i = 0; i < MEMORY_SIZE; i += 512)
          a[i] = (unsigned char)(i >> 9);
       int same = 1;

@@ -4,7 +4,9 @@
 //! linked against the library) driving the ABI on lavapipe — capsets before
 //! init, fences delivered in poll, mappable blobs, 2D resources, a Venus command
 //! stream made here with our encoder, hostile arguments, reset and cleanup — at
-//! the default granularity and at 16 KiB (Apple Silicon's pages).
+//! the default granularity, at 16 KiB (Apple Silicon's pages), and with device
+//! memory shared as the driver's own mapping (`VENUS_HOST_MEMORY=map-ptr`); and
+//! the install script's layout.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -372,4 +374,11 @@ fn install_script_lays_out_the_package() {
         );
     }
     let _ = std::fs::remove_dir_all(&dest);
+}
+
+#[test]
+fn c_abi_test_passes_with_driver_mapped_memory() {
+    // map-ptr: device memory has no shared memory behind it; blobs of it are the
+    // driver's own mapping (for a VMM in this process).
+    run_c_test("map-ptr", &[("VENUS_HOST_MEMORY", "map-ptr")]);
 }

@@ -14,6 +14,7 @@ use crate::abi::{
     CAPSET_VENUS, RESOURCE_INFO_EXT_VERSION,
 };
 use crate::error::{invalid, AbiError, AbiResult};
+use crate::fences;
 use crate::iov::IovList;
 use crate::library::{self, check_submit_len, deliver, retire_failed_fence};
 use crate::pixels::Transfer;
@@ -83,9 +84,13 @@ pub unsafe extern "C" fn virgl_renderer_init(
 #[no_mangle]
 pub extern "C" fn virgl_renderer_poll() {
     quiet("poll", || {
+        let retired = fences::take();
+        if retired.is_empty() {
+            return Ok(());
+        }
         let view = library::lock().poll_view();
         if let Some((client, generation, live)) = view {
-            deliver(client, generation, &live);
+            deliver(client, generation, &live, retired);
         }
         Ok(())
     })

@@ -396,11 +396,12 @@ pub fn retire_failed_fence(serial: u64, ctx_id: u32, ring_idx: u32, fence_id: u6
     });
 }
 
-/// `virgl_renderer_poll`: delivers queued retirements through the callbacks.
-/// Called without the library lock held.
-pub fn deliver(client: Client, generation: u64, live: &HashMap<u32, u64>) {
+/// `virgl_renderer_poll`: delivers `retired` (taken from the queue, oldest
+/// first) through the callbacks, dropping those of destroyed contexts and older
+/// generations. Called without the library lock held.
+pub fn deliver(client: Client, generation: u64, live: &HashMap<u32, u64>, retired: Vec<Retired>) {
     let cookie = client.cookie as *mut c_void;
-    for r in fences::take() {
+    for r in retired {
         match r {
             Retired::Ctx0 {
                 generation: g,
