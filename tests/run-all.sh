@@ -7,3 +7,6 @@ cd "$(dirname "$0")/.."
 # `cargo test` alone leaves cdylibs under target/debug/deps, so build first.
 cargo build --workspace
 cargo test --workspace --all-targets
+# Real VMs: QEMU 10.0 (TCG) in a trixie chroot, stock and our ends swapped
+# (tests/vm/run.sh sets up what it needs; about a minute after the first setup).
+bash tests/vm/run.sh
