@@ -7,8 +7,8 @@ use venus_protocol::generated::guest_calls::entry_point;
 
 use crate::dispatch::Rt;
 use crate::{
-    command_buffer as cb, descriptor_update_template as dut, device as dev, device_memory as mem,
-    guard, instance as inst,
+    buffer, command_buffer as cb, descriptor_update_template as dut, device as dev,
+    device_memory as mem, fence, guard, instance as inst,
 };
 
 /// The loader-ICD interface version we implement.
@@ -108,6 +108,26 @@ fn overridden(name: &[u8]) -> vk::PFN_vkVoidFunction {
         b"vkGetPrivateData" | b"vkGetPrivateDataEXT" => {
             pfn!(dev::get_private_data, vk::PFN_vkGetPrivateData)
         }
+        b"vkCreateFence" => pfn!(fence::create_fence, vk::PFN_vkCreateFence),
+        b"vkDestroyFence" => pfn!(fence::destroy_fence, vk::PFN_vkDestroyFence),
+        b"vkResetFences" => pfn!(fence::reset_fences, vk::PFN_vkResetFences),
+        b"vkGetFenceStatus" => pfn!(fence::get_fence_status, vk::PFN_vkGetFenceStatus),
+        b"vkWaitForFences" => pfn!(fence::wait_for_fences, vk::PFN_vkWaitForFences),
+        b"vkQueueSubmit" => pfn!(fence::queue_submit, vk::PFN_vkQueueSubmit),
+        b"vkQueueSubmit2" | b"vkQueueSubmit2KHR" => {
+            pfn!(fence::queue_submit2, vk::PFN_vkQueueSubmit2)
+        }
+        b"vkGetBufferDeviceAddress"
+        | b"vkGetBufferDeviceAddressKHR"
+        | b"vkGetBufferDeviceAddressEXT" => pfn!(
+            buffer::get_buffer_device_address,
+            vk::PFN_vkGetBufferDeviceAddress
+        ),
+        b"vkGetBufferOpaqueCaptureAddress" | b"vkGetBufferOpaqueCaptureAddressKHR" => pfn!(
+            buffer::get_buffer_opaque_capture_address,
+            vk::PFN_vkGetBufferOpaqueCaptureAddress
+        ),
+        b"vkDestroyBuffer" => pfn!(buffer::destroy_buffer, vk::PFN_vkDestroyBuffer),
         b"vkAllocateMemory" => pfn!(mem::allocate_memory, vk::PFN_vkAllocateMemory),
         b"vkFreeMemory" => pfn!(mem::free_memory, vk::PFN_vkFreeMemory),
         b"vkMapMemory" => pfn!(mem::map_memory, vk::PFN_vkMapMemory),

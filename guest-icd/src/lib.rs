@@ -9,6 +9,7 @@
 //! * hand-written entry points, one module per object type, where the guest keeps
 //!   state: [`instance`], [`device`], [`device_memory`], [`command_buffer`].
 
+mod buffer;
 mod command_buffer;
 mod connection;
 mod descriptor_update_template;
@@ -16,6 +17,7 @@ mod device;
 mod device_memory;
 mod dispatch;
 mod entry;
+mod fence;
 mod instance;
 mod ring;
 pub mod transport;

@@ -427,6 +427,12 @@ fn destroy_everything_and_recreate() {
     edge_both_transports("recreate");
 }
 
+/// Fence states answered locally by our ICD agree with the host's answers.
+#[test]
+fn fence_states_match_the_host() {
+    edge_both_transports("fence-states");
+}
+
 /// A running `icd-edge` whose stdout lines arrive on a channel.
 struct Edge {
     child: std::process::Child,

@@ -226,6 +226,7 @@ pub unsafe extern "system" fn queue_bind_sparse(
     fence: vk::Fence,
 ) -> vk::Result {
     guard(|| {
+        crate::fence::submitted(fence);
         // SAFETY: the application passes a queue of ours, whose device is alive.
         let dev = unsafe { crate::device::queue_device(queue) };
         // SAFETY: `count` infos (Vulkan rules).

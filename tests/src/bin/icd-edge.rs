@@ -24,6 +24,12 @@
 //!   until the test SIGKILLs the server and must then return VK_ERROR_DEVICE_LOST (the
 //!   test times the return); vkDeviceWaitIdle too, and destroying everything returns.
 //!
+//! - `fence-states`: every state a fence can be in, queried with vkGetFenceStatus and
+//!   vkWaitForFences (timeout 0 and infinite, wait-all and wait-any): created
+//!   unsignaled and signaled, submitted behind a timeline-semaphore wait nobody has
+//!   signalled yet (pending), signalled, reset, resubmitted (the guest ICD answers
+//!   some of these without asking the host; the answers must be the host's);
+//!
 //! `--validation` enables the Khronos validation layer by name with a debug messenger;
 //! every validation warning or error is printed and fails the run.
 //!
@@ -564,6 +570,141 @@ fn wait_for_kill() -> Result<(), Fail> {
     Ok(())
 }
 
+/// vkGetFenceStatus and vkWaitForFences (timeout 0 and infinite, all and any) on
+/// `fences`, against what the fences' states require.
+fn check_fences(
+    report: &mut Report,
+    gpu: &Gpu,
+    fences: &[vk::Fence],
+    signaled: &[bool],
+    what: &str,
+) {
+    let d = &gpu.device;
+    for (i, (&f, &want)) in fences.iter().zip(signaled).enumerate() {
+        // SAFETY: fences of this device.
+        let status = unsafe { d.get_fence_status(f) };
+        report.check(
+            status == Ok(want),
+            format!("{what}: vkGetFenceStatus of fence {i} is {status:?}, want Ok({want})"),
+        );
+    }
+    let all = signaled.iter().all(|&s| s);
+    let any = signaled.iter().any(|&s| s);
+    // SAFETY: fences of this device.
+    let w = unsafe { d.wait_for_fences(fences, true, 0) };
+    let want = if all {
+        Ok(())
+    } else {
+        Err(vk::Result::TIMEOUT)
+    };
+    report.check(
+        w == want,
+        format!("{what}: wait-all, timeout 0: {w:?}, want {want:?}"),
+    );
+    // SAFETY: fences of this device.
+    let w = unsafe { d.wait_for_fences(fences, false, 0) };
+    let want = if any {
+        Ok(())
+    } else {
+        Err(vk::Result::TIMEOUT)
+    };
+    report.check(
+        w == want,
+        format!("{what}: wait-any, timeout 0: {w:?}, want {want:?}"),
+    );
+    if all {
+        // SAFETY: fences of this device, all signaled.
+        let w = unsafe { d.wait_for_fences(fences, true, u64::MAX) };
+        report.check(w.is_ok(), format!("{what}: wait-all, no timeout: {w:?}"));
+    }
+}
+
+fn fence_states(entry: &ash::Entry, validation: bool, report: &mut Report) -> Result<(), Fail> {
+    let inst = Instance::new(entry, validation)?;
+    let gpu = Gpu::new(&inst)?;
+    let d = &gpu.device;
+    let work = Work::prepare(&gpu, 0x5eed_f00d)?;
+    let signaled_info = vk::FenceCreateInfo::default().flags(vk::FenceCreateFlags::SIGNALED);
+    // SAFETY: valid device and create info.
+    let pre = ctx(
+        unsafe { d.create_fence(&signaled_info, None) },
+        "vkCreateFence (signaled)",
+    )?;
+    check_fences(report, &gpu, &[work.fence], &[false], "created unsignaled");
+    check_fences(report, &gpu, &[pre], &[true], "created signaled");
+    check_fences(
+        report,
+        &gpu,
+        &[work.fence, pre],
+        &[false, true],
+        "one of each",
+    );
+
+    let mut type_info = vk::SemaphoreTypeCreateInfo::default()
+        .semaphore_type(vk::SemaphoreType::TIMELINE)
+        .initial_value(0);
+    let info = vk::SemaphoreCreateInfo::default().push_next(&mut type_info);
+    // SAFETY: valid device and create info.
+    let timeline = ctx(
+        unsafe { d.create_semaphore(&info, None) },
+        "vkCreateSemaphore (timeline)",
+    )?;
+    let submitted = work.submit(&gpu, Some(timeline));
+    report.check(
+        submitted.is_ok(),
+        format!("submit behind an unsignalled timeline value: {submitted:?}"),
+    );
+    check_fences(report, &gpu, &[work.fence], &[false], "pending");
+    let signal = vk::SemaphoreSignalInfo::default()
+        .semaphore(timeline)
+        .value(1);
+    // SAFETY: a timeline semaphore of this device, value increasing.
+    let s = unsafe { d.signal_semaphore(&signal) };
+    report.check(s.is_ok(), format!("vkSignalSemaphore: {s:?}"));
+    // SAFETY: the fence belongs to this device.
+    let w = unsafe { d.wait_for_fences(&[work.fence], true, u64::MAX) };
+    report.check(w.is_ok(), format!("wait for the released submit: {w:?}"));
+    check_fences(
+        report,
+        &gpu,
+        &[work.fence],
+        &[true],
+        "signalled by the host",
+    );
+    let v = work.verify();
+    report.check(v.is_ok(), format!("the submit's work is done: {v:?}"));
+
+    // SAFETY: both fences are signaled (not in use by any queue operation).
+    let r = unsafe { d.reset_fences(&[work.fence, pre]) };
+    report.check(r.is_ok(), format!("vkResetFences: {r:?}"));
+    check_fences(report, &gpu, &[work.fence, pre], &[false, false], "reset");
+    let (submitted, waited) = work.submit_and_wait(&gpu);
+    report.check(
+        submitted.is_ok() && waited == Some(Ok(())),
+        format!("resubmitted after the reset, waited: {submitted:?} {waited:?}"),
+    );
+    check_fences(
+        report,
+        &gpu,
+        &[work.fence, pre],
+        &[true, false],
+        "resubmitted",
+    );
+    // SAFETY: the fence is signaled.
+    let g = unsafe { d.get_fence_status(work.fence) };
+    report.check(g == Ok(true), format!("still signaled: {g:?}"));
+
+    // SAFETY: nothing uses these any more (the fence waited).
+    unsafe {
+        d.destroy_fence(pre, None);
+        d.destroy_semaphore(timeline, None);
+    }
+    work.destroy(&gpu);
+    gpu.destroy();
+    inst.destroy();
+    Ok(())
+}
+
 fn killed_while_waiting(
     entry: &ash::Entry,
     validation: bool,
@@ -627,7 +768,7 @@ fn killed_while_waiting(
 }
 
 const USAGE: &str = "usage: icd-edge two-instances|two-devices|recreate|server-killed|\
-killed-while-waiting [--validation]";
+killed-while-waiting|fence-states [--validation]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -649,6 +790,7 @@ fn main() -> ExitCode {
         "recreate" => recreate,
         "server-killed" => server_killed,
         "killed-while-waiting" => killed_while_waiting,
+        "fence-states" => fence_states,
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
