@@ -40,6 +40,7 @@ const VIRGL_ROWS: &[&str] = &[
     "submit_wait",
     "fence_status",
     "device_address",
+    "event_status",
     "query_after_300us",
     "query_after_2ms",
 ];

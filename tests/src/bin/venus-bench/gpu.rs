@@ -62,6 +62,8 @@ pub(crate) struct Gpu {
     pub(crate) fence: vk::Fence,
     /// Never submitted: the query row asks its status.
     pub(crate) idle_fence: vk::Fence,
+    /// Never set: the event query rows ask its status.
+    pub(crate) event: vk::Event,
     pub(crate) input: MappedBuffer,
     pub(crate) output: MappedBuffer,
     /// Largest element count the storage buffers hold.
@@ -223,6 +225,7 @@ impl Gpu {
             command_buffers: [vk::CommandBuffer::null(); 2],
             fence: vk::Fence::null(),
             idle_fence: vk::Fence::null(),
+            event: vk::Event::null(),
             input: MappedBuffer::null(),
             output: MappedBuffer::null(),
             max_elements,
@@ -323,6 +326,9 @@ impl Gpu {
         // SAFETY: see above.
         self.idle_fence = unsafe { device.create_fence(&vk::FenceCreateInfo::default(), None) }
             .ctx("vkCreateFence")?;
+        // SAFETY: see above.
+        self.event = unsafe { device.create_event(&vk::EventCreateInfo::default(), None) }
+            .ctx("vkCreateEvent")?;
 
         Ok(())
     }
@@ -537,6 +543,7 @@ impl Drop for Gpu {
         // null handles (objects never made) are ignored; the device and instance go
         // last, after all their children.
         unsafe {
+            device.destroy_event(self.event, None);
             device.destroy_fence(self.idle_fence, None);
             device.destroy_fence(self.fence, None);
             device.destroy_command_pool(self.command_pool, None);

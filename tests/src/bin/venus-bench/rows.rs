@@ -72,8 +72,17 @@ pub(crate) const ROWS: &[Row] = &[
         source: Source::Vulkan,
     },
     Row {
+        id: "event_status",
+        title: "vkGetEventStatus (query)",
+        unit: "µs",
+        scale: US,
+        rate_bytes: 0.0,
+        higher_is_better: false,
+        source: Source::Vulkan,
+    },
+    Row {
         id: "query_after_300us",
-        title: "vkGetBufferDeviceAddress after a 0.3 ms pause",
+        title: "vkGetEventStatus after a 0.3 ms pause",
         unit: "µs",
         scale: US,
         rate_bytes: 0.0,
@@ -82,7 +91,7 @@ pub(crate) const ROWS: &[Row] = &[
     },
     Row {
         id: "query_after_2ms",
-        title: "vkGetBufferDeviceAddress after a 2 ms pause",
+        title: "vkGetEventStatus after a 2 ms pause",
         unit: "µs",
         scale: US,
         rate_bytes: 0.0,
@@ -192,9 +201,10 @@ pub(crate) fn measure(gpu: &mut Gpu, row: &Row, plan: &Plan) -> Result<Measured,
     let timings = match row.id {
         "submit_wait" => submit_wait(gpu, plan)?,
         "fence_status" => fence_status(gpu, plan)?,
-        "device_address" => device_address(gpu, plan, None)?,
-        "query_after_300us" => device_address(gpu, plan, Some(Duration::from_micros(300)))?,
-        "query_after_2ms" => device_address(gpu, plan, Some(Duration::from_millis(2)))?,
+        "device_address" => device_address(gpu, plan)?,
+        "event_status" => event_status(gpu, plan, None)?,
+        "query_after_300us" => event_status(gpu, plan, Some(Duration::from_micros(300)))?,
+        "query_after_2ms" => event_status(gpu, plan, Some(Duration::from_millis(2)))?,
         "dispatch64" => dispatch(gpu, 64, plan)?,
         "submit_batch" => submit_batch(gpu, plan)?,
         "dispatch1m" => dispatch(gpu, gpu.max_elements, plan)?,
@@ -236,10 +246,40 @@ fn fence_status(gpu: &Gpu, plan: &Plan) -> Result<Timings, Fail> {
     })
 }
 
-/// vkGetBufferDeviceAddress of a small buffer (a call every venus guest driver sends
-/// to the host and waits for); with `pause`, the thread computes (spins) that long
-/// before each call (not counted), as an application doing other work between calls.
-fn device_address(gpu: &mut Gpu, plan: &Plan, pause: Option<Duration>) -> Result<Timings, Fail> {
+/// vkGetEventStatus of an event nothing sets: the device may set an event at any
+/// time, so our ICD asks the host every time (a true query round trip; Mesa venus
+/// answers it from its event feedback memory). With `pause`, the thread computes
+/// (spins) that long before each call (not counted), as an application doing other
+/// work between calls: what a round trip costs once the host's ring thread naps.
+fn event_status(gpu: &Gpu, plan: &Plan, pause: Option<Duration>) -> Result<Timings, Fail> {
+    let call = || {
+        // SAFETY: an event of this device.
+        match unsafe { gpu.device.get_event_status(gpu.event) } {
+            Ok(false) => Ok(()),
+            Ok(true) => Err("an event never set reports set".to_string()),
+            Err(e) => Err(format!("vkGetEventStatus failed: {e}")),
+        }
+    };
+    match pause {
+        None => time_runs(plan, call),
+        Some(p) => time_runs_reported(plan, || {
+            // Busy, as an application computing between calls (a sleep would let the
+            // kernel coalesce this thread's timer with the host thread's naps).
+            let pause = Instant::now();
+            while pause.elapsed() < p {
+                std::hint::spin_loop();
+            }
+            let t = Instant::now();
+            call()?;
+            Ok(t.elapsed())
+        }),
+    }
+}
+
+/// vkGetBufferDeviceAddress of a small buffer, asked again and again (our ICD
+/// caches a buffer's address after the first answer; Mesa venus asks the host
+/// every time).
+fn device_address(gpu: &mut Gpu, plan: &Plan) -> Result<Timings, Fail> {
     if !gpu.device_address {
         return Err("the device has no bufferDeviceAddress feature".into());
     }
@@ -267,20 +307,7 @@ fn device_address(gpu: &mut Gpu, plan: &Plan, pause: Option<Duration>) -> Result
         black_box(address);
         Ok(())
     };
-    match pause {
-        None => time_runs(plan, call),
-        Some(p) => time_runs_reported(plan, || {
-            // Busy, as an application computing between calls (a sleep would let the
-            // kernel coalesce this thread's timer with the host thread's naps).
-            let pause = Instant::now();
-            while pause.elapsed() < p {
-                std::hint::spin_loop();
-            }
-            let t = Instant::now();
-            call()?;
-            Ok(t.elapsed())
-        }),
-    }
+    time_runs(plan, call)
 }
 
 /// Records the dispatch of `count` elements into `cb`: a barrier that orders it after

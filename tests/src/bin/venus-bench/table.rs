@@ -227,7 +227,7 @@ impl Results {
         // query round trip: vkGetFenceStatus, vkGetBufferDeviceAddress.
         let groups: [(&str, &[&'static str]); 2] = [
             ("sync", &["submit_wait", "dispatch64"]),
-            ("query", &["fence_status", "device_address"]),
+            ("query", &["fence_status", "device_address", "event_status"]),
         ];
         for (id, rows) in groups {
             let mut t = Target {
