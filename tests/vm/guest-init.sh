@@ -9,6 +9,8 @@
 #                           programs run and print its used ranges (run.sh checks
 #                           their alignment)
 #   venus.elements=N        venus-compute --elements N
+#   venus.transport=auto    our ICD picks its transport itself (default: drm,
+#                           through VENUS_TRANSPORT=drm)
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 mount -t proc proc /proc
 mount -t sysfs sys /sys
@@ -25,12 +27,13 @@ finish() {
   echo o >/proc/sysrq-trigger
   sleep 10
 }
-guest=mesa; mmcheck=; elements=1048576
+guest=mesa; mmcheck=; elements=1048576; transport=drm
 for arg in $(cat /proc/cmdline); do
   case $arg in
     venus.guest=*) guest=${arg#venus.guest=} ;;
     venus.mmcheck=*) mmcheck=${arg#venus.mmcheck=} ;;
     venus.elements=*) elements=${arg#venus.elements=} ;;
+    venus.transport=*) transport=${arg#venus.transport=} ;;
   esac
 done
 say boot "guest=$guest kernel=$(uname -r) uptime=$t0"
@@ -46,7 +49,10 @@ say render-node PASS "driver=$(basename "$(readlink /sys/class/drm/renderD128/de
 
 case $guest in
   mesa) export VK_DRIVER_FILES=/usr/share/vulkan/icd.d/virtio_icd.json; want="Virtio-GPU Venus" ;;
-  ours) export VK_DRIVER_FILES=/opt/venus/guest/venus_icd.json VENUS_TRANSPORT=drm; want="llvmpipe" ;;
+  ours)
+    export VK_DRIVER_FILES=/opt/venus/guest/venus_icd.json; want="llvmpipe"
+    [ "$transport" = auto ] || export VENUS_TRANSPORT="$transport"
+    ;;
   *) say config FAIL "unknown venus.guest=$guest"; finish ;;
 esac
 

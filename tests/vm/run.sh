@@ -12,7 +12,8 @@
 #                     granularity, so our ICD uses 4 KiB and some of its host-visible
 #                     ranges must be found NOT 16 KiB aligned (else the check is blind)
 #   mesa-on-ours      stock Mesa venus, QEMU loading our library
-#   ours-on-ours      our ICD, our library
+#   ours-on-ours      our ICD, our library; the ICD finds the render node itself
+#                     (no VENUS_TRANSPORT; the others set VENUS_TRANSPORT=drm)
 #   mesa-on-ours-16k  mesa-on-ours with VENUS_HOST_GRANULARITY=16384 and the
 #                     macOS-like layer on the host (the loader's log must show the
 #                     layer inserted into the instance our library creates)
@@ -176,6 +177,7 @@ for c in "${CONFIGS[@]}"; do
       env+=(VK_LOADER_DEBUG=layer)
       ;;
     ours-on-stock) mmcheck=16384 mmexpect=unaligned append+=" venus.mmcheck=1" ;;
+    ours-on-ours) append+=" venus.transport=auto" ;;
   esac
   rm -f "$CHROOT/tmp/venus-vm/$c".*
   start=$(date +%s)
