@@ -2,7 +2,10 @@
 //! the generated encoders, as Mesa's guest driver would send them out of ring.
 //!
 //! `cargo run --example make_seeds` (from host-translator/fuzz; a plain build, no
-//! fuzzing flags). Seeds go to `corpus/host_context/seed-*`.
+//! fuzzing flags). Seeds go to `corpus/host_context/seed-*`, and the
+//! `ring_consumer` target's (ring shape, then operations whose payloads are the
+//! same real streams, as Mesa's instance ring carries them) to
+//! `corpus/ring_consumer/seed-*`.
 
 use ash::vk;
 use ash::vk::Handle;
@@ -144,7 +147,164 @@ fn create_ring(e: &mut Encoder<'_>) {
     }
 }
 
+/// A stream without the reply-stream prefix.
+fn bare(f: impl FnOnce(&mut Encoder<'_>)) -> Vec<u8> {
+    let mut buf = vec![0u8; 1 << 16];
+    let mut e = Encoder::with_all(&mut buf);
+    f(&mut e);
+    let n = e.finish().expect("seed fits");
+    buf.truncate(n);
+    buf
+}
+
+/// The ring's own reply stream: the upper 16 KiB of resource 1.
+fn ring_reply(e: &mut Encoder<'_>) {
+    let s = CommandStreamDescriptionMESA {
+        resource_id: RES,
+        offset: 48 << 10,
+        size: 16 << 10,
+    };
+    // SAFETY: see above.
+    unsafe { g::encode_vk_set_reply_command_stream_mesa(e, 0, &s) };
+}
+
+/// Operation numbers of the ring_consumer target (`OPS` there).
+mod op {
+    pub const PUSH: u8 = 0;
+    pub const PUSH_NOTIFY_WAIT: u8 = 1;
+    pub const POKE: u8 = 2;
+    pub const SET_TAIL: u8 = 3;
+    pub const MOVE_TAIL: u8 = 4;
+    pub const SET_HEAD: u8 = 5;
+    pub const SET_STATUS: u8 = 6;
+    pub const SET_EXTRA: u8 = 7;
+    pub const NOTIFY: u8 = 8;
+    pub const WAIT: u8 = 9;
+    pub const WRITE_EXTRA: u8 = 10;
+    pub const VIRTQUEUE_SEQNO: u8 = 11;
+    pub const DESTROY: u8 = 12;
+    pub const NAP: u8 = 13;
+}
+
+/// Builds a ring_consumer input: shape byte, timing byte, operations.
+struct RingSeed(Vec<u8>);
+
+impl RingSeed {
+    /// `buffer_log`: buffer = 64 << buffer_log bytes; idle 1 ms; monitor on.
+    fn new(buffer_log: u8) -> Self {
+        RingSeed(vec![buffer_log, 2 | 4])
+    }
+    fn push(mut self, op: u8, bytes: &[u8]) -> Self {
+        self.0.push(op);
+        self.0
+            .extend_from_slice(&(bytes.len() as u16).to_le_bytes());
+        self.0.extend_from_slice(bytes);
+        self
+    }
+    fn op(mut self, op: u8, args: &[u8]) -> Self {
+        self.0.push(op);
+        self.0.extend_from_slice(args);
+        self
+    }
+}
+
+fn ring_seeds() -> Vec<(&'static str, Vec<u8>)> {
+    use op::*;
+    let instance = bare(|e| {
+        ring_reply(e);
+        create_instance(e);
+        enumerate_physical_devices(e);
+        physical_device_queries(e);
+    });
+    let device = bare(|e| {
+        ring_reply(e);
+        create_instance(e);
+        enumerate_physical_devices(e);
+        create_device(e);
+        buffer_and_memory(e);
+    });
+    // SAFETY: see above (no pointers).
+    let seek = bare(|e| unsafe { g::encode_vk_seek_reply_command_stream_mesa(e, 0, 0) });
+    // SAFETY: as above.
+    let vq_wait = bare(|e| unsafe { g::encode_vk_wait_virtqueue_seqno_mesa(e, 0, 1) });
+    let reply = bare(ring_reply);
+    vec![
+        (
+            "instance-ring",
+            RingSeed::new(8)
+                .push(PUSH_NOTIFY_WAIT, &instance)
+                .op(WAIT, &[])
+                .0,
+        ),
+        (
+            "device-ring",
+            RingSeed::new(8)
+                .push(PUSH_NOTIFY_WAIT, &device)
+                .op(WAIT, &[])
+                .0,
+        ),
+        (
+            "wrap-64",
+            RingSeed::new(0)
+                .push(PUSH_NOTIFY_WAIT, &reply)
+                .push(PUSH_NOTIFY_WAIT, &seek)
+                .push(PUSH_NOTIFY_WAIT, &seek)
+                .push(PUSH_NOTIFY_WAIT, &seek)
+                .push(PUSH_NOTIFY_WAIT, &[seek.clone(), seek.clone()].concat())
+                .push(PUSH, &seek)
+                .op(NAP, &[31])
+                .op(NOTIFY, &[0, 0, 0, 0, 0])
+                .op(WAIT, &[])
+                .0,
+        ),
+        (
+            "virtqueue-wait",
+            RingSeed::new(2)
+                .push(PUSH_NOTIFY_WAIT, &vq_wait)
+                .op(VIRTQUEUE_SEQNO, &[1])
+                .op(WAIT, &[])
+                .0,
+        ),
+        (
+            "tail-behind-head",
+            RingSeed::new(1)
+                .push(PUSH_NOTIFY_WAIT, &reply)
+                .op(MOVE_TAIL, &(-4i16).to_le_bytes())
+                .op(NOTIFY, &[0, 0, 0, 0, 0])
+                .op(WAIT, &[])
+                .0,
+        ),
+        (
+            "counters",
+            RingSeed::new(3)
+                .op(SET_HEAD, &100u32.to_le_bytes())
+                .op(SET_STATUS, &7u32.to_le_bytes())
+                .op(POKE, &[0, 0, 0])
+                .op(SET_TAIL, &36u32.to_le_bytes())
+                .op(NOTIFY, &[36, 0, 0, 0, 0])
+                .op(WAIT, &[])
+                .0,
+        ),
+        (
+            "extra-and-destroy",
+            RingSeed::new(0)
+                .op(WRITE_EXTRA, &[0, 0, 1, 2, 3, 4])
+                .op(SET_EXTRA, &[0, 5, 6, 7, 8])
+                .op(DESTROY, &[])
+                .op(NOTIFY, &[0, 0, 0, 0, 0])
+                .0,
+        ),
+    ]
+}
+
 fn main() {
+    let ring_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/ring_consumer");
+    std::fs::create_dir_all(&ring_dir).expect("corpus dir");
+    for (name, bytes) in ring_seeds() {
+        let path = ring_dir.join(format!("seed-{name}"));
+        std::fs::write(&path, &bytes).expect("write seed");
+        println!("{} ({} bytes)", path.display(), bytes.len());
+    }
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/host_context");
     std::fs::create_dir_all(&dir).expect("corpus dir");
     let seeds: [(&str, Vec<u8>); 6] = [
