@@ -24,6 +24,8 @@ all=(
   "protocol/fuzz:vtest_message"
   "protocol/fuzz:ring_spans"
   "host-translator/fuzz:host_context"
+  "host-translator/fuzz:ring_consumer"
+  "host-translator/virgl-abi/fuzz:virgl_abi"
 )
 
 want() {
