@@ -67,6 +67,7 @@ pub fn create(st: &mut State, x: &CreateDeviceArgs<'_>) -> Result<CallRet, Fatal
     }
     let inst = st.instances.get(&instance).ok_or("unknown instance")?;
     let pdh = vk::PhysicalDevice::from_raw(pd);
+    check_queue_create_infos(inst, pdh, info)?;
     // SAFETY: `host_info` and what it points to (arena data, `exts`) live through the call.
     let device = match unsafe { inst.ash.create_device(pdh, &host_info, None) } {
         Ok(d) => d,
@@ -144,6 +145,54 @@ pub fn create(st: &mut State, x: &CreateDeviceArgs<'_>) -> Result<CallRet, Fatal
     );
     tracing::debug!(id, ?host_import, "device created");
     Ok(CallRet::Result(vk::Result::SUCCESS))
+}
+
+/// The queue requests of `vkCreateDevice` the driver may assume valid
+/// (VUID-VkDeviceCreateInfo-queueCreateInfoCount-arraylength,
+/// VUID-VkDeviceQueueCreateInfo-queueFamilyIndex-00381, -queueCount-00382,
+/// VUID-VkDeviceCreateInfo-queueFamilyIndex-02802): drivers do not check them
+/// (fuzz finding: lavapipe crashes on `queueCreateInfoCount` 0). A guest that
+/// breaks them is fatal, as for other input the driver would crash on.
+fn check_queue_create_infos(
+    inst: &crate::context::InstanceInfo,
+    pd: vk::PhysicalDevice,
+    info: &vk::DeviceCreateInfo<'_>,
+) -> Result<(), Fatal> {
+    let n = info.queue_create_info_count as usize;
+    if n == 0 || info.p_queue_create_infos.is_null() {
+        return Err("vkCreateDevice without queue create infos".into());
+    }
+    // SAFETY: a plain query on a live physical device of this instance.
+    let families = unsafe { inst.ash.get_physical_device_queue_family_properties(pd) };
+    // SAFETY: the decoder allocated `queueCreateInfoCount` elements for a non-null array.
+    let queues = unsafe { std::slice::from_raw_parts(info.p_queue_create_infos, n) };
+    let mut seen: Vec<(u32, vk::DeviceQueueCreateFlags)> = Vec::with_capacity(n);
+    for q in queues {
+        let family = families
+            .get(q.queue_family_index as usize)
+            .ok_or_else(|| format!("vkCreateDevice: no queue family {}", q.queue_family_index))?;
+        if q.queue_count == 0
+            || q.queue_count > family.queue_count
+            || q.p_queue_priorities.is_null()
+        {
+            return Err(format!(
+                "vkCreateDevice: {} queues of family {} (it has {})",
+                q.queue_count, q.queue_family_index, family.queue_count
+            ));
+        }
+        let key = (
+            q.queue_family_index,
+            q.flags & vk::DeviceQueueCreateFlags::PROTECTED,
+        );
+        if seen.contains(&key) {
+            return Err(format!(
+                "vkCreateDevice: queue family {} requested twice",
+                q.queue_family_index
+            ));
+        }
+        seen.push(key);
+    }
+    Ok(())
 }
 
 /// Forgets everything a device owned (the objects themselves must already be
