@@ -1,0 +1,410 @@
+//! End-to-end tests of the graphics path with `venus-render` (offscreen rendering whose
+//! every pixel is checked on the CPU):
+//! - natively on lavapipe under the Khronos validation layer (with synchronization
+//!   validation), which proves the program itself right;
+//! - through stock Mesa 25.0.7 venus on our `venus-vtest-server` (lavapipe, validation
+//!   layer on the host);
+//! - through our guest ICD over vtest (validation in the guest and on the host) and
+//!   in-process.
+//!
+//! The vtest runs record the Venus commands the host decoded (`VENUS_COMMAND_STATS`)
+//! and check that the graphics commands the program is meant to send arrived.
+//!
+//! Needs the Debian packages `mesa-vulkan-drivers` (lavapipe, stock venus),
+//! `libvulkan1` and `vulkan-validationlayers`; `glslang-tools` (and `spirv-tools`) for
+//! the SPIR-V reproducibility check. A missing driver or layer is a failure.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use venus_tests::icd::{self, Ran, Transport};
+use venus_tests::server::{Server, LOADER_VARS, LVP_ICD};
+
+const RENDER: &str = env!("CARGO_BIN_EXE_venus-render");
+/// Limit for one program run; a run that takes longer is a hang.
+const RUN_LIMIT: Duration = Duration::from_secs(120);
+const VALIDATION_MANIFEST: &str =
+    "/usr/share/vulkan/explicit_layer.d/VkLayer_khronos_validation.json";
+/// Loader notice the guest messenger sees when the layer is forced on by environment.
+const FORCED_LAYER_NOTICE: &str =
+    "Layer \"VK_LAYER_KHRONOS_validation\" forced enabled due to env var";
+
+/// Graphics commands every run through a venus driver sends (whatever the sync path).
+const GRAPHICS_COMMANDS: &[&str] = &[
+    "vkCreateImage",
+    "vkCreateImageView",
+    "vkCreateSampler",
+    "vkCreateRenderPass",
+    "vkCreateFramebuffer",
+    "vkCreateGraphicsPipelines",
+    "vkGetRenderAreaGranularity",
+    "vkCmdBeginRenderPass",
+    "vkCmdNextSubpass",
+    "vkCmdEndRenderPass",
+    "vkCmdExecuteCommands",
+    "vkCmdBeginRendering",
+    "vkCmdEndRendering",
+    "vkCmdBindVertexBuffers",
+    "vkCmdBindIndexBuffer",
+    "vkCmdDraw",
+    "vkCmdDrawIndexed",
+    "vkCmdDrawIndirect",
+    "vkCmdDrawIndexedIndirect",
+    "vkCmdSetViewport",
+    "vkCmdSetScissor",
+    "vkCmdSetLineWidth",
+    "vkCmdSetDepthBias",
+    "vkCmdSetBlendConstants",
+    "vkCmdSetDepthBounds",
+    "vkCmdSetStencilCompareMask",
+    "vkCmdSetStencilWriteMask",
+    "vkCmdSetStencilReference",
+    "vkCmdClearAttachments",
+    "vkCmdClearColorImage",
+    "vkCmdClearDepthStencilImage",
+    "vkCmdBlitImage",
+    "vkCmdCopyImage",
+    "vkCmdCopyBufferToImage",
+    "vkCmdCopyImageToBuffer",
+    "vkCmdUpdateBuffer",
+    "vkCmdFillBuffer",
+    "vkCmdBeginQuery",
+    "vkCmdEndQuery",
+    "vkCmdCopyQueryPoolResults",
+];
+
+fn scratch_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("venus-render-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+/// `venus-render` on lavapipe, under the validation layer with synchronization
+/// validation, with a clean loader environment.
+fn native_command(args: &[&str], validation: bool) -> Command {
+    assert!(
+        Path::new(LVP_ICD).exists(),
+        "{LVP_ICD} is missing: install mesa-vulkan-drivers"
+    );
+    let mut cmd = Command::new(RENDER);
+    for var in LOADER_VARS {
+        cmd.env_remove(var);
+    }
+    cmd.env_remove("VK_LAYER_ENABLES")
+        .env("VK_DRIVER_FILES", LVP_ICD)
+        .args(args);
+    if validation {
+        assert!(
+            Path::new(VALIDATION_MANIFEST).exists(),
+            "{VALIDATION_MANIFEST} is missing: install vulkan-validationlayers"
+        );
+        cmd.env("VK_LOADER_LAYERS_ENABLE", "*validation").env(
+            "VK_LAYER_ENABLES",
+            "VK_VALIDATION_FEATURE_ENABLE_SYNCHRONIZATION_VALIDATION_EXT",
+        );
+    }
+    cmd
+}
+
+/// Asserts a run with the validation layer forced on passed cleanly: PASS, no FAIL line,
+/// the layer active, no validation message, no debug message but the loader's notice.
+fn assert_clean_pass(ran: &Ran, what: &str) {
+    assert!(
+        ran.success() && ran.stdout.lines().last() == Some("PASS"),
+        "venus-render {what} failed: {}",
+        ran.describe()
+    );
+    let out = &ran.stdout;
+    assert!(
+        !out.lines().any(|l| l.starts_with("FAIL")),
+        "{what}: {}",
+        ran.describe()
+    );
+    for line in [
+        "ok validation layer active",
+        "ok validation warnings and errors: 0",
+        "ok pass 1 (render pass): every pixel matches the CPU model",
+        "ok precise occlusion count of triangle A",
+        "ok pass 2 (dynamic rendering): every pixel matches the CPU model",
+        "ok vkCmdBlitImage 256x256 -> 128x128 NEAREST",
+        "ok vkCmdClearColorImage then vkCmdCopyImage",
+        "ok vkCmdClearDepthStencilImage to 0.75: 0 of 65536",
+        "ok vkCmdFillBuffer (0xa5a55a5a) then vkCmdUpdateBuffer",
+    ] {
+        assert!(
+            out.contains(line),
+            "{what}: missing {line:?}: {}",
+            ran.describe()
+        );
+    }
+    let noise: Vec<&str> = out
+        .lines()
+        .chain(ran.stderr.lines())
+        .filter(|l| {
+            l.contains("validation message")
+                || l.contains("Validation Error")
+                || l.contains("Validation Warning")
+                || (l.starts_with("debug message") && !l.contains(FORCED_LAYER_NOTICE))
+        })
+        .collect();
+    assert!(
+        noise.is_empty(),
+        "{what}: validation or debug messages:\n{}",
+        noise.join("\n")
+    );
+}
+
+fn assert_host_validation_clean(server: &Server) {
+    let bad = server.unexpected_validation_messages();
+    assert!(
+        bad.is_empty(),
+        "validation messages on the host:\n{}",
+        bad.join("\n")
+    );
+}
+
+/// The command counts the server appends when a context ends (waits for `contexts`
+/// sessions to have been written).
+fn command_stats(path: &Path, contexts: usize) -> String {
+    let t0 = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let ended = text
+            .lines()
+            .filter(|l| l.starts_with("vkCreateInstance "))
+            .count();
+        if ended >= contexts {
+            return text;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "the server wrote no command statistics for {contexts} context(s) to {}:\n{text}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn assert_commands_seen(stats: &str, extra: &[&str]) {
+    let seen: Vec<&str> = stats
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    let missing: Vec<&&str> = GRAPHICS_COMMANDS
+        .iter()
+        .chain(extra)
+        .filter(|c| !seen.contains(c))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "commands the host never decoded: {missing:?}\nstatistics:\n{stats}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Native
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn native_passes_under_validation() {
+    for args in [
+        &["--require-validation"][..],
+        &["--require-validation", "--legacy-sync"],
+    ] {
+        let ran = icd::run_with_timeout(native_command(args, true), RUN_LIMIT);
+        assert_clean_pass(&ran, &format!("natively {args:?}"));
+        assert!(
+            ran.stdout.contains("physical device 0 of 1: llvmpipe"),
+            "not lavapipe: {}",
+            ran.describe()
+        );
+        let sync2 = !args.contains(&"--legacy-sync");
+        assert_eq!(
+            ran.stdout
+                .contains("(vkQueueSubmit2, vkCmdPipelineBarrier2)"),
+            sync2,
+            "{args:?}: {}",
+            ran.describe()
+        );
+    }
+}
+
+#[test]
+fn injected_validation_error_fails_the_run() {
+    let ran = icd::run_with_timeout(
+        native_command(&["--require-validation", "--inject-validation-error"], true),
+        RUN_LIMIT,
+    );
+    assert!(!ran.success(), "{}", ran.describe());
+    assert!(
+        ran.stdout.contains("VUID-VkBufferCreateInfo-size-00912")
+            && ran
+                .stdout
+                .contains("FAIL validation warnings and errors: 1")
+            && ran.stdout.lines().last() == Some("FAIL"),
+        "{}",
+        ran.describe()
+    );
+}
+
+#[test]
+fn quiet_prints_only_the_verdict_and_bad_arguments_are_rejected() {
+    let ran = icd::run_with_timeout(native_command(&["--quiet"], false), RUN_LIMIT);
+    assert!(ran.success(), "{}", ran.describe());
+    assert_eq!(ran.stdout.trim(), "PASS", "{}", ran.describe());
+    let ran = icd::run_with_timeout(native_command(&["--bogus"], false), RUN_LIMIT);
+    assert_eq!(
+        ran.status.and_then(|s| s.code()),
+        Some(2),
+        "{}",
+        ran.describe()
+    );
+    assert!(ran.stderr.contains("usage:"), "{}", ran.describe());
+}
+
+#[test]
+fn committed_spirv_matches_glsl_sources() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders");
+    let Ok(version) = Command::new("glslangValidator").arg("--version").output() else {
+        println!(
+            "SKIPPED: glslangValidator not found (Debian package glslang-tools); cannot \
+             check that render.{{vert,frag}}.spv are built from their sources"
+        );
+        return;
+    };
+    let version = String::from_utf8_lossy(&version.stdout).into_owned();
+    for stage in ["vert", "frag"] {
+        let source = dir.join(format!("render.{stage}"));
+        let spv = dir.join(format!("render.{stage}.spv"));
+        let committed = std::fs::read(&spv).expect("read committed SPIR-V");
+        let out =
+            std::env::temp_dir().join(format!("venus-render-{}-{stage}.spv", std::process::id()));
+        let status = Command::new("glslangValidator")
+            .args(["-V", "--quiet"])
+            .arg(&source)
+            .arg("-o")
+            .arg(&out)
+            .status()
+            .expect("run glslangValidator");
+        assert!(
+            status.success(),
+            "glslangValidator failed on {}",
+            source.display()
+        );
+        let rebuilt = std::fs::read(&out).expect("read rebuilt SPIR-V");
+        let _ = std::fs::remove_file(&out);
+        assert!(
+            rebuilt == committed,
+            "tests/shaders/render.{stage}.spv is not what `glslangValidator -V --quiet \
+             render.{stage} -o render.{stage}.spv` builds ({} vs {} bytes; glslang {})",
+            committed.len(),
+            rebuilt.len(),
+            version.lines().next().unwrap_or("?")
+        );
+        match Command::new("spirv-val")
+            .args(["--target-env", "vulkan1.2"])
+            .arg(&spv)
+            .output()
+        {
+            Ok(o) => assert!(
+                o.status.success(),
+                "spirv-val rejects render.{stage}.spv: {}",
+                String::from_utf8_lossy(&o.stderr)
+            ),
+            Err(_) => println!("spirv-val not found (spirv-tools): SPIR-V not validated"),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Stock Mesa venus on our host
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn mesa_venus_on_our_host_with_host_validation() {
+    let dir = scratch_dir("mesa-stats");
+    let stats = dir.join("commands.txt");
+    let stats_env = stats.display().to_string();
+    let server = Server::start_with(
+        "render-mesa",
+        true,
+        &[("VENUS_COMMAND_STATS", stats_env.as_str())],
+    );
+    let mut cmd = server.venus_command(RENDER);
+    cmd.env(icd::LAYERS_ENABLE, "*validation")
+        .arg("--require-validation");
+    let ran = icd::run_with_timeout(cmd, RUN_LIMIT);
+    assert_clean_pass(&ran, "through Mesa venus");
+    // Mesa venus on this host: Vulkan 1.2, VK_KHR_dynamic_rendering, no synchronization2.
+    assert!(
+        ran.stdout
+            .contains("dynamic rendering: KHR extension; synchronization2: no"),
+        "{}",
+        ran.describe()
+    );
+    assert_host_validation_clean(&server);
+    let text = command_stats(&stats, 1);
+    assert_commands_seen(&text, &["vkQueueSubmit", "vkCmdPipelineBarrier"]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+// ---------------------------------------------------------------------------------------
+// Our guest ICD
+// ---------------------------------------------------------------------------------------
+
+fn icd_run(transport: Transport<'_>, name: &str, args: &[&str]) -> Ran {
+    let dir = scratch_dir(name);
+    let mut cmd = icd::icd_command(RENDER, transport, &dir);
+    cmd.env(icd::LAYERS_ENABLE, "*validation")
+        .arg("--require-validation")
+        .args(args);
+    let ran = icd::run_with_timeout(cmd, RUN_LIMIT);
+    let _ = std::fs::remove_dir_all(&dir);
+    ran
+}
+
+#[test]
+fn our_icd_over_vtest_with_guest_and_host_validation() {
+    let dir = scratch_dir("icd-stats");
+    let stats = dir.join("commands.txt");
+    let stats_env = stats.display().to_string();
+    icd::ensure_built();
+    let mut server = Server::start_with(
+        "render-icd",
+        true,
+        &[("VENUS_COMMAND_STATS", stats_env.as_str())],
+    );
+    let ran = icd_run(Transport::Vtest(&server.socket), "icd-vtest", &[]);
+    assert_clean_pass(&ran, "through our ICD over vtest");
+    assert!(
+        ran.stdout
+            .contains("dynamic rendering: core 1.3; synchronization2: core 1.3")
+            && ran
+                .stdout
+                .contains("(vkQueueSubmit2, vkCmdPipelineBarrier2)"),
+        "{}",
+        ran.describe()
+    );
+    let text = command_stats(&stats, 1);
+    assert_commands_seen(&text, &["vkQueueSubmit2", "vkCmdPipelineBarrier2"]);
+
+    let ran = icd_run(
+        Transport::Vtest(&server.socket),
+        "icd-vtest-legacy",
+        &["--legacy-sync"],
+    );
+    assert_clean_pass(&ran, "through our ICD over vtest, --legacy-sync");
+    assert!(server.is_running(), "the server died");
+    assert_host_validation_clean(&server);
+    let text = command_stats(&stats, 2);
+    assert_commands_seen(&text, &["vkQueueSubmit", "vkCmdPipelineBarrier"]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn our_icd_in_process_with_guest_validation() {
+    let ran = icd_run(Transport::InProcess, "icd-in-process", &[]);
+    assert_clean_pass(&ran, "through our ICD in-process");
+}
