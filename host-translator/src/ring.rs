@@ -265,6 +265,15 @@ pub fn wait_ring_seqno(shared: &Shared, id: u64, seqno: u64) -> Result<(), Fatal
             .ok_or_else(|| format!("wait on unknown ring {id:#x}"))?
     };
     let seqno = seqno as u32;
+    // The guest writes the tail before it asks to wait (Mesa waits only for
+    // seqnos it submitted). A seqno past the tail may never be reached: the wait
+    // would hold this context's submitting thread for good.
+    let tail = rs.tail();
+    if !ring::seqno_passed(tail, seqno) {
+        return Err(format!(
+            "vkWaitRingSeqnoMESA for seqno {seqno} beyond the ring's tail {tail}"
+        ));
+    }
     let mut head = rs.progress.lock().unwrap_or_else(|p| p.into_inner());
     while !ring::seqno_passed(*head, seqno) {
         if shared.is_fatal() || rs.stop.load(Ordering::SeqCst) {

@@ -1,8 +1,8 @@
-//! Host crashes the issue-7 fuzz runs found (targets `host_context` and
-//! `ring_consumer` in host-translator/fuzz; see docs/FUZZING.md), replayed
-//! against fresh contexts on lavapipe. Each input must be refused (the context
-//! goes fatal) or answered, never crash the process or panic, including when the
-//! context is dropped afterwards.
+//! Host bugs issue 7's fuzz runs (targets in host-translator/fuzz, see
+//! docs/FUZZING.md) and malformed-stream suite (tests/tests/malformed_streams.rs)
+//! found, replayed against fresh contexts on lavapipe. Each input must be refused
+//! (the context goes fatal) or answered, never crash, hang or panic, including
+//! when the context is dropped afterwards.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, OnceLock};
@@ -11,7 +11,8 @@ use ash::vk;
 use ash::vk::Handle;
 use venus_host::{FenceSink, Renderer, RendererConfig};
 use venus_protocol::generated as g;
-use venus_protocol::mesa::CommandStreamDescriptionMESA;
+use venus_protocol::mesa::{CommandStreamDescriptionMESA, RingCreateInfoMESA};
+use venus_protocol::ring::RingLayout;
 use venus_protocol::Encoder;
 
 struct NoFences;
@@ -113,4 +114,43 @@ fn create_device_with_invalid_queue_requests_is_refused() {
             "queue requests {queues:?} were accepted"
         );
     }
+}
+
+/// vkWaitRingSeqnoMESA for a seqno past the ring's tail (nothing submitted): the
+/// wait blocked the submitting thread until the context died, which over vtest
+/// is never (the session thread is the one blocked, so a client that hangs up
+/// leaves its thread and context behind). Now fatal at once.
+#[test]
+fn wait_for_an_unsubmitted_ring_seqno_is_refused() {
+    let l = RingLayout::tls_ring();
+    let ci = RingCreateInfoMESA {
+        resource_id: 1,
+        size: l.shmem_size as usize,
+        idle_timeout: 1_000_000,
+        head_offset: l.head_offset as usize,
+        tail_offset: l.tail_offset as usize,
+        status_offset: l.status_offset as usize,
+        buffer_offset: l.buffer_offset as usize,
+        buffer_size: l.buffer_size as usize,
+        extra_offset: l.extra_offset as usize,
+        extra_size: l.extra_size as usize,
+        ..Default::default()
+    };
+    let mut buf = vec![0u8; 1024];
+    let mut e = Encoder::with_all(&mut buf);
+    // SAFETY: a pointer to a live local; no pointers.
+    unsafe {
+        g::encode_vk_create_ring_mesa(&mut e, 0, 5, &ci);
+        g::encode_vk_wait_ring_seqno_mesa(&mut e, 0, 5, 64);
+    }
+    let n = e.finish().expect("fits");
+    buf.truncate(n);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(replay(&buf));
+    });
+    let ok = rx
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("the wait for an unsubmitted seqno still blocks");
+    assert!(!ok, "the wait was accepted");
 }

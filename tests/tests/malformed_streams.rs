@@ -462,6 +462,27 @@ fn ring_counters(server: &Server, name: &str, backwards: bool) -> Hostile {
     }
 }
 
+/// (e') vkWaitRingSeqnoMESA for a seqno the guest never submitted (past the
+/// ring's tail): nothing will ever reach it, so the wait would block this
+/// session's thread (and keep its context) for good, even after the client hangs up.
+fn ring_wait_unsubmitted(server: &Server, name: &str) -> Hostile {
+    let mut s = Session::open(server, name);
+    let blob = s.blob();
+    let ci = ring_create_info(blob.res_id);
+    s.submit(stream(|e| {
+        // SAFETY: a pointer to a live local; no pointers.
+        unsafe {
+            g::encode_vk_create_ring_mesa(e, 0, RING_ID, &ci);
+            g::encode_vk_wait_ring_seqno_mesa(e, 0, RING_ID, 4096);
+        }
+    }));
+    Hostile {
+        session: s,
+        reason: &["beyond the ring's tail"],
+        ring: None,
+    }
+}
+
 /// (f) A reply stream outside its blob, then a command that needs a reply.
 /// `variant` 0: offset inside, end outside; 1: offset + size overflows 64 bits;
 /// 2: no reply stream at all; 3: a reply stream too small for the reply.
@@ -491,7 +512,7 @@ fn bad_reply_stream(server: &Server, name: &str, variant: u32) -> Hostile {
 
 /// Every out-of-ring case plus the ring cases, by index (the RSS test cycles
 /// through them). Case (d) needs two sessions and runs separately.
-const CASES: usize = 11;
+const CASES: usize = 12;
 
 fn hostile_case(server: &Server, i: usize, tag: &str) -> Hostile {
     let name = |what: &str| format!("hostile-{what}-{tag}");
@@ -503,9 +524,10 @@ fn hostile_case(server: &Server, i: usize, tag: &str) -> Hostile {
         4 => unknown_command(server, &name("negative-type"), -5),
         5 => ring_counters(server, &name("ring-tail-behind-head"), true),
         6 => ring_counters(server, &name("ring-head-past-tail"), false),
-        7 => bad_reply_stream(server, &name("reply-past-end"), 0),
-        8 => bad_reply_stream(server, &name("reply-overflow"), 1),
-        9 => bad_reply_stream(server, &name("reply-missing"), 2),
+        7 => ring_wait_unsubmitted(server, &name("ring-wait-unsubmitted")),
+        8 => bad_reply_stream(server, &name("reply-past-end"), 0),
+        9 => bad_reply_stream(server, &name("reply-overflow"), 1),
+        10 => bad_reply_stream(server, &name("reply-missing"), 2),
         _ => bad_reply_stream(server, &name("reply-too-small"), 3),
     }
 }
@@ -651,17 +673,28 @@ fn compute_until(server: &Server, stop: &AtomicBool) -> usize {
     }
 }
 
+/// Sets the flag when dropped.
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
 #[test]
 fn hostile_streams_are_cut_off_while_mesa_venus_computes() {
     let mut server = Server::start("malformed-streams", true);
     let stop = AtomicBool::new(false);
     let runs = std::thread::scope(|scope| {
         let computing = scope.spawn(|| compute_until(&server, &stop));
+        // Stops the compute loop however this closure ends (a failed case panics).
+        let stopper = StopOnDrop(&stop);
         for i in 0..CASES {
             expect_cut_off(&server, hostile_case(&server, i, "0"));
         }
         foreign_id(&server, "0");
-        stop.store(true, Ordering::SeqCst);
+        drop(stopper);
         computing.join()
     });
     // A failed compute run panics in its thread: report it here.
@@ -773,7 +806,7 @@ fn failing_commands(server: &Server, total: usize) {
 }
 
 /// Memory, threads and fds of the server over 300 hostile sessions (every case
-/// in turn, the two-client case every 12th) and 100,000 failing commands.
+/// in turn, the two-client case every 13th) and 100,000 failing commands.
 ///
 /// The server runs with `MALLOC_ARENA_MAX=1`: with glibc's default per-thread
 /// arenas (every session and ring is a thread) VmRSS wanders by 10-20 MiB with
