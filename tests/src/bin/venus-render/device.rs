@@ -4,6 +4,7 @@
 
 use ash::vk;
 
+use crate::features::{Features, Loaded};
 use crate::report::{Fail, Report, VkContext};
 use crate::sync::SyncApi;
 use crate::vulkan::{Obj, Vulkan};
@@ -37,6 +38,8 @@ pub(crate) struct Gpu {
     pub(crate) rendering: Option<RenderingApi>,
     /// occlusionQueryPrecise is enabled: occlusion queries count samples exactly.
     pub(crate) precise_occlusion: bool,
+    pub(crate) features: Features,
+    pub(crate) loaded: Loaded,
     pub(crate) command_pool: vk::CommandPool,
     pub(crate) fence: vk::Fence,
 }
@@ -101,11 +104,6 @@ impl Gpu {
 /// The effective API version: what both the instance and the device offer.
 fn api_at_least(instance_api: u32, device_api: u32, want: u32) -> bool {
     instance_api >= want && device_api >= want
-}
-
-fn has_extension(exts: &[vk::ExtensionProperties], name: &std::ffi::CStr) -> bool {
-    exts.iter()
-        .any(|e| e.extension_name_as_c_str().is_ok_and(|n| n == name))
 }
 
 /// Picks the first depth format usable as an optimal-tiling depth attachment that can
@@ -182,99 +180,50 @@ pub(crate) fn create_device(
         return Err("R8G8B8A8_UNORM lacks mandatory features".into());
     }
 
-    // What the device offers: core 1.3, or the KHR extensions on 1.2.
+    // What the device offers: core 1.3, or extensions on 1.2.
     let core13 = api_at_least(instance_api, props.api_version, vk::API_VERSION_1_3);
-    let mut f13 = vk::PhysicalDeviceVulkan13Features::default();
-    let mut dr = vk::PhysicalDeviceDynamicRenderingFeatures::default();
-    let mut s2 = vk::PhysicalDeviceSynchronization2Features::default();
-    let has_dr_ext = has_extension(&exts, ash::khr::dynamic_rendering::NAME);
-    let has_s2_ext = has_extension(&exts, ash::khr::synchronization2::NAME);
-    let mut feats2 = vk::PhysicalDeviceFeatures2::default();
-    if core13 {
-        feats2 = feats2.push_next(&mut f13);
-    } else {
-        if has_dr_ext {
-            feats2 = feats2.push_next(&mut dr);
-        }
-        if has_s2_ext {
-            feats2 = feats2.push_next(&mut s2);
-        }
+    let mut features = crate::features::query(&instance, physical, &exts, core13, &props);
+    if opts.legacy_sync {
+        features.sync2 = false;
     }
-    // SAFETY: the device is 1.2+ (checked when the instance was made); the chain holds
-    // structs of core 1.3 only on a 1.3 device, of the extensions only when listed.
-    unsafe { instance.get_physical_device_features2(physical, &mut feats2) };
-    let base = feats2.features;
-    let (dynamic_rendering, sync2) = if core13 {
-        (
-            f13.dynamic_rendering == vk::TRUE,
-            f13.synchronization2 == vk::TRUE,
-        )
-    } else {
-        (
-            has_dr_ext && dr.dynamic_rendering == vk::TRUE,
-            has_s2_ext && s2.synchronization2 == vk::TRUE,
-        )
-    };
-    let sync2 = sync2 && !opts.legacy_sync;
     let via = if core13 { "core 1.3" } else { "KHR extension" };
     report.info(format!(
         "dynamic rendering: {}; synchronization2: {}{}",
-        if dynamic_rendering { via } else { "no" },
-        if sync2 { via } else { "no" },
+        if features.dynamic_rendering {
+            via
+        } else {
+            "no"
+        },
+        if features.sync2 { via } else { "no" },
         if opts.legacy_sync {
             " (--legacy-sync)"
         } else {
             ""
         }
     ));
-    let precise_occlusion = base.occlusion_query_precise == vk::TRUE;
-    report.info(format!(
-        "occlusionQueryPrecise: {precise_occlusion}, wideLines: {}, depthBiasClamp: {}",
-        base.wide_lines == vk::TRUE,
-        base.depth_bias_clamp == vk::TRUE
-    ));
+    report.info(format!("features: {features:?}"));
+    let (sync2, dynamic_rendering) = (features.sync2, features.dynamic_rendering);
 
     let priorities = [1.0f32];
     let queue_info = [vk::DeviceQueueCreateInfo::default()
         .queue_family_index(family as u32)
         .queue_priorities(&priorities)];
-    let enabled = vk::PhysicalDeviceFeatures::default().occlusion_query_precise(precise_occlusion);
-    let mut ext_names = Vec::new();
-    let mut enable13 = vk::PhysicalDeviceVulkan13Features::default()
-        .dynamic_rendering(dynamic_rendering)
-        .synchronization2(sync2);
-    let mut enable_dr =
-        vk::PhysicalDeviceDynamicRenderingFeatures::default().dynamic_rendering(true);
-    let mut enable_s2 =
-        vk::PhysicalDeviceSynchronization2Features::default().synchronization2(true);
-    let mut device_info = vk::DeviceCreateInfo::default()
-        .queue_create_infos(&queue_info)
-        .enabled_features(&enabled);
-    if core13 {
-        device_info = device_info.push_next(&mut enable13);
-    } else {
-        if dynamic_rendering {
-            ext_names.push(ash::khr::dynamic_rendering::NAME.as_ptr());
-            device_info = device_info.push_next(&mut enable_dr);
-        }
-        if sync2 {
-            ext_names.push(ash::khr::synchronization2::NAME.as_ptr());
-            device_info = device_info.push_next(&mut enable_s2);
-        }
-    }
-    device_info = device_info.enabled_extension_names(&ext_names);
+    let mut enable = crate::features::Enable::new(&features);
+    let extension_count = enable.extensions.len();
+    let device_info = enable.chain(
+        &features,
+        vk::DeviceCreateInfo::default().queue_create_infos(&queue_info),
+    );
     // SAFETY: `device_info` and what it points to outlive the call; every enabled
     // feature and extension is supported (checked above).
     let device =
         unsafe { instance.create_device(physical, &device_info, None) }.ctx("vkCreateDevice")?;
     report.check(
         true,
-        format!(
-            "vkCreateDevice (graphics queue, {} extension(s))",
-            ext_names.len()
-        ),
+        format!("vkCreateDevice (graphics queue, {extension_count} extension(s))"),
     );
     vk_.device = Some(device.clone());
+    let loaded = crate::features::Loaded::new(&features, &instance, &device);
 
     let sync = match (sync2, core13) {
         (false, _) => SyncApi::Legacy,
@@ -315,7 +264,9 @@ pub(crate) fn create_device(
         depth_format,
         sync,
         rendering,
-        precise_occlusion,
+        precise_occlusion: features.occlusion_precise,
+        features,
+        loaded,
         command_pool,
         fence,
     })

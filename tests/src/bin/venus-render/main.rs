@@ -27,6 +27,16 @@
 //!   (vkCmdExecuteCommands): triangle C with its own viewport, scissor and push-constant
 //!   offset, and a vkCmdClearAttachments color rectangle;
 //! - pass 2 (vkCmdBeginRendering) of the same scene, moved, with indirect draws;
+//! - pass 3 (when the device has what it takes: imageless framebuffers, depth resolve,
+//!   4 samples, extended dynamic state, multi draw, push descriptors, conditional
+//!   rendering, color write enable): the pass-1 scene with 4 samples through
+//!   vkCreateRenderPass2 with color and depth resolve attachments, vkCmdBeginRenderPass2
+//!   / vkCmdNextSubpass2 / vkCmdEndRenderPass2, an imageless framebuffer, push
+//!   descriptors, extended dynamic state 1-3 (static pipeline values set wrong where the
+//!   state is dynamic), vkCmdDrawMulti{,Indexed}EXT with padded strides, a sample mask
+//!   (C covers half the samples), a draw skipped and a clear done by conditional
+//!   rendering; resolved color and depth checked against the model, vkCmdResolveImage
+//!   against the render pass resolve;
 //! - after each pass, color and depth copied to a host-visible buffer and compared
 //!   pixel by pixel with a CPU model of the scene (edges and texel boundaries accept
 //!   each value the rasterization rules allow; drawn colors within 1 per channel), plus
@@ -47,11 +57,15 @@ mod report;
 
 mod check;
 mod device;
+mod eds;
+mod features;
 mod instance;
 mod memory;
 mod model;
 mod pass1;
 mod pass2;
+mod pass3;
+mod pass3_pipeline;
 mod pipeline;
 mod record;
 mod resources;
@@ -169,7 +183,7 @@ fn run(opts: &Options, vk_: &mut Vulkan, report: &mut Report) -> Result<(), Fail
     let pipelines = pipeline::create_pipelines(vk_, &gpu, render_pass, report)?;
     let res = resources::create_resources(vk_, &gpu, pipelines.set_layout, report)?;
     let framebuffer = pass1::create_framebuffer(vk_, &gpu, render_pass, &res)?;
-    let primary = gpu.command_buffers(vk_, vk::CommandBufferLevel::PRIMARY, 4)?;
+    let primary = gpu.command_buffers(vk_, vk::CommandBufferLevel::PRIMARY, 5)?;
     let secondary = gpu.command_buffers(vk_, vk::CommandBufferLevel::SECONDARY, 1)?;
 
     resources::upload(vk_, &gpu, &res, primary[0], report)?;
@@ -184,5 +198,6 @@ fn run(opts: &Options, vk_: &mut Vulkan, report: &mut Report) -> Result<(), Fail
         report,
     )?;
     pass2::run(&gpu, &pipelines, &res, primary[2], report)?;
-    transfer::run(&gpu, &res, primary[3], report)
+    pass3::run(vk_, &gpu, &pipelines, &res, primary[3], report)?;
+    transfer::run(&gpu, &res, primary[4], report)
 }

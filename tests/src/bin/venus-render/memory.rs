@@ -153,10 +153,24 @@ pub(crate) struct ImageMem {
 pub(crate) fn create_image(
     vk_: &mut Vulkan,
     gpu: &Gpu,
+    size: (u32, u32),
+    format: vk::Format,
+    usage: vk::ImageUsageFlags,
+    with_view: bool,
+) -> Result<ImageMem, Fail> {
+    let one = vk::SampleCountFlags::TYPE_1;
+    create_image_samples(vk_, gpu, size, format, usage, with_view, one)
+}
+
+/// [`create_image`] with `samples` samples per pixel.
+pub(crate) fn create_image_samples(
+    vk_: &mut Vulkan,
+    gpu: &Gpu,
     (width, height): (u32, u32),
     format: vk::Format,
     usage: vk::ImageUsageFlags,
     with_view: bool,
+    samples: vk::SampleCountFlags,
 ) -> Result<ImageMem, Fail> {
     let device = &gpu.device;
     let aspect = if usage.contains(vk::ImageUsageFlags::DEPTH_STENCIL_ATTACHMENT) {
@@ -178,7 +192,7 @@ pub(crate) fn create_image(
                 })
                 .mip_levels(1)
                 .array_layers(1)
-                .samples(vk::SampleCountFlags::TYPE_1)
+                .samples(samples)
                 .tiling(vk::ImageTiling::OPTIMAL)
                 .usage(usage)
                 .sharing_mode(vk::SharingMode::EXCLUSIVE)

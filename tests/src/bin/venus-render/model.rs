@@ -8,11 +8,14 @@
 
 use crate::scene::{shade, texel, unorm, Vertex, HEIGHT, TEXTURE_SIZE, WIDTH};
 
-/// Pixel centers closer than this to an edge may be covered or not.
+/// Pixel centers closer than this to an edge may be covered or not (single sample; with
+/// 4 samples, anything closer than MSAA_EDGE_MARGIN may be partly covered).
 const EDGE_MARGIN: f32 = 0.05;
+const MSAA_EDGE_MARGIN: f32 = 0.75;
 /// Texture coordinates (in texels) closer than this to a texel boundary may sample
-/// either texel.
+/// either texel (with multisampling, the fragment shader may run off center).
 const TEXEL_MARGIN: f32 = 0.01;
+const MSAA_TEXEL_MARGIN: f32 = 0.1;
 /// Allowed difference per channel of a shaded color (0..=255 units).
 const SHADED_TOLERANCE: f32 = 1.0;
 /// Allowed difference of a depth value read back from a D32_SFLOAT attachment.
@@ -59,6 +62,9 @@ pub(crate) struct Draw {
     pub(crate) textured: bool,
     pub(crate) viewport: Viewport,
     pub(crate) scissor: Rect,
+    /// The fraction of the samples the draw's sample mask lets through (1 without a
+    /// mask); a partial mask must keep sample 0 and no later draw may touch its pixels.
+    pub(crate) sample_fraction: f32,
 }
 
 /// What a pass does to its attachments after the clears of its load ops.
@@ -91,10 +97,12 @@ struct Raster {
     p: [[f32; 2]; 3],
     z: [f32; 3],
     area: f32,
+    edge_margin: f32,
+    texel_margin: f32,
 }
 
 impl Raster {
-    fn new(d: &Draw) -> Raster {
+    fn new(d: &Draw, samples: u32) -> Raster {
         let vp = d.viewport;
         let p = d.triangle.map(|v| {
             let x = v.position[0] + d.offset[0];
@@ -103,7 +111,18 @@ impl Raster {
         });
         let z = d.triangle.map(|v| v.position[2] + d.offset[2]);
         let area = cross(p[0], p[1], p[2]);
-        Raster { p, z, area }
+        let msaa = samples > 1;
+        Raster {
+            p,
+            z,
+            area,
+            edge_margin: if msaa { MSAA_EDGE_MARGIN } else { EDGE_MARGIN },
+            texel_margin: if msaa {
+                MSAA_TEXEL_MARGIN
+            } else {
+                TEXEL_MARGIN
+            },
+        }
     }
 
     /// Barycentric weights of `q` (summing to 1).
@@ -126,10 +145,10 @@ impl Raster {
             let (a, b) = (self.p[i], self.p[(i + 1) % 3]);
             let len = ((b[0] - a[0]).powi(2) + (b[1] - a[1]).powi(2)).sqrt();
             let distance = sign * cross(a, b, q) / len;
-            if distance < -EDGE_MARGIN {
+            if distance < -self.edge_margin {
                 return Coverage::Outside;
             }
-            if distance <= EDGE_MARGIN {
+            if distance <= self.edge_margin {
                 edge = true;
             }
         }
@@ -148,11 +167,11 @@ fn cross(a: [f32; 2], b: [f32; 2], c: [f32; 2]) -> f32 {
 
 /// The texels a texture coordinate may select along one axis (nearest filtering,
 /// clamp to edge).
-fn texel_candidates(t: f32) -> Vec<u32> {
+fn texel_candidates(t: f32, margin: f32) -> Vec<u32> {
     let size = TEXTURE_SIZE as f32;
     let s = t * size;
     let mut out = Vec::new();
-    for probe in [s - TEXEL_MARGIN, s + TEXEL_MARGIN] {
+    for probe in [s - margin, s + margin] {
         let i = probe.floor().clamp(0.0, size - 1.0) as u32;
         if !out.contains(&i) {
             out.push(i);
@@ -170,8 +189,8 @@ fn fragment_colors(d: &Draw, raster: &Raster, q: [f32; 2]) -> Vec<[f32; 4]> {
     }
     let uv = |k: usize| (0..3).map(|i| w[i] * d.triangle[i].uv[k]).sum::<f32>();
     let mut out = Vec::new();
-    for ty in texel_candidates(uv(1)) {
-        for tx in texel_candidates(uv(0)) {
+    for ty in texel_candidates(uv(1), raster.texel_margin) {
+        for tx in texel_candidates(uv(0), raster.texel_margin) {
             let t = texel(tx, ty);
             let c = unorm(color);
             let modulated: [u8; 4] =
@@ -188,12 +207,15 @@ fn fragment_colors(d: &Draw, raster: &Raster, q: [f32; 2]) -> Vec<[f32; 4]> {
 /// The values every pixel of a pass may end with.
 pub(crate) struct Expected {
     values: Vec<Vec<Value>>,
+    /// Multisampled: a pixel with several values may show any blend of them.
+    blends: bool,
     /// Per op index: the fewest and the most samples that may pass the depth test.
     pub(crate) samples_passed: Vec<(u64, u64)>,
 }
 
-/// Runs `ops` on the CPU, starting from the load-op clear values.
-pub(crate) fn expected(ops: &[Op], clear: [u8; 4], clear_depth: f32) -> Expected {
+/// Runs `ops` on the CPU, starting from the load-op clear values, for attachments of
+/// `samples` samples (resolved to one).
+pub(crate) fn expected(ops: &[Op], clear: [u8; 4], clear_depth: f32, samples: u32) -> Expected {
     let start = Value {
         color: clear.map(f32::from),
         tolerance: 0.0,
@@ -203,7 +225,7 @@ pub(crate) fn expected(ops: &[Op], clear: [u8; 4], clear_depth: f32) -> Expected
     let mut samples_passed = vec![(0, 0); ops.len()];
     for (index, op) in ops.iter().enumerate() {
         let raster = match op {
-            Op::Draw(d) => Some(Raster::new(d)),
+            Op::Draw(d) => Some(Raster::new(d, samples)),
             _ => None,
         };
         for y in 0..HEIGHT {
@@ -235,6 +257,7 @@ pub(crate) fn expected(ops: &[Op], clear: [u8; 4], clear_depth: f32) -> Expected
     }
     Expected {
         values,
+        blends: samples > 1,
         samples_passed,
     }
 }
@@ -250,14 +273,28 @@ fn draw_pixel(d: &Draw, raster: &Raster, q: [f32; 2], pixel: &mut Vec<Value>) ->
     let colors = fragment_colors(d, raster, q);
     let mut next = Vec::new();
     let (mut all_pass, mut any_pass) = (true, false);
+    let f = d.sample_fraction;
     for v in pixel.iter() {
         if z < v.depth {
             any_pass = true;
-            next.extend(colors.iter().map(|&color| Value {
-                color,
-                tolerance: SHADED_TOLERANCE,
-                depth: z,
-            }));
+            for &color in &colors {
+                next.push(Value {
+                    color: std::array::from_fn(|i| v.color[i] * (1.0 - f) + color[i] * f),
+                    tolerance: if f < 1.0 {
+                        SHADED_TOLERANCE + v.tolerance
+                    } else {
+                        SHADED_TOLERANCE
+                    },
+                    depth: z,
+                });
+            }
+            if f < 1.0 && matches!(coverage, Coverage::Edge) {
+                next.extend(colors.iter().map(|&color| Value {
+                    color,
+                    tolerance: SHADED_TOLERANCE,
+                    depth: z,
+                }));
+            }
         } else {
             all_pass = false;
         }
@@ -323,7 +360,27 @@ impl Expected {
             } else {
                 cmp.ambiguous += 1;
             }
-            if !values.iter().any(matches) {
+            let blend_ok = || {
+                let tolerance = values.iter().map(|v| v.tolerance).fold(1.0, f32::max);
+                let color_ok = (0..4).all(|c| {
+                    let lo = values.iter().map(|v| v.color[c]).fold(f32::MAX, f32::min);
+                    let hi = values.iter().map(|v| v.color[c]).fold(f32::MIN, f32::max);
+                    let x = f32::from(px[c]);
+                    x >= lo - tolerance && x <= hi + tolerance
+                });
+                let depth_ok = d.is_none_or(|d| {
+                    values
+                        .iter()
+                        .any(|v| (d - v.depth).abs() <= DEPTH_TOLERANCE)
+                });
+                color_ok && depth_ok
+            };
+            let ok = if self.blends && values.len() > 1 {
+                blend_ok()
+            } else {
+                values.iter().any(matches)
+            };
+            if !ok {
                 cmp.mismatches += 1;
                 if cmp.first_mismatches.len() < 8 {
                     let (x, y) = (i as u32 % WIDTH, i as u32 / WIDTH);

@@ -327,7 +327,7 @@ pub(crate) fn run(
          vkCmdCopyQueryPoolResults",
     );
 
-    let want = expected(&ops, BACKGROUND_1, 1.0);
+    let want = expected(&ops, BACKGROUND_1, 1.0, 1);
     let color = res
         .readback
         .bytes(readback::COLOR_1 as usize, (WIDTH * HEIGHT * 4) as usize)?;

@@ -162,7 +162,7 @@ pub(crate) fn run(
         ),
     );
 
-    let want = expected(&ops, BACKGROUND_2, 1.0);
+    let want = expected(&ops, BACKGROUND_2, 1.0, 1);
     let color = res
         .readback
         .bytes(readback::COLOR_2 as usize, (WIDTH * HEIGHT * 4) as usize)?;

@@ -39,9 +39,12 @@ pub(crate) struct Pipelines {
     pub(crate) subpass: [vk::Pipeline; 2],
     /// For dynamic rendering, when the device has it.
     pub(crate) dynamic: Option<vk::Pipeline>,
+    /// The shader modules (pass 3 builds its pipelines from them too).
+    pub(crate) vertex: vk::ShaderModule,
+    pub(crate) fragment: vk::ShaderModule,
 }
 
-fn shader_module(
+pub(crate) fn shader_module(
     vk_: &mut Vulkan,
     device: &ash::Device,
     spirv: &[u8],
@@ -59,16 +62,38 @@ fn shader_module(
     Ok(module)
 }
 
-/// Creates the set layout (uniform buffer at binding 0, combined image sampler at
-/// binding 1, fragment stage), the pipeline layout and the pipelines.
-pub(crate) fn create_pipelines(
-    vk_: &mut Vulkan,
-    gpu: &Gpu,
-    render_pass: vk::RenderPass,
-    report: &mut Report,
-) -> Result<Pipelines, Fail> {
-    let device = gpu.device.clone();
-    let bindings = [
+/// The vertex buffer binding (36-byte stride) and the three attributes.
+pub(crate) fn vertex_layout() -> (
+    [vk::VertexInputBindingDescription; 1],
+    [vk::VertexInputAttributeDescription; 3],
+) {
+    let vertex_bindings = [vk::VertexInputBindingDescription::default()
+        .binding(0)
+        .stride(VERTEX_STRIDE)
+        .input_rate(vk::VertexInputRate::VERTEX)];
+    let attributes = [
+        vk::VertexInputAttributeDescription::default()
+            .location(0)
+            .binding(0)
+            .format(vk::Format::R32G32B32_SFLOAT)
+            .offset(0),
+        vk::VertexInputAttributeDescription::default()
+            .location(1)
+            .binding(0)
+            .format(vk::Format::R32G32B32A32_SFLOAT)
+            .offset(12),
+        vk::VertexInputAttributeDescription::default()
+            .location(2)
+            .binding(0)
+            .format(vk::Format::R32G32_SFLOAT)
+            .offset(28),
+    ];
+    (vertex_bindings, attributes)
+}
+
+/// The set's bindings: uniform buffer at 0, combined image sampler at 1, fragment stage.
+pub(crate) fn set_bindings() -> [vk::DescriptorSetLayoutBinding<'static>; 2] {
+    [
         vk::DescriptorSetLayoutBinding::default()
             .binding(0)
             .descriptor_type(vk::DescriptorType::UNIFORM_BUFFER)
@@ -79,7 +104,19 @@ pub(crate) fn create_pipelines(
             .descriptor_type(vk::DescriptorType::COMBINED_IMAGE_SAMPLER)
             .descriptor_count(1)
             .stage_flags(vk::ShaderStageFlags::FRAGMENT),
-    ];
+    ]
+}
+
+/// Creates the set layout (uniform buffer at binding 0, combined image sampler at
+/// binding 1, fragment stage), the pipeline layout and the pipelines.
+pub(crate) fn create_pipelines(
+    vk_: &mut Vulkan,
+    gpu: &Gpu,
+    render_pass: vk::RenderPass,
+    report: &mut Report,
+) -> Result<Pipelines, Fail> {
+    let device = gpu.device.clone();
+    let bindings = set_bindings();
     // SAFETY: valid device, create infos that live until the call returns; every
     // object is tracked for destruction (the same holds for the creations below).
     let set_layout = unsafe {
@@ -119,27 +156,7 @@ pub(crate) fn create_pipelines(
             .module(fragment)
             .name(c"main"),
     ];
-    let vertex_bindings = [vk::VertexInputBindingDescription::default()
-        .binding(0)
-        .stride(VERTEX_STRIDE)
-        .input_rate(vk::VertexInputRate::VERTEX)];
-    let attributes = [
-        vk::VertexInputAttributeDescription::default()
-            .location(0)
-            .binding(0)
-            .format(vk::Format::R32G32B32_SFLOAT)
-            .offset(0),
-        vk::VertexInputAttributeDescription::default()
-            .location(1)
-            .binding(0)
-            .format(vk::Format::R32G32B32A32_SFLOAT)
-            .offset(12),
-        vk::VertexInputAttributeDescription::default()
-            .location(2)
-            .binding(0)
-            .format(vk::Format::R32G32_SFLOAT)
-            .offset(28),
-    ];
+    let (vertex_bindings, attributes) = vertex_layout();
     let vertex_input = vk::PipelineVertexInputStateCreateInfo::default()
         .vertex_binding_descriptions(&vertex_bindings)
         .vertex_attribute_descriptions(&attributes);
@@ -222,5 +239,7 @@ pub(crate) fn create_pipelines(
         layout,
         subpass: [sub0, sub1],
         dynamic: pipelines.get(2).copied(),
+        vertex,
+        fragment,
     })
 }

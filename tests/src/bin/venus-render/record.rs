@@ -48,7 +48,7 @@ pub(crate) fn vk_rect(r: Rect) -> vk::Rect2D {
     }
 }
 
-fn vk_viewport(v: Viewport) -> vk::Viewport {
+pub(crate) fn vk_viewport(v: Viewport) -> vk::Viewport {
     vk::Viewport {
         x: v.x,
         y: v.y,
@@ -105,51 +105,15 @@ pub(crate) fn record_op(
 ) -> Result<(), Fail> {
     let d = &gpu.device;
     match op {
-        Op::ClearColor(rect, color) => {
-            let value = vk::ClearValue {
-                color: vk::ClearColorValue {
-                    float32: crate::scene::unorm(*color),
-                },
-            };
-            let attachment = vk::ClearAttachment {
-                aspect_mask: vk::ImageAspectFlags::COLOR,
-                color_attachment: 0,
-                clear_value: value,
-            };
-            clear(gpu, cb, attachment, *rect);
-        }
-        Op::ClearDepth(rect, depth) => {
-            let attachment = vk::ClearAttachment {
-                aspect_mask: vk::ImageAspectFlags::DEPTH,
-                color_attachment: 0,
-                clear_value: vk::ClearValue {
-                    depth_stencil: vk::ClearDepthStencilValue {
-                        depth: *depth,
-                        stencil: 0,
-                    },
-                },
-            };
-            clear(gpu, cb, attachment, *rect);
-        }
+        Op::ClearColor(..) | Op::ClearDepth(..) => record_clear(gpu, cb, op),
         Op::Draw(draw) => {
-            let mut push = Vec::with_capacity(PUSH_SIZE as usize);
-            for f in [draw.offset[0], draw.offset[1], draw.offset[2], 0.0] {
-                push.extend_from_slice(&f.to_le_bytes());
-            }
-            push.extend_from_slice(&u32::from(draw.textured).to_le_bytes());
             // SAFETY: `cb` is recording inside a render pass instance with a bound
-            // pipeline (see `bind`); the push range covers both stages, 20 bytes.
+            // pipeline whose viewport and scissor are dynamic (see `bind`).
             unsafe {
                 d.cmd_set_viewport(cb, 0, &[vk_viewport(draw.viewport)]);
                 d.cmd_set_scissor(cb, 0, &[vk_rect(draw.scissor)]);
-                d.cmd_push_constants(
-                    cb,
-                    layout,
-                    vk::ShaderStageFlags::VERTEX | vk::ShaderStageFlags::FRAGMENT,
-                    0,
-                    &push,
-                );
             }
+            push_constants(gpu, cb, layout, draw);
             match (draw.first, mode) {
                 // SAFETY: the bound vertex and index buffers hold what is drawn.
                 (First::Index(i), DrawMode::Direct) => unsafe {
@@ -172,6 +136,62 @@ pub(crate) fn record_op(
         }
     }
     Ok(())
+}
+
+/// Pushes a draw's offset and texturing flag.
+pub(crate) fn push_constants(
+    gpu: &Gpu,
+    cb: vk::CommandBuffer,
+    layout: vk::PipelineLayout,
+    draw: &crate::model::Draw,
+) {
+    let mut push = Vec::with_capacity(PUSH_SIZE as usize);
+    for f in [draw.offset[0], draw.offset[1], draw.offset[2], 0.0] {
+        push.extend_from_slice(&f.to_le_bytes());
+    }
+    push.extend_from_slice(&u32::from(draw.textured).to_le_bytes());
+    // SAFETY: `cb` is recording; `layout` has one 20-byte range for both stages.
+    unsafe {
+        gpu.device.cmd_push_constants(
+            cb,
+            layout,
+            vk::ShaderStageFlags::VERTEX | vk::ShaderStageFlags::FRAGMENT,
+            0,
+            &push,
+        )
+    };
+}
+
+/// Records vkCmdClearAttachments of a pass operation (draws are ignored).
+pub(crate) fn record_clear(gpu: &Gpu, cb: vk::CommandBuffer, op: &Op) {
+    match op {
+        Op::ClearColor(rect, color) => {
+            let attachment = vk::ClearAttachment {
+                aspect_mask: vk::ImageAspectFlags::COLOR,
+                color_attachment: 0,
+                clear_value: vk::ClearValue {
+                    color: vk::ClearColorValue {
+                        float32: crate::scene::unorm(*color),
+                    },
+                },
+            };
+            clear(gpu, cb, attachment, *rect);
+        }
+        Op::ClearDepth(rect, depth) => {
+            let attachment = vk::ClearAttachment {
+                aspect_mask: vk::ImageAspectFlags::DEPTH,
+                color_attachment: 0,
+                clear_value: vk::ClearValue {
+                    depth_stencil: vk::ClearDepthStencilValue {
+                        depth: *depth,
+                        stencil: 0,
+                    },
+                },
+            };
+            clear(gpu, cb, attachment, *rect);
+        }
+        Op::Draw(_) => {}
+    }
 }
 
 fn clear(gpu: &Gpu, cb: vk::CommandBuffer, attachment: vk::ClearAttachment, rect: Rect) {

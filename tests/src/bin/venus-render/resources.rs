@@ -26,7 +26,10 @@ pub(crate) mod readback {
     pub(crate) const BLIT: u64 = DEPTH_2 + FULL;
     pub(crate) const COPY: u64 = BLIT + HALF;
     pub(crate) const DEPTH_CLEARED: u64 = COPY + HALF;
-    pub(crate) const SIZE: u64 = DEPTH_CLEARED + FULL;
+    pub(crate) const COLOR_3: u64 = DEPTH_CLEARED + FULL;
+    pub(crate) const DEPTH_3: u64 = COLOR_3 + FULL;
+    pub(crate) const COLOR_3_RESOLVED: u64 = DEPTH_3 + FULL;
+    pub(crate) const SIZE: u64 = COLOR_3_RESOLVED + FULL;
 }
 
 /// Size of the buffer written by vkCmdFillBuffer and vkCmdUpdateBuffer (and checked).
@@ -50,6 +53,7 @@ pub(crate) struct Resources {
     pub(crate) texture: ImageMem,
     pub(crate) blit: ImageMem,
     pub(crate) copy: ImageMem,
+    pub(crate) sampler: vk::Sampler,
     pub(crate) set: vk::DescriptorSet,
 }
 
@@ -232,6 +236,7 @@ pub(crate) fn create_resources(
         texture,
         blit,
         copy,
+        sampler,
         set,
     })
 }

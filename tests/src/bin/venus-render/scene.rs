@@ -57,6 +57,7 @@ pub(crate) const COLOR_C: [u8; 4] = [16, 200, 64, 255];
 /// Clear color of the render-pass pass and of the dynamic-rendering pass.
 pub(crate) const BACKGROUND_1: [u8; 4] = [25, 50, 75, 255];
 pub(crate) const BACKGROUND_2: [u8; 4] = [60, 20, 90, 255];
+pub(crate) const BACKGROUND_3: [u8; 4] = [90, 90, 30, 255];
 /// Colors of the vkCmdClearAttachments rectangles of each pass.
 pub(crate) const CLEAR_RECT_1: [u8; 4] = [255, 128, 0, 255];
 pub(crate) const CLEAR_RECT_2: [u8; 4] = [0, 64, 255, 255];
@@ -160,8 +161,9 @@ pub(crate) fn vertices() -> [Vertex; 9] {
     ]
 }
 
-/// The index buffer; triangle B is drawn with firstIndex = B_FIRST_INDEX.
-pub(crate) const INDICES: [u16; 6] = [2, 1, 0, 1, 2, 0];
+/// The index buffer; triangle B is drawn with firstIndex = B_FIRST_INDEX (pass 3 also
+/// from index 6).
+pub(crate) const INDICES: [u16; 9] = [2, 1, 0, 1, 2, 0, 1, 2, 0];
 pub(crate) const B_FIRST_INDEX: u32 = 3;
 /// First vertices of A and C (vkCmdDraw).
 pub(crate) const A_FIRST_VERTEX: u32 = 3;
@@ -237,6 +239,7 @@ fn draw(
         textured,
         viewport,
         scissor,
+        sample_fraction: 1.0,
     })
 }
 
@@ -279,6 +282,24 @@ pub(crate) fn pass1_ops() -> Vec<Op> {
 
 /// Index of triangle A's draw in `pass1_ops` (counted by the occlusion query).
 pub(crate) const PASS1_QUERIED_OP: usize = 2;
+
+/// Operations of pass 3 (render pass 2, 4 samples): pass 1's, with C drawn with half
+/// of the samples (sample mask 0b0101), blending it with what is below once resolved.
+pub(crate) fn pass3_ops() -> Vec<Op> {
+    let mut ops = pass1_ops();
+    for op in &mut ops {
+        if let Op::Draw(d) = op {
+            if d.viewport.x == VIEWPORT_C1.x && d.viewport.y == VIEWPORT_C1.y {
+                d.sample_fraction = 0.5;
+            }
+        }
+    }
+    ops
+}
+
+/// The draw the conditional-rendering predicate 0 must skip: triangle A moved left and in
+/// front of everything.
+pub(crate) const SKIPPED_OFFSET: [f32; 3] = [-0.25, 0.0, -0.45];
 
 /// Operations of the dynamic-rendering pass (B and A drawn indirectly).
 pub(crate) fn pass2_ops() -> Vec<Op> {
@@ -381,6 +402,61 @@ pub(crate) fn pass1_probes() -> Vec<(&'static str, u32, u32, [u8; 4])> {
             196,
             58,
             shaded(QUADRANTS[1]),
+        ),
+    ]
+}
+
+/// The average of two shaded colors (a half-covered pixel, resolved).
+fn half(a: [u8; 4], b: [u8; 4]) -> [u8; 4] {
+    let (a, b) = (shade(a), b.map(f32::from));
+    std::array::from_fn(|i| ((a[i] + b[i]) / 2.0).round() as u8)
+}
+
+pub(crate) fn pass3_probes() -> Vec<(&'static str, u32, u32, [u8; 4])> {
+    vec![
+        ("background (top left)", 4, 4, BACKGROUND_3),
+        (
+            "triangle B, texture quadrant top left",
+            50,
+            70,
+            shaded(QUADRANTS[0]),
+        ),
+        (
+            "triangle A alone (vkCmdDrawMultiEXT)",
+            170,
+            150,
+            shaded(COLOR_A),
+        ),
+        (
+            "A and B overlap: nearer B wins",
+            110,
+            110,
+            shaded(QUADRANTS[0]),
+        ),
+        ("depth cleared to 0: B rejected", 56, 48, BACKGROUND_3),
+        (
+            "color rectangle cleared under an inverted predicate",
+            50,
+            160,
+            CLEAR_RECT_1,
+        ),
+        (
+            "C with sample mask 0b0101 over B: half and half",
+            200,
+            40,
+            half(COLOR_C, shaded(QUADRANTS[1])),
+        ),
+        (
+            "C with sample mask 0b0101 over the background",
+            208,
+            20,
+            half(COLOR_C, BACKGROUND_3),
+        ),
+        (
+            "where the draw skipped by predicate 0 would be: B",
+            80,
+            150,
+            shaded(QUADRANTS[2]),
         ),
     ]
 }
