@@ -30,6 +30,7 @@ pub(crate) enum RenderingApi {
 
 /// Device-level state shared by every step.
 pub(crate) struct Gpu {
+    pub(crate) physical: vk::PhysicalDevice,
     pub(crate) device: ash::Device,
     pub(crate) queue: vk::Queue,
     pub(crate) memory: vk::PhysicalDeviceMemoryProperties,
@@ -39,6 +40,8 @@ pub(crate) struct Gpu {
     /// occlusionQueryPrecise is enabled: occlusion queries count samples exactly.
     pub(crate) precise_occlusion: bool,
     pub(crate) features: Features,
+    /// timestampValidBits of the queue family.
+    pub(crate) timestamp_bits: u32,
     pub(crate) loaded: Loaded,
     pub(crate) command_pool: vk::CommandPool,
     pub(crate) fence: vk::Fence,
@@ -258,6 +261,7 @@ pub(crate) fn create_device(
     vk_.track(Obj::Fence(fence));
 
     Ok(Gpu {
+        physical,
         device,
         queue,
         memory,
@@ -266,6 +270,7 @@ pub(crate) fn create_device(
         rendering,
         precise_occlusion: features.occlusion_precise,
         features,
+        timestamp_bits: families[family].timestamp_valid_bits,
         loaded,
         command_pool,
         fence,

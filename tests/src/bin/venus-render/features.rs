@@ -32,6 +32,17 @@ pub(crate) struct Features {
     pub(crate) push_descriptor: bool,
     pub(crate) conditional_rendering: bool,
     pub(crate) color_write_enable: bool,
+    /// vkCmdCopy*2 / vkCmdBlitImage2 / vkCmdResolveImage2 (core 1.3 or
+    /// VK_KHR_copy_commands2).
+    pub(crate) copy2: bool,
+    /// vkGetDevice{Buffer,Image}MemoryRequirements (core 1.3 or VK_KHR_maintenance4).
+    pub(crate) maintenance4: bool,
+    /// Private data slots (core 1.3 or VK_EXT_private_data).
+    pub(crate) private_data: bool,
+    pub(crate) transform_feedback: bool,
+    pub(crate) vertex_input_dynamic_state: bool,
+    pub(crate) buffer_device_address: bool,
+    pub(crate) sampler_ycbcr_conversion: bool,
 }
 
 impl Features {
@@ -71,6 +82,15 @@ pub(crate) fn query(
     let mut multi = vk::PhysicalDeviceMultiDrawFeaturesEXT::default();
     let mut cond = vk::PhysicalDeviceConditionalRenderingFeaturesEXT::default();
     let mut cwe = vk::PhysicalDeviceColorWriteEnableFeaturesEXT::default();
+    let mut f11 = vk::PhysicalDeviceVulkan11Features::default();
+    let mut m4 = vk::PhysicalDeviceMaintenance4Features::default();
+    let mut pd = vk::PhysicalDevicePrivateDataFeatures::default();
+    let mut tf = vk::PhysicalDeviceTransformFeedbackFeaturesEXT::default();
+    let mut vid = vk::PhysicalDeviceVertexInputDynamicStateFeaturesEXT::default();
+    let has_m4 = has(exts, ash::khr::maintenance4::NAME);
+    let has_pd = has(exts, ash::ext::private_data::NAME);
+    let has_tf = has(exts, ash::ext::transform_feedback::NAME);
+    let has_vid = has(exts, ash::ext::vertex_input_dynamic_state::NAME);
     let has_dr = has(exts, ash::khr::dynamic_rendering::NAME);
     let has_s2 = has(exts, ash::khr::synchronization2::NAME);
     let has_eds1 = has(exts, ash::ext::extended_dynamic_state::NAME);
@@ -79,10 +99,18 @@ pub(crate) fn query(
     let has_multi = has(exts, ash::ext::multi_draw::NAME);
     let has_cond = has(exts, ash::ext::conditional_rendering::NAME);
     let has_cwe = has(exts, ash::ext::color_write_enable::NAME);
-    let mut feats2 = vk::PhysicalDeviceFeatures2::default().push_next(&mut f12);
+    let mut feats2 = vk::PhysicalDeviceFeatures2::default()
+        .push_next(&mut f12)
+        .push_next(&mut f11);
     if core13 {
         feats2 = feats2.push_next(&mut f13);
     } else {
+        if has_m4 {
+            feats2 = feats2.push_next(&mut m4);
+        }
+        if has_pd {
+            feats2 = feats2.push_next(&mut pd);
+        }
         if has_dr {
             feats2 = feats2.push_next(&mut dr);
         }
@@ -107,6 +135,12 @@ pub(crate) fn query(
     }
     if has_cwe {
         feats2 = feats2.push_next(&mut cwe);
+    }
+    if has_tf {
+        feats2 = feats2.push_next(&mut tf);
+    }
+    if has_vid {
+        feats2 = feats2.push_next(&mut vid);
     }
     // SAFETY: `physical` belongs to `instance` (1.2+); the chain holds only structs of
     // the device's core version or of extensions it lists.
@@ -170,6 +204,21 @@ pub(crate) fn query(
         push_descriptor: has(exts, ash::khr::push_descriptor::NAME),
         conditional_rendering: has_cond && t(cond.conditional_rendering),
         color_write_enable: has_cwe && t(cwe.color_write_enable),
+        copy2: core13 || has(exts, ash::khr::copy_commands2::NAME),
+        maintenance4: if core13 {
+            t(f13.maintenance4)
+        } else {
+            has_m4 && t(m4.maintenance4)
+        },
+        private_data: if core13 {
+            t(f13.private_data)
+        } else {
+            has_pd && t(pd.private_data)
+        },
+        transform_feedback: has_tf && t(tf.transform_feedback),
+        vertex_input_dynamic_state: has_vid && t(vid.vertex_input_dynamic_state),
+        buffer_device_address: t(f12.buffer_device_address),
+        sampler_ycbcr_conversion: t(f11.sampler_ycbcr_conversion),
     }
 }
 
@@ -187,6 +236,11 @@ pub(crate) struct Enable {
     multi: vk::PhysicalDeviceMultiDrawFeaturesEXT<'static>,
     cond: vk::PhysicalDeviceConditionalRenderingFeaturesEXT<'static>,
     cwe: vk::PhysicalDeviceColorWriteEnableFeaturesEXT<'static>,
+    f11: vk::PhysicalDeviceVulkan11Features<'static>,
+    m4: vk::PhysicalDeviceMaintenance4Features<'static>,
+    pd: vk::PhysicalDevicePrivateDataFeatures<'static>,
+    tf: vk::PhysicalDeviceTransformFeedbackFeaturesEXT<'static>,
+    vid: vk::PhysicalDeviceVertexInputDynamicStateFeaturesEXT<'static>,
     pub(crate) extensions: Vec<*const c_char>,
 }
 
@@ -198,10 +252,13 @@ impl Enable {
             f12: vk::PhysicalDeviceVulkan12Features::default()
                 .imageless_framebuffer(f.imageless_framebuffer)
                 .host_query_reset(f.host_query_reset)
-                .draw_indirect_count(f.draw_indirect_count),
+                .draw_indirect_count(f.draw_indirect_count)
+                .buffer_device_address(f.buffer_device_address),
             f13: vk::PhysicalDeviceVulkan13Features::default()
                 .dynamic_rendering(f.dynamic_rendering)
-                .synchronization2(f.sync2),
+                .synchronization2(f.sync2)
+                .maintenance4(f.maintenance4)
+                .private_data(f.private_data),
             dr: vk::PhysicalDeviceDynamicRenderingFeatures::default().dynamic_rendering(true),
             s2: vk::PhysicalDeviceSynchronization2Features::default().synchronization2(true),
             eds1: vk::PhysicalDeviceExtendedDynamicStateFeaturesEXT::default()
@@ -224,6 +281,13 @@ impl Enable {
             cond: vk::PhysicalDeviceConditionalRenderingFeaturesEXT::default()
                 .conditional_rendering(true),
             cwe: vk::PhysicalDeviceColorWriteEnableFeaturesEXT::default().color_write_enable(true),
+            f11: vk::PhysicalDeviceVulkan11Features::default()
+                .sampler_ycbcr_conversion(f.sampler_ycbcr_conversion),
+            m4: vk::PhysicalDeviceMaintenance4Features::default().maintenance4(true),
+            pd: vk::PhysicalDevicePrivateDataFeatures::default().private_data(true),
+            tf: vk::PhysicalDeviceTransformFeedbackFeaturesEXT::default().transform_feedback(true),
+            vid: vk::PhysicalDeviceVertexInputDynamicStateFeaturesEXT::default()
+                .vertex_input_dynamic_state(true),
             extensions: Vec::new(),
         };
         let mut add = |on: bool, name: &'static CStr| {
@@ -249,6 +313,14 @@ impl Enable {
             ash::ext::conditional_rendering::NAME,
         );
         add(f.color_write_enable, ash::ext::color_write_enable::NAME);
+        add(!f.core13 && f.copy2, ash::khr::copy_commands2::NAME);
+        add(!f.core13 && f.maintenance4, ash::khr::maintenance4::NAME);
+        add(!f.core13 && f.private_data, ash::ext::private_data::NAME);
+        add(f.transform_feedback, ash::ext::transform_feedback::NAME);
+        add(
+            f.vertex_input_dynamic_state,
+            ash::ext::vertex_input_dynamic_state::NAME,
+        );
         e
     }
 
@@ -261,10 +333,17 @@ impl Enable {
         info = info
             .enabled_features(&self.base)
             .enabled_extension_names(&self.extensions)
-            .push_next(&mut self.f12);
+            .push_next(&mut self.f12)
+            .push_next(&mut self.f11);
         if f.core13 {
             info = info.push_next(&mut self.f13);
         } else {
+            if f.maintenance4 {
+                info = info.push_next(&mut self.m4);
+            }
+            if f.private_data {
+                info = info.push_next(&mut self.pd);
+            }
             if f.dynamic_rendering {
                 info = info.push_next(&mut self.dr);
             }
@@ -290,6 +369,12 @@ impl Enable {
         if f.color_write_enable {
             info = info.push_next(&mut self.cwe);
         }
+        if f.transform_feedback {
+            info = info.push_next(&mut self.tf);
+        }
+        if f.vertex_input_dynamic_state {
+            info = info.push_next(&mut self.vid);
+        }
         info
     }
 }
@@ -312,6 +397,12 @@ pub(crate) struct Loaded {
     pub(crate) push_descriptor: Option<ash::khr::push_descriptor::Device>,
     pub(crate) conditional: Option<ash::ext::conditional_rendering::Device>,
     pub(crate) color_write: Option<ash::ext::color_write_enable::Device>,
+    /// Copy commands 2 through VK_KHR_copy_commands2 (None: core 1.3 or not at all).
+    pub(crate) copy2_khr: Option<ash::khr::copy_commands2::Device>,
+    pub(crate) maintenance4_khr: Option<ash::khr::maintenance4::Device>,
+    pub(crate) private_data_ext: Option<ash::ext::private_data::Device>,
+    pub(crate) transform_feedback: Option<ash::ext::transform_feedback::Device>,
+    pub(crate) vertex_input: Option<ash::ext::vertex_input_dynamic_state::Device>,
 }
 
 impl Loaded {
@@ -343,6 +434,18 @@ impl Loaded {
             color_write: f
                 .color_write_enable
                 .then(|| ash::ext::color_write_enable::Device::new(instance, device)),
+            copy2_khr: (!f.core13 && f.copy2)
+                .then(|| ash::khr::copy_commands2::Device::new(instance, device)),
+            maintenance4_khr: (!f.core13 && f.maintenance4)
+                .then(|| ash::khr::maintenance4::Device::new(instance, device)),
+            private_data_ext: (!f.core13 && f.private_data)
+                .then(|| ash::ext::private_data::Device::new(instance, device)),
+            transform_feedback: f
+                .transform_feedback
+                .then(|| ash::ext::transform_feedback::Device::new(instance, device)),
+            vertex_input: f
+                .vertex_input_dynamic_state
+                .then(|| ash::ext::vertex_input_dynamic_state::Device::new(instance, device)),
         }
     }
 }

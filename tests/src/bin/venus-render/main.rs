@@ -43,8 +43,22 @@
 //!   named pixels (background, each texture quadrant, A alone, the overlap showing B,
 //!   the cleared rectangles, C and its scissor); the occlusion count against the model
 //!   and the pixels showing A;
+//! - pass 2 also draws C by vkCmdDrawIndirectCount and records a vkCmdDrawIndexedIndirectCount
+//!   with a count of 0 (the commands past the count would show in the image);
 //! - transfers: vkCmdBlitImage 256→128 NEAREST, vkCmdClearColorImage + vkCmdCopyImage,
-//!   vkCmdClearDepthStencilImage, vkCmdFillBuffer + vkCmdUpdateBuffer, each checked;
+//!   vkCmdClearDepthStencilImage, vkCmdFillBuffer + vkCmdUpdateBuffer, each checked; a
+//!   split barrier through an event (vkCmdResetEvent / vkCmdSetEvent / vkCmdWaitEvents or
+//!   their synchronization2 versions), timestamps (vkResetQueryPool from the host);
+//! - copy commands 2 (core 1.3 or VK_KHR_copy_commands2) redoing the transfers, byte for
+//!   byte the same; vkCmdResolveImage2 in pass 3;
+//! - transform feedback (VK_EXT_transform_feedback) in dynamic rendering without
+//!   attachments: positions captured and checked, a stream query, the counter buffer
+//!   driving vkCmdDrawIndirectByteCountEXT, dynamic vertex input (vkCmdSetVertexInputEXT);
+//! - queries and lifecycles: linear image subresource layout, sparse requirements,
+//!   maintenance4 memory requirements against the objects', descriptor set layout
+//!   support, a texel buffer view, private data, a Y′CbCr conversion, a buffer device
+//!   address, external properties, a descriptor update template (it writes the texture
+//!   binding the passes sample), command and descriptor pool resets;
 //! - barriers and submissions by vkCmdPipelineBarrier2 and vkQueueSubmit2 when
 //!   synchronization2 is enabled (`--legacy-sync` forces vkCmdPipelineBarrier and
 //!   vkQueueSubmit), a fence per submission.
@@ -56,6 +70,7 @@
 mod report;
 
 mod check;
+mod copy2;
 mod device;
 mod eds;
 mod features;
@@ -67,12 +82,14 @@ mod pass2;
 mod pass3;
 mod pass3_pipeline;
 mod pipeline;
+mod queries;
 mod record;
 mod resources;
 mod scene;
 mod sync;
 mod transfer;
 mod vulkan;
+mod xfb;
 
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
@@ -183,7 +200,7 @@ fn run(opts: &Options, vk_: &mut Vulkan, report: &mut Report) -> Result<(), Fail
     let pipelines = pipeline::create_pipelines(vk_, &gpu, render_pass, report)?;
     let res = resources::create_resources(vk_, &gpu, pipelines.set_layout, report)?;
     let framebuffer = pass1::create_framebuffer(vk_, &gpu, render_pass, &res)?;
-    let primary = gpu.command_buffers(vk_, vk::CommandBufferLevel::PRIMARY, 5)?;
+    let primary = gpu.command_buffers(vk_, vk::CommandBufferLevel::PRIMARY, 8)?;
     let secondary = gpu.command_buffers(vk_, vk::CommandBufferLevel::SECONDARY, 1)?;
 
     resources::upload(vk_, &gpu, &res, primary[0], report)?;
@@ -199,5 +216,9 @@ fn run(opts: &Options, vk_: &mut Vulkan, report: &mut Report) -> Result<(), Fail
     )?;
     pass2::run(&gpu, &pipelines, &res, primary[2], report)?;
     pass3::run(vk_, &gpu, &pipelines, &res, primary[3], report)?;
-    transfer::run(&gpu, &res, primary[4], report)
+    transfer::run(vk_, &gpu, &res, (primary[4], primary[5]), report)?;
+    copy2::run(vk_, &gpu, &res, primary[6], report)?;
+    xfb::run(vk_, &gpu, &res, primary[7], report)?;
+    queries::run(vk_, &gpu, &res, report)?;
+    queries::reset_pools(&gpu, &res, report)
 }

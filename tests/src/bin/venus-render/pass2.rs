@@ -8,11 +8,15 @@ use crate::check::{check_image, read_depth};
 use crate::device::{Gpu, RenderingApi};
 use crate::memory::copy_image_to_buffer;
 use crate::model::expected;
+use crate::model::{First, Op};
 use crate::pipeline::Pipelines;
-use crate::record::{bind, record_op, vk_rect, DrawMode, IndirectSlots};
+use crate::record::{bind, draw_count, record_op, vk_rect, DrawMode, IndirectSlots};
 use crate::report::{Fail, Report};
 use crate::resources::{readback, Resources};
-use crate::scene::{pass2_ops, pass2_probes, unorm, BACKGROUND_2, FULL_RECT, HEIGHT, WIDTH};
+use crate::scene::{
+    pass2_ops, pass2_probes, unorm, BACKGROUND_2, B_FIRST_INDEX, C_FIRST_VERTEX, FULL_RECT, HEIGHT,
+    WIDTH,
+};
 use crate::sync::{scopes, ImageBarrier, Scope};
 
 /// Records, submits and checks the dynamic-rendering pass; reports a skip when the
@@ -94,16 +98,20 @@ pub(crate) fn run(
     bind(gpu, cb, pipeline, pipelines.layout, res);
     let ops = pass2_ops();
     let mut slots = IndirectSlots::new();
+    let count = gpu.features.draw_indirect_count;
     for op in &ops {
-        record_op(
-            gpu,
-            cb,
-            pipelines.layout,
-            res,
-            op,
-            DrawMode::Indirect,
-            &mut slots,
-        )?;
+        // C by vkCmdDrawIndirectCount when the device has it.
+        let mode = match op {
+            Op::Draw(d) if count && matches!(d.first, First::Vertex(v) if v == C_FIRST_VERTEX) => {
+                DrawMode::IndirectCount
+            }
+            _ => DrawMode::Indirect,
+        };
+        record_op(gpu, cb, pipelines.layout, res, op, mode, &mut slots)?;
+    }
+    if count {
+        // A count of 0: nothing drawn (else B and C where the checks see them).
+        draw_count(gpu, cb, res, &mut slots, First::Index(B_FIRST_INDEX), 0)?;
     }
     // SAFETY: inside the rendering instance begun above.
     unsafe {
@@ -154,10 +162,15 @@ pub(crate) fn run(
         true,
         format!(
             "dynamic rendering submitted ({}): vkCmdBeginRendering, vkCmdDrawIndexedIndirect, \
-             vkCmdDrawIndirect, vkCmdClearAttachments, vkCmdEndRendering",
+             vkCmdDrawIndirect, {}vkCmdClearAttachments, vkCmdEndRendering",
             match rendering {
                 RenderingApi::Core => "core 1.3",
                 RenderingApi::Khr(_) => "VK_KHR_dynamic_rendering",
+            },
+            if count {
+                "vkCmdDrawIndirectCount, vkCmdDrawIndexedIndirectCount (count 0), "
+            } else {
+                ""
             }
         ),
     );

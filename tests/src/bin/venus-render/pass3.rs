@@ -10,6 +10,7 @@
 use ash::vk;
 
 use crate::check::{check_image, read_depth};
+use crate::copy2::{self, Copy2};
 use crate::device::Gpu;
 use crate::eds::{set_pass3_state, set_sample_mask, set_viewport_scissor, HALF_SAMPLE_MASK};
 use crate::memory::{copy_image_to_buffer, create_buffer, create_image_samples, ImageMem};
@@ -36,6 +37,8 @@ struct Targets {
     color: ImageMem,
     depth: ImageMem,
     resolved: ImageMem,
+    /// The target of vkCmdResolveImage2 (with copy commands 2).
+    resolved_2: Option<ImageMem>,
 }
 
 /// (usage, format) of each attachment, in attachment order (the imageless framebuffer
@@ -64,7 +67,15 @@ fn create_targets(vk_: &mut Vulkan, gpu: &Gpu) -> Result<Targets, Fail> {
     let depth = create_image_samples(vk_, gpu, size, a3.1, a3.0, true, one)?;
     let usage = vk::ImageUsageFlags::TRANSFER_DST | vk::ImageUsageFlags::TRANSFER_SRC;
     let resolved = create_image_samples(vk_, gpu, size, a0.1, usage, false, one)?;
+    let resolved_2 = if gpu.features.copy2 {
+        Some(create_image_samples(
+            vk_, gpu, size, a0.1, usage, false, one,
+        )?)
+    } else {
+        None
+    };
     Ok(Targets {
+        resolved_2,
         color_ms,
         depth_ms,
         color,
@@ -471,30 +482,33 @@ pub(crate) fn run(
     copy_image_to_buffer(gpu, cb, &targets.color, rb, readback::COLOR_3);
     copy_image_to_buffer(gpu, cb, &targets.depth, rb, readback::DEPTH_3);
     let color = vk::ImageAspectFlags::COLOR;
-    gpu.sync.barrier(
-        device,
-        cb,
-        &[],
-        &[ImageBarrier {
-            image: targets.resolved.image,
+    let resolve_targets: Vec<&ImageMem> = std::iter::once(&targets.resolved)
+        .chain(targets.resolved_2.as_ref())
+        .collect();
+    let to_dst: Vec<ImageBarrier> = resolve_targets
+        .iter()
+        .map(|t| ImageBarrier {
+            image: t.image,
             aspect: color,
             old: vk::ImageLayout::UNDEFINED,
             new: vk::ImageLayout::TRANSFER_DST_OPTIMAL,
             src: scopes::NONE,
             dst: scopes::TRANSFER_WRITE,
-        }],
-    );
+        })
+        .collect();
+    gpu.sync.barrier(device, cb, &[], &to_dst);
     let layers = vk::ImageSubresourceLayers::default()
         .aspect_mask(color)
         .layer_count(1);
+    let whole = vk::Extent3D {
+        width: WIDTH,
+        height: HEIGHT,
+        depth: 1,
+    };
     let region = vk::ImageResolve::default()
         .src_subresource(layers)
         .dst_subresource(layers)
-        .extent(vk::Extent3D {
-            width: WIDTH,
-            height: HEIGHT,
-            depth: 1,
-        });
+        .extent(whole);
     // SAFETY: the multisampled color is in TRANSFER_SRC_OPTIMAL (its final layout), the
     // target single-sampled with the same format in TRANSFER_DST_OPTIMAL.
     unsafe {
@@ -507,20 +521,35 @@ pub(crate) fn run(
             &[region],
         )
     };
-    gpu.sync.barrier(
-        device,
-        cb,
-        &[],
-        &[ImageBarrier {
-            image: targets.resolved.image,
+    if let Some(resolved_2) = targets.resolved_2.as_ref() {
+        let regions = [vk::ImageResolve2::default()
+            .src_subresource(layers)
+            .dst_subresource(layers)
+            .extent(whole)];
+        let info = vk::ResolveImageInfo2::default()
+            .src_image(targets.color_ms.image)
+            .src_image_layout(vk::ImageLayout::TRANSFER_SRC_OPTIMAL)
+            .dst_image(resolved_2.image)
+            .dst_image_layout(vk::ImageLayout::TRANSFER_DST_OPTIMAL)
+            .regions(&regions);
+        copy2::record(gpu, cb, Copy2::Resolve(&info));
+    }
+    let to_src: Vec<ImageBarrier> = resolve_targets
+        .iter()
+        .map(|t| ImageBarrier {
+            image: t.image,
             aspect: color,
             old: vk::ImageLayout::TRANSFER_DST_OPTIMAL,
             new: vk::ImageLayout::TRANSFER_SRC_OPTIMAL,
             src: scopes::TRANSFER_WRITE,
             dst: scopes::TRANSFER_READ,
-        }],
-    );
+        })
+        .collect();
+    gpu.sync.barrier(device, cb, &[], &to_src);
     copy_image_to_buffer(gpu, cb, &targets.resolved, rb, readback::COLOR_3_RESOLVED);
+    if let Some(resolved_2) = targets.resolved_2.as_ref() {
+        copy_image_to_buffer(gpu, cb, resolved_2, rb, readback::COLOR_3_RESOLVED_2);
+    }
     gpu.sync.barrier(
         device,
         cb,
@@ -568,5 +597,19 @@ pub(crate) fn run(
             WIDTH * HEIGHT
         ),
     );
+    if targets.resolved_2.is_some() {
+        let resolved_2 = res
+            .readback
+            .bytes(readback::COLOR_3_RESOLVED_2 as usize, size)?;
+        let differ = resolved
+            .iter()
+            .zip(resolved_2)
+            .filter(|(a, b)| a != b)
+            .count();
+        report.check(
+            differ == 0,
+            format!("vkCmdResolveImage2: the same bytes as vkCmdResolveImage ({differ} differ)"),
+        );
+    }
     Ok(())
 }

@@ -17,6 +17,11 @@ pub(crate) enum DrawMode {
     Direct,
     /// vkCmdDrawIndexedIndirect and vkCmdDrawIndirect.
     Indirect,
+    /// vkCmdDrawIndexedIndirectCount and vkCmdDrawIndirectCount (Vulkan 1.2
+    /// drawIndirectCount) with a count of 1 of at most 2 commands; the second command
+    /// would draw triangle A's vertices at the current viewport, so a count that is not
+    /// honored shows in the image.
+    IndirectCount,
 }
 
 /// Writes indirect commands to consecutive slots of the host-visible indirect buffer.
@@ -132,7 +137,48 @@ pub(crate) fn record_op(
                     // SAFETY: as above (VkDrawIndirectCommand, 16 bytes).
                     unsafe { d.cmd_draw_indirect(cb, res.indirect.buffer, offset, 1, 16) }
                 }
+                (first, DrawMode::IndirectCount) => {
+                    draw_count(gpu, cb, res, slots, first, 1)?;
+                }
             }
+        }
+    }
+    Ok(())
+}
+
+/// Records vkCmdDrawIndexedIndirectCount (for `First::Index`) or vkCmdDrawIndirectCount
+/// with `count` of at most 2 commands: the draw itself, then one of triangle A's
+/// vertices at the current viewport (which must not be drawn when `count` < 2).
+pub(crate) fn draw_count(
+    gpu: &Gpu,
+    cb: vk::CommandBuffer,
+    res: &Resources,
+    slots: &mut IndirectSlots,
+    first: First,
+    count: u32,
+) -> Result<(), Fail> {
+    let d = &gpu.device;
+    let a = crate::scene::A_FIRST_VERTEX;
+    let buffer = res.indirect.buffer;
+    match first {
+        First::Index(i) => {
+            let commands = slots.push(res, &[3, 1, i, 0, 0])?;
+            // Indices 6.. are B's, offset by 3 vertices: A's.
+            slots.push(res, &[3, 1, 6, a, 0])?;
+            let counter = slots.push(res, &[count])?;
+            // SAFETY: `cb` is recording inside a rendering instance with a bound pipeline
+            // and buffers; the indirect buffer (INDIRECT_BUFFER usage) holds 2 commands
+            // 32 bytes apart and the count; drawIndirectCount is enabled.
+            unsafe {
+                d.cmd_draw_indexed_indirect_count(cb, buffer, commands, buffer, counter, 2, 32)
+            };
+        }
+        First::Vertex(v) => {
+            let commands = slots.push(res, &[3, 1, v, 0])?;
+            slots.push(res, &[3, 1, a, 0])?;
+            let counter = slots.push(res, &[count])?;
+            // SAFETY: as above.
+            unsafe { d.cmd_draw_indirect_count(cb, buffer, commands, buffer, counter, 2, 32) };
         }
     }
     Ok(())

@@ -29,7 +29,11 @@ pub(crate) mod readback {
     pub(crate) const COLOR_3: u64 = DEPTH_CLEARED + FULL;
     pub(crate) const DEPTH_3: u64 = COLOR_3 + FULL;
     pub(crate) const COLOR_3_RESOLVED: u64 = DEPTH_3 + FULL;
-    pub(crate) const SIZE: u64 = COLOR_3_RESOLVED + FULL;
+    pub(crate) const COLOR_3_RESOLVED_2: u64 = COLOR_3_RESOLVED + FULL;
+    pub(crate) const BLIT_2: u64 = COLOR_3_RESOLVED_2 + FULL;
+    pub(crate) const COPY_2: u64 = BLIT_2 + HALF;
+    pub(crate) const TEXTURE_2: u64 = COPY_2 + HALF;
+    pub(crate) const SIZE: u64 = TEXTURE_2 + 4096;
 }
 
 /// Size of the buffer written by vkCmdFillBuffer and vkCmdUpdateBuffer (and checked).
@@ -54,6 +58,7 @@ pub(crate) struct Resources {
     pub(crate) blit: ImageMem,
     pub(crate) copy: ImageMem,
     pub(crate) sampler: vk::Sampler,
+    pub(crate) descriptor_pool: vk::DescriptorPool,
     pub(crate) set: vk::DescriptorSet,
 }
 
@@ -86,10 +91,16 @@ pub(crate) fn create_resources(
         B::UNIFORM_BUFFER | B::TRANSFER_DST,
         false,
     )?;
-    let indirect = create_buffer(vk_, gpu, 256, B::INDIRECT_BUFFER, true)?;
+    let indirect = create_buffer(vk_, gpu, 512, B::INDIRECT_BUFFER, true)?;
     let readback = create_buffer(vk_, gpu, readback::SIZE, B::TRANSFER_DST, true)?;
     let query_results = create_buffer(vk_, gpu, 16, B::TRANSFER_DST, true)?;
-    let fill = create_buffer(vk_, gpu, FILL_BUFFER_SIZE, B::TRANSFER_DST, true)?;
+    let fill = create_buffer(
+        vk_,
+        gpu,
+        FILL_BUFFER_SIZE,
+        B::TRANSFER_DST | B::TRANSFER_SRC,
+        true,
+    )?;
 
     let size = (WIDTH, HEIGHT);
     let color = vk::Format::R8G8B8A8_UNORM;
@@ -200,25 +211,46 @@ pub(crate) fn create_resources(
         .sampler(sampler)
         .image_view(texture.view)
         .image_layout(vk::ImageLayout::SHADER_READ_ONLY_OPTIMAL)];
-    let writes = [
-        vk::WriteDescriptorSet::default()
-            .dst_set(set)
-            .dst_binding(0)
-            .descriptor_type(vk::DescriptorType::UNIFORM_BUFFER)
-            .buffer_info(&buffer_info),
-        vk::WriteDescriptorSet::default()
-            .dst_set(set)
-            .dst_binding(1)
-            .descriptor_type(vk::DescriptorType::COMBINED_IMAGE_SAMPLER)
-            .image_info(&image_info),
-    ];
-    // SAFETY: the set, buffer, view and sampler are valid and live.
+    // Binding 0 by vkUpdateDescriptorSets, binding 1 by a descriptor update template:
+    // the passes sample the texture through what the template wrote.
+    let writes = [vk::WriteDescriptorSet::default()
+        .dst_set(set)
+        .dst_binding(0)
+        .descriptor_type(vk::DescriptorType::UNIFORM_BUFFER)
+        .buffer_info(&buffer_info)];
+    // SAFETY: the set and the buffer are valid and live.
     unsafe { device.update_descriptor_sets(&writes, &[]) };
+    let entries = [vk::DescriptorUpdateTemplateEntry {
+        dst_binding: 1,
+        dst_array_element: 0,
+        descriptor_count: 1,
+        descriptor_type: vk::DescriptorType::COMBINED_IMAGE_SAMPLER,
+        offset: 0,
+        stride: std::mem::size_of::<vk::DescriptorImageInfo>(),
+    }];
+    // SAFETY: valid device and set layout; tracked for destruction.
+    let template = unsafe {
+        device.create_descriptor_update_template(
+            &vk::DescriptorUpdateTemplateCreateInfo::default()
+                .descriptor_update_entries(&entries)
+                .template_type(vk::DescriptorUpdateTemplateType::DESCRIPTOR_SET)
+                .descriptor_set_layout(set_layout),
+            None,
+        )
+    }
+    .ctx("vkCreateDescriptorUpdateTemplate")?;
+    vk_.track(Obj::UpdateTemplate(template));
+    // SAFETY: the template's one entry reads one VkDescriptorImageInfo at offset 0 of
+    // `image_info`, which names a live view and sampler.
+    unsafe {
+        device.update_descriptor_set_with_template(set, template, image_info.as_ptr().cast())
+    };
     report.check(
         true,
         format!(
             "buffers, images ({}x{} color x2, {:?} depth, {}x{} texture, {}x{} blit and copy \
-             targets), image views, sampler, descriptor set",
+             targets), image views, sampler, descriptor set (vkUpdateDescriptorSets and a descriptor update \
+             template)",
             WIDTH, HEIGHT, gpu.depth_format, TEXTURE_SIZE, TEXTURE_SIZE, SMALL, SMALL
         ),
     );
@@ -237,6 +269,7 @@ pub(crate) fn create_resources(
         blit,
         copy,
         sampler,
+        descriptor_pool: pool,
         set,
     })
 }

@@ -178,6 +178,138 @@ impl SyncApi {
         }
     }
 
+    /// Records vkCmdResetEvent(2) at the transfer stage.
+    pub(crate) fn reset_event(
+        &self,
+        device: &ash::Device,
+        cb: vk::CommandBuffer,
+        event: vk::Event,
+    ) {
+        let stage = vk::PipelineStageFlags2::TRANSFER;
+        // SAFETY: `cb` is recording outside a render pass; no wait on `event` is pending.
+        unsafe {
+            match self {
+                SyncApi::Legacy => device.cmd_reset_event(cb, event, stage1(stage)),
+                SyncApi::Core => device.cmd_reset_event2(cb, event, stage),
+                SyncApi::Khr(s2) => s2.cmd_reset_event2(cb, event, stage),
+            }
+        }
+    }
+
+    /// Records vkCmdSetEvent(2) then vkCmdWaitEvents(2) on `event` carrying the
+    /// dependencies (a split barrier with nothing in between).
+    pub(crate) fn set_and_wait_event(
+        &self,
+        device: &ash::Device,
+        cb: vk::CommandBuffer,
+        event: vk::Event,
+        memory: &[(Scope, Scope)],
+        images: &[ImageBarrier],
+    ) {
+        if let SyncApi::Legacy = self {
+            let mut src = vk::PipelineStageFlags::empty();
+            let mut dst = vk::PipelineStageFlags::empty();
+            let mems: Vec<vk::MemoryBarrier<'_>> = memory
+                .iter()
+                .map(|(s, d)| {
+                    src |= stage1(s.stage);
+                    dst |= stage1(d.stage);
+                    vk::MemoryBarrier::default()
+                        .src_access_mask(access1(s.access))
+                        .dst_access_mask(access1(d.access))
+                })
+                .collect();
+            let imgs: Vec<vk::ImageMemoryBarrier<'_>> = images
+                .iter()
+                .map(|b| {
+                    src |= stage1(b.src.stage);
+                    dst |= stage1(b.dst.stage);
+                    vk::ImageMemoryBarrier::default()
+                        .src_access_mask(access1(b.src.access))
+                        .dst_access_mask(access1(b.dst.access))
+                        .old_layout(b.old)
+                        .new_layout(b.new)
+                        .src_queue_family_index(vk::QUEUE_FAMILY_IGNORED)
+                        .dst_queue_family_index(vk::QUEUE_FAMILY_IGNORED)
+                        .image(b.image)
+                        .subresource_range(range(b.aspect))
+                })
+                .collect();
+            // SAFETY: `cb` is recording outside a render pass; the event is set with the
+            // source stages the wait names; the barriers describe images of this device
+            // without layout changes (vkCmdWaitEvents cannot transition from a later
+            // layout than it was set with).
+            unsafe {
+                device.cmd_set_event(cb, event, src);
+                device.cmd_wait_events(cb, &[event], src, dst, &mems, &[], &imgs);
+            }
+            return;
+        }
+        let mems: Vec<vk::MemoryBarrier2<'_>> = memory
+            .iter()
+            .map(|(s, d)| {
+                vk::MemoryBarrier2::default()
+                    .src_stage_mask(s.stage)
+                    .src_access_mask(s.access)
+                    .dst_stage_mask(d.stage)
+                    .dst_access_mask(d.access)
+            })
+            .collect();
+        let imgs: Vec<vk::ImageMemoryBarrier2<'_>> = images
+            .iter()
+            .map(|b| {
+                vk::ImageMemoryBarrier2::default()
+                    .src_stage_mask(b.src.stage)
+                    .src_access_mask(b.src.access)
+                    .dst_stage_mask(b.dst.stage)
+                    .dst_access_mask(b.dst.access)
+                    .old_layout(b.old)
+                    .new_layout(b.new)
+                    .src_queue_family_index(vk::QUEUE_FAMILY_IGNORED)
+                    .dst_queue_family_index(vk::QUEUE_FAMILY_IGNORED)
+                    .image(b.image)
+                    .subresource_range(range(b.aspect))
+            })
+            .collect();
+        let info = vk::DependencyInfo::default()
+            .memory_barriers(&mems)
+            .image_memory_barriers(&imgs);
+        let infos = [info];
+        // SAFETY: `cb` is recording outside a render pass on a device with
+        // synchronization2; the wait names the same dependency info as the set.
+        unsafe {
+            match self {
+                SyncApi::Khr(s2) => {
+                    s2.cmd_set_event2(cb, event, &info);
+                    s2.cmd_wait_events2(cb, &[event], &infos);
+                }
+                _ => {
+                    device.cmd_set_event2(cb, event, &info);
+                    device.cmd_wait_events2(cb, &[event], &infos);
+                }
+            }
+        }
+    }
+
+    /// Records vkCmdWriteTimestamp(2) of query `query` after the transfer stage.
+    pub(crate) fn write_timestamp(
+        &self,
+        device: &ash::Device,
+        cb: vk::CommandBuffer,
+        pool: vk::QueryPool,
+        query: u32,
+    ) {
+        let stage = vk::PipelineStageFlags2::TRANSFER;
+        // SAFETY: `cb` is recording; the query was reset and is written once.
+        unsafe {
+            match self {
+                SyncApi::Legacy => device.cmd_write_timestamp(cb, stage1(stage), pool, query),
+                SyncApi::Core => device.cmd_write_timestamp2(cb, stage, pool, query),
+                SyncApi::Khr(s2) => s2.cmd_write_timestamp2(cb, stage, pool, query),
+            }
+        }
+    }
+
     /// Submits one command buffer that signals `fence`.
     pub(crate) fn submit(
         &self,

@@ -6,15 +6,16 @@ use ash::vk;
 
 use crate::device::Gpu;
 use crate::memory::copy_image_to_buffer;
-use crate::report::{Fail, Report};
+use crate::report::{Fail, Report, VkContext};
 use crate::resources::{readback, Resources, FILL_BUFFER_SIZE};
 use crate::scene::{unorm, CLEAR_DEPTH_IMAGE, CLEAR_IMAGE, HEIGHT, SMALL, WIDTH};
 use crate::sync::{scopes, ImageBarrier, Scope};
+use crate::vulkan::{Obj, Vulkan};
 
 /// The region of the rendered image copied by vkCmdCopyImage, and where it lands.
-const COPY_SRC: (i32, i32) = (96, 96);
-const COPY_DST: (i32, i32) = (16, 40);
-const COPY_SIZE: u32 = 64;
+pub(crate) const COPY_SRC: (i32, i32) = (96, 96);
+pub(crate) const COPY_DST: (i32, i32) = (16, 40);
+pub(crate) const COPY_SIZE: u32 = 64;
 /// vkCmdFillBuffer's word and vkCmdUpdateBuffer's range.
 const FILL_WORD: u32 = 0xA5A5_5A5A;
 const UPDATE_OFFSET: u64 = 64;
@@ -56,9 +57,10 @@ fn transition(
 /// Records, submits and checks the transfer step. The rendered image 1 and the depth
 /// image are in TRANSFER_SRC_OPTIMAL (left there by the passes).
 pub(crate) fn run(
+    vk_: &mut Vulkan,
     gpu: &Gpu,
     res: &Resources,
-    cb: vk::CommandBuffer,
+    (reset_cb, cb): (vk::CommandBuffer, vk::CommandBuffer),
     report: &mut Report,
 ) -> Result<(), Fail> {
     use vk::ImageLayout as L;
@@ -66,7 +68,36 @@ pub(crate) fn run(
     let color = vk::ImageAspectFlags::COLOR;
     let depth = res.depth.aspect;
     let after_copy = Scope::new(vk::PipelineStageFlags2::TRANSFER, vk::AccessFlags2::empty());
+    // SAFETY: valid device; tracked for destruction.
+    let event = unsafe { device.create_event(&vk::EventCreateInfo::default(), None) }
+        .ctx("vkCreateEvent")?;
+    vk_.track(Obj::Event(event));
+    // SAFETY: as above.
+    let timestamps = unsafe {
+        device.create_query_pool(
+            &vk::QueryPoolCreateInfo::default()
+                .query_type(vk::QueryType::TIMESTAMP)
+                .query_count(2),
+            None,
+        )
+    }
+    .ctx("vkCreateQueryPool (timestamps)")?;
+    vk_.track(Obj::QueryPool(timestamps));
+    if gpu.features.host_query_reset {
+        // SAFETY: hostQueryReset is enabled; the pool is not in use.
+        unsafe { device.reset_query_pool(timestamps, 0, 2) };
+    }
+    // A reset of the new (unsignaled) event by a command buffer of its own (a set must
+    // not follow a reset without an execution barrier).
+    gpu.begin(reset_cb)?;
+    gpu.sync.reset_event(device, reset_cb, event);
+    gpu.end_submit_wait(reset_cb, "event reset")?;
     gpu.begin(cb)?;
+    if !gpu.features.host_query_reset {
+        // SAFETY: `cb` is recording outside a render pass.
+        unsafe { device.cmd_reset_query_pool(cb, timestamps, 0, 2) };
+    }
+    gpu.sync.write_timestamp(device, cb, timestamps, 0);
     gpu.sync.barrier(
         device,
         cb,
@@ -147,10 +178,12 @@ pub(crate) fn run(
         );
         device.cmd_fill_buffer(cb, res.fill.buffer, 0, vk::WHOLE_SIZE, FILL_WORD);
     }
-    // The copy and the update overwrite what the clear and the fill wrote.
-    gpu.sync.barrier(
+    // The copy and the update overwrite what the clear and the fill wrote: a split
+    // barrier (vkCmdSetEvent / vkCmdWaitEvents, or their synchronization2 versions).
+    gpu.sync.set_and_wait_event(
         device,
         cb,
+        event,
         &[(scopes::TRANSFER_WRITE, scopes::TRANSFER_WRITE)],
         &[transition(
             res.copy.image,
@@ -206,6 +239,7 @@ pub(crate) fn run(
     copy_image_to_buffer(gpu, cb, &res.blit, rb, readback::BLIT);
     copy_image_to_buffer(gpu, cb, &res.copy, rb, readback::COPY);
     copy_image_to_buffer(gpu, cb, &res.depth, rb, readback::DEPTH_CLEARED);
+    gpu.sync.write_timestamp(device, cb, timestamps, 1);
     gpu.sync.barrier(
         device,
         cb,
@@ -215,8 +249,44 @@ pub(crate) fn run(
     gpu.end_submit_wait(cb, "transfers")?;
     report.check(
         true,
-        "transfers submitted: vkCmdBlitImage, vkCmdClearColorImage, vkCmdClearDepthStencilImage, \
-         vkCmdCopyImage, vkCmdFillBuffer, vkCmdUpdateBuffer, vkCmdCopyImageToBuffer",
+        format!(
+            "transfers submitted: vkCmdBlitImage, vkCmdClearColorImage, \
+             vkCmdClearDepthStencilImage, vkCmdCopyImage, vkCmdFillBuffer, vkCmdUpdateBuffer, \
+             vkCmdCopyImageToBuffer; {}",
+            if gpu.sync.is_sync2() {
+                "vkCmdResetEvent2, vkCmdSetEvent2, vkCmdWaitEvents2, vkCmdWriteTimestamp2"
+            } else {
+                "vkCmdResetEvent, vkCmdSetEvent, vkCmdWaitEvents, vkCmdWriteTimestamp"
+            }
+        ),
+    );
+    // SAFETY: the event's last command ran (the fence was waited for).
+    let status = unsafe { device.get_event_status(event) };
+    report.check(
+        status == Ok(true),
+        format!("event set by the command buffer: vkGetEventStatus {status:?}"),
+    );
+    let mut stamps = [0u64; 2];
+    // SAFETY: both queries were written and waited for; 64-bit results.
+    let got = unsafe {
+        device.get_query_pool_results(
+            timestamps,
+            0,
+            &mut stamps,
+            vk::QueryResultFlags::TYPE_64 | vk::QueryResultFlags::WAIT,
+        )
+    };
+    report.check(
+        got.is_ok() && (gpu.timestamp_bits == 0 || stamps[1] >= stamps[0]),
+        format!(
+            "timestamps around the transfers ({} reset): {got:?}, {} ticks apart",
+            if gpu.features.host_query_reset {
+                "vkResetQueryPool"
+            } else {
+                "vkCmdResetQueryPool"
+            },
+            stamps[1].wrapping_sub(stamps[0])
+        ),
     );
     check_blit(res, report)?;
     check_copy(res, report)?;

@@ -24,6 +24,8 @@ pub(crate) enum Obj {
     CommandBuffers(vk::CommandPool, Vec<vk::CommandBuffer>),
     Fence(vk::Fence),
     QueryPool(vk::QueryPool),
+    Event(vk::Event),
+    UpdateTemplate(vk::DescriptorUpdateTemplate),
 }
 
 /// The instance, the device and the objects to destroy.
@@ -106,6 +108,8 @@ impl Vulkan {
                     }
                     Obj::Fence(f) => device.destroy_fence(f, None),
                     Obj::QueryPool(q) => device.destroy_query_pool(q, None),
+                    Obj::Event(e) => device.destroy_event(e, None),
+                    Obj::UpdateTemplate(t) => device.destroy_descriptor_update_template(t, None),
                 }
             }
         }
