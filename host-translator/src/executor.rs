@@ -245,7 +245,10 @@ fn dispatch(
             descriptor_set::destroy_pool(st, cmd, x.descriptor_pool)?
         }
         Command::ResetDescriptorPool(x) => descriptor_set::reset_pool(st, cmd, x.descriptor_pool)?,
-        _ => generic(st, cmd)?,
+        _ => {
+            physical_device::check_extension_command(st, cmd)?;
+            generic(st, cmd)?
+        }
     };
     if flags & GENERATE_REPLY != 0 {
         transport::write_reply(st, origin.reply_key(), cmd, ret)?;

@@ -53,6 +53,48 @@ pub fn host_has(st: &State, pd: u64, name: &CStr) -> bool {
     })
 }
 
+/// Physical-device commands of device extensions (command type number, the
+/// extensions that provide it). The driver's instance-level entry point for such
+/// a command exists whether or not the physical device has the extension: Mesa's
+/// trampolines then jump through a NULL slot, and the Vulkan loader's terminator
+/// aborts the process. Found by fuzzing (vkGetPhysicalDeviceFragmentShadingRatesKHR
+/// on lavapipe killed the server).
+const EXTENSION_COMMANDS: &[(u32, &[&CStr])] = &[
+    (
+        235, // vkGetPhysicalDeviceCalibrateableTimeDomainsEXT / KHR
+        &[
+            c"VK_EXT_calibrated_timestamps",
+            c"VK_KHR_calibrated_timestamps",
+        ],
+    ),
+    (
+        277, // vkGetPhysicalDeviceFragmentShadingRatesKHR
+        &[c"VK_KHR_fragment_shading_rate"],
+    ),
+];
+
+/// Refuses (fatal) a physical-device command of a device extension the host
+/// physical device lacks: the guest was never offered it, and the driver must
+/// not be called for it.
+pub fn check_extension_command(st: &State, cmd: &Command<'_>) -> Result<(), Fatal> {
+    let Some((vk::ObjectType::PHYSICAL_DEVICE, pd)) = cmd.dispatch_handle() else {
+        return Ok(());
+    };
+    let number = cmd.number();
+    let Some((_, extensions)) = EXTENSION_COMMANDS.iter().find(|(n, _)| *n == number) else {
+        return Ok(());
+    };
+    if extensions.iter().any(|e| host_has(st, pd, e)) {
+        return Ok(());
+    }
+    let names: Vec<_> = extensions.iter().map(|e| e.to_string_lossy()).collect();
+    Err(format!(
+        "{}: the host physical device lacks {}",
+        cmd.name(),
+        names.join(" and ")
+    ))
+}
+
 /// `vkEnumerateDeviceExtensionProperties`.
 pub fn enumerate_extensions(
     st: &mut State,

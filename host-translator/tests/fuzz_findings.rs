@@ -154,3 +154,15 @@ fn wait_for_an_unsubmitted_ring_seqno_is_refused() {
         .expect("the wait for an unsubmitted seqno still blocks");
     assert!(!ok, "the wait was accepted");
 }
+
+/// vkGetPhysicalDeviceFragmentShadingRatesKHR on lavapipe, which lacks
+/// VK_KHR_fragment_shading_rate: Mesa's instance-level trampoline exists and
+/// jumped through a NULL slot (SIGSEGV; through the Vulkan loader, whose
+/// terminator aborts, it killed the vtest server). The `host_context` fuzzer's
+/// input, cut after that command.
+#[test]
+fn physical_device_command_of_a_missing_extension_is_refused() {
+    assert!(!replay(include_bytes!(
+        "fuzz_inputs/fragment-shading-rates-unsupported.bin"
+    )));
+}

@@ -483,6 +483,38 @@ fn ring_wait_unsubmitted(server: &Server, name: &str) -> Hostile {
     }
 }
 
+/// (g) vkGetPhysicalDeviceFragmentShadingRatesKHR on a physical device whose
+/// driver lacks VK_KHR_fragment_shading_rate (lavapipe; the host does not offer
+/// it to the guest). The driver's instance-level entry point exists anyway and
+/// jumps through a NULL slot (or the loader aborts): it must never be called.
+fn unsupported_extension_command(server: &Server, name: &str) -> Hostile {
+    const INSTANCE: u64 = 0x2000;
+    const PHYSICAL: u64 = 0x2001;
+    let mut s = Session::open(server, name);
+    let blob = s.blob();
+    s.submit(stream(|e| {
+        set_reply(e, blob.res_id, 0, 60 << 10);
+        create_instance(e, INSTANCE);
+        enumerate_physical_devices(e, INSTANCE, Some(PHYSICAL));
+        let mut count = 0u32;
+        // SAFETY: a pointer to a live local; no output array.
+        unsafe {
+            g::encode_vk_get_physical_device_fragment_shading_rates_khr(
+                e,
+                REPLY,
+                vk::PhysicalDevice::from_raw(PHYSICAL),
+                &mut count,
+                std::ptr::null_mut(),
+            )
+        };
+    }));
+    Hostile {
+        session: s,
+        reason: &["lacks VK_KHR_fragment_shading_rate"],
+        ring: None,
+    }
+}
+
 /// (f) A reply stream outside its blob, then a command that needs a reply.
 /// `variant` 0: offset inside, end outside; 1: offset + size overflows 64 bits;
 /// 2: no reply stream at all; 3: a reply stream too small for the reply.
@@ -512,7 +544,7 @@ fn bad_reply_stream(server: &Server, name: &str, variant: u32) -> Hostile {
 
 /// Every out-of-ring case plus the ring cases, by index (the RSS test cycles
 /// through them). Case (d) needs two sessions and runs separately.
-const CASES: usize = 12;
+const CASES: usize = 13;
 
 fn hostile_case(server: &Server, i: usize, tag: &str) -> Hostile {
     let name = |what: &str| format!("hostile-{what}-{tag}");
@@ -528,7 +560,8 @@ fn hostile_case(server: &Server, i: usize, tag: &str) -> Hostile {
         8 => bad_reply_stream(server, &name("reply-past-end"), 0),
         9 => bad_reply_stream(server, &name("reply-overflow"), 1),
         10 => bad_reply_stream(server, &name("reply-missing"), 2),
-        _ => bad_reply_stream(server, &name("reply-too-small"), 3),
+        11 => bad_reply_stream(server, &name("reply-too-small"), 3),
+        _ => unsupported_extension_command(server, &name("unsupported-extension")),
     }
 }
 
@@ -806,7 +839,7 @@ fn failing_commands(server: &Server, total: usize) {
 }
 
 /// Memory, threads and fds of the server over 300 hostile sessions (every case
-/// in turn, the two-client case every 13th) and 100,000 failing commands.
+/// in turn, the two-client case every 14th) and 100,000 failing commands.
 ///
 /// The server runs with `MALLOC_ARENA_MAX=1`: with glibc's default per-thread
 /// arenas (every session and ring is a thread) VmRSS wanders by 10-20 MiB with
