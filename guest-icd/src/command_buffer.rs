@@ -6,11 +6,12 @@ use std::sync::Mutex;
 use ash::vk;
 use ash::vk::Handle;
 use venus_protocol::generated as g;
+use venus_protocol::generated::guest_calls as gc;
 use venus_protocol::generated::guest_calls::CallInfo;
 use venus_protocol::Encoder;
 
 use crate::device::device;
-use crate::dispatch::{Header, ObjectKind};
+use crate::dispatch::{Header, ObjectKind, Rt};
 use crate::guard;
 
 /// A `VkCommandBuffer`.
@@ -19,6 +20,7 @@ pub struct CommandBuffer {
     /// Dispatchable header (must be first).
     pub hdr: Header,
     pool: u64,
+    level: vk::CommandBufferLevel,
     stream: Mutex<Vec<u8>>,
 }
 
@@ -81,6 +83,7 @@ pub unsafe extern "system" fn allocate_command_buffers(
                 Box::new(CommandBuffer {
                     hdr: Header::new(ObjectKind::CommandBuffer, dev.hdr.conn.clone()),
                     pool,
+                    level: i.level,
                     stream: Mutex::new(Vec::new()),
                 })
             })
@@ -110,6 +113,51 @@ pub unsafe extern "system" fn allocate_command_buffers(
             .or_default()
             .extend(raws);
         vk::Result::SUCCESS
+    })
+}
+
+/// vkBeginCommandBuffer with the members Vulkan ignores cleared, as Mesa does: a
+/// primary command buffer ignores `pInheritanceInfo` entirely, a secondary one without
+/// `VK_COMMAND_BUFFER_USAGE_RENDER_PASS_CONTINUE_BIT` ignores the inherited render
+/// pass, subpass and framebuffer. Whatever the application left there (stale or
+/// made-up handles) would otherwise reach the host as unknown objects.
+pub unsafe extern "system" fn begin_command_buffer(
+    command_buffer: vk::CommandBuffer,
+    info: *const vk::CommandBufferBeginInfo<'_>,
+) -> vk::Result {
+    guard(|| {
+        // SAFETY: the application passes a valid begin info (or null, forwarded).
+        let Some(begin) = (unsafe { info.as_ref() }) else {
+            // SAFETY: forwarded as given.
+            return unsafe { gc::vk_begin_command_buffer::<Rt>(command_buffer, info) };
+        };
+        let raw = command_buffer.as_raw();
+        if raw == 0 {
+            return vk::Result::ERROR_INITIALIZATION_FAILED;
+        }
+        // SAFETY: a command buffer of ours: its handle is the address of our object.
+        let level = unsafe { &*(raw as usize as *const CommandBuffer) }.level;
+        let mut fixed = *begin;
+        let inheritance;
+        if level == vk::CommandBufferLevel::PRIMARY {
+            fixed.p_inheritance_info = std::ptr::null();
+        } else if !begin
+            .flags
+            .contains(vk::CommandBufferUsageFlags::RENDER_PASS_CONTINUE)
+        {
+            // SAFETY: a secondary command buffer's inheritance info is valid.
+            if let Some(i) = unsafe { begin.p_inheritance_info.as_ref() } {
+                inheritance = vk::CommandBufferInheritanceInfo {
+                    render_pass: vk::RenderPass::null(),
+                    subpass: 0,
+                    framebuffer: vk::Framebuffer::null(),
+                    ..*i
+                };
+                fixed.p_inheritance_info = &inheritance;
+            }
+        }
+        // SAFETY: a sanitized copy of a valid begin info; `inheritance` outlives the call.
+        unsafe { gc::vk_begin_command_buffer::<Rt>(command_buffer, &fixed) }
     })
 }
 

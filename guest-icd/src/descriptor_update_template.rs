@@ -3,9 +3,12 @@
 //! template update into `vkUpdateDescriptorSets` / `vkCmdPushDescriptorSetKHR`.
 //! Every write is sanitized first, as Mesa does: only the array the descriptor
 //! type uses is sent, and handles the type ignores are zeroed, so the host never
-//! sees stale ids the application was allowed to leave there.
+//! sees stale ids the application was allowed to leave there. Two more members are
+//! ignored in ways the write alone does not show: the sampler of a binding with
+//! immutable samplers (sent only when it names a live sampler: the ICD keeps the set
+//! of live sampler ids) and `dstSet` of push descriptors (always cleared).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, OnceLock};
 
 use ash::vk;
@@ -23,6 +26,49 @@ struct Template {
 fn templates() -> &'static Mutex<HashMap<u64, Template>> {
     static T: OnceLock<Mutex<HashMap<u64, Template>>> = OnceLock::new();
     T.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// Ids of the live samplers (created and not destroyed).
+fn samplers() -> &'static Mutex<HashSet<u64>> {
+    static S: OnceLock<Mutex<HashSet<u64>>> = OnceLock::new();
+    S.get_or_init(|| Mutex::new(HashSet::new()))
+}
+
+pub unsafe extern "system" fn create_sampler(
+    device: vk::Device,
+    info: *const vk::SamplerCreateInfo<'_>,
+    alloc: *const vk::AllocationCallbacks<'_>,
+    out: *mut vk::Sampler,
+) -> vk::Result {
+    guard(|| {
+        // SAFETY: forwarded as the application gave them.
+        let r = unsafe { gc::vk_create_sampler::<Rt>(device, info, alloc, out) };
+        if r == vk::Result::SUCCESS {
+            // SAFETY: on success the entry point wrote the new handle to `out`.
+            if let Some(s) = unsafe { out.as_ref() } {
+                samplers()
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(s.as_raw());
+            }
+        }
+        r
+    })
+}
+
+pub unsafe extern "system" fn destroy_sampler(
+    device: vk::Device,
+    sampler: vk::Sampler,
+    alloc: *const vk::AllocationCallbacks<'_>,
+) {
+    guard(|| {
+        samplers()
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&sampler.as_raw());
+        // SAFETY: forwarded as the application gave them.
+        unsafe { gc::vk_destroy_sampler::<Rt>(device, sampler, alloc) }
+    })
 }
 
 fn is_image(t: vk::DescriptorType) -> bool {
@@ -78,11 +124,15 @@ unsafe fn sanitize<'a>(writes: &[vk::WriteDescriptorSet<'a>]) -> Writes<'a> {
                     std::slice::from_raw_parts(w.p_image_info, w.descriptor_count as usize)
                 };
                 let mut v = src.to_vec();
+                let live = samplers().lock().unwrap_or_else(|p| p.into_inner());
                 for i in &mut v {
+                    // A sampler the type ignores, or one a binding with immutable
+                    // samplers ignores (then it may name no sampler at all).
                     if !matches!(
                         t,
                         vk::DescriptorType::SAMPLER | vk::DescriptorType::COMBINED_IMAGE_SAMPLER
-                    ) {
+                    ) || !live.contains(&i.sampler.as_raw())
+                    {
                         i.sampler = vk::Sampler::null();
                     }
                     if t == vk::DescriptorType::SAMPLER {
@@ -156,7 +206,11 @@ pub unsafe extern "system" fn cmd_push_descriptor_set(
             unsafe { std::slice::from_raw_parts(writes, write_count as usize) }
         };
         // SAFETY: as above.
-        let w = unsafe { sanitize(list) };
+        let mut w = unsafe { sanitize(list) };
+        // Push descriptors have no destination set: dstSet is ignored.
+        for write in &mut w.writes {
+            write.dst_set = vk::DescriptorSet::null();
+        }
         // SAFETY: sanitized copies of valid writes.
         unsafe {
             gc::vk_cmd_push_descriptor_set_khr::<Rt>(

@@ -8,7 +8,7 @@ use venus_protocol::generated::guest_calls::entry_point;
 use crate::dispatch::Rt;
 use crate::{
     buffer, command_buffer as cb, descriptor_update_template as dut, device as dev,
-    device_memory as mem, fence, guard, instance as inst,
+    device_memory as mem, fence, guard, instance as inst, pipeline,
 };
 
 /// The loader-ICD interface version we implement.
@@ -163,6 +163,17 @@ fn overridden(name: &[u8]) -> vk::PFN_vkVoidFunction {
             vk::PFN_vkAllocateCommandBuffers
         ),
         b"vkFreeCommandBuffers" => pfn!(cb::free_command_buffers, vk::PFN_vkFreeCommandBuffers),
+        b"vkBeginCommandBuffer" => pfn!(cb::begin_command_buffer, vk::PFN_vkBeginCommandBuffer),
+        b"vkCreateGraphicsPipelines" => pfn!(
+            pipeline::create_graphics_pipelines,
+            vk::PFN_vkCreateGraphicsPipelines
+        ),
+        b"vkCreateComputePipelines" => pfn!(
+            pipeline::create_compute_pipelines,
+            vk::PFN_vkCreateComputePipelines
+        ),
+        b"vkCreateSampler" => pfn!(dut::create_sampler, vk::PFN_vkCreateSampler),
+        b"vkDestroySampler" => pfn!(dut::destroy_sampler, vk::PFN_vkDestroySampler),
         b"vkDestroyCommandPool" => pfn!(cb::destroy_command_pool, vk::PFN_vkDestroyCommandPool),
         b"vkResetCommandPool" => pfn!(cb::reset_command_pool, vk::PFN_vkResetCommandPool),
         b"vkUpdateDescriptorSets" => {

@@ -7,7 +7,9 @@
 //!   [`dispatch::Rt`]: a command goes to its device's ring — waiting for a reply
 //!   only when the caller needs data back — or into its command buffer's stream;
 //! * hand-written entry points, one module per object type, where the guest keeps
-//!   state: [`instance`], [`device`], [`device_memory`], [`command_buffer`].
+//!   state: [`instance`], [`device`], [`device_memory`], [`command_buffer`]; or
+//!   clears members Vulkan ignores before encoding them: [`pipeline`], command
+//!   buffer begin, descriptor writes.
 
 mod buffer;
 mod command_buffer;
@@ -19,6 +21,7 @@ mod dispatch;
 mod entry;
 mod fence;
 mod instance;
+mod pipeline;
 mod ring;
 pub mod transport;
 

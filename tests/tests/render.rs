@@ -215,6 +215,17 @@ fn native_command(args: &[&str], validation: bool) -> Command {
 /// Asserts a run with the validation layer forced on passed cleanly: PASS, no FAIL line,
 /// the layer active, no validation message, no debug message but the loader's notice.
 fn assert_clean_pass(ran: &Ran, what: &str) {
+    assert_pass(ran, what);
+    assert!(
+        ran.stdout.contains("ok validation layer active"),
+        "{what}: the validation layer was not active: {}",
+        ran.describe()
+    );
+}
+
+/// Asserts a run passed every check (with or without the validation layer), and that
+/// no validation or debug message was printed but the loader's notice.
+fn assert_pass(ran: &Ran, what: &str) {
     assert!(
         ran.success() && ran.stdout.lines().last() == Some("PASS"),
         "venus-render {what} failed: {}",
@@ -227,7 +238,6 @@ fn assert_clean_pass(ran: &Ran, what: &str) {
         ran.describe()
     );
     for line in [
-        "ok validation layer active",
         "ok validation warnings and errors: 0",
         "ok pass 1 (render pass): every pixel matches the CPU model",
         "ok precise occlusion count of triangle A",
@@ -464,8 +474,13 @@ fn mesa_venus_on_our_host_with_host_validation() {
         "{}",
         ran.describe()
     );
+    // Without the validation layer in the guest, which replaces the handles Vulkan
+    // ignores (that the program fills with made-up values) by VK_NULL_HANDLE: Mesa
+    // clears them itself.
+    let ran = icd::run_with_timeout(server.venus_command(RENDER), RUN_LIMIT);
+    assert_pass(&ran, "through Mesa venus, no guest validation layer");
     assert_host_validation_clean(&server);
-    let text = command_stats(&stats, 1);
+    let text = command_stats(&stats, 2);
     assert_commands_seen(&text, LEGACY_SYNC_COMMANDS);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -474,12 +489,19 @@ fn mesa_venus_on_our_host_with_host_validation() {
 // Our guest ICD
 // ---------------------------------------------------------------------------------------
 
+/// A run through our ICD with the validation layer in the guest.
 fn icd_run(transport: Transport<'_>, name: &str, args: &[&str]) -> Ran {
+    icd_run_layer(transport, name, args, true)
+}
+
+fn icd_run_layer(transport: Transport<'_>, name: &str, args: &[&str], layer: bool) -> Ran {
     let dir = scratch_dir(name);
     let mut cmd = icd::icd_command(RENDER, transport, &dir);
-    cmd.env(icd::LAYERS_ENABLE, "*validation")
-        .arg("--require-validation")
-        .args(args);
+    if layer {
+        cmd.env(icd::LAYERS_ENABLE, "*validation")
+            .arg("--require-validation");
+    }
+    cmd.args(args);
     let ran = icd::run_with_timeout(cmd, RUN_LIMIT);
     let _ = std::fs::remove_dir_all(&dir);
     ran
@@ -517,15 +539,39 @@ fn our_icd_over_vtest_with_guest_and_host_validation() {
         &["--legacy-sync"],
     );
     assert_clean_pass(&ran, "through our ICD over vtest, --legacy-sync");
-    assert!(server.is_running(), "the server died");
-    assert_host_validation_clean(&server);
     let text = command_stats(&stats, 2);
     assert_commands_seen(&text, LEGACY_SYNC_COMMANDS);
+
+    // Without the guest validation layer, the handles Vulkan ignores reach our ICD as
+    // the program made them up (regression: they used to reach the host, which ended
+    // the context on the unknown objects).
+    let ran = icd_run_layer(
+        Transport::Vtest(&server.socket),
+        "icd-vtest-no-layer",
+        &[],
+        false,
+    );
+    assert_pass(
+        &ran,
+        "through our ICD over vtest, no guest validation layer",
+    );
+    assert!(server.is_running(), "the server died");
+    assert_host_validation_clean(&server);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
-fn our_icd_in_process_with_guest_validation() {
+fn our_icd_in_process_with_and_without_guest_validation() {
     let ran = icd_run(Transport::InProcess, "icd-in-process", &[]);
     assert_clean_pass(&ran, "through our ICD in-process");
+    let ran = icd_run_layer(
+        Transport::InProcess,
+        "icd-in-process-no-layer",
+        &["--legacy-sync"],
+        false,
+    );
+    assert_pass(
+        &ran,
+        "through our ICD in-process, --legacy-sync, no guest validation layer",
+    );
 }

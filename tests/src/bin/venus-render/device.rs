@@ -5,6 +5,7 @@
 use ash::vk;
 
 use crate::features::{Features, Loaded};
+use crate::ignored::ignored;
 use crate::report::{Fail, Report, VkContext};
 use crate::sync::SyncApi;
 use crate::vulkan::{Obj, Vulkan};
@@ -75,14 +76,21 @@ impl Gpu {
         Ok(cbs)
     }
 
-    /// Begins a primary command buffer for one submission.
+    /// Begins a primary command buffer for one submission. Its inheritance info, which
+    /// Vulkan ignores for primary command buffers, names no render pass or framebuffer
+    /// (see `ignored`).
     pub(crate) fn begin(&self, cb: vk::CommandBuffer) -> Result<(), Fail> {
-        // SAFETY: `cb` is a primary command buffer of this device in the initial state.
+        let inheritance = vk::CommandBufferInheritanceInfo::default()
+            .render_pass(ignored())
+            .framebuffer(ignored());
+        // SAFETY: `cb` is a primary command buffer of this device in the initial state;
+        // the inheritance info is valid memory, ignored for primaries.
         unsafe {
             self.device.begin_command_buffer(
                 cb,
                 &vk::CommandBufferBeginInfo::default()
-                    .flags(vk::CommandBufferUsageFlags::ONE_TIME_SUBMIT),
+                    .flags(vk::CommandBufferUsageFlags::ONE_TIME_SUBMIT)
+                    .inheritance_info(&inheritance),
             )
         }
         .ctx("vkBeginCommandBuffer")

@@ -74,6 +74,7 @@ mod copy2;
 mod device;
 mod eds;
 mod features;
+mod ignored;
 mod instance;
 mod memory;
 mod model;
@@ -197,8 +198,9 @@ fn run(opts: &Options, vk_: &mut Vulkan, report: &mut Report) -> Result<(), Fail
         instance::inject_validation_error(vk_, report)?;
     }
     let render_pass = pass1::create_render_pass(vk_, &gpu, report)?;
-    let pipelines = pipeline::create_pipelines(vk_, &gpu, render_pass, report)?;
-    let res = resources::create_resources(vk_, &gpu, pipelines.set_layout, report)?;
+    let sampler = resources::create_sampler(vk_, &gpu)?;
+    let pipelines = pipeline::create_pipelines(vk_, &gpu, render_pass, sampler, report)?;
+    let res = resources::create_resources(vk_, &gpu, pipelines.set_layout, sampler, report)?;
     let framebuffer = pass1::create_framebuffer(vk_, &gpu, render_pass, &res)?;
     let primary = gpu.command_buffers(vk_, vk::CommandBufferLevel::PRIMARY, 8)?;
     let secondary = gpu.command_buffers(vk_, vk::CommandBufferLevel::SECONDARY, 1)?;

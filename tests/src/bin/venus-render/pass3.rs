@@ -13,6 +13,7 @@ use crate::check::{check_image, read_depth};
 use crate::copy2::{self, Copy2};
 use crate::device::Gpu;
 use crate::eds::{set_pass3_state, set_sample_mask, set_viewport_scissor, HALF_SAMPLE_MASK};
+use crate::ignored::ignored;
 use crate::memory::{copy_image_to_buffer, create_buffer, create_image_samples, ImageMem};
 use crate::model::{expected, Op};
 use crate::pass3_pipeline::{self, Pass3Pipelines};
@@ -251,16 +252,20 @@ fn push_descriptors(
     let buffer_info = [vk::DescriptorBufferInfo::default()
         .buffer(res.uniform.buffer)
         .range(vk::WHOLE_SIZE)];
+    // The binding's sampler is immutable: the sampler member is ignored, and so is
+    // dstSet for push descriptors (see `ignored`).
     let image_info = [vk::DescriptorImageInfo::default()
-        .sampler(res.sampler)
+        .sampler(ignored())
         .image_view(res.texture.view)
         .image_layout(vk::ImageLayout::SHADER_READ_ONLY_OPTIMAL)];
     let writes = [
         vk::WriteDescriptorSet::default()
+            .dst_set(ignored())
             .dst_binding(0)
             .descriptor_type(vk::DescriptorType::UNIFORM_BUFFER)
             .buffer_info(&buffer_info),
         vk::WriteDescriptorSet::default()
+            .dst_set(ignored())
             .dst_binding(1)
             .descriptor_type(vk::DescriptorType::COMBINED_IMAGE_SAMPLER)
             .image_info(&image_info),
@@ -362,7 +367,7 @@ pub(crate) fn run(
     let render_pass = create_render_pass(vk_, gpu)?;
     let framebuffer = create_framebuffer(vk_, gpu, render_pass)?;
     let Pass3Pipelines { layout, subpass } =
-        pass3_pipeline::create(vk_, gpu, shaders, render_pass, report)?;
+        pass3_pipeline::create(vk_, gpu, shaders, render_pass, res.sampler, report)?;
     let predicates = create_buffer(
         vk_,
         gpu,

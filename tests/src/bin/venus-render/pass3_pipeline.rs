@@ -22,10 +22,12 @@ pub(crate) fn create(
     gpu: &Gpu,
     shaders: &Pipelines,
     render_pass: vk::RenderPass,
+    sampler: vk::Sampler,
     report: &mut Report,
 ) -> Result<Pass3Pipelines, Fail> {
     let device = &gpu.device;
-    let bindings = set_bindings();
+    let samplers = [sampler];
+    let bindings = set_bindings(&samplers);
     // SAFETY: valid device; VK_KHR_push_descriptor is enabled; create infos live until
     // the calls return; every object is tracked for destruction.
     let set_layout = unsafe {

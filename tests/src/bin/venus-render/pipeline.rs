@@ -7,6 +7,7 @@ use std::io::Cursor;
 use ash::vk;
 
 use crate::device::Gpu;
+use crate::ignored::ignored;
 use crate::report::{Fail, Report, VkContext};
 use crate::scene::VERTEX_STRIDE;
 use crate::vulkan::{Obj, Vulkan};
@@ -91,8 +92,9 @@ pub(crate) fn vertex_layout() -> (
     (vertex_bindings, attributes)
 }
 
-/// The set's bindings: uniform buffer at 0, combined image sampler at 1, fragment stage.
-pub(crate) fn set_bindings() -> [vk::DescriptorSetLayoutBinding<'static>; 2] {
+/// The set's bindings: uniform buffer at 0, combined image sampler at 1 (with `sampler`
+/// immutable), fragment stage.
+pub(crate) fn set_bindings(sampler: &[vk::Sampler; 1]) -> [vk::DescriptorSetLayoutBinding<'_>; 2] {
     [
         vk::DescriptorSetLayoutBinding::default()
             .binding(0)
@@ -103,7 +105,8 @@ pub(crate) fn set_bindings() -> [vk::DescriptorSetLayoutBinding<'static>; 2] {
             .binding(1)
             .descriptor_type(vk::DescriptorType::COMBINED_IMAGE_SAMPLER)
             .descriptor_count(1)
-            .stage_flags(vk::ShaderStageFlags::FRAGMENT),
+            .stage_flags(vk::ShaderStageFlags::FRAGMENT)
+            .immutable_samplers(sampler),
     ]
 }
 
@@ -113,10 +116,12 @@ pub(crate) fn create_pipelines(
     vk_: &mut Vulkan,
     gpu: &Gpu,
     render_pass: vk::RenderPass,
+    sampler: vk::Sampler,
     report: &mut Report,
 ) -> Result<Pipelines, Fail> {
     let device = gpu.device.clone();
-    let bindings = set_bindings();
+    let samplers = [sampler];
+    let bindings = set_bindings(&samplers);
     // SAFETY: valid device, create infos that live until the call returns; every
     // object is tracked for destruction (the same holds for the creations below).
     let set_layout = unsafe {
@@ -194,7 +199,9 @@ pub(crate) fn create_pipelines(
         .depth_stencil_state(&depth)
         .color_blend_state(&blend)
         .dynamic_state(&dynamic)
-        .layout(layout);
+        .layout(layout)
+        .base_pipeline_handle(ignored())
+        .base_pipeline_index(-1);
     let color_formats = [vk::Format::R8G8B8A8_UNORM];
     let mut rendering = vk::PipelineRenderingCreateInfo::default()
         .color_attachment_formats(&color_formats)

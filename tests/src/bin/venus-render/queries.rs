@@ -116,7 +116,8 @@ pub(crate) fn run(
 
     memory_requirements(vk_, gpu, res, report)?;
 
-    let bindings = set_bindings();
+    let samplers = [res.sampler];
+    let bindings = set_bindings(&samplers);
     let set_info = vk::DescriptorSetLayoutCreateInfo::default().bindings(&bindings);
     let mut support = vk::DescriptorSetLayoutSupport::default();
     // SAFETY: valid device and create info.

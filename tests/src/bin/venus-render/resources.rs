@@ -6,6 +6,7 @@
 use ash::vk;
 
 use crate::device::Gpu;
+use crate::ignored::ignored;
 use crate::memory::{create_buffer, create_image, BufferMem, ImageMem};
 use crate::report::{Fail, Report, VkContext};
 use crate::scene::{
@@ -69,10 +70,33 @@ fn as_bytes<T: Copy>(items: &[T]) -> Vec<u8> {
     unsafe { std::slice::from_raw_parts(items.as_ptr().cast::<u8>(), len) }.to_vec()
 }
 
+/// The NEAREST, clamp-to-edge sampler (immutable in the set layouts).
+pub(crate) fn create_sampler(vk_: &mut Vulkan, gpu: &Gpu) -> Result<vk::Sampler, Fail> {
+    let device = &gpu.device;
+    // SAFETY: valid device, create info living until the call returns; tracked.
+    let sampler = unsafe {
+        device.create_sampler(
+            &vk::SamplerCreateInfo::default()
+                .mag_filter(vk::Filter::NEAREST)
+                .min_filter(vk::Filter::NEAREST)
+                .mipmap_mode(vk::SamplerMipmapMode::NEAREST)
+                .address_mode_u(vk::SamplerAddressMode::CLAMP_TO_EDGE)
+                .address_mode_v(vk::SamplerAddressMode::CLAMP_TO_EDGE)
+                .address_mode_w(vk::SamplerAddressMode::CLAMP_TO_EDGE)
+                .max_lod(0.0),
+            None,
+        )
+    }
+    .ctx("vkCreateSampler")?;
+    vk_.track(Obj::Sampler(sampler));
+    Ok(sampler)
+}
+
 pub(crate) fn create_resources(
     vk_: &mut Vulkan,
     gpu: &Gpu,
     set_layout: vk::DescriptorSetLayout,
+    sampler: vk::Sampler,
     report: &mut Report,
 ) -> Result<Resources, Fail> {
     use vk::BufferUsageFlags as B;
@@ -155,22 +179,6 @@ pub(crate) fn create_resources(
     )?;
 
     let device = &gpu.device;
-    // SAFETY: valid device, create info living until the call returns; tracked.
-    let sampler = unsafe {
-        device.create_sampler(
-            &vk::SamplerCreateInfo::default()
-                .mag_filter(vk::Filter::NEAREST)
-                .min_filter(vk::Filter::NEAREST)
-                .mipmap_mode(vk::SamplerMipmapMode::NEAREST)
-                .address_mode_u(vk::SamplerAddressMode::CLAMP_TO_EDGE)
-                .address_mode_v(vk::SamplerAddressMode::CLAMP_TO_EDGE)
-                .address_mode_w(vk::SamplerAddressMode::CLAMP_TO_EDGE)
-                .max_lod(0.0),
-            None,
-        )
-    }
-    .ctx("vkCreateSampler")?;
-    vk_.track(Obj::Sampler(sampler));
 
     let pool_sizes = [
         vk::DescriptorPoolSize::default()
@@ -207,8 +215,9 @@ pub(crate) fn create_resources(
     let buffer_info = [vk::DescriptorBufferInfo::default()
         .buffer(uniform.buffer)
         .range(vk::WHOLE_SIZE)];
+    // The binding's sampler is immutable: the sampler member is ignored (see `ignored`).
     let image_info = [vk::DescriptorImageInfo::default()
-        .sampler(sampler)
+        .sampler(ignored())
         .image_view(texture.view)
         .image_layout(vk::ImageLayout::SHADER_READ_ONLY_OPTIMAL)];
     // Binding 0 by vkUpdateDescriptorSets, binding 1 by a descriptor update template:
