@@ -10,6 +10,7 @@
 use ash::vk;
 
 use crate::device::{Gpu, RenderingApi};
+use crate::ignored::ignored_struct;
 use crate::memory::create_buffer;
 use crate::pipeline::shader_module;
 use crate::record::vk_rect;
@@ -27,6 +28,7 @@ const ROUND_BYTES: u64 = (CAPTURE_STRIDE * VERTICES) as u64;
 
 fn create_pipeline(vk_: &mut Vulkan, gpu: &Gpu) -> Result<vk::Pipeline, Fail> {
     let device = gpu.device.clone();
+    let validation_active = vk_.validation_active;
     let module = shader_module(vk_, &device, SPIRV, "transform feedback vertex shader")?;
     // SAFETY: valid device; an empty layout; tracked for destruction.
     let layout =
@@ -68,6 +70,19 @@ fn create_pipeline(vk_: &mut Vulkan, gpu: &Gpu) -> Result<vk::Pipeline, Fail> {
     } else {
         info.vertex_input_state(&vertex_input)
     };
+    // Ignored state (see `ignored`): no tessellation stages, rasterization discarded,
+    // and the vertex input state when it is dynamic. Not with the validation layer
+    // active: version 1.3.239 reads them (and crashes).
+    if !validation_active {
+        info.p_tessellation_state = ignored_struct();
+        info.p_viewport_state = ignored_struct();
+        info.p_multisample_state = ignored_struct();
+        info.p_depth_stencil_state = ignored_struct();
+        info.p_color_blend_state = ignored_struct();
+        if gpu.loaded.vertex_input.is_some() {
+            info.p_vertex_input_state = ignored_struct();
+        }
+    }
     // SAFETY: valid device with dynamic rendering and transform feedback enabled; the
     // create info and what it points to live until the call returns; tracked.
     let pipelines =
