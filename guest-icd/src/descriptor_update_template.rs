@@ -4,17 +4,18 @@
 //! Every write is sanitized first, as Mesa does: only the array the descriptor
 //! type uses is sent, and handles the type ignores are zeroed, so the host never
 //! sees stale ids the application was allowed to leave there. Two more members are
-//! ignored in ways the write alone does not show: the sampler of a binding with
-//! immutable samplers (sent only when it names a live sampler: the ICD keeps the set
-//! of live sampler ids) and `dstSet` of push descriptors (always cleared).
+//! ignored in ways the write alone does not show: the samplers of a binding with
+//! immutable samplers (the layouts are known from [`crate::descriptor_set`]) and
+//! `dstSet` of push descriptors.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
 use ash::vk;
 use ash::vk::Handle;
 use venus_protocol::generated::guest_calls as gc;
 
+use crate::descriptor_set;
 use crate::dispatch::Rt;
 use crate::guard;
 
@@ -26,49 +27,6 @@ struct Template {
 fn templates() -> &'static Mutex<HashMap<u64, Template>> {
     static T: OnceLock<Mutex<HashMap<u64, Template>>> = OnceLock::new();
     T.get_or_init(|| Mutex::new(HashMap::new()))
-}
-
-/// Ids of the live samplers (created and not destroyed).
-fn samplers() -> &'static Mutex<HashSet<u64>> {
-    static S: OnceLock<Mutex<HashSet<u64>>> = OnceLock::new();
-    S.get_or_init(|| Mutex::new(HashSet::new()))
-}
-
-pub unsafe extern "system" fn create_sampler(
-    device: vk::Device,
-    info: *const vk::SamplerCreateInfo<'_>,
-    alloc: *const vk::AllocationCallbacks<'_>,
-    out: *mut vk::Sampler,
-) -> vk::Result {
-    guard(|| {
-        // SAFETY: forwarded as the application gave them.
-        let r = unsafe { gc::vk_create_sampler::<Rt>(device, info, alloc, out) };
-        if r == vk::Result::SUCCESS {
-            // SAFETY: on success the entry point wrote the new handle to `out`.
-            if let Some(s) = unsafe { out.as_ref() } {
-                samplers()
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(s.as_raw());
-            }
-        }
-        r
-    })
-}
-
-pub unsafe extern "system" fn destroy_sampler(
-    device: vk::Device,
-    sampler: vk::Sampler,
-    alloc: *const vk::AllocationCallbacks<'_>,
-) {
-    guard(|| {
-        samplers()
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&sampler.as_raw());
-        // SAFETY: forwarded as the application gave them.
-        unsafe { gc::vk_destroy_sampler::<Rt>(device, sampler, alloc) }
-    })
 }
 
 fn is_image(t: vk::DescriptorType) -> bool {
@@ -105,16 +63,28 @@ struct Writes<'a> {
     _images: Vec<Vec<vk::DescriptorImageInfo>>,
 }
 
-/// Copies and sanitizes `writes`.
+/// Copies and sanitizes `writes`: of descriptor sets, or, with `push` (the pipeline
+/// layout and set index), push descriptors.
 ///
 /// # Safety
 /// `writes` are valid per the Vulkan rules.
-unsafe fn sanitize<'a>(writes: &[vk::WriteDescriptorSet<'a>]) -> Writes<'a> {
+unsafe fn sanitize<'a>(
+    writes: &[vk::WriteDescriptorSet<'a>],
+    push: Option<(vk::PipelineLayout, u32)>,
+) -> Writes<'a> {
     let mut out = Vec::with_capacity(writes.len());
     let mut images = Vec::new();
     for w in writes {
         let mut w = *w;
         let t = w.descriptor_type;
+        let immutable = match push {
+            Some((layout, set)) => descriptor_set::push_ignores_sampler(layout, set, w.dst_binding),
+            None => descriptor_set::set_ignores_sampler(w.dst_set, w.dst_binding),
+        };
+        if push.is_some() {
+            // Push descriptors have no destination set: dstSet is ignored.
+            w.dst_set = vk::DescriptorSet::null();
+        }
         if is_image(t) {
             w.p_buffer_info = std::ptr::null();
             w.p_texel_buffer_view = std::ptr::null();
@@ -124,14 +94,15 @@ unsafe fn sanitize<'a>(writes: &[vk::WriteDescriptorSet<'a>]) -> Writes<'a> {
                     std::slice::from_raw_parts(w.p_image_info, w.descriptor_count as usize)
                 };
                 let mut v = src.to_vec();
-                let live = samplers().lock().unwrap_or_else(|p| p.into_inner());
                 for i in &mut v {
-                    // A sampler the type ignores, or one a binding with immutable
-                    // samplers ignores (then it may name no sampler at all).
-                    if !matches!(
-                        t,
-                        vk::DescriptorType::SAMPLER | vk::DescriptorType::COMBINED_IMAGE_SAMPLER
-                    ) || !live.contains(&i.sampler.as_raw())
+                    // A sampler the type ignores, or the binding's immutable samplers
+                    // replace (then it may name no sampler at all).
+                    if immutable
+                        || !matches!(
+                            t,
+                            vk::DescriptorType::SAMPLER
+                                | vk::DescriptorType::COMBINED_IMAGE_SAMPLER
+                        )
                     {
                         i.sampler = vk::Sampler::null();
                     }
@@ -176,7 +147,7 @@ pub unsafe extern "system" fn update_descriptor_sets(
             unsafe { std::slice::from_raw_parts(writes, write_count as usize) }
         };
         // SAFETY: as above.
-        let w = unsafe { sanitize(list) };
+        let w = unsafe { sanitize(list, None) };
         // SAFETY: sanitized copies of valid writes.
         unsafe {
             gc::vk_update_descriptor_sets::<Rt>(
@@ -206,11 +177,7 @@ pub unsafe extern "system" fn cmd_push_descriptor_set(
             unsafe { std::slice::from_raw_parts(writes, write_count as usize) }
         };
         // SAFETY: as above.
-        let mut w = unsafe { sanitize(list) };
-        // Push descriptors have no destination set: dstSet is ignored.
-        for write in &mut w.writes {
-            write.dst_set = vk::DescriptorSet::null();
-        }
+        let w = unsafe { sanitize(list, Some((layout, set))) };
         // SAFETY: sanitized copies of valid writes.
         unsafe {
             gc::vk_cmd_push_descriptor_set_khr::<Rt>(

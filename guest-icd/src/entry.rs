@@ -7,8 +7,8 @@ use venus_protocol::generated::guest_calls::entry_point;
 
 use crate::dispatch::Rt;
 use crate::{
-    buffer, command_buffer as cb, descriptor_update_template as dut, device as dev,
-    device_memory as mem, fence, guard, instance as inst, pipeline,
+    buffer, command_buffer as cb, descriptor_set as ds, descriptor_update_template as dut,
+    device as dev, device_memory as mem, fence, guard, instance as inst, pipeline,
 };
 
 /// The loader-ICD interface version we implement.
@@ -172,8 +172,29 @@ fn overridden(name: &[u8]) -> vk::PFN_vkVoidFunction {
             pipeline::create_compute_pipelines,
             vk::PFN_vkCreateComputePipelines
         ),
-        b"vkCreateSampler" => pfn!(dut::create_sampler, vk::PFN_vkCreateSampler),
-        b"vkDestroySampler" => pfn!(dut::destroy_sampler, vk::PFN_vkDestroySampler),
+        b"vkCreateDescriptorSetLayout" => pfn!(
+            ds::create_descriptor_set_layout,
+            vk::PFN_vkCreateDescriptorSetLayout
+        ),
+        b"vkDestroyDescriptorSetLayout" => pfn!(
+            ds::destroy_descriptor_set_layout,
+            vk::PFN_vkDestroyDescriptorSetLayout
+        ),
+        b"vkAllocateDescriptorSets" => pfn!(
+            ds::allocate_descriptor_sets,
+            vk::PFN_vkAllocateDescriptorSets
+        ),
+        b"vkFreeDescriptorSets" => pfn!(ds::free_descriptor_sets, vk::PFN_vkFreeDescriptorSets),
+        b"vkResetDescriptorPool" => pfn!(ds::reset_descriptor_pool, vk::PFN_vkResetDescriptorPool),
+        b"vkDestroyDescriptorPool" => {
+            pfn!(ds::destroy_descriptor_pool, vk::PFN_vkDestroyDescriptorPool)
+        }
+        b"vkCreatePipelineLayout" => {
+            pfn!(ds::create_pipeline_layout, vk::PFN_vkCreatePipelineLayout)
+        }
+        b"vkDestroyPipelineLayout" => {
+            pfn!(ds::destroy_pipeline_layout, vk::PFN_vkDestroyPipelineLayout)
+        }
         b"vkDestroyCommandPool" => pfn!(cb::destroy_command_pool, vk::PFN_vkDestroyCommandPool),
         b"vkResetCommandPool" => pfn!(cb::reset_command_pool, vk::PFN_vkResetCommandPool),
         b"vkUpdateDescriptorSets" => {

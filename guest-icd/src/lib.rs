@@ -9,11 +9,13 @@
 //! * hand-written entry points, one module per object type, where the guest keeps
 //!   state: [`instance`], [`device`], [`device_memory`], [`command_buffer`]; or
 //!   clears members Vulkan ignores before encoding them: [`pipeline`], command
-//!   buffer begin, descriptor writes.
+//!   buffer begin, descriptor writes ([`descriptor_set`] knows the bindings with
+//!   immutable samplers).
 
 mod buffer;
 mod command_buffer;
 mod connection;
+mod descriptor_set;
 mod descriptor_update_template;
 mod device;
 mod device_memory;
