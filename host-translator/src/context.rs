@@ -94,6 +94,9 @@ pub(crate) struct State {
     pub queue_of_ring: HashMap<u32, (u64, u64)>,
     /// Shared memory this context may still allocate (`crate::limits`).
     pub memory_quota: Arc<crate::limits::MemoryQuota>,
+    /// Descriptor set layouts, sets and pipeline layouts, for checking descriptor
+    /// writes (`crate::descriptor_layout`).
+    pub layouts: crate::descriptor_layout::Layouts,
 }
 
 impl State {
@@ -168,6 +171,7 @@ impl Context {
             timelines: HashMap::new(),
             queue_of_ring: HashMap::new(),
             memory_quota,
+            layouts: Default::default(),
         };
         Context {
             shared: Arc::new(Shared {

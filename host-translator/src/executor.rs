@@ -245,6 +245,17 @@ fn dispatch(
             descriptor_set::destroy_pool(st, cmd, x.descriptor_pool)?
         }
         Command::ResetDescriptorPool(x) => descriptor_set::reset_pool(st, cmd, x.descriptor_pool)?,
+        // Layouts, and the descriptor updates checked against them.
+        Command::CreateDescriptorSetLayout(x) => descriptor_set::create_layout(st, cmd, x)?,
+        Command::DestroyDescriptorSetLayout(x) => {
+            descriptor_set::destroy_layout(st, cmd, x.descriptor_set_layout)?
+        }
+        Command::CreatePipelineLayout(x) => descriptor_set::create_pipeline_layout(st, cmd, x)?,
+        Command::DestroyPipelineLayout(x) => {
+            descriptor_set::destroy_pipeline_layout(st, cmd, x.pipeline_layout)?
+        }
+        Command::UpdateDescriptorSets(x) => descriptor_set::update(st, cmd, x)?,
+        Command::CmdPushDescriptorSetKHR(x) => descriptor_set::push(st, cmd, x)?,
         _ => {
             physical_device::check_extension_command(st, cmd)?;
             generic(st, cmd)?

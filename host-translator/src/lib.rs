@@ -18,6 +18,7 @@ mod buffer;
 mod chain_edit;
 mod command_buffer;
 mod context;
+mod descriptor_layout;
 mod descriptor_set;
 mod device;
 mod device_memory;

@@ -575,3 +575,42 @@ fn our_icd_in_process_with_and_without_guest_validation() {
         "through our ICD in-process, --legacy-sync, no guest validation layer",
     );
 }
+
+/// Regression (host hardening): a descriptor write with a NULL sampler in a binding
+/// that uses its sampler made lavapipe dereference NULL in the vtest server, taking
+/// every client down. The host now checks descriptor writes against their layouts:
+/// only the offending context ends, and the server keeps serving.
+#[test]
+fn null_sampler_write_ends_only_its_context() {
+    icd::ensure_built();
+    let mut server = Server::start("render-null-sampler", false);
+    let ran = icd_run_layer(
+        Transport::Vtest(&server.socket),
+        "icd-null-sampler",
+        &["--inject-null-sampler"],
+        false,
+    );
+    assert!(!ran.success(), "{}", ran.describe());
+    assert!(
+        ran.stdout.contains(
+            "injected vkUpdateDescriptorSets with a NULL sampler; then vkDeviceWaitIdle: \
+             Err(ERROR_DEVICE_LOST)"
+        ),
+        "{}",
+        ran.describe()
+    );
+    assert!(
+        server.is_running(),
+        "the server died: {}",
+        server.log_text()
+    );
+    assert!(
+        server
+            .log_text()
+            .contains("a COMBINED_IMAGE_SAMPLER write of a NULL sampler to binding 0"),
+        "{}",
+        server.log_text()
+    );
+    let ran = icd_run_layer(Transport::Vtest(&server.socket), "icd-after", &[], false);
+    assert_pass(&ran, "through our ICD after another context's bad write");
+}

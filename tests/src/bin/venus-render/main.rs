@@ -75,6 +75,7 @@ mod device;
 mod eds;
 mod features;
 mod ignored;
+mod inject;
 mod instance;
 mod memory;
 mod model;
@@ -113,6 +114,7 @@ pub(crate) struct Options {
     pub(crate) require_validation: bool,
     pub(crate) legacy_sync: bool,
     inject_validation_error: bool,
+    inject_null_sampler: bool,
 }
 
 fn parse_args() -> Result<Options, String> {
@@ -121,6 +123,7 @@ fn parse_args() -> Result<Options, String> {
         require_validation: false,
         legacy_sync: false,
         inject_validation_error: false,
+        inject_null_sampler: false,
     };
     for arg in std::env::args().skip(1) {
         match arg.as_str() {
@@ -128,6 +131,7 @@ fn parse_args() -> Result<Options, String> {
             "--require-validation" => opts.require_validation = true,
             "--legacy-sync" => opts.legacy_sync = true,
             "--inject-validation-error" => opts.inject_validation_error = true,
+            "--inject-null-sampler" => opts.inject_null_sampler = true,
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument {other}")),
         }
@@ -201,6 +205,9 @@ fn run(opts: &Options, vk_: &mut Vulkan, report: &mut Report) -> Result<(), Fail
     let sampler = resources::create_sampler(vk_, &gpu)?;
     let pipelines = pipeline::create_pipelines(vk_, &gpu, render_pass, sampler, report)?;
     let res = resources::create_resources(vk_, &gpu, pipelines.set_layout, sampler, report)?;
+    if opts.inject_null_sampler {
+        inject::null_sampler_write(vk_, &gpu, &res, report)?;
+    }
     let framebuffer = pass1::create_framebuffer(vk_, &gpu, render_pass, &res)?;
     let primary = gpu.command_buffers(vk_, vk::CommandBufferLevel::PRIMARY, 8)?;
     let secondary = gpu.command_buffers(vk_, vk::CommandBufferLevel::SECONDARY, 1)?;
