@@ -374,3 +374,83 @@ pub unsafe extern "system" fn get_private_data(
             .unwrap_or(0);
     })
 }
+
+/// A clock of the guest, in nanoseconds.
+fn clock_ns(clock: libc::clockid_t) -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec to write.
+    if unsafe { libc::clock_gettime(clock, &mut ts) } != 0 {
+        return 0;
+    }
+    u64::try_from(ts.tv_sec)
+        .unwrap_or(0)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(u64::try_from(ts.tv_nsec).unwrap_or(0))
+}
+
+/// vkGetCalibratedTimestampsEXT as Mesa does it: the device domain comes from the
+/// host, the CPU clocks are the guest's own (the host's CLOCK_MONOTONIC means nothing
+/// to a guest in a VM), and the deviation covers the whole sampling interval.
+pub unsafe extern "system" fn get_calibrated_timestamps(
+    device: vk::Device,
+    count: u32,
+    infos: *const vk::CalibratedTimestampInfoEXT<'_>,
+    timestamps: *mut u64,
+    max_deviation: *mut u64,
+) -> vk::Result {
+    guard(|| {
+        if infos.is_null() || timestamps.is_null() || max_deviation.is_null() {
+            return vk::Result::ERROR_INITIALIZATION_FAILED;
+        }
+        // SAFETY: `count` infos and timestamp slots (Vulkan rules).
+        let (infos, out) = unsafe {
+            (
+                std::slice::from_raw_parts(infos, count as usize),
+                std::slice::from_raw_parts_mut(timestamps, count as usize),
+            )
+        };
+        let begin = clock_ns(libc::CLOCK_MONOTONIC_RAW);
+        let mut max_period = 0u64;
+        for (info, slot) in infos.iter().zip(out.iter_mut()) {
+            *slot = match info.time_domain {
+                vk::TimeDomainEXT::DEVICE => {
+                    let mut deviation = 0u64;
+                    let one = *info;
+                    // SAFETY: one info, one timestamp slot, a deviation slot.
+                    let r = unsafe {
+                        g::guest_calls::vk_get_calibrated_timestamps_ext::<crate::dispatch::Rt>(
+                            device,
+                            1,
+                            &one,
+                            slot,
+                            &mut deviation,
+                        )
+                    };
+                    if r != vk::Result::SUCCESS {
+                        return r;
+                    }
+                    max_period = max_period.max(deviation);
+                    *slot
+                }
+                vk::TimeDomainEXT::CLOCK_MONOTONIC => {
+                    max_period = max_period.max(1);
+                    clock_ns(libc::CLOCK_MONOTONIC)
+                }
+                vk::TimeDomainEXT::CLOCK_MONOTONIC_RAW => begin,
+                _ => 0,
+            };
+        }
+        let end = clock_ns(libc::CLOCK_MONOTONIC_RAW);
+        // The sampling interval plus the longest period of any sampled clock.
+        let deviation = end
+            .saturating_sub(begin)
+            .saturating_add(1)
+            .saturating_add(max_period);
+        // SAFETY: checked non-null above.
+        unsafe { *max_deviation = deviation };
+        vk::Result::SUCCESS
+    })
+}

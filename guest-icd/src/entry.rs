@@ -164,6 +164,10 @@ fn overridden(name: &[u8]) -> vk::PFN_vkVoidFunction {
         ),
         b"vkFreeCommandBuffers" => pfn!(cb::free_command_buffers, vk::PFN_vkFreeCommandBuffers),
         b"vkBeginCommandBuffer" => pfn!(cb::begin_command_buffer, vk::PFN_vkBeginCommandBuffer),
+        b"vkGetCalibratedTimestampsEXT" => pfn!(
+            dev::get_calibrated_timestamps,
+            vk::PFN_vkGetCalibratedTimestampsKHR
+        ),
         b"vkCreateGraphicsPipelines" => pfn!(
             pipeline::create_graphics_pipelines,
             vk::PFN_vkCreateGraphicsPipelines

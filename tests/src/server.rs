@@ -88,6 +88,19 @@ impl Server {
         env: &[(&str, &str)],
         layers: &[&str],
     ) -> Server {
+        Server::start_prefixed(name, validation, env, layers, &[])
+    }
+
+    /// [`Server::start_full`] with the server run through `prefix` (a command and its
+    /// arguments that execute the rest, e.g. `unshare ... --`), which must pass SIGTERM
+    /// on to it.
+    pub fn start_prefixed(
+        name: &str,
+        validation: bool,
+        env: &[(&str, &str)],
+        layers: &[&str],
+        prefix: &[&str],
+    ) -> Server {
         let dir = std::env::temp_dir().join(format!("venus-e2e-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("temp dir");
@@ -95,7 +108,14 @@ impl Server {
         let log = dir.join("server.log");
         let out = std::fs::File::create(&log).expect("log file");
         let err = out.try_clone().expect("log file");
-        let mut cmd = Command::new(server_binary());
+        let mut cmd = match prefix.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(server_binary());
+                c
+            }
+            None => Command::new(server_binary()),
+        };
         for v in LOADER_VARS {
             cmd.env_remove(v);
         }

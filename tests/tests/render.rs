@@ -614,3 +614,50 @@ fn null_sampler_write_ends_only_its_context() {
     let ran = icd_run_layer(Transport::Vtest(&server.socket), "icd-after", &[], false);
     assert_pass(&ran, "through our ICD after another context's bad write");
 }
+
+/// Regression (guest ICD): vkGetCalibratedTimestampsEXT passed the host's
+/// CLOCK_MONOTONIC on, which in a VM is another clock than the guest's. The server
+/// runs here in a time namespace whose CLOCK_MONOTONIC is 10^6 s ahead (as a VM host's
+/// would be), so the program's check that the CLOCK_MONOTONIC readings lie between its
+/// own fails if the driver hands out the host's. Stock Mesa venus is run the same way
+/// as the reference. Needs `unshare --time` (util-linux, root); skipped otherwise.
+#[test]
+fn calibrated_timestamps_use_the_guest_clock() {
+    const PREFIX: &[&str] = &[
+        "unshare",
+        "--time",
+        "--fork",
+        "--kill-child=SIGTERM",
+        "--monotonic",
+        "1000000",
+        "--",
+    ];
+    let probe = Command::new(PREFIX[0])
+        .args(&PREFIX[1..])
+        .arg("true")
+        .output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        println!("SKIPPED: `unshare --time` is not available (util-linux, needs root)");
+        return;
+    }
+    icd::ensure_built();
+    let server = Server::start_prefixed("render-time-namespace", false, &[], &[], PREFIX);
+    let clock_line = "lie in this program's";
+    let ran = icd::run_with_timeout(server.venus_command(RENDER), RUN_LIMIT);
+    assert_pass(&ran, "through Mesa venus, host in a time namespace");
+    assert!(ran.stdout.contains(clock_line), "{}", ran.describe());
+    let ran = icd_run_layer(Transport::Vtest(&server.socket), "icd-time-ns", &[], false);
+    assert_pass(&ran, "through our ICD, host in a time namespace");
+    assert!(ran.stdout.contains(clock_line), "{}", ran.describe());
+    // `unshare --fork` waits for its child and ignores SIGTERM: stop the server itself
+    // (its child), then dropping `server` reaps unshare.
+    let children = format!("/proc/{0}/task/{0}/children", server.pid());
+    for pid in std::fs::read_to_string(children)
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse::<i32>().ok())
+    {
+        // SAFETY: kill(2) on the server process this test started.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+    }
+}

@@ -43,6 +43,8 @@ pub(crate) struct Features {
     pub(crate) vertex_input_dynamic_state: bool,
     pub(crate) buffer_device_address: bool,
     pub(crate) sampler_ycbcr_conversion: bool,
+    /// VK_EXT_calibrated_timestamps.
+    pub(crate) calibrated_timestamps: bool,
 }
 
 impl Features {
@@ -219,6 +221,7 @@ pub(crate) fn query(
         vertex_input_dynamic_state: has_vid && t(vid.vertex_input_dynamic_state),
         buffer_device_address: t(f12.buffer_device_address),
         sampler_ycbcr_conversion: t(f11.sampler_ycbcr_conversion),
+        calibrated_timestamps: has(exts, ash::ext::calibrated_timestamps::NAME),
     }
 }
 
@@ -318,6 +321,10 @@ impl Enable {
         add(!f.core13 && f.private_data, ash::ext::private_data::NAME);
         add(f.transform_feedback, ash::ext::transform_feedback::NAME);
         add(
+            f.calibrated_timestamps,
+            ash::ext::calibrated_timestamps::NAME,
+        );
+        add(
             f.vertex_input_dynamic_state,
             ash::ext::vertex_input_dynamic_state::NAME,
         );
@@ -403,6 +410,7 @@ pub(crate) struct Loaded {
     pub(crate) private_data_ext: Option<ash::ext::private_data::Device>,
     pub(crate) transform_feedback: Option<ash::ext::transform_feedback::Device>,
     pub(crate) vertex_input: Option<ash::ext::vertex_input_dynamic_state::Device>,
+    pub(crate) calibrated: Option<ash::ext::calibrated_timestamps::Device>,
 }
 
 impl Loaded {
@@ -446,6 +454,9 @@ impl Loaded {
             vertex_input: f
                 .vertex_input_dynamic_state
                 .then(|| ash::ext::vertex_input_dynamic_state::Device::new(instance, device)),
+            calibrated: f
+                .calibrated_timestamps
+                .then(|| ash::ext::calibrated_timestamps::Device::new(instance, device)),
         }
     }
 }

@@ -134,7 +134,72 @@ pub(crate) fn run(
     private_data(gpu, res, report)?;
     ycbcr_conversion(vk_, gpu, report)?;
     device_address(vk_, gpu, report)?;
+    calibrated_timestamps(vk_, gpu, report)?;
     external_properties(vk_, gpu, report)
+}
+
+/// VK_EXT_calibrated_timestamps: the time domains include the device's, and two
+/// calibrated readings of the device (and CLOCK_MONOTONIC) domains do not go back.
+fn calibrated_timestamps(vk_: &mut Vulkan, gpu: &Gpu, report: &mut Report) -> Result<(), Fail> {
+    let Some(device) = gpu.loaded.calibrated.as_ref() else {
+        report.info("calibrated timestamps skipped: no VK_EXT_calibrated_timestamps");
+        return Ok(());
+    };
+    let instance = ash::ext::calibrated_timestamps::Instance::new(&vk_.entry, vk_.instance()?);
+    // SAFETY: the device has the extension (enabled); `physical` is its physical device.
+    let domains = unsafe { instance.get_physical_device_calibrateable_time_domains(gpu.physical) }
+        .ctx("vkGetPhysicalDeviceCalibrateableTimeDomainsEXT")?;
+    let mut wanted = vec![vk::TimeDomainEXT::DEVICE];
+    if domains.contains(&vk::TimeDomainEXT::CLOCK_MONOTONIC) {
+        wanted.push(vk::TimeDomainEXT::CLOCK_MONOTONIC);
+    }
+    let infos: Vec<vk::CalibratedTimestampInfoEXT<'_>> = wanted
+        .iter()
+        .map(|&d| vk::CalibratedTimestampInfoEXT::default().time_domain(d))
+        .collect();
+    let before = monotonic_ns();
+    // SAFETY: as above; the domains are calibrateable (DEVICE is checked below).
+    let (first, second) = unsafe {
+        (
+            device.get_calibrated_timestamps(&infos),
+            device.get_calibrated_timestamps(&infos),
+        )
+    };
+    let after = monotonic_ns();
+    let ok = domains.contains(&vk::TimeDomainEXT::DEVICE)
+        && matches!((&first, &second), (Ok((a, _)), Ok((b, _))) if a.len() == wanted.len()
+            && a.iter().zip(b).all(|(x, y)| y >= x));
+    report.check(
+        ok,
+        format!("calibrated timestamps: domains {domains:?}; readings {first:?} then {second:?}"),
+    );
+    // CLOCK_MONOTONIC is this program's clock: the readings lie between the program's
+    // own readings around the calls (a guest driver must not pass the host's on: in a
+    // VM the two clocks differ).
+    if let (Ok((a, _)), Ok((b, _)), true) = (&first, &second, wanted.len() == 2) {
+        report.check(
+            (before..=after).contains(&a[1]) && (before..=after).contains(&b[1]),
+            format!(
+                "calibrated CLOCK_MONOTONIC readings {} and {} lie in this program's \
+                 {before}..={after}",
+                a[1], b[1]
+            ),
+        );
+    }
+    Ok(())
+}
+
+/// This process's CLOCK_MONOTONIC in nanoseconds.
+fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec to write.
+    if unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) } != 0 {
+        return 0;
+    }
+    u64::try_from(ts.tv_sec).unwrap_or(0) * 1_000_000_000 + u64::try_from(ts.tv_nsec).unwrap_or(0)
 }
 
 /// vkGetDevice{Buffer,Image}MemoryRequirements (and the sparse one) for create infos
