@@ -137,6 +137,8 @@ const GRAPHICS_COMMANDS: &[&str] = &[
     "vkDestroySamplerYcbcrConversion",
     "vkGetBufferDeviceAddress",
     "vkGetPhysicalDeviceExternalBufferProperties",
+    "vkGetPhysicalDeviceCalibrateableTimeDomainsEXT",
+    "vkGetCalibratedTimestampsEXT",
     "vkResetCommandPool",
     "vkTrimCommandPool",
     "vkResetDescriptorPool",
