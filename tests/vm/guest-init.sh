@@ -45,7 +45,9 @@ if [ ! -e /dev/dri/renderD128 ]; then
   say render-node FAIL "no /dev/dri/renderD128"
   finish
 fi
-say render-node PASS "driver=$(basename "$(readlink /sys/class/drm/renderD128/device/driver)")"
+# On PCI the node's device is the virtio-pci function; virtio_gpu drives its child.
+say render-node PASS "pci=$(basename "$(readlink /sys/class/drm/renderD128/device/driver)")" \
+  "virtio=$(basename "$(readlink /sys/class/drm/renderD128/device/virtio*/driver 2>/dev/null)")"
 
 case $guest in
   mesa) export VK_DRIVER_FILES=/usr/share/vulkan/icd.d/virtio_icd.json; want="Virtio-GPU Venus" ;;
@@ -88,6 +90,17 @@ if [ $rc -eq 0 ] && tail -n 1 /tmp/compute.txt | grep -qx PASS; then
 else
   say compute FAIL "exit=$rc"
   tail -n 25 /tmp/compute.txt
+fi
+
+# The offscreen renderer: graphics commands, every pixel checked on the CPU.
+s=$(cut -d' ' -f1 /proc/uptime)
+if /opt/venus/guest/venus-render --quiet >/tmp/render.txt 2>&1; then rc=0; else rc=$?; fi
+e=$(cut -d' ' -f1 /proc/uptime)
+if [ $rc -eq 0 ] && tail -n 1 /tmp/render.txt | grep -qx PASS; then
+  say render PASS "seconds=$s..$e"
+else
+  say render FAIL "exit=$rc"
+  tail -n 25 /tmp/render.txt
 fi
 
 if [ -n "$sampler" ]; then

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # VM tests: real QEMU 10.0 (TCG) with a virtio-gpu Venus device, a Debian guest
-# kernel, and a Vulkan program in the guest; both ends swapped between stock
+# kernel, and Vulkan programs in the guest (vulkaninfo, venus-compute,
+# venus-render); both ends swapped between stock
 # (Mesa venus, virglrenderer 1.1.0) and ours (guest ICD over DRM, our
 # libvirglrenderer.so.1 drop-in). Prints one PASS/FAIL line per configuration.
 #
@@ -50,7 +51,7 @@ cargo_flags=()
 pkgs=(-p venus-guest-icd)
 [[ " ${CONFIGS[*]}" == *-on-ours* ]] && pkgs+=(-p venus-virglrenderer -p venus-macos-like-layer)
 (cd "$REPO" && cargo build -q "${cargo_flags[@]}" "${pkgs[@]}" &&
-  cargo build -q "${cargo_flags[@]}" -p venus-tests --bin venus-compute)
+  cargo build -q "${cargo_flags[@]}" -p venus-tests --bin venus-compute --bin venus-render)
 T="$REPO/target/$PROFILE"
 
 # 3. Stage them inside the chroot (which is also the guest's root file system).
@@ -58,7 +59,7 @@ V="$CHROOT/opt/venus"
 rm -rf "$V"
 mkdir -p "$V/guest" "$V/host/lib" "$V/host/layer" "$V/boot" "$CHROOT/tmp/venus-vm"
 install -m 755 "$REPO/tests/vm/guest-init.sh" "$V/guest/init.sh"
-install -m 755 "$T/libvenus_icd.so" "$T/venus-compute" "$V/guest/"
+install -m 755 "$T/libvenus_icd.so" "$T/venus-compute" "$T/venus-render" "$V/guest/"
 cat >"$V/guest/venus_icd.json" <<'EOF'
 { "file_format_version": "1.0.0",
   "ICD": { "library_path": "/opt/venus/guest/libvenus_icd.so", "api_version": "1.3.269" } }
@@ -111,7 +112,7 @@ boot_vm() { # NAME DISPLAY APPEND [VAR=VALUE...]
 # Checks a finished VM's serial log; prints the verdict line, returns 0 on PASS.
 verdict() { # NAME SECONDS MMCHECK MMEXPECT(aligned|unaligned)
   local name=$1 secs=$2 mmcheck=$3 mmexpect=$4 serial="$OUT/$1.serial.log" why=() c mmnote=
-  for c in render-node vulkaninfo compute; do
+  for c in render-node vulkaninfo compute render; do
     grep -q "^VENUS-VM $c PASS" "$serial" 2>/dev/null || why+=("$c")
   done
   grep -q "^VENUS-VM done" "$serial" 2>/dev/null || why+=("guest did not finish")
@@ -142,7 +143,7 @@ print(bad)' "$mmcheck" "$mmexpect")
   fi
   local boot info
   boot=$(grep -m1 '^VENUS-VM boot' "$serial" 2>/dev/null | sed 's/.*uptime=//')
-  info=$(grep -E '^VENUS-VM (vulkaninfo|compute) ' "$serial" 2>/dev/null | sed 's/^VENUS-VM //' | tr '\n' ';')
+  info=$(grep -E '^VENUS-VM (vulkaninfo|compute|render) ' "$serial" 2>/dev/null | sed 's/^VENUS-VM //' | tr '\n' ';')
   if [[ $name == *-16k ]] && ! grep -q 'Insert instance layer "VK_LAYER_VENUS_macos_like"' "$OUT/$name.qemu.log"; then
     why+=("the macOS-like layer was not loaded on the host")
   fi
