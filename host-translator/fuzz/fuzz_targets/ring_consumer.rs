@@ -57,7 +57,8 @@ const RING: u64 = 7;
 const WAIT_CAP: Duration = Duration::from_millis(2);
 /// How long a wait lets the ring's head stand still before giving up.
 const STILL_GRACE: Duration = Duration::from_micros(100);
-/// The total time one input may spend waiting; later waits only look once.
+/// The total time one input may spend waiting or napping; later waits only
+/// look once.
 const WAIT_BUDGET: Duration = Duration::from_millis(3);
 
 /// Waits that hit [`WAIT_CAP`] (for `RING_FUZZ_DEBUG`).
@@ -434,8 +435,14 @@ fuzz_target!(|data: &[u8]| {
                 guest.submit(&cmd);
             }
             Op::Nap => {
-                let n = u64::from(input.u8() % 32);
-                std::thread::sleep(Duration::from_micros(10 * n));
+                // Counts against the input's wait budget.
+                let want = Duration::from_micros(10 * u64::from(input.u8() % 32));
+                let nap = want.min(WAIT_BUDGET.saturating_sub(guest.waited));
+                if !nap.is_zero() {
+                    let t0 = Instant::now();
+                    std::thread::sleep(nap);
+                    guest.waited += t0.elapsed();
+                }
             }
         }
         if guest.ctx.is_fatal() {
