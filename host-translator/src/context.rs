@@ -21,6 +21,10 @@ pub trait FenceSink: Send + Sync {
     fn fence_retired(&self, ctx_id: u32, ring_idx: u32, fence_id: u64);
 }
 
+/// Asked during long host waits whether the guest has gone away (e.g. its vtest
+/// socket hung up); `true` ends the wait and makes the context fatal.
+pub type CancelProbe = Box<dyn Fn() -> bool + Send + Sync>;
+
 /// Shared memory handed to a client: an fd it can mmap at offset 0 for `size` bytes.
 #[derive(Debug)]
 pub struct Blob {
@@ -117,6 +121,8 @@ pub(crate) struct Shared {
     pub vq_cond: Condvar,
     /// How many commands of each type this context executed.
     pub command_counts: Vec<std::sync::atomic::AtomicU64>,
+    /// Whether the guest went away (asked between slices of long host waits).
+    cancel: Mutex<Option<CancelProbe>>,
 }
 
 impl Shared {
@@ -137,6 +143,12 @@ impl Shared {
 
     pub fn is_fatal(&self) -> bool {
         self.fatal.load(Ordering::SeqCst)
+    }
+
+    /// Whether the front end says the guest has gone away.
+    pub fn guest_gone(&self) -> bool {
+        let probe = self.cancel.lock().unwrap_or_else(|p| p.into_inner());
+        probe.as_ref().is_some_and(|p| p())
     }
 
     /// Stops everything (context teardown): like fatal, without the warning.
@@ -184,6 +196,7 @@ impl Context {
                 command_counts: (0..venus_protocol::generated::host_calls::COMMAND_TYPE_COUNT)
                     .map(|_| std::sync::atomic::AtomicU64::new(0))
                     .collect(),
+                cancel: Mutex::new(None),
             }),
         }
     }
@@ -332,6 +345,14 @@ impl Context {
     /// Whether the guest has made this context fatal.
     pub fn is_fatal(&self) -> bool {
         self.shared.is_fatal()
+    }
+
+    /// Installs `probe`, asked between the slices of long host waits (a guest's
+    /// `vkWaitForFences` with no timeout): when it says the guest has gone away,
+    /// the wait ends and the context becomes fatal, so a front end can release a
+    /// client that hung up while its context was blocked in such a wait.
+    pub fn set_cancel_probe(&self, probe: CancelProbe) {
+        *self.shared.cancel.lock().unwrap_or_else(|p| p.into_inner()) = Some(probe);
     }
 }
 

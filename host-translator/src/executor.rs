@@ -171,6 +171,9 @@ fn host_wait(shared: &Shared, table: &DispatchTable, cmd: &Command<'_>) -> Resul
         if shared.is_fatal() {
             return Err("context stopped during a host wait".into());
         }
+        if shared.guest_gone() {
+            return Err("the guest went away during a host wait".into());
+        }
     }
 }
 

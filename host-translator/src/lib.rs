@@ -39,6 +39,7 @@ mod timeline;
 mod transport;
 pub mod vtest_server;
 
+pub use context::CancelProbe;
 pub use error::{Error, Result};
 pub use renderer::{Blob, Context, FenceSink, Renderer, RendererConfig};
 

@@ -929,16 +929,12 @@ fn server_memory_stays_bounded_under_hostile_load() {
     expect_pass(&server, spawn_compute(&server), "a client after the load");
 }
 
-/// Known issue, not fixed here: a host wait with an infinite timeout on a fence
-/// nothing will signal (out-of-ring vkWaitForFences) blocks the session thread,
-/// which then never sees the client hang up, so the session, its context and
-/// its threads stay until the server exits. The host slices such waits and
-/// stops when the context turns fatal, but nothing turns it fatal: the fix is a
-/// way for the vtest session to end its context from outside (e.g. a public
-/// `Context` method that sets it fatal, called when the socket reports a hang-up
-/// while a submit runs), in context.rs and vtest_server/client.rs.
+/// A host wait with an infinite timeout on a fence nothing will signal
+/// (out-of-ring vkWaitForFences) blocks the session thread, which is then not
+/// reading the socket; when the client hangs up, the context's cancel probe
+/// (installed by the vtest session) sees it between wait slices, the wait ends,
+/// the context turns fatal and the session, its context and threads go.
 #[test]
-#[ignore = "known issue: a client blocked in an infinite host wait is not released when it hangs up"]
 fn a_client_blocked_in_a_host_wait_is_released_when_it_hangs_up() {
     const INSTANCE: u64 = 0x3000;
     const PHYSICAL: u64 = 0x3001;

@@ -37,6 +37,8 @@ pub(crate) trait BackendContext: Send + 'static {
     fn submit_fence(&self, ring_idx: u32, fence_id: u64) -> Result<()>;
     /// See [`Context::is_fatal`].
     fn is_fatal(&self) -> bool;
+    /// See [`Context::set_cancel_probe`] (test doubles may ignore it).
+    fn set_cancel_probe(&self, _probe: crate::CancelProbe) {}
 }
 
 impl Backend for Arc<Renderer> {
@@ -75,5 +77,9 @@ impl BackendContext for Context {
 
     fn is_fatal(&self) -> bool {
         Context::is_fatal(self)
+    }
+
+    fn set_cancel_probe(&self, probe: crate::CancelProbe) {
+        Context::set_cancel_probe(self, probe)
     }
 }

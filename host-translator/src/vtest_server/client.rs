@@ -401,6 +401,12 @@ impl<B: Backend> Session<B> {
                 call: "create_context",
                 error,
             })?;
+        // A client that hangs up while its context is blocked in a long host wait
+        // (the session thread is then not reading the socket) must still be let go.
+        match self.stream.as_fd().try_clone_to_owned() {
+            Ok(fd) => ctx.set_cancel_probe(Box::new(move || peer_hung_up(&fd))),
+            Err(e) => tracing::warn!(ctx_id, "cannot watch the client for hang-ups: {e}"),
+        }
         tracing::info!(ctx_id, name, "Venus context created");
         self.venus = Some(Venus {
             ctx_id,
@@ -521,6 +527,19 @@ impl<B: Backend> Session<B> {
         send_fd(&self.stream, fd.client_fd())?;
         Ok(())
     }
+}
+
+/// Whether the peer of socket `fd` has hung up (without reading from it).
+fn peer_hung_up(fd: &std::os::fd::OwnedFd) -> bool {
+    use std::os::fd::AsRawFd;
+    let mut p = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLRDHUP,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd on an fd we own; zero timeout.
+    let n = unsafe { libc::poll(&mut p, 1, 0) };
+    n > 0 && p.revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0
 }
 
 /// Reads a header; a clean end of stream before its first byte is [`Disconnect::Closed`].
