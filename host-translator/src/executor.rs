@@ -199,7 +199,7 @@ fn dispatch(
             transport::seek_reply_stream(st, origin.reply_key(), x.position)?
         }
         Command::CreateRingMESA(x) if out_of_ring => ring::create(shared, st, x)?,
-        Command::DestroyRingMESA(x) if out_of_ring => ring::destroy(st, x.ring)?,
+        Command::DestroyRingMESA(x) if out_of_ring => ring::destroy(shared, st, x.ring)?,
         Command::NotifyRingMESA(x) if out_of_ring => ring::notify(st, x.ring)?,
         Command::WriteRingExtraMESA(x) => ring::write_extra(st, x.ring, x.offset, x.value)?,
         Command::SubmitVirtqueueSeqnoMESA(x) if out_of_ring => {

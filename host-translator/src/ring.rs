@@ -211,20 +211,49 @@ pub fn create(
     Ok(CallRet::Void)
 }
 
+/// Threads of rings the guest destroyed, with the address of their context's
+/// [`Shared`]: they exit at their next check, but may still be inside a host
+/// wait that runs without the context lock (vkWaitForFences, vkQueueWaitIdle...),
+/// so the context's teardown joins them ([`join_destroyed`]) before it destroys
+/// the device objects under such a wait.
+static DESTROYED: Mutex<Vec<(usize, JoinHandle<()>)>> = Mutex::new(Vec::new());
+
 /// `vkDestroyRingMESA`.
-pub fn destroy(st: &mut State, id: u64) -> Result<CallRet, Fatal> {
+pub fn destroy(shared: &Arc<Shared>, st: &mut State, id: u64) -> Result<CallRet, Fatal> {
     let mut ring = st
         .rings
         .remove(&id)
         .ok_or_else(|| format!("destroy of unknown ring {id:#x}"))?;
     st.replies.remove(&id);
-    // The ring thread may be waiting for this very lock: flag it and let it go.
+    // The ring thread may be waiting for this very lock: flag it and let it go
+    // (it is joined at teardown).
     ring.shared.stop.store(true, Ordering::SeqCst);
     ring.shared.wake();
     if let Some(t) = ring.thread.take() {
-        drop(t); // detached: it exits at its next check
+        let mut destroyed = DESTROYED.lock().unwrap_or_else(|p| p.into_inner());
+        destroyed.retain(|(_, t)| !t.is_finished());
+        destroyed.push((Arc::as_ptr(shared) as usize, t));
     }
     Ok(CallRet::Void)
+}
+
+/// Joins the threads of the rings context `shared` destroyed (teardown; called
+/// without the context lock, which they may be waiting for).
+pub fn join_destroyed(shared: &Shared) {
+    let key = shared as *const Shared as usize;
+    let mine: Vec<JoinHandle<()>> = {
+        let mut destroyed = DESTROYED.lock().unwrap_or_else(|p| p.into_inner());
+        let (mine, rest) = std::mem::take(&mut *destroyed)
+            .into_iter()
+            .partition(|(k, _)| *k == key);
+        *destroyed = rest;
+        mine.into_iter().map(|(_, t)| t).collect()
+    };
+    for t in mine {
+        if t.thread().id() != std::thread::current().id() {
+            let _ = t.join();
+        }
+    }
 }
 
 /// `vkNotifyRingMESA`.

@@ -108,6 +108,8 @@ pub fn destroy_all(shared: &Shared) {
         )
     };
     drop(rings);
+    // Rings the guest destroyed may still be finishing a host wait.
+    crate::ring::join_destroyed(shared);
     let mut st = shared.lock();
     let devices: Vec<u64> = st.devices.keys().copied().collect();
     for d in devices {

@@ -166,3 +166,133 @@ fn physical_device_command_of_a_missing_extension_is_refused() {
         "fuzz_inputs/fragment-shading-rates-unsupported.bin"
     )));
 }
+
+/// Mesa's per-thread ring layout at the start of resource 1.
+fn ring_info() -> RingCreateInfoMESA {
+    let l = RingLayout::tls_ring();
+    RingCreateInfoMESA {
+        resource_id: 1,
+        size: l.shmem_size as usize,
+        idle_timeout: 1_000_000,
+        head_offset: l.head_offset as usize,
+        tail_offset: l.tail_offset as usize,
+        status_offset: l.status_offset as usize,
+        buffer_offset: l.buffer_offset as usize,
+        buffer_size: l.buffer_size as usize,
+        extra_offset: l.extra_offset as usize,
+        extra_size: l.extra_size as usize,
+        ..Default::default()
+    }
+}
+
+/// Threads of this process whose name starts with `prefix`.
+fn threads_named(prefix: &str) -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .map(|d| {
+            d.filter_map(|t| t.ok())
+                .filter_map(|t| std::fs::read_to_string(t.path().join("comm")).ok())
+                .filter(|c| c.starts_with(prefix))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// A ring destroyed (vkDestroyRingMESA) while its thread sits in a host wait
+/// without the context lock (vkWaitForFences on a fence nothing signals): the
+/// thread was detached, so tearing the context down could destroy the fence and
+/// the device under the driver's wait (found by reading the code while
+/// triaging a `ring_consumer` crash that does not reproduce alone; whether the
+/// race hits depends on when the driver's wait returns, so this test passes
+/// without the fix too, most of the time). Teardown now joins the thread: when
+/// the context is gone, so is the thread (and the driver threads it started,
+/// which inherit its name).
+#[test]
+fn destroyed_ring_in_a_host_wait_is_joined_before_teardown() {
+    const CTX: u32 = 77;
+    for _ in 0..3 {
+        let ctx = renderer()
+            .create_context(CTX, "fuzz-finding-ring", Arc::new(NoFences))
+            .expect("context");
+        let blob = ctx.create_blob(1, 0, 65536, 0).expect("blob");
+        let len = blob.size as usize;
+        // SAFETY: a fresh shared mapping of the blob's fd; checked below.
+        let map = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                std::os::fd::AsRawFd::as_raw_fd(&blob.fd),
+                0,
+            )
+        };
+        assert_ne!(map, libc::MAP_FAILED, "mmap");
+        let l = RingLayout::tls_ring();
+        let ci = ring_info();
+        let mut out = vec![0u8; 4096];
+        let mut e = Encoder::with_all(&mut out);
+        // SAFETY: a pointer to a live local.
+        unsafe { g::encode_vk_create_ring_mesa(&mut e, 0, 5, &ci) };
+        let n = e.finish().expect("fits");
+        assert!(ctx.submit_cmd(&out[..n]).is_ok());
+
+        // In the ring: instance, device, fence, then a 10 s wait for the fence.
+        let mut cmds = vec![0u8; 8192];
+        let mut e = Encoder::with_all(&mut cmds);
+        let app = vk::ApplicationInfo::default().api_version(vk::API_VERSION_1_1);
+        let ici = vk::InstanceCreateInfo::default().application_info(&app);
+        let mut inst = vk::Instance::from_raw(1);
+        let mut count = 1u32;
+        let mut pd = [vk::PhysicalDevice::from_raw(2)];
+        let prio = [1.0f32];
+        let q = [vk::DeviceQueueCreateInfo::default()
+            .queue_family_index(0)
+            .queue_priorities(&prio)];
+        let dci = vk::DeviceCreateInfo::default().queue_create_infos(&q);
+        let mut dev = vk::Device::from_raw(3);
+        let fci = vk::FenceCreateInfo::default();
+        let mut fence = vk::Fence::from_raw(4);
+        // SAFETY: pointers to live locals with the counts they state.
+        unsafe {
+            g::encode_vk_create_instance(&mut e, 0, &ici, std::ptr::null(), &mut inst);
+            g::encode_vk_enumerate_physical_devices(&mut e, 0, inst, &mut count, pd.as_mut_ptr());
+            g::encode_vk_create_device(&mut e, 0, pd[0], &dci, std::ptr::null(), &mut dev);
+            g::encode_vk_create_fence(&mut e, 0, dev, &fci, std::ptr::null(), &mut fence);
+            g::encode_vk_wait_for_fences(&mut e, 0, dev, 1, &fence, vk::TRUE, 10_000_000_000);
+        }
+        let n = e.finish().expect("fits");
+        let base = map.cast::<u8>();
+        let word = |off: u64| {
+            // SAFETY: a 4-aligned word inside the mapping.
+            unsafe {
+                &*base
+                    .add(off as usize)
+                    .cast::<std::sync::atomic::AtomicU32>()
+            }
+        };
+        // SAFETY: inside the mapping (16 KiB buffer at 192; `n` is smaller).
+        unsafe {
+            std::ptr::copy_nonoverlapping(cmds.as_ptr(), base.add(l.buffer_offset as usize), n)
+        };
+        word(l.tail_offset).store(n as u32, std::sync::atomic::Ordering::Release);
+        // Let the ring get into the wait, then destroy it and drop the context.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        assert_eq!(
+            word(l.head_offset).load(std::sync::atomic::Ordering::Acquire),
+            0,
+            "the ring is not waiting"
+        );
+        assert!(!ctx.is_fatal(), "the ring's commands failed");
+        let mut out = vec![0u8; 64];
+        let mut e = Encoder::with_all(&mut out);
+        // SAFETY: no pointers.
+        unsafe { g::encode_vk_destroy_ring_mesa(&mut e, 0, 5) };
+        let n = e.finish().expect("fits");
+        assert!(ctx.submit_cmd(&out[..n]).is_ok());
+        drop(ctx);
+        let left = threads_named(&format!("venus-ring-{CTX}"));
+        // SAFETY: unmapping what was mapped above.
+        unsafe { libc::munmap(map, len) };
+        assert_eq!(left, 0, "the destroyed ring's thread outlived its context");
+    }
+}
