@@ -25,6 +25,10 @@ pub struct Device {
     pub pools: Mutex<HashMap<u64, Vec<u64>>>,
     /// Private data: (slot, object type, object handle) → value.
     pub private_data: Mutex<HashMap<(u64, i32, u64), u64>>,
+    /// The physical device it was created from.
+    pub physical_device: vk::PhysicalDevice,
+    /// Event status slots in guest-visible memory.
+    pub events: crate::event::Feedback,
 }
 
 /// A `VkQueue`.
@@ -74,6 +78,8 @@ pub unsafe extern "system" fn create_device(
             memory: MemoryState::new(pd),
             pools: Mutex::new(HashMap::new()),
             private_data: Mutex::new(HashMap::new()),
+            physical_device: pd,
+            events: crate::event::Feedback::default(),
         });
         let mut slot = vk::Device::from_raw(dev.hdr.id);
         let slot_p: *mut vk::Device = &mut slot;
@@ -112,6 +118,7 @@ pub unsafe extern "system" fn destroy_device(
         // SAFETY: the application passes a device of ours, destroyed once.
         let dev = unsafe { Box::from_raw(device.as_raw() as usize as *mut Device) };
         let conn = dev.hdr.conn.clone();
+        dev.events.release(device);
         dev.memory.free_blocks(&conn, device);
         let _ = conn.send(&mut |e, f| {
             // SAFETY: plain handle.

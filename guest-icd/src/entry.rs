@@ -8,7 +8,7 @@ use venus_protocol::generated::guest_calls::entry_point;
 use crate::dispatch::Rt;
 use crate::{
     buffer, command_buffer as cb, descriptor_set as ds, descriptor_update_template as dut,
-    device as dev, device_memory as mem, fence, guard, instance as inst, pipeline,
+    device as dev, device_memory as mem, event, fence, guard, instance as inst, pipeline,
 };
 
 /// The loader-ICD interface version we implement.
@@ -116,6 +116,19 @@ fn overridden(name: &[u8]) -> vk::PFN_vkVoidFunction {
         b"vkQueueSubmit" => pfn!(fence::queue_submit, vk::PFN_vkQueueSubmit),
         b"vkQueueSubmit2" | b"vkQueueSubmit2KHR" => {
             pfn!(fence::queue_submit2, vk::PFN_vkQueueSubmit2)
+        }
+        b"vkCreateEvent" => pfn!(event::create_event, vk::PFN_vkCreateEvent),
+        b"vkDestroyEvent" => pfn!(event::destroy_event, vk::PFN_vkDestroyEvent),
+        b"vkGetEventStatus" => pfn!(event::get_event_status, vk::PFN_vkGetEventStatus),
+        b"vkSetEvent" => pfn!(event::set_event, vk::PFN_vkSetEvent),
+        b"vkResetEvent" => pfn!(event::reset_event, vk::PFN_vkResetEvent),
+        b"vkCmdSetEvent" => pfn!(event::cmd_set_event, vk::PFN_vkCmdSetEvent),
+        b"vkCmdResetEvent" => pfn!(event::cmd_reset_event, vk::PFN_vkCmdResetEvent),
+        b"vkCmdSetEvent2" | b"vkCmdSetEvent2KHR" => {
+            pfn!(event::cmd_set_event2, vk::PFN_vkCmdSetEvent2)
+        }
+        b"vkCmdResetEvent2" | b"vkCmdResetEvent2KHR" => {
+            pfn!(event::cmd_reset_event2, vk::PFN_vkCmdResetEvent2)
         }
         b"vkGetBufferDeviceAddress"
         | b"vkGetBufferDeviceAddressKHR"

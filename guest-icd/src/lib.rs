@@ -21,6 +21,7 @@ mod device;
 mod device_memory;
 mod dispatch;
 mod entry;
+mod event;
 mod fence;
 mod instance;
 mod pipeline;

@@ -433,6 +433,63 @@ fn fence_states_match_the_host() {
     edge_both_transports("fence-states");
 }
 
+/// Event states answered by our ICD from its event feedback memory agree with the
+/// driver's: the same scenario passes natively on lavapipe, and through our ICD on
+/// both transports with feedback on (its debug log shows the feedback buffers were
+/// made, so the answers did not come from the host) and with it turned off.
+#[test]
+fn event_states_match_the_driver() {
+    let dir = scratch_dir("edge-event-states-native");
+    let mut native = Command::new(EDGE);
+    native
+        .args(["event-states", "--validation"])
+        .envs(vkinfo::native_lavapipe_env())
+        .current_dir(&dir)
+        .stdin(Stdio::null());
+    let ran = icd::run_with_timeout(native, RUN_LIMIT);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        ran.success() && ran.stdout.lines().any(|l| l.trim() == "PASS"),
+        "icd-edge event-states natively: {}",
+        ran.describe()
+    );
+
+    let mut server = Server::start("icd-edge-event-states", true);
+    for transport in [Transport::Vtest(&server.socket), Transport::InProcess] {
+        for feedback in ["1", "0"] {
+            let dir = scratch_dir(&format!(
+                "edge-event-states-{}-{feedback}",
+                transport.name()
+            ));
+            let mut cmd = icd::icd_command(EDGE, transport, &dir);
+            cmd.args(["event-states", "--validation"])
+                .env("VENUS_EVENT_FEEDBACK", feedback)
+                .env("VENUS_LOG", "venus_icd::event=debug");
+            let ran = icd::run_with_timeout(cmd, RUN_LIMIT);
+            let _ = std::fs::remove_dir_all(&dir);
+            let what = format!("{} with VENUS_EVENT_FEEDBACK={feedback}", transport.name());
+            assert!(
+                ran.success()
+                    && ran.stdout.lines().any(|l| l.trim() == "PASS")
+                    && !ran.stdout.contains("FAIL"),
+                "icd-edge event-states through our ICD ({what}): {}",
+                ran.describe()
+            );
+            // Two buffers of 1,024 slots: the scenario holds 1,500 events at once.
+            let buffers = ran.stderr.matches("event feedback: buffer").count();
+            let want = if feedback == "1" { 2 } else { 0 };
+            assert_eq!(
+                buffers,
+                want,
+                "feedback buffers made ({what}): {}",
+                ran.describe()
+            );
+        }
+    }
+    assert!(server.is_running(), "the server died");
+    assert_host_validation_clean(&server);
+}
+
 /// A running `icd-edge` whose stdout lines arrive on a channel.
 struct Edge {
     child: std::process::Child,

@@ -463,7 +463,15 @@ fn handshake_capsets_and_params() {
     let server = Server::start("handshake");
     let mut client = server.connect();
     let caps = client.handshake("handshake-test");
-    assert_eq!(caps.len(), CAPSET_SIZE);
+    // The standard 160 bytes, then our tail announcing the sharing granularity
+    // (Mesa reads the first 160 and skips the rest).
+    assert_eq!(caps.len(), capset::tail::EXTENDED_CAPSET_SIZE);
+    let granularity = capset::tail::granularity(&caps);
+    assert!(
+        granularity.is_some_and(|g| g.is_power_of_two() && g >= 4096),
+        "capset tail granularity {granularity:?}"
+    );
+    assert!(caps.len() > CAPSET_SIZE);
     let off = capset::offsets::WIRE_FORMAT_VERSION;
     assert_eq!(u32_at(&caps, off), capset::WIRE_FORMAT_VERSION);
     assert_eq!(u32_at(&caps, capset::offsets::SUPPORTS_BLOB_ID_0), 1);

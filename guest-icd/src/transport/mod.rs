@@ -84,6 +84,14 @@ pub trait Transport: Send + Sync {
     fn granularity(&self) -> Option<u64> {
         None
     }
+
+    /// Whether the ICD may map host-visible memory for its own use (event
+    /// feedback) without risking the connection. A blob the host cannot export
+    /// ends a stock virglrenderer vtest connection (on lavapipe it always fails
+    /// there), so that is tried only for an application's own vkMapMemory.
+    fn internal_mappings(&self) -> bool {
+        true
+    }
 }
 
 /// Which transport `VENUS_TRANSPORT` and the machine select.

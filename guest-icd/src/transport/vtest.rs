@@ -48,6 +48,8 @@ pub struct VtestTransport {
     capset: [u8; CAPSET_SIZE],
     protocol_version: u32,
     max_timeline_count: u32,
+    /// The server's capset has our tail (see `venus_protocol::capset::tail`).
+    our_host: bool,
 }
 
 impl VtestTransport {
@@ -79,6 +81,7 @@ impl VtestTransport {
             protocol_version,
             max_timeline_count,
             capset,
+            our_host,
         } = handshake?;
         tracing::debug!(
             protocol_version,
@@ -91,6 +94,7 @@ impl VtestTransport {
             capset,
             protocol_version,
             max_timeline_count,
+            our_host,
         })
     }
 
@@ -137,6 +141,10 @@ impl VtestTransport {
 impl Transport for VtestTransport {
     fn capset(&self) -> Result<[u8; CAPSET_SIZE]> {
         Ok(self.capset)
+    }
+
+    fn internal_mappings(&self) -> bool {
+        self.our_host
     }
 
     fn create_blob(&self, blob_id: u64, size: u64) -> Result<MappedBlob> {
@@ -269,6 +277,7 @@ struct Handshake {
     protocol_version: u32,
     max_timeline_count: u32,
     capset: [u8; CAPSET_SIZE],
+    our_host: bool,
 }
 
 impl Handshake {
@@ -351,6 +360,7 @@ impl Handshake {
             }
             other => return Err(unexpected("GET_CAPSET", &other)),
         };
+        let our_host = venus_protocol::capset::tail::granularity(&data).is_some();
         // As Mesa: a shorter capset is zero-filled, a longer one truncated.
         let mut capset = [0u8; CAPSET_SIZE];
         let n = data.len().min(CAPSET_SIZE);
@@ -368,6 +378,7 @@ impl Handshake {
             protocol_version,
             max_timeline_count,
             capset,
+            our_host,
         })
     }
 }

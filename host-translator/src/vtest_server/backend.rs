@@ -16,6 +16,12 @@ pub(crate) trait Backend: Send + Sync + 'static {
     /// The Venus capset (id 4, version 0).
     fn capset_bytes(&self) -> [u8; CAPSET_SIZE];
 
+    /// The sharing granularity to announce in the capset tail
+    /// (`venus_protocol::capset::tail`); `None` sends the plain 160 bytes.
+    fn capset_granularity(&self) -> Option<u64> {
+        None
+    }
+
     /// Creates context `ctx_id`; its fence retirements go to `fences`.
     fn create_context(
         &self,
@@ -46,6 +52,10 @@ impl Backend for Arc<Renderer> {
 
     fn capset_bytes(&self) -> [u8; CAPSET_SIZE] {
         Renderer::capset_bytes(self)
+    }
+
+    fn capset_granularity(&self) -> Option<u64> {
+        Some(Renderer::granularity(self))
     }
 
     fn create_context(

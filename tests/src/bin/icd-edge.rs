@@ -30,6 +30,14 @@
 //!   signalled yet (pending), signalled, reset, resubmitted (the guest ICD answers
 //!   some of these without asking the host; the answers must be the host's);
 //!
+//! - `event-states`: vkGetEventStatus after every way an event changes: created,
+//!   vkSetEvent/vkResetEvent, vkCmdSetEvent[2]/vkCmdResetEvent[2] in primary and
+//!   secondary command buffers (including a submission held behind a timeline
+//!   semaphore: the status must not change before the device ran it), a device wait
+//!   on an event the host set, 1,500 events at once with some destroyed and
+//!   re-created, and a device-only event (the guest ICD answers these from its
+//!   event feedback memory; the answers must be the driver's);
+//!
 //! `--validation` enables the Khronos validation layer by name with a debug messenger;
 //! every validation warning or error is printed and fails the run.
 //!
@@ -221,9 +229,11 @@ impl Gpu {
             .queue_family_index(family)
             .queue_priorities(&priorities)];
         let mut v12 = vk::PhysicalDeviceVulkan12Features::default().timeline_semaphore(true);
+        let mut v13 = vk::PhysicalDeviceVulkan13Features::default().synchronization2(true);
         let info = vk::DeviceCreateInfo::default()
             .queue_create_infos(&queues)
-            .push_next(&mut v12);
+            .push_next(&mut v12)
+            .push_next(&mut v13);
         // SAFETY: `info` and what it points to live until the call returns.
         let device = ctx(
             unsafe { instance.create_device(physical, &info, None) },
@@ -767,8 +777,390 @@ fn killed_while_waiting(
     Ok(())
 }
 
+/// How long a submission of the event scenario may take.
+const EVENT_WAIT: Duration = Duration::from_secs(10);
+
+/// One-off command buffers for the event scenario: record, submit, wait.
+struct Recorder {
+    pool: vk::CommandPool,
+    fence: vk::Fence,
+}
+
+impl Recorder {
+    fn new(gpu: &Gpu) -> Result<Recorder, Fail> {
+        let d = &gpu.device;
+        let info = vk::CommandPoolCreateInfo::default()
+            .queue_family_index(gpu.family)
+            .flags(vk::CommandPoolCreateFlags::RESET_COMMAND_BUFFER);
+        // SAFETY: valid device and create infos.
+        unsafe {
+            let pool = ctx(d.create_command_pool(&info, None), "vkCreateCommandPool")?;
+            let fence = ctx(
+                d.create_fence(&vk::FenceCreateInfo::default(), None),
+                "vkCreateFence",
+            )?;
+            Ok(Recorder { pool, fence })
+        }
+    }
+
+    fn allocate(
+        &self,
+        gpu: &Gpu,
+        level: vk::CommandBufferLevel,
+    ) -> Result<vk::CommandBuffer, Fail> {
+        let info = vk::CommandBufferAllocateInfo::default()
+            .command_pool(self.pool)
+            .level(level)
+            .command_buffer_count(1);
+        // SAFETY: a pool of this device.
+        Ok(ctx(
+            unsafe { gpu.device.allocate_command_buffers(&info) },
+            "vkAllocateCommandBuffers",
+        )?[0])
+    }
+
+    /// Records a primary command buffer with `f` and submits it, after timeline
+    /// value 1 of `timeline` when given. Not waited: see [`Recorder::finish`].
+    fn submit(
+        &self,
+        gpu: &Gpu,
+        timeline: Option<vk::Semaphore>,
+        f: impl FnOnce(&ash::Device, vk::CommandBuffer),
+    ) -> Result<vk::CommandBuffer, Fail> {
+        let d = &gpu.device;
+        let cmd = self.allocate(gpu, vk::CommandBufferLevel::PRIMARY)?;
+        // SAFETY: a fresh command buffer of this device; `f` records valid commands.
+        unsafe {
+            ctx(
+                d.begin_command_buffer(cmd, &vk::CommandBufferBeginInfo::default()),
+                "vkBeginCommandBuffer",
+            )?;
+            f(d, cmd);
+            ctx(d.end_command_buffer(cmd), "vkEndCommandBuffer")?;
+        }
+        let cmds = [cmd];
+        let sems: Vec<vk::Semaphore> = timeline.into_iter().collect();
+        let values = vec![1u64; sems.len()];
+        let stages = vec![vk::PipelineStageFlags::ALL_COMMANDS; sems.len()];
+        let mut timeline_info =
+            vk::TimelineSemaphoreSubmitInfo::default().wait_semaphore_values(&values);
+        let mut submit = vk::SubmitInfo::default()
+            .command_buffers(&cmds)
+            .wait_semaphores(&sems)
+            .wait_dst_stage_mask(&stages);
+        if timeline.is_some() {
+            submit = submit.push_next(&mut timeline_info);
+        }
+        ctx(
+            // SAFETY: recorded command buffer, unsignaled fence, timeline semaphore.
+            unsafe { d.queue_submit(gpu.queue, &[submit], self.fence) },
+            "vkQueueSubmit",
+        )?;
+        Ok(cmd)
+    }
+
+    /// Waits (bounded) for the submission of `cmd`, then frees it.
+    fn finish(&self, gpu: &Gpu, cmd: vk::CommandBuffer) -> Result<(), Fail> {
+        let d = &gpu.device;
+        // SAFETY: the fence and command buffer belong to this device.
+        unsafe {
+            ctx(
+                d.wait_for_fences(&[self.fence], true, EVENT_WAIT.as_nanos() as u64),
+                "vkWaitForFences",
+            )?;
+            ctx(d.reset_fences(&[self.fence]), "vkResetFences")?;
+            d.free_command_buffers(self.pool, &[cmd]);
+        }
+        Ok(())
+    }
+
+    /// Records, submits and waits.
+    fn run(&self, gpu: &Gpu, f: impl FnOnce(&ash::Device, vk::CommandBuffer)) -> Result<(), Fail> {
+        let cmd = self.submit(gpu, None, f)?;
+        self.finish(gpu, cmd)
+    }
+
+    fn destroy(self, gpu: &Gpu) {
+        // SAFETY: nothing of the pool is pending (every submission was waited).
+        unsafe {
+            gpu.device.destroy_fence(self.fence, None);
+            gpu.device.destroy_command_pool(self.pool, None);
+        }
+    }
+}
+
+/// vkGetEventStatus of `event` against `set`.
+fn check_event(report: &mut Report, gpu: &Gpu, event: vk::Event, set: bool, what: &str) {
+    // SAFETY: an event of this device, not device-only.
+    let s = unsafe { gpu.device.get_event_status(event) };
+    report.check(
+        s == Ok(set),
+        format!("{what}: vkGetEventStatus is {s:?}, want Ok({set})"),
+    );
+}
+
+fn event_states(entry: &ash::Entry, validation: bool, report: &mut Report) -> Result<(), Fail> {
+    let inst = Instance::new(entry, validation)?;
+    let gpu = Gpu::new(&inst)?;
+    let d = &gpu.device;
+    let rec = Recorder::new(&gpu)?;
+    let transfer = vk::PipelineStageFlags::TRANSFER;
+    // SAFETY: valid device and create info.
+    let ev = ctx(
+        unsafe { d.create_event(&vk::EventCreateInfo::default(), None) },
+        "vkCreateEvent",
+    )?;
+    check_event(report, &gpu, ev, false, "created");
+
+    // SAFETY: `ev` is an event of this device that no pending submission uses
+    // when the host changes it (the same holds for the host changes below).
+    unsafe {
+        report.check(d.set_event(ev).is_ok(), "vkSetEvent");
+        check_event(report, &gpu, ev, true, "set by the host");
+        report.check(d.set_event(ev).is_ok(), "vkSetEvent again");
+        check_event(report, &gpu, ev, true, "set twice by the host");
+        report.check(d.reset_event(ev).is_ok(), "vkResetEvent");
+        check_event(report, &gpu, ev, false, "reset by the host");
+    }
+
+    // SAFETY: commands of this device recorded into a command buffer in the recording state.
+    let r = rec.run(&gpu, |d, c| unsafe { d.cmd_set_event(c, ev, transfer) });
+    report.check(
+        r.is_ok(),
+        format!("vkCmdSetEvent submitted and waited: {r:?}"),
+    );
+    check_event(report, &gpu, ev, true, "set by vkCmdSetEvent");
+    // SAFETY: commands of this device recorded into a command buffer in the recording state.
+    let r = rec.run(&gpu, |d, c| unsafe { d.cmd_reset_event(c, ev, transfer) });
+    report.check(
+        r.is_ok(),
+        format!("vkCmdResetEvent submitted and waited: {r:?}"),
+    );
+    check_event(report, &gpu, ev, false, "reset by vkCmdResetEvent");
+    // SAFETY: commands of this device recorded into a command buffer in the recording state.
+    let r = rec.run(&gpu, |d, c| unsafe {
+        d.cmd_set_event(c, ev, transfer);
+        d.cmd_reset_event(c, ev, transfer);
+    });
+    report.check(
+        r.is_ok(),
+        format!("set then reset in one command buffer: {r:?}"),
+    );
+    check_event(
+        report,
+        &gpu,
+        ev,
+        false,
+        "set then reset in one command buffer",
+    );
+
+    // Held behind a timeline value: the status must not change before the device
+    // runs the command buffer.
+    let mut type_info = vk::SemaphoreTypeCreateInfo::default()
+        .semaphore_type(vk::SemaphoreType::TIMELINE)
+        .initial_value(0);
+    let sem_info = vk::SemaphoreCreateInfo::default().push_next(&mut type_info);
+    // SAFETY: valid device and create info.
+    let timeline = ctx(
+        unsafe { d.create_semaphore(&sem_info, None) },
+        "vkCreateSemaphore (timeline)",
+    )?;
+    // SAFETY: commands of this device recorded into a command buffer in the recording state.
+    let held = rec.submit(&gpu, Some(timeline), |d, c| unsafe {
+        d.cmd_set_event(c, ev, vk::PipelineStageFlags::ALL_COMMANDS)
+    })?;
+    for k in 0..3 {
+        std::thread::sleep(Duration::from_millis(20));
+        check_event(
+            report,
+            &gpu,
+            ev,
+            false,
+            &format!("vkCmdSetEvent held behind a timeline wait, look {k}"),
+        );
+    }
+    let signal = vk::SemaphoreSignalInfo::default()
+        .semaphore(timeline)
+        .value(1);
+    // SAFETY: a timeline semaphore of this device, value increasing.
+    let s = unsafe { d.signal_semaphore(&signal) };
+    report.check(s.is_ok(), format!("vkSignalSemaphore: {s:?}"));
+    let r = rec.finish(&gpu, held);
+    report.check(r.is_ok(), format!("the held submission ran: {r:?}"));
+    check_event(report, &gpu, ev, true, "set once the held submission ran");
+
+    // Synchronization2.
+    let barrier = [vk::MemoryBarrier2::default()
+        .src_stage_mask(vk::PipelineStageFlags2::COPY)
+        .src_access_mask(vk::AccessFlags2::TRANSFER_WRITE)
+        .dst_stage_mask(vk::PipelineStageFlags2::COPY)
+        .dst_access_mask(vk::AccessFlags2::TRANSFER_READ)];
+    let dep = vk::DependencyInfo::default().memory_barriers(&barrier);
+    // SAFETY: commands of this device recorded into a command buffer in the recording state.
+    let r = rec.run(&gpu, |d, c| unsafe {
+        d.cmd_reset_event2(c, ev, vk::PipelineStageFlags2::COPY)
+    });
+    report.check(r.is_ok(), format!("vkCmdResetEvent2: {r:?}"));
+    check_event(report, &gpu, ev, false, "reset by vkCmdResetEvent2");
+    // SAFETY: commands of this device recorded into a command buffer in the recording state.
+    let r = rec.run(&gpu, |d, c| unsafe { d.cmd_set_event2(c, ev, &dep) });
+    report.check(r.is_ok(), format!("vkCmdSetEvent2: {r:?}"));
+    check_event(report, &gpu, ev, true, "set by vkCmdSetEvent2");
+
+    // Set by the host, waited for by the device: the host's vkSetEvent must reach
+    // the driver even though the guest answers queries itself.
+    // SAFETY: as above.
+    unsafe {
+        report.check(
+            d.reset_event(ev).is_ok(),
+            "vkResetEvent before the device wait",
+        );
+        report.check(d.set_event(ev).is_ok(), "vkSetEvent for the device wait");
+    }
+    // SAFETY: commands of this device recorded into a command buffer in the recording state.
+    let r = rec.run(&gpu, |d, c| unsafe {
+        d.cmd_wait_events(
+            c,
+            &[ev],
+            vk::PipelineStageFlags::HOST,
+            transfer,
+            &[],
+            &[],
+            &[],
+        )
+    });
+    report.check(
+        r.is_ok(),
+        format!("vkCmdWaitEvents on an event the host set finished: {r:?}"),
+    );
+    check_event(report, &gpu, ev, true, "still set after the device wait");
+
+    // Secondary command buffer.
+    // SAFETY: as above.
+    unsafe {
+        report.check(
+            d.reset_event(ev).is_ok(),
+            "vkResetEvent before the secondary",
+        )
+    };
+    let secondary = rec.allocate(&gpu, vk::CommandBufferLevel::SECONDARY)?;
+    let inheritance = vk::CommandBufferInheritanceInfo::default();
+    let begin = vk::CommandBufferBeginInfo::default().inheritance_info(&inheritance);
+    // SAFETY: a fresh secondary command buffer of this device.
+    unsafe {
+        ctx(
+            d.begin_command_buffer(secondary, &begin),
+            "vkBeginCommandBuffer (secondary)",
+        )?;
+        d.cmd_set_event(secondary, ev, transfer);
+        ctx(
+            d.end_command_buffer(secondary),
+            "vkEndCommandBuffer (secondary)",
+        )?;
+    }
+    // SAFETY: commands of this device recorded into a command buffer in the recording state.
+    let r = rec.run(&gpu, |d, c| unsafe {
+        d.cmd_execute_commands(c, &[secondary])
+    });
+    report.check(r.is_ok(), format!("secondary executed: {r:?}"));
+    check_event(report, &gpu, ev, true, "set by a secondary command buffer");
+    // SAFETY: the submission using it was waited.
+    unsafe { d.free_command_buffers(rec.pool, &[secondary]) };
+
+    // Many events: more than one buffer of slots, some destroyed and re-created.
+    const MANY: usize = 1500;
+    let mut many = Vec::with_capacity(MANY);
+    for _ in 0..MANY {
+        // SAFETY: valid device and create info.
+        many.push(ctx(
+            unsafe { d.create_event(&vk::EventCreateInfo::default(), None) },
+            "vkCreateEvent (many)",
+        )?);
+    }
+    // SAFETY: commands of this device recorded into a command buffer in the recording state.
+    let r = rec.run(&gpu, |d, c| unsafe {
+        for (i, &e) in many.iter().enumerate() {
+            if i % 3 == 0 {
+                d.cmd_set_event(c, e, transfer);
+            }
+        }
+    });
+    report.check(
+        r.is_ok(),
+        format!("{MANY} events, every third set by the device: {r:?}"),
+    );
+    for (i, &e) in many.iter().enumerate() {
+        if i % 3 == 1 {
+            // SAFETY: an event of this device, no pending use.
+            unsafe { d.set_event(e) }.map_err(|e| format!("vkSetEvent: {e}"))?;
+        }
+    }
+    let wrong = |events: &[vk::Event], want: &dyn Fn(usize) -> bool| -> Vec<usize> {
+        (0..events.len())
+            // SAFETY: events of this device.
+            .filter(|&i| unsafe { d.get_event_status(events[i]) } != Ok(want(i)))
+            .collect()
+    };
+    let bad = wrong(&many, &|i| i % 3 != 2);
+    report.check(
+        bad.is_empty(),
+        format!("{MANY} events: device-set and host-set ones set, the rest reset; wrong: {bad:?}"),
+    );
+    for &e in &many[..MANY / 2] {
+        // SAFETY: no pending use.
+        unsafe { d.destroy_event(e, None) };
+    }
+    for e in &mut many[..MANY / 2] {
+        // SAFETY: valid device and create info.
+        *e = ctx(
+            unsafe { d.create_event(&vk::EventCreateInfo::default(), None) },
+            "vkCreateEvent (re-created)",
+        )?;
+    }
+    let bad = wrong(&many, &|i| i >= MANY / 2 && i % 3 != 2);
+    report.check(
+        bad.is_empty(),
+        format!(
+            "half destroyed and re-created: new ones reset, old ones unchanged; wrong: {bad:?}"
+        ),
+    );
+    for &e in &many {
+        // SAFETY: no pending use.
+        unsafe { d.destroy_event(e, None) };
+    }
+
+    // A device-only event: the device sets, waits for and resets it.
+    let info = vk::EventCreateInfo::default().flags(vk::EventCreateFlags::DEVICE_ONLY);
+    // SAFETY: valid device and create info (synchronization2 is enabled).
+    let dev_only = ctx(
+        unsafe { d.create_event(&info, None) },
+        "vkCreateEvent (device only)",
+    )?;
+    // SAFETY: commands of this device recorded into a command buffer in the recording state.
+    let r = rec.run(&gpu, |d, c| unsafe {
+        d.cmd_set_event2(c, dev_only, &dep);
+        d.cmd_wait_events2(c, &[dev_only], std::slice::from_ref(&dep));
+        d.cmd_reset_event2(c, dev_only, vk::PipelineStageFlags2::COPY);
+    });
+    report.check(
+        r.is_ok(),
+        format!("device-only event set, waited for, reset: {r:?}"),
+    );
+
+    // SAFETY: nothing pending uses these.
+    unsafe {
+        d.destroy_event(dev_only, None);
+        d.destroy_event(ev, None);
+        d.destroy_semaphore(timeline, None);
+    }
+    rec.destroy(&gpu);
+    gpu.destroy();
+    inst.destroy();
+    Ok(())
+}
+
 const USAGE: &str = "usage: icd-edge two-instances|two-devices|recreate|server-killed|\
-killed-while-waiting|fence-states [--validation]";
+killed-while-waiting|fence-states|event-states [--validation]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -791,6 +1183,7 @@ fn main() -> ExitCode {
         "server-killed" => server_killed,
         "killed-while-waiting" => killed_while_waiting,
         "fence-states" => fence_states,
+        "event-states" => event_states,
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
