@@ -32,6 +32,7 @@ use venus_protocol::generated::guest_calls as gc;
 use crate::device::device;
 use crate::dispatch::Rt;
 use crate::guard;
+use crate::id_table::IdTable;
 
 /// Bytes per feedback buffer (1,024 slots).
 const CHUNK_BYTES: u64 = 4096;
@@ -69,13 +70,14 @@ impl Slot {
     fn store(&self, status: vk::Result) {
         self.cell().store(status.as_raw() as u32, Ordering::Release);
     }
+}
 
-    fn load(&self) -> vk::Result {
-        if self.cell().load(Ordering::Acquire) == vk::Result::EVENT_SET.as_raw() as u32 {
-            vk::Result::EVENT_SET
-        } else {
-            vk::Result::EVENT_RESET
-        }
+/// The status a slot's word holds.
+fn status(word: u32) -> vk::Result {
+    if word == vk::Result::EVENT_SET.as_raw() as u32 {
+        vk::Result::EVENT_SET
+    } else {
+        vk::Result::EVENT_RESET
     }
 }
 
@@ -188,7 +190,7 @@ impl Feedback {
         }
         *st = State::Off;
         drop(st);
-        events().retain(|_, s| s.device != dev.as_raw());
+        events().forget_device(dev.as_raw());
     }
 }
 
@@ -284,6 +286,9 @@ fn fill_chunk(dev: vk::Device, pd: vk::PhysicalDevice, c: &mut Chunk) -> Result<
 
 /// Event id → its slot. Event ids are unique in the process (never reused).
 static EVENTS: Mutex<Option<HashMap<u64, Slot>>> = Mutex::new(None);
+/// Event id → the address of its slot's word, for lookups without a lock
+/// (`vkGetEventStatus`, `vkSetEvent`, `vkResetEvent`). Kept in step with `EVENTS`.
+static WORDS: IdTable = IdTable::new();
 
 struct Events(MutexGuard<'static, Option<HashMap<u64, Slot>>>);
 
@@ -292,22 +297,38 @@ impl Events {
         self.0.as_ref()?.get(&event.as_raw()).copied()
     }
     fn insert(&mut self, event: vk::Event, slot: Slot) {
+        WORDS.insert(event.as_raw(), slot.word as u64);
         self.0
             .get_or_insert_with(HashMap::new)
             .insert(event.as_raw(), slot);
     }
     fn remove(&mut self, event: vk::Event) -> Option<Slot> {
+        WORDS.remove(event.as_raw());
         self.0.as_mut()?.remove(&event.as_raw())
     }
-    fn retain(&mut self, f: impl FnMut(&u64, &mut Slot) -> bool) {
+    /// Forgets the events of device `dev` (raw handle).
+    fn forget_device(&mut self, dev: u64) {
         if let Some(m) = self.0.as_mut() {
-            m.retain(f);
+            m.retain(|id, s| {
+                let keep = s.device != dev;
+                if !keep {
+                    WORDS.remove(*id);
+                }
+                keep
+            });
         }
     }
 }
 
 fn events() -> Events {
     Events(EVENTS.lock().unwrap_or_else(|p| p.into_inner()))
+}
+
+/// The status word of `event`, without a lock.
+fn word(event: vk::Event) -> Option<&'static AtomicU32> {
+    let w = WORDS.get(event.as_raw())? as usize;
+    // SAFETY: as in `Slot::cell`: a 4-aligned word of a live chunk mapping.
+    Some(unsafe { &*(w as *const AtomicU32) })
 }
 
 fn slot(event: vk::Event) -> Option<Slot> {
@@ -379,9 +400,9 @@ fn lost(dev: vk::Device) -> bool {
 
 /// `vkGetEventStatus`: from the slot when the event has one.
 pub unsafe extern "system" fn get_event_status(dev: vk::Device, event: vk::Event) -> vk::Result {
-    guard(|| match slot(event) {
+    guard(|| match word(event) {
         Some(_) if lost(dev) => vk::Result::ERROR_DEVICE_LOST,
-        Some(s) => s.load(),
+        Some(w) => status(w.load(Ordering::Acquire)),
         // SAFETY: forwarded.
         None => unsafe { gc::vk_get_event_status::<Rt>(dev, event) },
     })
@@ -390,8 +411,8 @@ pub unsafe extern "system" fn get_event_status(dev: vk::Device, event: vk::Event
 /// `vkSetEvent`/`vkResetEvent`: the slot first, then the host (without waiting,
 /// as every result-only command the caller does not need at once).
 fn host_set(dev: vk::Device, event: vk::Event, status: vk::Result) -> vk::Result {
-    if let Some(s) = slot(event) {
-        s.store(status);
+    if let Some(w) = word(event) {
+        w.store(status.as_raw() as u32, Ordering::Release);
     }
     if status == vk::Result::EVENT_SET {
         // SAFETY: forwarded.

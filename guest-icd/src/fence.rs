@@ -21,9 +21,6 @@
 //! which also answers polls of pending fences locally; here a pending fence still
 //! costs one round trip per query.
 
-use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
-
 use ash::vk;
 use ash::vk::Handle;
 use venus_protocol::generated::guest_calls as gc;
@@ -31,6 +28,7 @@ use venus_protocol::generated::guest_calls as gc;
 use crate::device::device;
 use crate::dispatch::Rt;
 use crate::guard;
+use crate::id_table::IdTable;
 
 /// What the guest knows about a fence.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,33 +39,41 @@ enum State {
 }
 
 /// Fence id → state. Fence ids are unique in the process (never reused).
-static FENCES: Mutex<Option<HashMap<u64, State>>> = Mutex::new(None);
+static FENCES: IdTable = IdTable::new();
 
-fn fences() -> MutexGuard<'static, Option<HashMap<u64, State>>> {
-    FENCES.lock().unwrap_or_else(|p| p.into_inner())
+impl State {
+    fn code(self) -> u64 {
+        match self {
+            State::Unsignaled => 0,
+            State::Signaled => 1,
+            State::Pending => 2,
+        }
+    }
+    fn from_code(c: u64) -> State {
+        match c {
+            0 => State::Unsignaled,
+            1 => State::Signaled,
+            _ => State::Pending,
+        }
+    }
 }
 
 fn set(fence: vk::Fence, state: State) {
-    if fence == vk::Fence::null() {
-        return;
-    }
-    fences()
-        .get_or_insert_with(HashMap::new)
-        .insert(fence.as_raw(), state);
+    FENCES.insert(fence.as_raw(), state.code());
+}
+
+/// Changes the state of `fence` if it is tracked.
+fn update(fence: vk::Fence, state: State) {
+    FENCES.update(fence.as_raw(), state.code());
 }
 
 /// Marks `fence` pending if it is tracked (a queue submission names it).
 pub fn submitted(fence: vk::Fence) {
-    if fence == vk::Fence::null() {
-        return;
-    }
-    if let Some(s) = fences().as_mut().and_then(|m| m.get_mut(&fence.as_raw())) {
-        *s = State::Pending;
-    }
+    update(fence, State::Pending);
 }
 
 fn state(fence: vk::Fence) -> Option<State> {
-    fences().as_ref()?.get(&fence.as_raw()).copied()
+    FENCES.get(fence.as_raw()).map(State::from_code)
 }
 
 fn is_lost(dev: vk::Device) -> bool {
@@ -120,9 +126,7 @@ pub unsafe extern "system" fn destroy_fence(
     allocator: *const vk::AllocationCallbacks<'_>,
 ) {
     guard(|| {
-        if let Some(m) = fences().as_mut() {
-            m.remove(&fence.as_raw());
-        }
+        FENCES.remove(fence.as_raw());
         // SAFETY: forwarded.
         unsafe { gc::vk_destroy_fence::<Rt>(dev, fence, allocator) }
     })
@@ -140,13 +144,8 @@ pub unsafe extern "system" fn reset_fences(
         if r == vk::Result::SUCCESS && !fences_ptr.is_null() {
             // SAFETY: `count` fences (Vulkan valid usage).
             let list = unsafe { std::slice::from_raw_parts(fences_ptr, count as usize) };
-            let mut g = fences();
-            if let Some(m) = g.as_mut() {
-                for f in list {
-                    if let Some(s) = m.get_mut(&f.as_raw()) {
-                        *s = State::Unsignaled;
-                    }
-                }
+            for &f in list {
+                update(f, State::Unsignaled);
             }
         }
         r
@@ -199,13 +198,8 @@ pub unsafe extern "system" fn wait_for_fences(
         // SAFETY: forwarded.
         let r = unsafe { gc::vk_wait_for_fences::<Rt>(dev, count, fences_ptr, wait_all, timeout) };
         if r == vk::Result::SUCCESS && (all || list.len() == 1) {
-            let mut g = fences();
-            if let Some(m) = g.as_mut() {
-                for f in list {
-                    if let Some(s) = m.get_mut(&f.as_raw()) {
-                        *s = State::Signaled;
-                    }
-                }
+            for &f in list {
+                update(f, State::Signaled);
             }
         }
         r
@@ -217,9 +211,7 @@ fn local_wait(list: &[vk::Fence], all: bool, timeout: u64) -> Option<vk::Result>
     if list.is_empty() {
         return None;
     }
-    let g = fences();
-    let m = g.as_ref()?;
-    let states: Option<Vec<State>> = list.iter().map(|f| m.get(&f.as_raw()).copied()).collect();
+    let states: Option<Vec<State>> = list.iter().map(|&f| state(f)).collect();
     let states = states?;
     let signaled = |s: &State| *s == State::Signaled;
     if all && states.iter().all(signaled) || !all && states.iter().any(signaled) {

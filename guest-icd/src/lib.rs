@@ -23,6 +23,7 @@ mod dispatch;
 mod entry;
 mod event;
 mod fence;
+mod id_table;
 mod instance;
 mod pipeline;
 mod ring;

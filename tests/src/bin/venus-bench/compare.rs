@@ -41,6 +41,7 @@ const VIRGL_ROWS: &[&str] = &[
     "fence_status",
     "device_address",
     "event_status",
+    "host_query",
     "query_after_300us",
     "query_after_2ms",
 ];

@@ -19,9 +19,11 @@
 //! - `fence_status`: vkGetFenceStatus of a fence never submitted;
 //! - `device_address`: vkGetBufferDeviceAddress of one buffer, again and again (Mesa
 //!   venus asks the host each time; our ICD caches a buffer's address);
-//! - `event_status`: vkGetEventStatus of an event nothing sets (our ICD asks the host
-//!   each time; Mesa venus reads its event feedback memory);
-//! - `query_after_300us`, `query_after_2ms`: vkGetEventStatus after the thread spun
+//! - `event_status`: vkGetEventStatus of an event nothing sets (our ICD and Mesa
+//!   venus read their event feedback memory where they can map it);
+//! - `host_query`: vkGetQueryPoolResults without waiting of a query reset on the
+//!   host and never written (not ready): every venus driver asks the host;
+//! - `query_after_300us`, `query_after_2ms`: `host_query` after the thread spun
 //!   (computed) for 0.3 ms (resp. 2 ms), only the call timed: what a call costs when the host's
 //!   ring thread has stopped spinning (resp. gone idle) since the last command;
 //! - `dispatch64`, `dispatch1m`: record a dispatch of the `venus-compute` shader over
@@ -59,7 +61,7 @@ measure: the Vulkan rows in the configuration the environment selects; JSON on s
   --runs N         timed runs per row after the warm-up (default 21)\n\
   --run-ms MS      aim for runs of about MS milliseconds (default 25)\n\
   --elements N     elements of the large dispatch (default 1048576, at most 4194304)\n\
-  --rows LIST      only these rows (ids: submit_wait, fence_status, device_address, event_status,\n\
+  --rows LIST      only these rows (ids: submit_wait, fence_status, device_address, event_status, host_query,\n\
                    query_after_300us, query_after_2ms, dispatch64, submit_batch,\n\
                    dispatch1m, map_write, map_read)\n\
   --label NAME     recorded in the JSON\n\

@@ -81,8 +81,17 @@ pub(crate) const ROWS: &[Row] = &[
         source: Source::Vulkan,
     },
     Row {
+        id: "host_query",
+        title: "vkGetQueryPoolResults, not ready (host round trip)",
+        unit: "µs",
+        scale: US,
+        rate_bytes: 0.0,
+        higher_is_better: false,
+        source: Source::Vulkan,
+    },
+    Row {
         id: "query_after_300us",
-        title: "vkGetEventStatus after a 0.3 ms pause",
+        title: "host round trip after a 0.3 ms pause",
         unit: "µs",
         scale: US,
         rate_bytes: 0.0,
@@ -91,7 +100,7 @@ pub(crate) const ROWS: &[Row] = &[
     },
     Row {
         id: "query_after_2ms",
-        title: "vkGetEventStatus after a 2 ms pause",
+        title: "host round trip after a 2 ms pause",
         unit: "µs",
         scale: US,
         rate_bytes: 0.0,
@@ -202,9 +211,10 @@ pub(crate) fn measure(gpu: &mut Gpu, row: &Row, plan: &Plan) -> Result<Measured,
         "submit_wait" => submit_wait(gpu, plan)?,
         "fence_status" => fence_status(gpu, plan)?,
         "device_address" => device_address(gpu, plan)?,
-        "event_status" => event_status(gpu, plan, None)?,
-        "query_after_300us" => event_status(gpu, plan, Some(Duration::from_micros(300)))?,
-        "query_after_2ms" => event_status(gpu, plan, Some(Duration::from_millis(2)))?,
+        "event_status" => event_status(gpu, plan)?,
+        "host_query" => host_query(gpu, plan, None)?,
+        "query_after_300us" => host_query(gpu, plan, Some(Duration::from_micros(300)))?,
+        "query_after_2ms" => host_query(gpu, plan, Some(Duration::from_millis(2)))?,
         "dispatch64" => dispatch(gpu, 64, plan)?,
         "submit_batch" => submit_batch(gpu, plan)?,
         "dispatch1m" => dispatch(gpu, gpu.max_elements, plan)?,
@@ -246,18 +256,45 @@ fn fence_status(gpu: &Gpu, plan: &Plan) -> Result<Timings, Fail> {
     })
 }
 
-/// vkGetEventStatus of an event nothing sets: the device may set an event at any
-/// time, so our ICD asks the host every time (a true query round trip; Mesa venus
-/// answers it from its event feedback memory). With `pause`, the thread computes
-/// (spins) that long before each call (not counted), as an application doing other
-/// work between calls: what a round trip costs once the host's ring thread naps.
-fn event_status(gpu: &Gpu, plan: &Plan, pause: Option<Duration>) -> Result<Timings, Fail> {
-    let call = || {
+/// vkGetEventStatus of an event nothing sets (Mesa venus and our ICD answer it
+/// from event feedback memory where they can map it; elsewhere a round trip).
+fn event_status(gpu: &Gpu, plan: &Plan) -> Result<Timings, Fail> {
+    time_runs(plan, || {
         // SAFETY: an event of this device.
         match unsafe { gpu.device.get_event_status(gpu.event) } {
             Ok(false) => Ok(()),
             Ok(true) => Err("an event never set reports set".to_string()),
             Err(e) => Err(format!("vkGetEventStatus failed: {e}")),
+        }
+    })
+}
+
+/// vkGetQueryPoolResults (no wait) of a query reset on the host and never written:
+/// `VK_NOT_READY`. Neither our ICD nor Mesa venus (whose query feedback starts
+/// only with queries recorded in a command buffer) can answer it without asking
+/// the host: a true query round trip. With `pause`, the thread computes (spins)
+/// that long before each call (not counted), as an application doing other work
+/// between calls: what a round trip costs once the host's ring thread naps.
+fn host_query(gpu: &Gpu, plan: &Plan, pause: Option<Duration>) -> Result<Timings, Fail> {
+    let call = || {
+        let mut data = [0u64; 1];
+        // SAFETY: one query of this device's pool; `data` holds one 64-bit result.
+        let r = unsafe {
+            (gpu.device.fp_v1_0().get_query_pool_results)(
+                gpu.device.handle(),
+                gpu.query_pool,
+                0,
+                1,
+                std::mem::size_of_val(&data),
+                data.as_mut_ptr().cast(),
+                8,
+                vk::QueryResultFlags::TYPE_64,
+            )
+        };
+        match r {
+            vk::Result::NOT_READY => Ok(()),
+            vk::Result::SUCCESS => Err("a query never written reports a result".to_string()),
+            e => Err(format!("vkGetQueryPoolResults failed: {e}")),
         }
     };
     match pause {

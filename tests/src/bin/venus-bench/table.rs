@@ -224,10 +224,19 @@ impl Results {
         let ours = [OURS_INPROC, OURS_VTEST];
         let mut out = Vec::new();
         // Sync round trip: submit + fence wait (empty, and with a 64-element dispatch);
-        // query round trip: vkGetFenceStatus, vkGetBufferDeviceAddress.
+        // query round trip: vkGetFenceStatus, vkGetBufferDeviceAddress,
+        // vkGetEventStatus, and a query that must reach the host.
         let groups: [(&str, &[&'static str]); 2] = [
             ("sync", &["submit_wait", "dispatch64"]),
-            ("query", &["fence_status", "device_address", "event_status"]),
+            (
+                "query",
+                &[
+                    "fence_status",
+                    "device_address",
+                    "event_status",
+                    "host_query",
+                ],
+            ),
         ];
         for (id, rows) in groups {
             let mut t = Target {
