@@ -38,6 +38,16 @@ pub struct Connection {
     cache: Mutex<std::collections::HashMap<Vec<u8>, Vec<u8>>>,
 }
 
+/// Set once any connection of the process is lost: the guest-side answers of
+/// status queries look at their own device's connection only then (one load on
+/// the fast path instead of three dependent ones).
+static ANY_LOST: AtomicBool = AtomicBool::new(false);
+
+/// Whether any connection of the process was lost (see [`Connection::is_lost`]).
+pub fn any_lost() -> bool {
+    ANY_LOST.load(Ordering::Relaxed)
+}
+
 fn lost<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> vk::Result + '_ {
     move |e| {
         tracing::error!("{what}: {e}");
@@ -116,6 +126,7 @@ impl Connection {
     }
 
     fn mark_lost(&self, why: &str) -> vk::Result {
+        ANY_LOST.store(true, Ordering::Relaxed);
         if !self.lost.swap(true, Ordering::Relaxed) {
             tracing::error!("device lost: {why}");
         }

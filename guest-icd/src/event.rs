@@ -394,6 +394,9 @@ pub unsafe extern "system" fn destroy_event(
 }
 
 fn lost(dev: vk::Device) -> bool {
+    if !crate::connection::any_lost() {
+        return false;
+    }
     // SAFETY: `dev` is a live device of this ICD (Vulkan valid usage).
     unsafe { device(dev) }.is_some_and(|d| d.hdr.conn.is_lost())
 }

@@ -77,6 +77,9 @@ fn state(fence: vk::Fence) -> Option<State> {
 }
 
 fn is_lost(dev: vk::Device) -> bool {
+    if !crate::connection::any_lost() {
+        return false;
+    }
     // SAFETY: `dev` is a live device of this ICD (Vulkan valid usage).
     unsafe { device(dev) }.is_some_and(|d| d.hdr.conn.is_lost())
 }

@@ -64,9 +64,8 @@ pub(crate) struct Gpu {
     pub(crate) idle_fence: vk::Fence,
     /// Never set: the event query row asks its status.
     pub(crate) event: vk::Event,
-    /// One occlusion query, reset on the host and never written: the host round
-    /// trip rows ask for its result (not ready).
-    pub(crate) query_pool: vk::QueryPool,
+    /// A timeline semaphore nothing signals: the host round trip rows ask its value.
+    pub(crate) timeline: vk::Semaphore,
     pub(crate) input: MappedBuffer,
     pub(crate) output: MappedBuffer,
     /// Largest element count the storage buffers hold.
@@ -168,9 +167,9 @@ impl Gpu {
         // SAFETY: core 1.1 query; `feats2` chains a valid struct.
         unsafe { instance.get_physical_device_features2(physical, &mut feats2) };
         let device_address = v12.buffer_device_address == vk::TRUE;
-        if v12.host_query_reset != vk::TRUE {
+        if v12.timeline_semaphore != vk::TRUE {
             return Err(
-                "hostQueryReset is not supported (the host round trip rows need it)".into(),
+                "timelineSemaphore is not supported (the host round trip rows need it)".into(),
             );
         }
 
@@ -180,7 +179,7 @@ impl Gpu {
             .queue_priorities(&priorities)];
         let mut enable12 = vk::PhysicalDeviceVulkan12Features::default()
             .buffer_device_address(device_address)
-            .host_query_reset(true);
+            .timeline_semaphore(true);
         let device_info = vk::DeviceCreateInfo::default()
             .queue_create_infos(&queue_info)
             .push_next(&mut enable12);
@@ -235,7 +234,7 @@ impl Gpu {
             fence: vk::Fence::null(),
             idle_fence: vk::Fence::null(),
             event: vk::Event::null(),
-            query_pool: vk::QueryPool::null(),
+            timeline: vk::Semaphore::null(),
             input: MappedBuffer::null(),
             output: MappedBuffer::null(),
             max_elements,
@@ -339,14 +338,13 @@ impl Gpu {
         // SAFETY: see above.
         self.event = unsafe { device.create_event(&vk::EventCreateInfo::default(), None) }
             .ctx("vkCreateEvent")?;
-        let query_info = vk::QueryPoolCreateInfo::default()
-            .query_type(vk::QueryType::OCCLUSION)
-            .query_count(1);
-        // SAFETY: see above.
-        self.query_pool =
-            unsafe { device.create_query_pool(&query_info, None) }.ctx("vkCreateQueryPool")?;
-        // SAFETY: a query of this pool, not in use (hostQueryReset is enabled).
-        unsafe { device.reset_query_pool(self.query_pool, 0, 1) };
+        let mut type_info = vk::SemaphoreTypeCreateInfo::default()
+            .semaphore_type(vk::SemaphoreType::TIMELINE)
+            .initial_value(0);
+        let sem_info = vk::SemaphoreCreateInfo::default().push_next(&mut type_info);
+        // SAFETY: see above (timelineSemaphore is enabled).
+        self.timeline = unsafe { device.create_semaphore(&sem_info, None) }
+            .ctx("vkCreateSemaphore (timeline)")?;
 
         Ok(())
     }
@@ -562,7 +560,7 @@ impl Drop for Gpu {
         // last, after all their children.
         unsafe {
             device.destroy_event(self.event, None);
-            device.destroy_query_pool(self.query_pool, None);
+            device.destroy_semaphore(self.timeline, None);
             device.destroy_fence(self.idle_fence, None);
             device.destroy_fence(self.fence, None);
             device.destroy_command_pool(self.command_pool, None);

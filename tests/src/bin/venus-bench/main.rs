@@ -21,8 +21,9 @@
 //!   venus asks the host each time; our ICD caches a buffer's address);
 //! - `event_status`: vkGetEventStatus of an event nothing sets (our ICD and Mesa
 //!   venus read their event feedback memory where they can map it);
-//! - `host_query`: vkGetQueryPoolResults without waiting of a query reset on the
-//!   host and never written (not ready): every venus driver asks the host;
+//! - `host_query`: vkGetSemaphoreCounterValue of a timeline semaphore nothing
+//!   signals (our ICD asks the host each time; Mesa venus reads its semaphore
+//!   feedback memory where it can map it);
 //! - `query_after_300us`, `query_after_2ms`: `host_query` after the thread spun
 //!   (computed) for 0.3 ms (resp. 2 ms), only the call timed: what a call costs when the host's
 //!   ring thread has stopped spinning (resp. gone idle) since the last command;

@@ -82,7 +82,7 @@ pub(crate) const ROWS: &[Row] = &[
     },
     Row {
         id: "host_query",
-        title: "vkGetQueryPoolResults, not ready (host round trip)",
+        title: "vkGetSemaphoreCounterValue (host round trip)",
         unit: "µs",
         scale: US,
         rate_bytes: 0.0,
@@ -269,32 +269,19 @@ fn event_status(gpu: &Gpu, plan: &Plan) -> Result<Timings, Fail> {
     })
 }
 
-/// vkGetQueryPoolResults (no wait) of a query reset on the host and never written:
-/// `VK_NOT_READY`. Neither our ICD nor Mesa venus (whose query feedback starts
-/// only with queries recorded in a command buffer) can answer it without asking
-/// the host: a true query round trip. With `pause`, the thread computes (spins)
-/// that long before each call (not counted), as an application doing other work
-/// between calls: what a round trip costs once the host's ring thread naps.
+/// vkGetSemaphoreCounterValue of a timeline semaphore nothing signals (0). Our
+/// ICD always asks the host; Mesa venus reads its semaphore feedback memory where
+/// it can map it, and asks the host elsewhere (on stock virglrenderer here). With
+/// `pause`, the thread computes (spins) that long before each call (not counted),
+/// as an application doing other work between calls: what a round trip costs once
+/// the host's ring thread naps.
 fn host_query(gpu: &Gpu, plan: &Plan, pause: Option<Duration>) -> Result<Timings, Fail> {
     let call = || {
-        let mut data = [0u64; 1];
-        // SAFETY: one query of this device's pool; `data` holds one 64-bit result.
-        let r = unsafe {
-            (gpu.device.fp_v1_0().get_query_pool_results)(
-                gpu.device.handle(),
-                gpu.query_pool,
-                0,
-                1,
-                std::mem::size_of_val(&data),
-                data.as_mut_ptr().cast(),
-                8,
-                vk::QueryResultFlags::TYPE_64,
-            )
-        };
-        match r {
-            vk::Result::NOT_READY => Ok(()),
-            vk::Result::SUCCESS => Err("a query never written reports a result".to_string()),
-            e => Err(format!("vkGetQueryPoolResults failed: {e}")),
+        // SAFETY: a timeline semaphore of this device.
+        match unsafe { gpu.device.get_semaphore_counter_value(gpu.timeline) } {
+            Ok(0) => Ok(()),
+            Ok(v) => Err(format!("a timeline semaphore nothing signals reports {v}")),
+            Err(e) => Err(format!("vkGetSemaphoreCounterValue failed: {e}")),
         }
     };
     match pause {
