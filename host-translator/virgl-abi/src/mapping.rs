@@ -9,8 +9,34 @@
 //! being unmapped, so a stale VMM mapping can never fault the VMM.
 
 use std::os::fd::{AsRawFd, BorrowedFd};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::error::{AbiError, AbiResult};
+
+/// Most ranges left behind for a VMM that released mapped blobs without
+/// unmapping them (each is a mapping of its own, never reused). Past it new maps
+/// are refused: the process's mapping count (`vm.max_map_count`, 65,530 by
+/// default) is shared with the driver, whose JIT aborts when it runs out.
+pub const MAX_ABANDONED: usize = 4096;
+
+/// Ranges left behind so far (see [`MAX_ABANDONED`]).
+static ABANDONED: AtomicUsize = AtomicUsize::new(0);
+
+/// Ranges left behind so far in this process.
+pub fn abandoned() -> usize {
+    ABANDONED.load(Ordering::Relaxed)
+}
+
+/// Refuses a new mapping once `left_behind` ranges were abandoned.
+fn room_for_another(left_behind: usize) -> AbiResult<()> {
+    if left_behind >= MAX_ABANDONED {
+        return Err(AbiError::TooLarge(format!(
+            "the VMM released {left_behind} mapped blobs without unmapping them; \
+             their ranges are kept for it, and no more blobs are mapped"
+        )));
+    }
+    Ok(())
+}
 
 /// A shared mapping of `len` bytes of a blob's fd at an address aligned to the
 /// sharing granularity.
@@ -29,6 +55,7 @@ impl HostMapping {
     /// that is a multiple of `align` (a power of two, at least the page size).
     pub fn map(fd: BorrowedFd<'_>, len: u64, align: u64) -> AbiResult<HostMapping> {
         let too_large = || AbiError::TooLarge(format!("mapping of {len} bytes"));
+        room_for_another(abandoned())?;
         if len == 0 || !align.is_power_of_two() || !len.is_multiple_of(align) {
             return Err(AbiError::Invalid(format!(
                 "mapping of {len} bytes is not a multiple of the {align}-byte granularity"
@@ -132,6 +159,12 @@ impl Drop for HostMapping {
         if r == libc::MAP_FAILED {
             tracing::error!("cannot replace a released blob mapping; leaving it mapped");
         }
+        if ABANDONED.fetch_add(1, Ordering::Relaxed) + 1 == MAX_ABANDONED {
+            tracing::error!(
+                "{MAX_ABANDONED} blob ranges kept for a VMM that did not unmap them: \
+                 no more blobs will be mapped in this process"
+            );
+        }
     }
 }
 
@@ -171,5 +204,22 @@ mod tests {
         }
         assert!(HostMapping::map(fd.as_fd(), 4096 + 1, 4096).is_err());
         assert!(HostMapping::map(fd.as_fd(), 4096, 3).is_err());
+    }
+
+    #[test]
+    fn abandoned_ranges_are_counted_and_bounded() {
+        let fd = memfd(4096);
+        let before = abandoned();
+        let m = HostMapping::map(fd.as_fd(), 4096, 4096).unwrap();
+        drop(m);
+        assert!(abandoned() > before, "a dropped mapping is counted");
+        let m = HostMapping::map(fd.as_fd(), 4096, 4096).unwrap();
+        m.unmap();
+        assert!(room_for_another(MAX_ABANDONED - 1).is_ok());
+        let refused = room_for_another(MAX_ABANDONED);
+        assert!(
+            matches!(refused, Err(AbiError::TooLarge(_))),
+            "past the bound new maps are refused: {refused:?}"
+        );
     }
 }

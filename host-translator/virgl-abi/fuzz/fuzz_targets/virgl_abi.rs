@@ -519,6 +519,11 @@ fn step(input: &mut Input<'_>, mem: &mut Memory) {
         }
         17 => {
             let res = input.res_id();
+            // QEMU unmaps a mapped blob before it unrefs it. (Reset and cleanup
+            // below may still drop mapped blobs: the library keeps their ranges.)
+            if with_model(|m| m.mapped.contains_key(&res)) {
+                check("resource_unmap", x::virgl_renderer_resource_unmap(res));
+            }
             x::virgl_renderer_resource_unref(res);
             with_model(|m| {
                 m.resources.remove(&res);
@@ -754,7 +759,14 @@ fuzz_target!(|data: &[u8]| {
             calls += 1;
             step(&mut input, &mut mem);
         }
-        // Everything the input created goes before its memory is reused.
+        // Everything the input created goes before its memory is reused; mapped
+        // blobs are unmapped first, as QEMU does (each blob dropped while mapped
+        // leaves a range behind for the life of the process, and the library
+        // stops mapping after 4,096 of them).
+        let mapped: Vec<u32> = with_model(|m| m.mapped.keys().copied().collect());
+        for res in mapped {
+            check("resource_unmap", x::virgl_renderer_resource_unmap(res));
+        }
         x::virgl_renderer_reset();
         with_model(reset_model);
         mem.iov_arrays.clear();
