@@ -1033,6 +1033,9 @@ mod tests {
             respond(s, &Response::ResourceCreateBlob { res_id: 5 });
             send_fd(s, memfd(4096).as_fd().as_raw_fd());
             seen.push(read_request(s).unwrap());
+            // Keep the socket open until the client hangs up: `is_alive` below
+            // must not see this fake server's exit.
+            let _ = read_request(s);
         });
         let t = t.unwrap();
         let err = t.create_blob(0, 65536).unwrap_err();
