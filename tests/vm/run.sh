@@ -156,10 +156,10 @@ print(bad)' "$mmcheck" "$mmexpect")
   return 1
 }
 
-failed=0
-n=0
-for c in "${CONFIGS[@]}"; do
-  n=$((n + 1))
+# One VM run of configuration $1 (display number from $2); prints its verdict,
+# returns 0 on PASS. Sets HUNG=1 when the guest never finished within the timeout.
+attempt() {
+  local c=$1 n=$2 append env mmcheck mmexpect start secs f
   case $c in
     mesa-*) append="venus.guest=mesa" ;;
     ours-*) append="venus.guest=ours" ;;
@@ -180,7 +180,7 @@ for c in "${CONFIGS[@]}"; do
     ours-on-stock) mmcheck=16384 mmexpect=unaligned append+=" venus.mmcheck=1" ;;
     ours-on-ours) append+=" venus.transport=auto" ;;
   esac
-  rm -f "$CHROOT/tmp/venus-vm/$c".*
+  rm -f "$CHROOT/tmp/venus-vm/$c".* "$OUT/$c".*.log
   start=$(date +%s)
   boot_vm "$c" ":$((90 + n))" "$append" "${env[@]}" || true
   secs=$(($(date +%s) - start))
@@ -190,7 +190,37 @@ for c in "${CONFIGS[@]}"; do
   if [[ -f $OUT/$c.qemu.log ]] && grep -v '^\(LAYER\|INFO\|DEBUG\)' "$OUT/$c.qemu.log" | grep -qiE 'warn|error'; then
     echo "    QEMU said: $(grep -v '^\(LAYER\|INFO\|DEBUG\)' "$OUT/$c.qemu.log" | grep -iE 'warn|error' | sort -u | head -n 5 | tr '\n' '|')"
   fi
-  verdict "$c" "$secs" "$mmcheck" "$mmexpect" || failed=$((failed + 1))
+  HUNG=0
+  if ! grep -q "^VENUS-VM done" "$OUT/$c.serial.log" 2>/dev/null && ((secs >= TIMEOUT)); then
+    HUNG=1
+  fi
+  verdict "$c" "$secs" "$mmcheck" "$mmexpect"
+}
+
+# A guest that hangs until the timeout is run once more: mesa-on-ours-16k hung
+# once in about 35 runs (QEMU stopped answering the guest's control queue; not
+# reproduced since, cause unknown). The hung attempt's logs are kept as
+# hung.<config>.*.log and the summary counts retries; a second failure of any
+# kind fails the configuration.
+failed=0
+retried=0
+n=0
+for c in "${CONFIGS[@]}"; do
+  n=$((n + 1))
+  rm -f "$OUT/hung.$c".*.log
+  if attempt "$c" "$n"; then continue; fi
+  if ((HUNG)); then
+    for f in "$OUT/$c".*.log; do
+      mv "$f" "$OUT/hung.$(basename "$f")"
+    done
+    echo "RETRY $c: the guest hung until the ${TIMEOUT}s timeout; running it once more (logs of the hung run: $OUT/hung.$c.*.log)"
+    if attempt "$c" "$n"; then
+      retried=$((retried + 1))
+      continue
+    fi
+  fi
+  failed=$((failed + 1))
 done
+((retried == 0)) || echo "vm: $retried configuration(s) passed only on a second run after a hang"
 echo "vm: $((${#CONFIGS[@]} - failed)) of ${#CONFIGS[@]} configurations passed"
 ((failed == 0))
