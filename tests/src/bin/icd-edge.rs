@@ -249,6 +249,46 @@ impl Gpu {
         })
     }
 
+    /// A timeline semaphore at value 0.
+    fn timeline(&self) -> Result<vk::Semaphore, Fail> {
+        let mut type_info = vk::SemaphoreTypeCreateInfo::default()
+            .semaphore_type(vk::SemaphoreType::TIMELINE)
+            .initial_value(0);
+        let info = vk::SemaphoreCreateInfo::default().push_next(&mut type_info);
+        // SAFETY: valid device and create info (timelineSemaphore is enabled).
+        ctx(
+            unsafe { self.device.create_semaphore(&info, None) },
+            "vkCreateSemaphore (timeline)",
+        )
+    }
+
+    /// vkQueueSubmit of `cmd` signalling `fence`, after value 1 of `timeline` (at
+    /// `stage`) when given.
+    fn submit(
+        &self,
+        cmd: vk::CommandBuffer,
+        timeline: Option<vk::Semaphore>,
+        stage: vk::PipelineStageFlags,
+        fence: vk::Fence,
+    ) -> Result<(), vk::Result> {
+        let cmds = [cmd];
+        let sems: Vec<vk::Semaphore> = timeline.into_iter().collect();
+        let values = vec![1u64; sems.len()];
+        let stages = vec![stage; sems.len()];
+        let mut timeline_info =
+            vk::TimelineSemaphoreSubmitInfo::default().wait_semaphore_values(&values);
+        let mut submit = vk::SubmitInfo::default()
+            .command_buffers(&cmds)
+            .wait_semaphores(&sems)
+            .wait_dst_stage_mask(&stages);
+        if timeline.is_some() {
+            submit = submit.push_next(&mut timeline_info);
+        }
+        // SAFETY: the command buffer is recorded and not in use; the fence unsignaled;
+        // the semaphore (if any) is a timeline semaphore of this device.
+        unsafe { self.device.queue_submit(self.queue, &[submit], fence) }
+    }
+
     /// Destroys the device (its objects must be gone).
     fn destroy(self) {
         // SAFETY: every object of the device was destroyed before; destroyed once.
@@ -346,22 +386,12 @@ impl Work {
 
     /// vkQueueSubmit (waiting for `timeline` to reach 1 first, if given).
     fn submit(&self, gpu: &Gpu, timeline: Option<vk::Semaphore>) -> Result<(), vk::Result> {
-        let cmds = [self.cmd];
-        let sems: Vec<vk::Semaphore> = timeline.into_iter().collect();
-        let values = vec![1u64; sems.len()];
-        let stages = vec![vk::PipelineStageFlags::TRANSFER; sems.len()];
-        let mut timeline_info =
-            vk::TimelineSemaphoreSubmitInfo::default().wait_semaphore_values(&values);
-        let mut submit = vk::SubmitInfo::default()
-            .command_buffers(&cmds)
-            .wait_semaphores(&sems)
-            .wait_dst_stage_mask(&stages);
-        if timeline.is_some() {
-            submit = submit.push_next(&mut timeline_info);
-        }
-        // SAFETY: the command buffer is recorded and not in use; the fence unsignaled;
-        // the semaphore (if any) is a timeline semaphore of this device.
-        unsafe { gpu.device.queue_submit(gpu.queue, &[submit], self.fence) }
+        gpu.submit(
+            self.cmd,
+            timeline,
+            vk::PipelineStageFlags::TRANSFER,
+            self.fence,
+        )
     }
 
     /// vkWaitForFences without timeout.
@@ -650,15 +680,7 @@ fn fence_states(entry: &ash::Entry, validation: bool, report: &mut Report) -> Re
         "one of each",
     );
 
-    let mut type_info = vk::SemaphoreTypeCreateInfo::default()
-        .semaphore_type(vk::SemaphoreType::TIMELINE)
-        .initial_value(0);
-    let info = vk::SemaphoreCreateInfo::default().push_next(&mut type_info);
-    // SAFETY: valid device and create info.
-    let timeline = ctx(
-        unsafe { d.create_semaphore(&info, None) },
-        "vkCreateSemaphore (timeline)",
-    )?;
+    let timeline = gpu.timeline()?;
     let submitted = work.submit(&gpu, Some(timeline));
     report.check(
         submitted.is_ok(),
@@ -723,15 +745,7 @@ fn killed_while_waiting(
     let inst = Instance::new(entry, validation)?;
     let gpu = Gpu::new(&inst)?;
     check_round_trip(report, &gpu, 0x3333_3333, "before the server is killed");
-    let mut type_info = vk::SemaphoreTypeCreateInfo::default()
-        .semaphore_type(vk::SemaphoreType::TIMELINE)
-        .initial_value(0);
-    let info = vk::SemaphoreCreateInfo::default().push_next(&mut type_info);
-    // SAFETY: valid device and create info.
-    let timeline = ctx(
-        unsafe { gpu.device.create_semaphore(&info, None) },
-        "vkCreateSemaphore (timeline)",
-    )?;
+    let timeline = gpu.timeline()?;
     let work = Work::prepare(&gpu, 0x4444_4444)?;
     let submitted = work.submit(&gpu, Some(timeline));
     report.check(
@@ -838,22 +852,13 @@ impl Recorder {
             f(d, cmd);
             ctx(d.end_command_buffer(cmd), "vkEndCommandBuffer")?;
         }
-        let cmds = [cmd];
-        let sems: Vec<vk::Semaphore> = timeline.into_iter().collect();
-        let values = vec![1u64; sems.len()];
-        let stages = vec![vk::PipelineStageFlags::ALL_COMMANDS; sems.len()];
-        let mut timeline_info =
-            vk::TimelineSemaphoreSubmitInfo::default().wait_semaphore_values(&values);
-        let mut submit = vk::SubmitInfo::default()
-            .command_buffers(&cmds)
-            .wait_semaphores(&sems)
-            .wait_dst_stage_mask(&stages);
-        if timeline.is_some() {
-            submit = submit.push_next(&mut timeline_info);
-        }
         ctx(
-            // SAFETY: recorded command buffer, unsignaled fence, timeline semaphore.
-            unsafe { d.queue_submit(gpu.queue, &[submit], self.fence) },
+            gpu.submit(
+                cmd,
+                timeline,
+                vk::PipelineStageFlags::ALL_COMMANDS,
+                self.fence,
+            ),
             "vkQueueSubmit",
         )?;
         Ok(cmd)
@@ -956,15 +961,7 @@ fn event_states(entry: &ash::Entry, validation: bool, report: &mut Report) -> Re
 
     // Held behind a timeline value: the status must not change before the device
     // runs the command buffer.
-    let mut type_info = vk::SemaphoreTypeCreateInfo::default()
-        .semaphore_type(vk::SemaphoreType::TIMELINE)
-        .initial_value(0);
-    let sem_info = vk::SemaphoreCreateInfo::default().push_next(&mut type_info);
-    // SAFETY: valid device and create info.
-    let timeline = ctx(
-        unsafe { d.create_semaphore(&sem_info, None) },
-        "vkCreateSemaphore (timeline)",
-    )?;
+    let timeline = gpu.timeline()?;
     // SAFETY: commands of this device recorded into a command buffer in the recording state.
     let held = rec.submit(&gpu, Some(timeline), |d, c| unsafe {
         d.cmd_set_event(c, ev, vk::PipelineStageFlags::ALL_COMMANDS)
