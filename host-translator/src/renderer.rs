@@ -150,6 +150,14 @@ impl Renderer {
         self.capset
     }
 
+    /// The capset this host announces (to vtest clients and through the virgl
+    /// ABI): the standard bytes followed by our tail carrying the sharing
+    /// granularity (`venus_protocol::capset::tail`; Mesa reads the 160 bytes it
+    /// knows and skips the rest).
+    pub fn announced_capset(&self) -> [u8; venus_protocol::capset::tail::EXTENDED_CAPSET_SIZE] {
+        venus_protocol::capset::tail::extend(&self.capset, self.granularity)
+    }
+
     /// The sharing granularity in bytes: every blob size and host address handed
     /// out is a multiple of it (a power of two, at least the page size).
     pub fn granularity(&self) -> u64 {

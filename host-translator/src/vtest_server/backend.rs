@@ -4,8 +4,6 @@
 
 use std::sync::Arc;
 
-use venus_protocol::capset::CAPSET_SIZE;
-
 use crate::{Blob, Context, FenceSink, Renderer, Result};
 
 /// The process-wide part: capset and context creation.
@@ -13,14 +11,8 @@ pub(crate) trait Backend: Send + Sync + 'static {
     /// One context.
     type Context: BackendContext;
 
-    /// The Venus capset (id 4, version 0).
-    fn capset_bytes(&self) -> [u8; CAPSET_SIZE];
-
-    /// The sharing granularity to announce in the capset tail
-    /// (`venus_protocol::capset::tail`); `None` sends the plain 160 bytes.
-    fn capset_granularity(&self) -> Option<u64> {
-        None
-    }
+    /// The Venus capset (id 4, version 0) as GET_CAPSET answers it.
+    fn capset_bytes(&self) -> Vec<u8>;
 
     /// Creates context `ctx_id`; its fence retirements go to `fences`.
     fn create_context(
@@ -50,12 +42,8 @@ pub(crate) trait BackendContext: Send + 'static {
 impl Backend for Arc<Renderer> {
     type Context = Context;
 
-    fn capset_bytes(&self) -> [u8; CAPSET_SIZE] {
-        Renderer::capset_bytes(self)
-    }
-
-    fn capset_granularity(&self) -> Option<u64> {
-        Some(Renderer::granularity(self))
+    fn capset_bytes(&self) -> Vec<u8> {
+        Renderer::announced_capset(self).to_vec()
     }
 
     fn create_context(

@@ -272,15 +272,8 @@ impl<B: Backend> Session<B> {
             }
             Request::GetCapset { id, version } => {
                 // virglrenderer: valid up to the highest version, which for Venus is 0.
-                // Our tail follows the standard bytes (Mesa reads the 160 it knows
-                // and skips the rest).
-                let data = (id == CAPSET_ID_VENUS && version == CAPSET_VERSION).then(|| {
-                    let standard = self.backend.capset_bytes();
-                    match self.backend.capset_granularity() {
-                        Some(g) => venus_protocol::capset::tail::extend(&standard, g).to_vec(),
-                        None => standard.to_vec(),
-                    }
-                });
+                let data = (id == CAPSET_ID_VENUS && version == CAPSET_VERSION)
+                    .then(|| self.backend.capset_bytes());
                 self.respond(Response::GetCapset { data })
             }
             Request::ContextInit { capset_id } => self.context_init(capset_id),

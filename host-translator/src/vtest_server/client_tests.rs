@@ -56,8 +56,8 @@ const CAPSET: [u8; CAPSET_SIZE] = {
 impl Backend for FakeBackend {
     type Context = FakeContext;
 
-    fn capset_bytes(&self) -> [u8; CAPSET_SIZE] {
-        CAPSET
+    fn capset_bytes(&self) -> Vec<u8> {
+        CAPSET.to_vec()
     }
 
     fn create_context(

@@ -12,7 +12,7 @@ use std::ffi::{c_int, c_void};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 
 use venus_host::{Context, Renderer, RendererConfig};
-use venus_protocol::capset::tail::{extend, EXTENDED_CAPSET_SIZE};
+use venus_protocol::capset::tail::EXTENDED_CAPSET_SIZE;
 
 use crate::abi::{
     Callbacks, WriteContextFenceFn, WriteFenceFn, CAPSET_VENUS, CONTEXT_FLAG_CAPSET_ID_MASK,
@@ -112,7 +112,7 @@ impl Library {
     /// The Venus capset with our tail, or `None` if no renderer can be created.
     pub fn venus_capset(&mut self) -> Option<[u8; EXTENDED_CAPSET_SIZE]> {
         match self.renderer() {
-            Ok(r) => Some(extend(&r.capset_bytes(), r.granularity())),
+            Ok(r) => Some(r.announced_capset()),
             Err(e) => {
                 e.log("capset");
                 None
