@@ -79,7 +79,7 @@ pub unsafe extern "system" fn create_device(
             pools: Mutex::new(HashMap::new()),
             private_data: Mutex::new(HashMap::new()),
             physical_device: pd,
-            events: crate::event::Feedback::default(),
+            events: crate::event::Feedback::new(&*conn.transport),
         });
         let mut slot = vk::Device::from_raw(dev.hdr.id);
         let slot_p: *mut vk::Device = &mut slot;

@@ -33,6 +33,7 @@ use crate::device::device;
 use crate::dispatch::Rt;
 use crate::guard;
 use crate::id_table::IdTable;
+use crate::transport::Transport;
 
 /// Bytes per feedback buffer (1,024 slots).
 const CHUNK_BYTES: u64 = 4096;
@@ -59,17 +60,22 @@ struct Slot {
 }
 
 impl Slot {
-    fn cell(&self) -> &AtomicU32 {
-        // SAFETY: `word` points at a 4-aligned word inside a chunk's mapping, which
-        // stays mapped until the device's feedback is released (after every event
-        // of the device was destroyed, by Vulkan valid usage). The host writes the
-        // same word through its own mapping, hence atomics.
-        unsafe { &*(self.word as *const AtomicU32) }
-    }
-
     fn store(&self, status: vk::Result) {
-        self.cell().store(status.as_raw() as u32, Ordering::Release);
+        // SAFETY: `word` of a slot handed out by `Feedback::alloc`.
+        unsafe { cell(self.word) }.store(status.as_raw() as u32, Ordering::Release);
     }
+}
+
+/// The status word at address `word`.
+///
+/// # Safety
+/// `word` is a slot's [`Slot::word`] whose device has not released its feedback.
+unsafe fn cell(word: usize) -> &'static AtomicU32 {
+    // SAFETY: slot words are 4-aligned words inside a chunk's mapping, which stays
+    // mapped until the device's feedback is released (after every event of the
+    // device was destroyed, by Vulkan valid usage). The host writes the same word
+    // through its own mapping, hence atomics.
+    unsafe { &*(word as *const AtomicU32) }
 }
 
 /// The status a slot's word holds.
@@ -83,8 +89,6 @@ fn status(word: u32) -> vk::Result {
 
 /// A device's feedback buffers.
 enum State {
-    /// Not needed yet.
-    Untried,
     /// Cannot work on this device (or turned off): events go to the host.
     Off,
     On {
@@ -99,11 +103,28 @@ pub struct Feedback {
     state: Mutex<State>,
 }
 
-impl Default for Feedback {
-    fn default() -> Self {
-        let on = std::env::var("VENUS_EVENT_FEEDBACK").map_or(true, |v| v != "0");
+impl Feedback {
+    /// The feedback of a new device whose connection goes through `transport`:
+    /// off with `VENUS_EVENT_FEEDBACK=0`, or where mapping memory for the ICD's
+    /// own use could cost the connection (a stock vtest server drops a client
+    /// whose blob it cannot export).
+    pub fn new(transport: &dyn Transport) -> Feedback {
+        let wanted = std::env::var("VENUS_EVENT_FEEDBACK").map_or(true, |v| v != "0");
+        let safe = transport.internal_mappings();
+        if wanted && !safe {
+            tracing::info!(
+                "event feedback off: the host may drop the connection on a failed mapping"
+            );
+        }
         Feedback {
-            state: Mutex::new(if on { State::Untried } else { State::Off }),
+            state: Mutex::new(if wanted && safe {
+                State::On {
+                    chunks: Vec::new(),
+                    free: Vec::new(),
+                }
+            } else {
+                State::Off
+            }),
         }
     }
 }
@@ -117,28 +138,11 @@ impl Feedback {
     /// feedback is off or its memory cannot be had.
     fn alloc(&self, dev: vk::Device, pd: vk::PhysicalDevice) -> Option<Slot> {
         let mut st = self.lock();
-        if matches!(*st, State::Untried) {
-            *st = State::On {
-                chunks: Vec::new(),
-                free: Vec::new(),
-            };
-        }
         let State::On { chunks, free } = &mut *st else {
             return None;
         };
         if free.is_empty() {
-            // SAFETY: a device of ours (valid usage).
-            let safe =
-                unsafe { device(dev) }.is_some_and(|d| d.hdr.conn.transport.internal_mappings());
-            let made = if safe {
-                new_chunk(dev, pd)
-            } else {
-                Err(
-                    "the host may drop the connection on a failed mapping (stock vtest server)"
-                        .into(),
-                )
-            };
-            match made {
+            match new_chunk(dev, pd) {
                 Ok(c) => {
                     let k = chunks.len();
                     tracing::debug!(
@@ -326,9 +330,11 @@ fn events() -> Events {
 
 /// The status word of `event`, without a lock.
 fn word(event: vk::Event) -> Option<&'static AtomicU32> {
-    let w = WORDS.get(event.as_raw())? as usize;
-    // SAFETY: as in `Slot::cell`: a 4-aligned word of a live chunk mapping.
-    Some(unsafe { &*(w as *const AtomicU32) })
+    // SAFETY: `WORDS` holds the words of live slots only (entries go when their
+    // event is destroyed or their device releases its feedback).
+    WORDS
+        .get(event.as_raw())
+        .map(|w| unsafe { cell(w as usize) })
 }
 
 fn slot(event: vk::Event) -> Option<Slot> {
